@@ -1,0 +1,2 @@
+//! OCF resource agents shipped with the stack.
+#![forbid(unsafe_code)]

@@ -1,0 +1,11 @@
+//! The cluster information base: Pacemaker's CIB XML, where it is stored, and its versioning.
+//!
+//! The CIB is kept as an XML element tree ([`xml::Element`]) so that every element and
+//! attribute Pacemaker's tools and agents read and write survives untouched; typed views are
+//! built on top of it where decisions are made.
+
+pub mod store;
+pub mod xml;
+
+pub use store::{CibSource, StoreError};
+pub use xml::{Element, XmlError};

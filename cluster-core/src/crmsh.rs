@@ -1,0 +1,1 @@
+//! The crm shell language: `crm configure` verbs to CIB XML and back.

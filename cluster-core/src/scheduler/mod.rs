@@ -1,0 +1,1 @@
+//! The policy engine: placement, roles and the transition graph, as Pacemaker decides them.

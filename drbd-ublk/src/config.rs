@@ -1,0 +1,1 @@
+//! DRBD's configuration syntax (`/etc/drbd.conf`, `include`, `resource`, `on HOST`).

@@ -1,0 +1,1 @@
+//! Local I/O on the backing device.

@@ -1,0 +1,1 @@
+//! On-disk metadata: superblock, activity log, bitmap and generation identifiers.

@@ -1,0 +1,1 @@
+//! The peer link: framing, handshake and authentication over TCP.

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing the stack needs on Debian 12. Idempotent: packages already
+# present are not fetched again.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config python3
+  e2fsprogs util-linux iproute2 kmod procps psmisc
+  resource-agents          # real OCF agents the executor runs in tests
+  pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is not installed: install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi

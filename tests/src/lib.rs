@@ -1,0 +1,2 @@
+//! The deterministic simulator: whole clusters on a simulated disk, network and clock.
+#![forbid(unsafe_code)]

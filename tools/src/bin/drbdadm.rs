@@ -1,0 +1,3 @@
+//! drbdadm: administers drbd-ublk resources.
+#![forbid(unsafe_code)]
+fn main() {}
