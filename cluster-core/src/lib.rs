@@ -8,3 +8,4 @@ pub mod cib;
 pub mod crmsh;
 pub mod exec;
 pub mod scheduler;
+pub mod status;
