@@ -8,6 +8,8 @@ export CARGO_TERM_COLOR=never
 
 scripts/install-deps.sh
 
+echo "== dependency directions"
+python3 scripts/check-deps.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
