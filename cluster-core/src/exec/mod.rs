@@ -1,1 +1,22 @@
 //! The agent executor: OCF, LSB, systemd and stonith classes, with the exact OCF environment.
+//!
+//! * [`types`]: [`OcfExit`], [`ExecStatus`], [`AgentRequest`], [`OpResult`].
+//! * [`env`]: how a request becomes program + argv + environment + stdin ([`plan`]), pure.
+//! * [`interpret`]: per-class exit-code mapping and Pacemaker's reading of results (probes,
+//!   expected rc, degraded codes, severity).
+//! * [`process`]: [`ProcessRunner`], the real [`AgentRunner`] (process groups, timeouts that
+//!   kill the whole group, bounded output capture, a concurrency limit with a bounded queue).
+//! * [`recurring`]: recurring monitors re-run at their interval from a [`recurring::Clock`].
+
+pub mod env;
+pub mod interpret;
+pub mod process;
+pub mod recurring;
+pub mod types;
+
+pub use env::{plan, ExecConfig, Invocation};
+pub use interpret::{classify, expected_rc, Outcome, Severity};
+pub use process::{AgentRunner, ProcessRunner};
+pub use types::{
+    AgentClass, AgentRequest, CloneInstance, ExecStatus, NotifyVars, OcfExit, OpId, OpResult,
+};
