@@ -91,8 +91,13 @@ impl LoopDev {
         f.set_len(size_mb << 20).expect("size");
         sh(&["mkfs.ext4", "-q", "-F", img.to_str().unwrap()]);
         let dev = sh(&["losetup", "-f", "--show", img.to_str().unwrap()]).trim().to_string();
-        std::fs::create_dir_all(&mountpoint).expect("mountpoint");
-        LoopDev { dev, mountpoint }
+        let lo = LoopDev { dev, mountpoint };
+        // A loop device keeps a read-only flag set with BLKROSET across attachments.
+        if sh(&["blockdev", "--getro", &lo.dev]).trim() == "1" {
+            sh(&["blockdev", "--setrw", &lo.dev]);
+        }
+        std::fs::create_dir_all(&lo.mountpoint).expect("mountpoint");
+        lo
     }
 
     /// True when `mountpoint` is in /proc/mounts.
