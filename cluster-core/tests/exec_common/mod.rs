@@ -132,3 +132,14 @@ pub fn script(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Waits up to `ms` until `/proc/<pid>` disappears (zombies reaped); returns whether it did.
+pub fn wait_gone(pid: u32, ms: u64) -> bool {
+    for _ in 0..ms / 10 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
