@@ -70,15 +70,22 @@ fn exec_apache_serves_and_fails_over_kill() {
         .with_param("configfile", conf.to_str().unwrap())
         .with_param("statusurl", &format!("http://127.0.0.1:{port}/server-status"))
         .with_timeout_ms(20_000);
-    let run = |r: &mut cluster_core::exec::ProcessRunner, a: &str, iv: u64| r.run(web.for_action(a, iv));
+    let run =
+        |r: &mut cluster_core::exec::ProcessRunner, a: &str, iv: u64| r.run(web.for_action(a, iv));
 
     assert_eq!(run(&mut r, "monitor", 0).rc, OcfExit::NotRunning);
     let start = run(&mut r, "start", 0);
-    assert_eq!(start.rc, OcfExit::Ok, "{start:?}\n{}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+    assert_eq!(
+        start.rc,
+        OcfExit::Ok,
+        "{start:?}\n{}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
     assert!(http_get(port, "/index.html").contains("rexec apache page"));
     assert!(http_get(port, "/server-status").contains("Apache Server Status"));
     assert_eq!(run(&mut r, "monitor", 10_000).rc, OcfExit::Ok);
-    let mut deep = web.for_action("monitor", 10_000)
+    let mut deep = web
+        .for_action("monitor", 10_000)
         .with_param("testurl", &format!("http://127.0.0.1:{port}/index.html"))
         .with_param("testregex10", "rexec apache");
     deep.check_level = Some(10);

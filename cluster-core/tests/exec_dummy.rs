@@ -82,7 +82,10 @@ fn env_of(stdout: &str) -> BTreeMap<String, String> {
 fn exec_environment_is_exact() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("ocf");
-    script(&root.join("resource.d/rexec/envdump"), "#!/bin/sh\nenv\necho 'ocf-exit-reason:dumped' >&2\nexit 0\n");
+    script(
+        &root.join("resource.d/rexec/envdump"),
+        "#!/bin/sh\nenv\necho 'ocf-exit-reason:dumped' >&2\nexit 0\n",
+    );
     let cfg = ExecConfig {
         ocf_root: root.clone(),
         path_prefix: vec!["/opt/rexec/bin".into()],
@@ -211,8 +214,9 @@ fn exec_output_is_bounded_and_concurrency_limited() {
     assert!(res.stdout.contains("1044480 bytes of output dropped"), "{}", &res.stdout[4090..]);
     assert!(res.stderr.contains("bytes of output dropped"));
 
-    let ids: Vec<_> =
-        (0..5).map(|i| r.start(AgentRequest::ocf(&format!("n{i}"), "rexec", "nap", "monitor"))).collect();
+    let ids: Vec<_> = (0..5)
+        .map(|i| r.start(AgentRequest::ocf(&format!("n{i}"), "rexec", "nap", "monitor")))
+        .collect();
     assert_eq!(r.running_count(), 2);
     assert_eq!(r.queued_count(), 3);
     let mut seen = Vec::new();
@@ -333,7 +337,10 @@ fn exec_stateful_without_cluster_helpers() {
     assert_eq!(run(&mut r, "promote", 0).rc, OcfExit::Ok);
     let m = run(&mut r, "monitor", 10_000);
     assert_eq!(m.rc, OcfExit::RunningPromoted);
-    assert_eq!(classify("monitor", 10_000, expected_rc("monitor", 10_000, true), &m), Outcome::Success);
+    assert_eq!(
+        classify("monitor", 10_000, expected_rc("monitor", 10_000, true), &m),
+        Outcome::Success
+    );
     assert_eq!(run(&mut r, "demote", 0).rc, OcfExit::Ok);
     assert_eq!(run(&mut r, "monitor", 11_000).rc, OcfExit::Ok);
     assert_eq!(run(&mut r, "stop", 0).rc, OcfExit::Ok);
