@@ -65,10 +65,10 @@ pub fn map_exit(mapping: ExitMapping, code: i32) -> OcfExit {
 pub fn parse_exit_reason(stderr: &str, prefix: &str) -> Option<String> {
     stderr
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix(prefix))
         .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .last()
+        .find(|s| !s.is_empty())
         .map(|s| s.chars().take(512).collect())
 }
 
