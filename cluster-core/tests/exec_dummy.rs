@@ -346,3 +346,42 @@ fn exec_stateful_without_cluster_helpers() {
     assert_eq!(run(&mut r, "stop", 0).rc, OcfExit::Ok);
     assert_eq!(run(&mut r, "monitor", 0).rc, OcfExit::NotRunning);
 }
+
+#[test]
+fn exec_one_operation_per_resource_and_cancel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ocf");
+    let log = tmp.path().join("serial.log");
+    let body = format!(
+        "#!/bin/sh\necho \"$OCF_RESOURCE_INSTANCE begin\" >> {l}\nsleep 0.3\necho \"$OCF_RESOURCE_INSTANCE end\" >> {l}\nexit 0\n",
+        l = log.display()
+    );
+    script(&root.join("resource.d/rexec/serial"), &body);
+    script(&root.join("resource.d/rexec/forever"), "#!/bin/sh\nsleep 300\n");
+    let cfg = ExecConfig { ocf_root: root, max_concurrent: 4, ..ExecConfig::default() };
+    let mut r = ProcessRunner::new(cfg);
+    let a1 = r.start(AgentRequest::ocf("A", "rexec", "serial", "start"));
+    let a2 = r.start(AgentRequest::ocf("A", "rexec", "serial", "monitor"));
+    let b1 = r.start(AgentRequest::ocf("B", "rexec", "serial", "start"));
+    assert_eq!((r.running_count(), r.queued_count()), (2, 1), "A's second op waits, B runs");
+    for id in [a1, a2, b1] {
+        assert_eq!(r.wait_for(id, Duration::from_secs(10)).unwrap().rc, OcfExit::Ok);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let a: Vec<&str> = text.lines().filter(|l| l.starts_with("A ")).collect();
+    assert_eq!(a, ["A begin", "A end", "A begin", "A end"], "{text}");
+    let first_a_end = text.lines().position(|l| l == "A end").unwrap();
+    let b_begin = text.lines().position(|l| l == "B begin").unwrap();
+    assert!(b_begin < first_a_end, "B ran alongside A: {text}");
+
+    // Cancelling a running and a queued operation.
+    let f1 = r.start(AgentRequest::ocf("F", "rexec", "forever", "start"));
+    let f2 = r.start(AgentRequest::ocf("F", "rexec", "forever", "stop"));
+    assert!(r.cancel(f2));
+    assert!(r.cancel(f1));
+    let res = r.wait_for(f1, Duration::from_secs(5)).unwrap();
+    assert_eq!(res.status, ExecStatus::Cancelled);
+    assert!(res.duration_ms < 3_000);
+    assert_eq!(r.wait_for(f2, Duration::from_secs(1)).unwrap().status, ExecStatus::Cancelled);
+    assert!(!r.cancel(f1), "already finished");
+}

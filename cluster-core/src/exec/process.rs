@@ -16,7 +16,10 @@
 //! member of the group is alive, so signalling a group after reaping its leader is safe.
 //!
 //! Limits: at most `max_concurrent` agents run; up to `max_queued` more wait in FIFO order; a
-//! request beyond that completes at once with [`ExecStatus::Error`] ("queue full").
+//! request beyond that completes at once with [`ExecStatus::Error`] ("queue full"). Like
+//! Pacemaker's executor, operations of the same resource instance never overlap: a queued
+//! request waits while another operation of its resource runs, later requests of other
+//! resources may overtake it.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -278,11 +281,26 @@ impl ProcessRunner {
                 i += 1;
             }
         }
-        while self.running.len() < self.cfg.max_concurrent {
-            let Some((id, req)) = self.queued.pop_front() else { break };
+        // Start queued requests in FIFO order, skipping resources that are busy.
+        let mut idx = 0;
+        while self.running.len() < self.cfg.max_concurrent && idx < self.queued.len() {
+            let busy = {
+                let q = &self.queued[idx].1;
+                self.running.iter().any(|r| same_resource(&r.req, q))
+            };
+            if busy {
+                idx += 1;
+                continue;
+            }
+            let (id, req) = self.queued.remove(idx).expect("index checked above");
             self.spawn(id, req);
         }
     }
+}
+
+/// Operations of one resource (instance) run one at a time, as in Pacemaker's executor.
+fn same_resource(a: &AgentRequest, b: &AgentRequest) -> bool {
+    a.rsc_id == b.rsc_id && a.clone.as_ref().map(|c| c.number) == b.clone.as_ref().map(|c| c.number)
 }
 
 fn spawn_invocation(inv: &Invocation, limit: usize) -> std::io::Result<(Child, Capture, Capture)> {
