@@ -100,6 +100,12 @@ fn fence_netns_through_executor() {
     let md = r.run(dev.for_action("meta-data", 0));
     assert_eq!(md.rc, OcfExit::Ok);
     assert!(md.stdout.contains("<resource-agent name=\"fence_netns\""), "{}", md.stdout);
+    let parsed =
+        cluster_core::exec::metadata::AgentMetadata::parse("fence_netns", &md.stdout).unwrap();
+    assert!(parsed.param("plug").unwrap().required);
+    for a in ["on", "off", "reboot", "status", "monitor", "list", "metadata"] {
+        assert!(parsed.has_action(a), "{a}");
+    }
     let list = r.run(dev.for_action("list", 0));
     assert!(list.stdout.lines().any(|l| l == format!("{},", ns.0)), "{}", list.stdout);
 

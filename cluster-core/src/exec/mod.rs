@@ -6,10 +6,12 @@
 //!   expected rc, degraded codes, severity).
 //! * [`process`]: [`ProcessRunner`], the real [`AgentRunner`] (process groups, timeouts that
 //!   kill the whole group, bounded output capture, a concurrency limit with a bounded queue).
+//! * [`metadata`]: parsing agents' meta-data XML, a bounded cache.
 //! * [`recurring`]: recurring monitors re-run at their interval from a [`recurring::Clock`].
 
 pub mod env;
 pub mod interpret;
+pub mod metadata;
 pub mod process;
 pub mod recurring;
 pub mod types;
