@@ -385,3 +385,39 @@ fn exec_one_operation_per_resource_and_cancel() {
     assert_eq!(r.wait_for(f2, Duration::from_secs(1)).unwrap().status, ExecStatus::Cancelled);
     assert!(!r.cancel(f1), "already finished");
 }
+
+#[test]
+fn exec_stateful_calls_helpers_from_sbin_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbin = tmp.path().join("sbin");
+    let log = tmp.path().join("helper.log");
+    // A stand-in for crm_attribute that records how the agent calls it.
+    let body = format!(
+        "#!/bin/sh\necho \"$* node=$OCF_RESKEY_CRM_meta_on_node rsc=$OCF_RESOURCE_INSTANCE\" >> {}\nexit 0\n",
+        log.display()
+    );
+    script(&sbin.join("crm_attribute"), &body);
+    let cfg = ExecConfig {
+        sbin_dir: Some(sbin.clone()),
+        path_prefix: vec![sbin],
+        node_name: Some("node1".into()),
+        extra_env: vec![("HA_RSCTMP".into(), tmp.path().display().to_string())],
+        ..ExecConfig::default()
+    };
+    let mut r = ProcessRunner::new(cfg);
+    let mut base = AgentRequest::ocf("rexec-sh", "pacemaker", "Stateful", "start")
+        .with_param("state", tmp.path().join("sh.state").to_str().unwrap())
+        .with_meta("promotable", "true");
+    base.clone = Some(CloneInstance { number: 0, globally_unique: false });
+    for a in ["start", "promote", "demote", "stop"] {
+        assert_eq!(r.run(base.for_action(a, 0)).rc, OcfExit::Ok, "{a}");
+    }
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let want = [
+        "--promotion -v 5 node=node1 rsc=rexec-sh",
+        "--promotion -v 10 node=node1 rsc=rexec-sh",
+        "--promotion -v 5 node=node1 rsc=rexec-sh",
+        "--promotion -D node=node1 rsc=rexec-sh",
+    ];
+    assert_eq!(calls.lines().collect::<Vec<_>>(), want);
+}

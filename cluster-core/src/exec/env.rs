@@ -34,6 +34,11 @@ pub struct ExecConfig {
     pub log_file: Option<PathBuf>,
     /// `HA_debug` / `PCMK_debug`.
     pub debug: bool,
+    /// Local node name, exported as `OCF_RESKEY_CRM_meta_on_node` unless the request's meta
+    /// sets `on_node` itself.
+    pub node_name: Option<String>,
+    /// Local node id, exported as `OCF_RESKEY_CRM_meta_on_node_uuid` (same rule).
+    pub node_id: Option<String>,
     /// Extra variables exported to every agent (e.g. `HA_RSCTMP`).
     pub extra_env: Vec<(String, String)>,
     /// Maximum number of agents running at once; further requests wait in a queue.
@@ -64,6 +69,8 @@ impl Default for ExecConfig {
             log_facility: "none".to_string(),
             log_file: None,
             debug: false,
+            node_name: None,
+            node_id: None,
             extra_env: Vec::new(),
             max_concurrent: 8,
             max_queued: 1024,
@@ -235,6 +242,12 @@ pub fn ocf_env(cfg: &ExecConfig, r: &AgentRequest, provider: &str) -> Vec<(Strin
         (meta_var("interval"), r.interval_ms.to_string()),
         (meta_var("timeout"), r.timeout_ms.to_string()),
     ];
+    if let Some(n) = &cfg.node_name {
+        meta.push((meta_var("on_node"), n.clone()));
+    }
+    if let Some(n) = &cfg.node_id {
+        meta.push((meta_var("on_node_uuid"), n.clone()));
+    }
     if let Some(c) = &r.clone {
         meta.push((meta_var("clone"), c.number.to_string()));
         meta.push((meta_var("globally_unique"), c.globally_unique.to_string()));
