@@ -8,12 +8,14 @@
 //!   kill the whole group, bounded output capture, a concurrency limit with a bounded queue).
 //! * [`metadata`]: parsing agents' meta-data XML, a bounded cache.
 //! * [`recurring`]: recurring monitors re-run at their interval from a [`recurring::Clock`].
+//! * [`sim`]: [`sim::ScriptedRunner`], an in-process deterministic runner for simulations.
 
 pub mod env;
 pub mod interpret;
 pub mod metadata;
 pub mod process;
 pub mod recurring;
+pub mod sim;
 pub mod types;
 
 pub use env::{plan, ExecConfig, Invocation};
