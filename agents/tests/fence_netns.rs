@@ -97,6 +97,8 @@ fn fence_netns_through_executor() {
 
     // Device start = monitor; metadata; list.
     assert_eq!(r.run(dev.for_action("start", 0)).rc, OcfExit::Ok);
+    let stop = r.run(dev.for_action("stop", 0));
+    assert_eq!((stop.rc, stop.status, stop.exit_reason), (OcfExit::Ok, ExecStatus::Done, None));
     let md = r.run(dev.for_action("meta-data", 0));
     assert_eq!(md.rc, OcfExit::Ok);
     assert!(md.stdout.contains("<resource-agent name=\"fence_netns\""), "{}", md.stdout);

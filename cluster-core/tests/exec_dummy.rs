@@ -353,7 +353,7 @@ fn exec_one_operation_per_resource_and_cancel() {
     let root = tmp.path().join("ocf");
     let log = tmp.path().join("serial.log");
     let body = format!(
-        "#!/bin/sh\necho \"$OCF_RESOURCE_INSTANCE begin\" >> {l}\nsleep 0.3\necho \"$OCF_RESOURCE_INSTANCE end\" >> {l}\nexit 0\n",
+        "#!/bin/sh\necho \"$OCF_RESOURCE_INSTANCE begin\" >> {l}\nsleep 0.5\necho \"$OCF_RESOURCE_INSTANCE end\" >> {l}\nexit 0\n",
         l = log.display()
     );
     script(&root.join("resource.d/rexec/serial"), &body);

@@ -429,7 +429,9 @@ fn plan_stonith(cfg: &ExecConfig, r: &AgentRequest) -> Result<Invocation, OpResu
     let action = match r.action.as_str() {
         "start" | "monitor" => "monitor",
         "stop" => {
-            return Err(OpResult::synthetic(OcfExit::Ok, ExecStatus::Done, "device unregistered"))
+            let mut res = OpResult::synthetic(OcfExit::Ok, ExecStatus::Done, "");
+            res.exit_reason = None;
+            return Err(res);
         }
         "meta-data" => "metadata",
         a => a,

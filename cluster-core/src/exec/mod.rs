@@ -9,6 +9,20 @@
 //! * [`metadata`]: parsing agents' meta-data XML, a bounded cache.
 //! * [`recurring`]: recurring monitors re-run at their interval from a [`recurring::Clock`].
 //! * [`sim`]: [`sim::ScriptedRunner`], an in-process deterministic runner for simulations.
+//!
+//! ```no_run
+//! use cluster_core::exec::{AgentRequest, ExecConfig, OcfExit, ProcessRunner};
+//!
+//! let mut runner = ProcessRunner::new(ExecConfig::default());
+//! let probe = AgentRequest::ocf("vip", "heartbeat", "IPaddr2", "monitor")
+//!     .with_param("ip", "10.213.91.50")
+//!     .with_netns("lab1");
+//! let res = runner.run(probe.clone());
+//! if res.rc == OcfExit::NotRunning {
+//!     let start = runner.run(probe.for_action("start", 0).with_timeout_ms(20_000));
+//!     assert_eq!(start.rc, OcfExit::Ok, "{:?}", start.exit_reason);
+//! }
+//! ```
 
 pub mod env;
 pub mod interpret;
