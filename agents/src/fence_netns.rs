@@ -322,7 +322,7 @@ fn existing(ops: &mut dyn NetnsOps, o: &FenceOptions) -> Result<String, FenceErr
 }
 
 /// Upper bound of kill rounds (processes may fork while being killed).
-const KILL_ROUNDS_MAX: usize = 100;
+pub const KILL_ROUNDS_MAX: usize = 100;
 
 /// Fences `ns`: kills all its processes and sets its veth links down.
 ///
@@ -448,7 +448,7 @@ fn run_inner(
     Ok(0)
 }
 
-/// Entry point of the binary: arguments (without argv[0]) or, if none, options from stdin.
+/// Entry point of the binary: arguments (without `argv[0]`) or, if none, options from stdin.
 pub fn main_with(args: &[String], stdin: &mut dyn std::io::Read) -> i32 {
     let opts = if args.is_empty() {
         let mut text = String::new();

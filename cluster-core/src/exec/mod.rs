@@ -1,7 +1,7 @@
 //! The agent executor: OCF, LSB, systemd and stonith classes, with the exact OCF environment.
 //!
 //! * [`types`]: [`OcfExit`], [`ExecStatus`], [`AgentRequest`], [`OpResult`].
-//! * [`env`]: how a request becomes program + argv + environment + stdin ([`plan`]), pure.
+//! * [`env`](mod@env): how a request becomes program + argv + environment + stdin ([`plan`]), pure.
 //! * [`interpret`]: per-class exit-code mapping and Pacemaker's reading of results (probes,
 //!   expected rc, degraded codes, severity).
 //! * [`process`]: [`ProcessRunner`], the real [`AgentRunner`] (process groups, timeouts that
