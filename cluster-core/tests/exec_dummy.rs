@@ -234,6 +234,23 @@ fn exec_output_is_bounded_and_concurrency_limited() {
     }
     assert_eq!(seen, ids, "FIFO order with a limit of 2");
     assert!(max_running <= 2);
+
+    // A queue bound of 1: with both slots busy, the second waiting request is refused.
+    let root = r.config().ocf_root.clone();
+    let cfg =
+        ExecConfig { ocf_root: root, max_concurrent: 2, max_queued: 1, ..ExecConfig::default() };
+    let mut r = ProcessRunner::new(cfg);
+    let ids: Vec<_> = (0..4)
+        .map(|i| r.start(AgentRequest::ocf(&format!("q{i}"), "rexec", "nap", "monitor")))
+        .collect();
+    let refused = r.wait_for(ids[3], Duration::from_millis(10)).expect("refused at once");
+    assert_eq!(
+        (refused.status, refused.exit_reason.as_deref()),
+        (ExecStatus::Error, Some("queue full"))
+    );
+    for id in &ids[..3] {
+        assert_eq!(r.wait_for(*id, Duration::from_secs(10)).unwrap().rc, OcfExit::NotRunning);
+    }
 }
 
 #[test]

@@ -368,13 +368,14 @@ impl AgentRunner for ProcessRunner {
     fn start(&mut self, r: AgentRequest) -> OpId {
         let id = OpId(self.next_id);
         self.next_id += 1;
-        if self.queued.len() >= self.cfg.max_queued {
-            let res = OpResult::synthetic(OcfExit::ErrGeneric, ExecStatus::Error, "queue full");
-            self.done.push_back((id, res));
-            return id;
-        }
         self.queued.push_back((id, r));
         self.pump();
+        // Still waiting beyond the bound: refuse this request (it is the last one queued).
+        if self.queued.len() > self.cfg.max_queued && self.queued.back().map(|q| q.0) == Some(id) {
+            self.queued.pop_back();
+            let res = OpResult::synthetic(OcfExit::ErrGeneric, ExecStatus::Error, "queue full");
+            self.done.push_back((id, res));
+        }
         id
     }
 
