@@ -8,6 +8,7 @@
 //!   kill the whole group, bounded output capture, a concurrency limit with a bounded queue).
 //! * [`metadata`]: parsing agents' meta-data XML, a bounded cache.
 //! * [`recurring`]: recurring monitors re-run at their interval from a [`recurring::Clock`].
+//! * [`executor`]: [`Executor`], one-shot + recurring operations with interpreted events.
 //! * [`sim`]: [`sim::ScriptedRunner`], an in-process deterministic runner for simulations.
 //!
 //! ```no_run
@@ -25,6 +26,7 @@
 //! ```
 
 pub mod env;
+pub mod executor;
 pub mod interpret;
 pub mod metadata;
 pub mod process;
@@ -33,6 +35,7 @@ pub mod sim;
 pub mod types;
 
 pub use env::{plan, ExecConfig, Invocation};
+pub use executor::{ExecEvent, Executor};
 pub use interpret::{classify, expected_rc, Outcome, Severity};
 pub use process::{AgentRunner, ProcessRunner};
 pub use types::{
