@@ -149,6 +149,7 @@ fn exec_environment_is_exact() {
         ("HA_SBIN_DIR", "/opt/rexec/bin".into()),
         ("HA_LOGFACILITY", "none".into()),
         ("HA_debug", "0".into()),
+        ("HA_RSCTMP", "/run/resource-agents".into()),
         ("PCMK_service", "pacemaker-execd".into()),
     ];
     for (k, v) in want {
@@ -418,7 +419,7 @@ fn exec_stateful_calls_helpers_from_sbin_dir() {
         sbin_dir: Some(sbin.clone()),
         path_prefix: vec![sbin],
         node_name: Some("node1".into()),
-        extra_env: vec![("HA_RSCTMP".into(), tmp.path().display().to_string())],
+        rsctmp: tmp.path().to_path_buf(),
         ..ExecConfig::default()
     };
     let mut r = ProcessRunner::new(cfg);
@@ -437,4 +438,37 @@ fn exec_stateful_calls_helpers_from_sbin_dir() {
         "--promotion -D node=node1 rsc=rexec-sh",
     ];
     assert_eq!(calls.lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn exec_executor_real_clock_reports_monitor_failure() {
+    use cluster_core::exec::recurring::SystemClock;
+    use cluster_core::exec::Executor;
+    let tmp = tempfile::tempdir().unwrap();
+    let rsctmp = tmp.path().join("rsctmp");
+    let clock = SystemClock::new();
+    let mut ex = Executor::new(runner(&rsctmp), 4);
+    assert!(rsctmp.is_dir(), "the runner creates HA_RSCTMP");
+    let rsc = "rexec-exe";
+    ex.execute(dummy(rsc, "start", 0));
+    ex.add_recurring(dummy(rsc, "monitor", 200), clock.now_ms()).unwrap();
+    let mut events = Vec::new();
+    let mut removed = false;
+    while clock.now_ms() < 10_000 && events.len() < 3 {
+        if let Some(ev) = ex.poll(clock.now_ms()) {
+            events.push((ev.op_key.clone(), ev.result.rc, ev.outcome));
+        }
+        if events.len() == 2 && !removed {
+            std::fs::remove_file(rsctmp.join(format!("Dummy-{rsc}.state"))).unwrap();
+            removed = true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let key = format!("{rsc}_monitor_200");
+    assert_eq!(events[0], (format!("{rsc}_start_0"), OcfExit::Ok, Outcome::Success));
+    assert_eq!(events[1], (key.clone(), OcfExit::Ok, Outcome::Success));
+    assert_eq!(events[2].0, key);
+    assert_eq!(events[2].1, OcfExit::NotRunning);
+    assert!(matches!(events[2].2, Outcome::Failed(_)));
+    assert!(ex.cancel_recurring(&key));
 }

@@ -65,3 +65,32 @@ fn exec_common_run(
 ) -> cluster_core::exec::OpResult {
     r.run(base.for_action(action, interval_ms))
 }
+
+#[test]
+fn exec_timeout_inside_netns_kills_group() {
+    use cluster_core::exec::{ExecConfig, ExecStatus, ProcessRunner};
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = Netns::new(&format!("rexec-to-{}", std::process::id()), "rxvt", "10.213.91.129/25");
+    let root = tmp.path().join("ocf");
+    exec_common::script(&root.join("resource.d/rexec/slow"), "#!/bin/sh\nsleep 300 &\nsleep 300\n");
+    let cfg = ExecConfig {
+        ocf_root: root,
+        kill_grace_ms: 300,
+        rsctmp: tmp.path().into(),
+        ..ExecConfig::default()
+    };
+    let mut r = ProcessRunner::new(cfg);
+    let req =
+        AgentRequest::ocf("s", "rexec", "slow", "start").with_netns(&ns.name).with_timeout_ms(500);
+    let res = r.run(req);
+    assert_eq!(res.status, ExecStatus::Timeout, "{res:?}");
+    let mut left = String::from("?");
+    for _ in 0..200 {
+        left = sh(&["ip", "netns", "pids", &ns.name]);
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(left.trim(), "", "processes left in the namespace");
+}

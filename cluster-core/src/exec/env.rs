@@ -34,6 +34,9 @@ pub struct ExecConfig {
     pub log_file: Option<PathBuf>,
     /// `HA_debug` / `PCMK_debug`.
     pub debug: bool,
+    /// `HA_RSCTMP`: agents' state directory (pid and state files). Debian creates it at boot
+    /// through tmpfiles.d; [`crate::exec::ProcessRunner::new`] creates it when missing.
+    pub rsctmp: PathBuf,
     /// Local node name, exported as `OCF_RESKEY_CRM_meta_on_node` unless the request's meta
     /// sets `on_node` itself.
     pub node_name: Option<String>,
@@ -69,6 +72,7 @@ impl Default for ExecConfig {
             log_facility: "none".to_string(),
             log_file: None,
             debug: false,
+            rsctmp: PathBuf::from("/run/resource-agents"),
             node_name: None,
             node_id: None,
             extra_env: Vec::new(),
@@ -137,6 +141,7 @@ fn base_env(cfg: &ExecConfig) -> Vec<(String, String)> {
         ("HA_LOGFACILITY".to_string(), cfg.log_facility.clone()),
         ("PCMK_debug".to_string(), debug.to_string()),
         ("HA_debug".to_string(), debug.to_string()),
+        ("HA_RSCTMP".to_string(), cfg.rsctmp.display().to_string()),
     ];
     if let Some(f) = &cfg.log_file {
         let f = f.display().to_string();

@@ -156,10 +156,18 @@ pub fn signal_group(pgid: u32, signal: &str) {
 impl ProcessRunner {
     /// A runner with the given configuration.
     ///
+    /// Creates [`ExecConfig::rsctmp`] if it does not exist.
+    ///
     /// # Panics
     /// If `max_concurrent` is 0.
     pub fn new(cfg: ExecConfig) -> ProcessRunner {
         assert!(cfg.max_concurrent > 0, "max_concurrent must be at least 1");
+        // Best effort, like tmpfiles.d at boot (`d /run/resource-agents 1755 root root`); an
+        // agent that needs it and cannot create it reports its own error.
+        if !cfg.rsctmp.is_dir() && std::fs::create_dir_all(&cfg.rsctmp).is_ok() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&cfg.rsctmp, std::fs::Permissions::from_mode(0o1755));
+        }
         ProcessRunner {
             cfg,
             next_id: 1,

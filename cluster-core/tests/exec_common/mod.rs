@@ -9,11 +9,8 @@ use cluster_core::exec::{ExecConfig, ProcessRunner};
 
 /// A runner whose agents keep their state files in `rsctmp`.
 pub fn runner(rsctmp: &Path) -> ProcessRunner {
-    let cfg = ExecConfig {
-        extra_env: vec![("HA_RSCTMP".to_string(), rsctmp.display().to_string())],
-        kill_grace_ms: 500,
-        ..ExecConfig::default()
-    };
+    let cfg =
+        ExecConfig { rsctmp: rsctmp.to_path_buf(), kill_grace_ms: 500, ..ExecConfig::default() };
     ProcessRunner::new(cfg)
 }
 
