@@ -245,7 +245,7 @@ pub fn ocf_env(cfg: &ExecConfig, r: &AgentRequest, provider: &str) -> Vec<(Strin
         (meta_var("type"), r.agent_type.clone()),
         (meta_var("name"), r.action.clone()),
         (meta_var("interval"), r.interval_ms.to_string()),
-        (meta_var("timeout"), r.timeout_ms.to_string()),
+        (meta_var("timeout"), r.effective_timeout_ms().to_string()),
     ];
     if let Some(n) = &cfg.node_name {
         meta.push((meta_var("on_node"), n.clone()));

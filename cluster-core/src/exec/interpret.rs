@@ -132,7 +132,7 @@ pub enum Outcome {
     Inactive,
     /// A recurring action is not implemented (3): no recovery.
     NotSupported,
-    /// A notify result, whatever it is: logged and ignored.
+    /// A notify result, whatever it is, or a cancelled run: logged and ignored.
     Ignored,
     /// A failure of the given severity.
     Failed(Severity),
@@ -161,6 +161,7 @@ pub fn classify(action: &str, interval_ms: u64, expected: OcfExit, res: &OpResul
             return Outcome::Inactive
         }
         ExecStatus::NotSupported => return Outcome::NotSupported,
+        ExecStatus::Cancelled | ExecStatus::Pending => return Outcome::Ignored,
         ExecStatus::ErrorFatal => return Outcome::Failed(Severity::Fatal),
         ExecStatus::NotInstalled | ExecStatus::ErrorHard => return Outcome::Failed(Severity::Hard),
         _ => return Outcome::Failed(Severity::Soft),
@@ -239,6 +240,8 @@ mod tests {
         assert_eq!(classify("notify", 0, s, &done(1)), Outcome::Ignored);
         let t = OpResult::synthetic(OcfExit::ErrGeneric, ExecStatus::Timeout, "timed out");
         assert_eq!(classify("start", 0, s, &t), Outcome::Failed(Severity::Soft));
+        let c = OpResult::synthetic(OcfExit::ErrGeneric, ExecStatus::Cancelled, "cancelled");
+        assert_eq!(classify("monitor", 10_000, exp, &c), Outcome::Ignored);
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl ProcessRunner {
 
     /// Runs one request to completion (waits at most its timeout plus the kill grace + 5 s).
     pub fn run(&mut self, r: AgentRequest) -> OpResult {
-        let max = Duration::from_millis(r.timeout_ms + self.cfg.kill_grace_ms + 5_000);
+        let max = Duration::from_millis(r.effective_timeout_ms() + self.cfg.kill_grace_ms + 5_000);
         let id = self.start(r);
         self.wait_for(id, max).unwrap_or_else(|| {
             OpResult::synthetic(OcfExit::ErrGeneric, ExecStatus::Error, "agent did not finish")
@@ -225,7 +225,7 @@ impl ProcessRunner {
         match spawn_invocation(&inv, self.cfg.output_limit_bytes) {
             Ok((child, stdout, stderr)) => {
                 let started = now();
-                let deadline = started + Duration::from_millis(req.timeout_ms);
+                let deadline = started + Duration::from_millis(req.effective_timeout_ms());
                 self.running.push(Running {
                     id,
                     req,
@@ -343,7 +343,11 @@ fn finish(r: Running, t: Instant) -> (OpId, OpResult) {
         (OcfExit::ErrGeneric, ExecStatus::Cancelled)
     } else if r.term_sent.is_some() {
         if reason.is_none() {
-            reason = Some(format!("{} timed out after {} ms", r.req.action, r.req.timeout_ms));
+            reason = Some(format!(
+                "{} timed out after {} ms",
+                r.req.action,
+                r.req.effective_timeout_ms()
+            ));
         }
         (OcfExit::ErrGeneric, ExecStatus::Timeout)
     } else if let Some(code) = st.code() {

@@ -270,7 +270,8 @@ pub struct AgentRequest {
     pub meta: BTreeMap<String, String>,
     /// Interval of a recurring action in ms; 0 for one-shot actions and probes.
     pub interval_ms: u64,
-    /// Timeout in ms; the process group is killed when it expires.
+    /// Timeout in ms; the process group is killed when it expires. 0 means the default
+    /// ([`DEFAULT_TIMEOUT_MS`]), as an op without `timeout` in Pacemaker.
     pub timeout_ms: u64,
     /// `OCF_CHECK_LEVEL` (monitor depth), exported without the `OCF_RESKEY_` prefix.
     pub check_level: Option<u32>,
@@ -356,6 +357,15 @@ impl AgentRequest {
         match &self.clone {
             Some(c) if c.globally_unique => format!("{}:{}", self.rsc_id, c.number),
             _ => self.rsc_id.clone(),
+        }
+    }
+
+    /// The timeout that applies: `timeout_ms`, or [`DEFAULT_TIMEOUT_MS`] when it is 0.
+    pub fn effective_timeout_ms(&self) -> u64 {
+        if self.timeout_ms == 0 {
+            DEFAULT_TIMEOUT_MS
+        } else {
+            self.timeout_ms
         }
     }
 
