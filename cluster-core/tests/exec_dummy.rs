@@ -189,6 +189,22 @@ fn exec_timeout_kills_whole_group() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(pid), "child {pid} of the timed-out agent survived");
+
+    // An agent that ignores SIGTERM altogether gets SIGKILL after the grace period.
+    let root = r.config().ocf_root.clone();
+    script(
+        &root.join("resource.d/rexec/stubborn"),
+        "#!/bin/sh
+trap '' TERM
+sleep 300
+exit 0
+",
+    );
+    let req = AgentRequest::ocf("stubborn1", "rexec", "stubborn", "stop").with_timeout_ms(500);
+    let res = r.run(req);
+    assert_eq!(res.status, ExecStatus::Timeout, "{res:?}");
+    assert!(res.duration_ms >= 800 && res.duration_ms < 5_000, "{}", res.duration_ms);
+    assert_eq!(res.exit_reason.as_deref(), Some("stop timed out after 500 ms"));
 }
 
 #[test]

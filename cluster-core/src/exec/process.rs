@@ -106,6 +106,7 @@ struct Running {
     started: Instant,
     deadline: Instant,
     term_sent: Option<Instant>,
+    kill_sent: bool,
     exited: Option<(ExitStatus, Instant)>,
     cancelled: bool,
     stdout: Capture,
@@ -234,6 +235,7 @@ impl ProcessRunner {
                     started,
                     deadline,
                     term_sent: None,
+                    kill_sent: false,
                     exited: None,
                     cancelled: false,
                     stdout,
@@ -273,7 +275,10 @@ impl ProcessRunner {
                         signal_group(r.pgid(), "TERM");
                         r.term_sent = Some(t);
                     }
-                    Some(ts) if t >= ts + grace => signal_group(r.pgid(), "KILL"),
+                    Some(ts) if t >= ts + grace && !r.kill_sent => {
+                        signal_group(r.pgid(), "KILL");
+                        r.kill_sent = true;
+                    }
                     _ => {}
                 }
             }
