@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential pkg-config python3
   e2fsprogs util-linux iproute2 kmod procps psmisc
-  resource-agents          # real OCF agents the executor runs in tests
+  resource-agents apache2  # real OCF agents (and apache for ocf:heartbeat:apache) the executor runs in tests
+  fence-agents             # fence_dummy: the stonith class against a real Debian fence agent
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
 )
 

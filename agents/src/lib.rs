@@ -1,2 +1,3 @@
 //! OCF resource agents shipped with the stack.
 #![forbid(unsafe_code)]
+pub mod fence_netns;
