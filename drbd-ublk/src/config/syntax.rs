@@ -240,10 +240,7 @@ fn parse_block(
             }
         }
     }
-    if depth > 0 {
-        let line = toks.last().map(|t| t.1).unwrap_or(1);
-        return Err(ConfigError::syntax(file, line, "unexpected end of file inside a section"));
-    }
+    // At depth > 0 the caller reports the missing '}'.
     Ok(out)
 }
 
