@@ -86,7 +86,12 @@ fn host(out: &mut String, h: &Host) {
 }
 
 pub(super) fn resource(out: &mut String, r: &Resource) {
-    let _ = writeln!(out, "# resource {} on {}: not ignored, not stacked", r.name, r.local().display_name());
+    let _ = writeln!(
+        out,
+        "# resource {} on {}: not ignored, not stacked",
+        r.name,
+        r.local().display_name()
+    );
     let _ = writeln!(out, "# defined at {}:{}", r.file.display(), r.line);
     let _ = writeln!(out, "resource {} {{", quote(&r.name));
     for h in &r.hosts {

@@ -23,8 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 pub use options::{
-    DiskOptions, Handlers, NetOptions, OptError, Options, Protocol, ResourceOptions,
-    StartupOptions,
+    DiskOptions, Handlers, NetOptions, OptError, Options, Protocol, ResourceOptions, StartupOptions,
 };
 use syntax::{Arg, Stmt};
 
@@ -439,9 +438,8 @@ fn expand_includes(
         if s.block.is_some() {
             return Err(ConfigError::syntax(&s.file, s.line, "include takes no block"));
         }
-        let files = syntax::expand_glob(dir, &pat.text).map_err(|(_, e)| {
-            ConfigError::value(&s, format!("cannot read '{}': {e}", pat.text))
-        })?;
+        let files = syntax::expand_glob(dir, &pat.text)
+            .map_err(|(_, e)| ConfigError::value(&s, format!("cannot read '{}': {e}", pat.text)))?;
         for f in files {
             out.extend(load_file(&f, stack, Some((&s.file, s.line)))?);
         }
@@ -466,7 +464,9 @@ fn build(path: &Path, hostname: &str, stmts: &[Stmt]) -> Result<Config, ConfigEr
                     return Err(ConfigError::at(s, "a second common section"));
                 }
                 let mut sec = Sections::default();
-                parse_sections(s, block(s)?, "common", &mut sec, |st| Err(ConfigError::unknown(st, "common")))?;
+                parse_sections(s, block(s)?, "common", &mut sec, |st| {
+                    Err(ConfigError::unknown(st, "common"))
+                })?;
                 common = Some(sec);
             }
             "resource" => raw_resources.push(s),
@@ -552,7 +552,9 @@ fn parse_global(s: &Stmt) -> Result<Global, ConfigError> {
 fn one_of(st: &Stmt, set: &[&str]) -> Result<String, ConfigError> {
     match st.args.as_slice() {
         [a] if set.contains(&a.text.as_str()) => Ok(a.text.clone()),
-        [a] => Err(ConfigError::value(st, format!("'{}' is not one of {}", a.text, set.join(", ")))),
+        [a] => {
+            Err(ConfigError::value(st, format!("'{}' is not one of {}", a.text, set.join(", "))))
+        }
         _ => Err(ConfigError::value(st, "expected one value")),
     }
 }
@@ -749,12 +751,9 @@ fn volume_stmt(
             let [a] = st.args.as_slice() else {
                 return Err(ConfigError::value(st, "expected a volume number"));
             };
-            let n: u16 = a
-                .text
-                .parse()
-                .ok()
-                .filter(|n| *n < 65535)
-                .ok_or_else(|| ConfigError::value(st, format!("'{}' is not a volume number", a.text)))?;
+            let n: u16 = a.text.parse().ok().filter(|n| *n < 65535).ok_or_else(|| {
+                ConfigError::value(st, format!("'{}' is not a volume number", a.text))
+            })?;
             vols.entry(n).or_default().explicit = true;
             for k in block(st)? {
                 if !volume_stmt(k, vols, n, "volume")? {
@@ -813,8 +812,7 @@ fn check_dev_path(st: &Stmt, p: &str) -> Result<(), ConfigError> {
 }
 
 fn parse_meta(st: &Stmt) -> Result<MetaDisk, ConfigError> {
-    let joined: String =
-        st.args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join("");
+    let joined: String = st.args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join("");
     if joined == "internal" {
         return Ok(MetaDisk::Internal);
     }
@@ -855,9 +853,8 @@ fn parse_address(st: &Stmt, args: &[Arg]) -> Result<Address, ConfigError> {
         }
         Some(f) => return Err(ConfigError::value(st, format!("unknown address family '{f}'"))),
     };
-    let addr: SocketAddr = text
-        .parse()
-        .map_err(|_| ConfigError::value(st, format!("'{text}' is not IP:PORT")))?;
+    let addr: SocketAddr =
+        text.parse().map_err(|_| ConfigError::value(st, format!("'{text}' is not IP:PORT")))?;
     let family = match addr.ip() {
         IpAddr::V4(_) => AddressFamily::Ipv4,
         IpAddr::V6(_) => AddressFamily::Ipv6,
@@ -955,7 +952,15 @@ fn parse_resource(s: &Stmt, common: &Sections, hostname: &str) -> Result<Resourc
         hosts.push(finish_host(&name, rh, &res_vols)?);
     }
     let options = effective(common, &settings);
-    let mut r = Resource { name, file: s.file.clone(), line: s.line, settings, options, hosts, this_host: 0 };
+    let mut r = Resource {
+        name,
+        file: s.file.clone(),
+        line: s.line,
+        settings,
+        options,
+        hosts,
+        this_host: 0,
+    };
     validate_resource(s, &mut r, hostname)?;
     Ok(r)
 }
@@ -1039,11 +1044,10 @@ fn validate_resource(s: &Stmt, r: &mut Resource, hostname: &str) -> Result<(), C
             return Err(err(format!("host {} has different volumes", a.display_name())));
         }
     }
-    let me = r
-        .hosts
-        .iter()
-        .position(|h| h.is_named(hostname))
-        .or_else(|| r.hosts.iter().position(|h| h.floating && is_local_ip(h.address.addr.ip())));
+    let me =
+        r.hosts.iter().position(|h| h.is_named(hostname)).or_else(|| {
+            r.hosts.iter().position(|h| h.floating && is_local_ip(h.address.addr.ip()))
+        });
     r.this_host = me.ok_or_else(|| {
         err(format!("no 'on {hostname}' section for this host (set {HOSTNAME_ENV} to override)"))
     })?;

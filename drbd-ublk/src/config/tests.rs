@@ -134,13 +134,17 @@ fn walkthrough_dump_is_normalised() {
     let t = walkthrough();
     let c = t.load("node1").unwrap();
     let d = c.dump();
-    let expect_head = format!("# {}\nglobal {{\n    usage-count      no;\n}}\n", t.path("drbd.conf").display());
+    let expect_head =
+        format!("# {}\nglobal {{\n    usage-count      no;\n}}\n", t.path("drbd.conf").display());
     assert!(d.starts_with(&expect_head), "{d}");
     assert!(d.contains("    net {\n        protocol         C;\n        after-sb-0pri    discard-zero-changes;\n"), "{d}");
     assert!(d.contains("# resource r0 on node1: not ignored, not stacked\n"), "{d}");
     assert!(d.contains(&format!("# defined at {}:1\n", t.path("drbd.d/r0.res").display())));
     assert!(d.contains("    on node1 {\n        device           /dev/drbd1 minor 1;\n        disk             /dev/sdb1;\n        meta-disk        internal;\n        address          ipv4 192.168.1.101:7789;\n    }\n"), "{d}");
-    assert!(d.contains("        pri-on-incon-degr \"/usr/lib/drbd/notify-pri-on-incon-degr.sh;"), "{d}");
+    assert!(
+        d.contains("        pri-on-incon-degr \"/usr/lib/drbd/notify-pri-on-incon-degr.sh;"),
+        "{d}"
+    );
     // The dump parses again to the same resources.
     let t2 = Tree::new(&[("drbd.conf", &d)]);
     let c2 = t2.load("node1").unwrap();
@@ -289,17 +293,41 @@ fn host_errors() {
         ("device minor 1; disk /dev/x; meta-disk internal;", "host a has no 'address'"),
         ("device minor 1; disk /dev/x; address 10.0.0.1:7789;", "volume 0: no 'meta-disk'"),
         ("disk /dev/x; meta-disk internal; address 10.0.0.1:7789;", "volume 0: no 'device'"),
-        ("device /dev/sdz; disk /dev/x; meta-disk internal; address 10.0.0.1:7789;", "cannot derive a minor"),
-        ("device drbd1; disk /dev/x; meta-disk internal; address 10.0.0.1:7789;", "not an absolute"),
+        (
+            "device /dev/sdz; disk /dev/x; meta-disk internal; address 10.0.0.1:7789;",
+            "cannot derive a minor",
+        ),
+        (
+            "device drbd1; disk /dev/x; meta-disk internal; address 10.0.0.1:7789;",
+            "not an absolute",
+        ),
         ("device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:0;", "port 0"),
         ("device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1;", "is not IP:PORT"),
-        ("device minor 1; disk /dev/x; meta-disk internal; address 0.0.0.0:7789;", "cannot be a peer address"),
-        ("device minor 1; disk /dev/x; meta-disk internal; address ipv6 10.0.0.1:7789;", "does not match the address family"),
-        ("device minor 1; disk /dev/x; meta-disk internal; address sdp 10.0.0.1:7789;", "'sdp' is not supported"),
-        ("device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.2:7789;", "hosts share the address"),
+        (
+            "device minor 1; disk /dev/x; meta-disk internal; address 0.0.0.0:7789;",
+            "cannot be a peer address",
+        ),
+        (
+            "device minor 1; disk /dev/x; meta-disk internal; address ipv6 10.0.0.1:7789;",
+            "does not match the address family",
+        ),
+        (
+            "device minor 1; disk /dev/x; meta-disk internal; address sdp 10.0.0.1:7789;",
+            "'sdp' is not supported",
+        ),
+        (
+            "device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.2:7789;",
+            "hosts share the address",
+        ),
         ("device minor 1; disk /dev/x; meta-disk /dev/m[x]; address 10.0.0.1:7789;", "bad index"),
-        ("device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7789; nodeid 1;", "unknown keyword 'nodeid' in on section"),
-        ("device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7789; node-id 1;", "node-id must be given for every host"),
+        (
+            "device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7789; nodeid 1;",
+            "unknown keyword 'nodeid' in on section",
+        ),
+        (
+            "device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7789; node-id 1;",
+            "node-id must be given for every host",
+        ),
     ];
     for (body, want) in cases {
         let e = err(&two(body, good));
@@ -321,7 +349,11 @@ fn host_errors() {
         .enumerate()
         .map(|(i, p)| {
             n = i;
-            if i == 0 { p.to_string() } else { format!("{}{p}", i - 1) }
+            if i == 0 {
+                p.to_string()
+            } else {
+                format!("{}{p}", i - 1)
+            }
         })
         .collect();
     let c = parse(&with_ids).unwrap();
@@ -340,7 +372,9 @@ fn resource_level_device_disk_inherited_and_volumes() {
     assert_eq!(b.volumes[1].minor, 8);
     assert!(b.volumes[1].explicit);
     assert_eq!(r.hosts[0].volumes[0].disk.as_deref(), Some("/dev/x"));
-    assert!(c.dump().contains("        volume 1 {\n            device           /dev/drbd8 minor 8;"));
+    assert!(c
+        .dump()
+        .contains("        volume 1 {\n            device           /dev/drbd8 minor 8;"));
 }
 
 #[test]
@@ -361,7 +395,10 @@ fn duplicates_refused() {
     assert!(e.contains("minor 0 of resource r1 is already used by resource r0"), "{e}");
     let r3 = r1.replace("r0", "r1").replace("drbd0", "drbd5");
     let e = err(&format!("{r1}{r3}"));
-    assert!(e.contains("address 10.0.0.1:7789 of resource r1 is already used by resource r0"), "{e}");
+    assert!(
+        e.contains("address 10.0.0.1:7789 of resource r1 is already used by resource r0"),
+        "{e}"
+    );
     let e = err("global { }\nglobal { }\n");
     assert!(e.contains(":2: a second global section"), "{e}");
 }
@@ -370,7 +407,10 @@ fn duplicates_refused() {
 fn includes_sorted_relative_and_guarded() {
     let t = Tree::new(&[
         ("drbd.conf", "include \"d/*.res\";\ninclude \"d/none-*.conf\";\n"),
-        ("d/b.res", &res("").replace("r0", "rb").replace("drbd0", "drbd2").replace(":7789", ":7791")),
+        (
+            "d/b.res",
+            &res("").replace("r0", "rb").replace("drbd0", "drbd2").replace(":7789", ":7791"),
+        ),
         ("d/a.res", &res("").replace("r0", "ra")),
         ("d/a.res~", "garbage"),
         ("d/.hidden.res", "garbage"),
@@ -380,15 +420,24 @@ fn includes_sorted_relative_and_guarded() {
     assert_eq!(names, ["ra", "rb"]);
     assert_eq!(c.resources[1].file, t.path("d/b.res"));
 
-    let t = Tree::new(&[("drbd.conf", "include \"x.conf\";\n"), ("x.conf", "\ninclude \"drbd.conf\";\n")]);
+    let t = Tree::new(&[
+        ("drbd.conf", "include \"x.conf\";\n"),
+        ("x.conf", "\ninclude \"drbd.conf\";\n"),
+    ]);
     let e = t.load("a").unwrap_err().to_string();
     assert!(e.contains("x.conf:2: include of") && e.contains("would recurse"), "{e}");
 
     let t = Tree::new(&[("drbd.conf", "include \"missing.conf\";\n")]);
     let e = t.load("a").unwrap_err().to_string();
-    assert!(e.contains("drbd.conf:1: invalid value for 'include': cannot read 'missing.conf'"), "{e}");
+    assert!(
+        e.contains("drbd.conf:1: invalid value for 'include': cannot read 'missing.conf'"),
+        "{e}"
+    );
 
-    let t = Tree::new(&[("drbd.conf", "include \"x.conf\";\n"), ("x.conf", "resource r0 {\n on a { disk /dev/x }\n}\n")]);
+    let t = Tree::new(&[
+        ("drbd.conf", "include \"x.conf\";\n"),
+        ("x.conf", "resource r0 {\n on a { disk /dev/x }\n}\n"),
+    ]);
     let e = t.load("a").unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:2:", t.path("x.conf").display())), "{e}");
 

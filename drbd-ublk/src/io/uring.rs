@@ -124,7 +124,8 @@ fn logical_block_size(meta: &std::fs::Metadata) -> u32 {
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
     let sys = format!("/sys/dev/block/{major}:{minor}");
-    for p in [format!("{sys}/queue/logical_block_size"), format!("{sys}/../queue/logical_block_size")]
+    for p in
+        [format!("{sys}/queue/logical_block_size"), format!("{sys}/../queue/logical_block_size")]
     {
         if let Some(v) = std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<u32>().ok())
         {
@@ -274,7 +275,8 @@ impl UringDisk {
     fn reap(&mut self) -> Option<DiskCompletion> {
         let cqe = self.ring.completion().next()?;
         let slot = cqe.user_data() as usize;
-        let op = self.slots[slot].take().unwrap_or_else(|| unreachable!("completion for idle slot"));
+        let op =
+            self.slots[slot].take().unwrap_or_else(|| unreachable!("completion for idle slot"));
         self.free_slots.push(slot as u16);
         if let Some(b) = op.buf {
             self.buf_busy[b.0 as usize] = false;
@@ -323,7 +325,9 @@ impl Disk for UringDisk {
         let fd = types::Fd(self.file.as_raw_fd());
         let ptr = op.buf.map(|b| self.pool.ptr(b)).unwrap_or(std::ptr::null_mut());
         let sqe = match op.kind {
-            OpKind::Read => opcode::Read::new(fd, ptr, op.len_bytes).offset(op.offset_bytes).build(),
+            OpKind::Read => {
+                opcode::Read::new(fd, ptr, op.len_bytes).offset(op.offset_bytes).build()
+            }
             OpKind::Write => {
                 opcode::Write::new(fd, ptr, op.len_bytes).offset(op.offset_bytes).build()
             }
@@ -345,12 +349,8 @@ impl Disk for UringDisk {
         if let Some(b) = op.buf {
             self.buf_busy[b.0 as usize] = true;
         }
-        self.slots[slot as usize] = Some(Inflight {
-            tag: op.tag,
-            kind: op.kind,
-            buf: op.buf,
-            len_bytes: op.len_bytes,
-        });
+        self.slots[slot as usize] =
+            Some(Inflight { tag: op.tag, kind: op.kind, buf: op.buf, len_bytes: op.len_bytes });
         self.unsubmitted += 1;
         Ok(())
     }

@@ -252,8 +252,9 @@ impl FrameReader {
         let len = h.length as usize;
         let got = read_full(r, &mut self.buf[..len])?;
         if got < len {
-            return Err(FrameError::Truncated { needed: HEADER_LEN + len, have: HEADER_LEN + got }
-                .into());
+            return Err(
+                FrameError::Truncated { needed: HEADER_LEN + len, have: HEADER_LEN + got }.into()
+            );
         }
         Ok((h, &self.buf[..len]))
     }
@@ -339,7 +340,10 @@ mod tests {
         let mut b = good.clone();
         b[5] = 9;
         assert_eq!(decode_frame(&b, 100).unwrap_err(), FrameError::UnknownVersion { found: 9 });
-        assert_eq!(decode_frame(&good, 3).unwrap_err(), FrameError::Oversized { length: 4, max: 3 });
+        assert_eq!(
+            decode_frame(&good, 3).unwrap_err(),
+            FrameError::Oversized { length: 4, max: 3 }
+        );
         assert_eq!(
             decode_frame(&good[..18], 100).unwrap_err(),
             FrameError::Truncated { needed: 20, have: 18 }

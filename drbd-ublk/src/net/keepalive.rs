@@ -93,7 +93,11 @@ impl Keepalive {
 
     /// What to do at `now_ms`. `oldest_unanswered_ms` is the send time of the oldest request
     /// still waiting for its answer, if any. Returns each action once.
-    pub fn poll(&mut self, now_ms: u64, oldest_unanswered_ms: Option<u64>) -> Option<KeepaliveAction> {
+    pub fn poll(
+        &mut self,
+        now_ms: u64,
+        oldest_unanswered_ms: Option<u64>,
+    ) -> Option<KeepaliveAction> {
         if self.dead {
             return None;
         }
@@ -180,8 +184,7 @@ mod tests {
         k.on_receive(41_000);
         assert_eq!(k.poll(41_999, Some(0)), None);
         assert_eq!(k.poll(42_000, Some(0)), Some(KeepaliveAction::PeerDead(DeadReason::KoCount)));
-        let mut t = Timers::default();
-        t.ko_count = 0;
+        let t = Timers { ko_count: 0, ..Timers::default() };
         let mut k = Keepalive::new(t, 0);
         k.on_receive(1_000_000);
         assert_eq!(k.poll(1_000_000, Some(0)), None);

@@ -297,7 +297,13 @@ impl<'a> Pairing<'a> {
         Ok((h.command, u64::from_be_bytes(nonce)))
     }
 
-    fn send(&mut self, s: &mut TcpStream, c: Command, p: &[u8], during: &'static str) -> Result<(), NetError> {
+    fn send(
+        &mut self,
+        s: &mut TcpStream,
+        c: Command,
+        p: &[u8],
+        during: &'static str,
+    ) -> Result<(), NetError> {
         self.writer.write_frame(s, Header::new(c, 0), p).map_err(NetError::stream(during))
     }
 

@@ -18,8 +18,11 @@ fn temp_file(size: u64) -> TempDisk {
 }
 
 fn open(t: &TempDisk, qd: u16) -> UringDisk {
-    UringDisk::open(&t.path, UringConfig { queue_depth: qd, buf_bytes: 64 * 1024, read_only: false })
-        .unwrap()
+    UringDisk::open(
+        &t.path,
+        UringConfig { queue_depth: qd, buf_bytes: 64 * 1024, read_only: false },
+    )
+    .unwrap()
 }
 
 fn wait(d: &mut UringDisk) -> DiskCompletion {
@@ -84,7 +87,13 @@ fn qd32_random_writes_and_reads_match_model() {
             d.buf_mut(buf)[..BLK as usize].fill(fill);
             model[*blk as usize] = fill;
             let kind = if round % 3 == 0 { OpKind::WriteFua } else { OpKind::Write };
-            let op = DiskOp { tag: *blk, kind, offset_bytes: blk * BLK, len_bytes: BLK as u32, buf: Some(buf) };
+            let op = DiskOp {
+                tag: *blk,
+                kind,
+                offset_bytes: blk * BLK,
+                len_bytes: BLK as u32,
+                buf: Some(buf),
+            };
             d.submit(op).unwrap();
         }
         max_in_flight = max_in_flight.max(d.in_flight());
@@ -139,8 +148,14 @@ fn flush_and_fua_complete() {
     let mut d = open(&t, 4);
     let b = d.take_buf().unwrap();
     d.buf_mut(b)[..4096].fill(0xab);
-    d.submit(DiskOp { tag: 1, kind: OpKind::WriteFua, offset_bytes: 0, len_bytes: 4096, buf: Some(b) })
-        .unwrap();
+    d.submit(DiskOp {
+        tag: 1,
+        kind: OpKind::WriteFua,
+        offset_bytes: 0,
+        len_bytes: 4096,
+        buf: Some(b),
+    })
+    .unwrap();
     assert_eq!(wait(&mut d).result, Ok(4096));
     d.submit(DiskOp::flush(2)).unwrap();
     let c = wait(&mut d);
@@ -199,7 +214,8 @@ fn open_errors() {
     assert!(UringDisk::open(&t.path, bad).is_err());
     let bad = UringConfig { buf_bytes: 1000, ..UringConfig::default() };
     assert!(UringDisk::open(&t.path, bad).is_err());
-    let e = UringDisk::open(Path::new("/nonexistent-drbdnet/x"), UringConfig::default()).unwrap_err();
+    let e =
+        UringDisk::open(Path::new("/nonexistent-drbdnet/x"), UringConfig::default()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 }
 

@@ -122,7 +122,10 @@ fn wrong_secret_refused() {
 fn secret_on_one_side_only_refused() {
     let (a, b) = run(|a, _| a.auth = auth(HmacAlg::Sha1, "s"), 0, 0, false);
     let e = a.unwrap_err();
-    assert!(matches!(&e, NetError::AuthMismatch { ours, theirs } if ours == "sha1" && theirs.is_empty()), "{e}");
+    assert!(
+        matches!(&e, NetError::AuthMismatch { ours, theirs } if ours == "sha1" && theirs.is_empty()),
+        "{e}"
+    );
     assert!(e.is_config_mismatch());
     assert!(matches!(b, Err(NetError::AuthMismatch { .. })));
     let (a, _) = run(
@@ -149,7 +152,10 @@ fn wrong_version_refused() {
         false,
     );
     let e = a.unwrap_err();
-    assert!(matches!(e, NetError::VersionMismatch { theirs_min, .. } if theirs_min == PROTO_MAX + 1), "{e}");
+    assert!(
+        matches!(e, NetError::VersionMismatch { theirs_min, .. } if theirs_min == PROTO_MAX + 1),
+        "{e}"
+    );
     assert!(matches!(b, Err(NetError::VersionMismatch { .. })));
 }
 
@@ -211,7 +217,10 @@ fn garbage_bytes_refused() {
         thread::sleep(Duration::from_millis(200));
     });
     assert!(
-        matches!(e, NetError::Stream { source: StreamError::Frame(FrameError::BadMagic { .. }), .. }),
+        matches!(
+            e,
+            NetError::Stream { source: StreamError::Frame(FrameError::BadMagic { .. }), .. }
+        ),
         "{e}"
     );
 }
@@ -238,7 +247,13 @@ fn truncated_frame_refused() {
         s.write_all(&f[..10]).unwrap();
     });
     assert!(
-        matches!(e, NetError::Stream { source: StreamError::Frame(FrameError::Truncated { needed: 16, have: 10 }), .. }),
+        matches!(
+            e,
+            NetError::Stream {
+                source: StreamError::Frame(FrameError::Truncated { needed: 16, have: 10 }),
+                ..
+            }
+        ),
         "{e}"
     );
 }
@@ -263,7 +278,13 @@ fn peer_closing_mid_handshake_refused() {
         d.write_all(&f[..f.len() - 3]).unwrap();
     });
     assert!(
-        matches!(e, NetError::Stream { during: "feature negotiation", source: StreamError::Frame(FrameError::Truncated { .. }) }),
+        matches!(
+            e,
+            NetError::Stream {
+                during: "feature negotiation",
+                source: StreamError::Frame(FrameError::Truncated { .. })
+            }
+        ),
         "{e}"
     );
     let e = victim(|a| {
