@@ -197,6 +197,9 @@ pub struct Link {
     pub resolve_conflicts: bool,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// Crossed connection attempts resolved during setup (ours refused or theirs refused
+    /// or accepted while ours was pending).
+    pub crossed: u32,
 }
 
 /// Connect to `cfg.peer` while accepting its connections on `listener`, pair the data and
@@ -223,7 +226,7 @@ fn establish_inner(
     give_up_after: Duration,
 ) -> Result<Link, NetError> {
     let deadline = Instant::now() + give_up_after;
-    let (data, meta, resolve_conflicts) = Pairing::new(listener, cfg, deadline)?.run()?;
+    let (data, meta, resolve_conflicts, crossed) = Pairing::new(listener, cfg, deadline)?.run()?;
     for s in [&data, &meta] {
         s.set_nodelay(true).map_err(NetError::io("setting TCP_NODELAY"))?;
     }
@@ -232,7 +235,7 @@ fn establish_inner(
     data.set_read_timeout(None).map_err(NetError::io("socket options"))?;
     data.set_write_timeout(send_timeout).map_err(NetError::io("socket options"))?;
     meta.set_read_timeout(None).map_err(NetError::io("socket options"))?;
-    Ok(Link { data, meta, proto, features, resolve_conflicts, peer: cfg.peer })
+    Ok(Link { data, meta, proto, features, resolve_conflicts, peer: cfg.peer, crossed })
 }
 
 fn fresh_nonce() -> Result<u64, NetError> {
@@ -251,6 +254,7 @@ struct Pairing<'a> {
     nonce: u64,
     out: Option<TcpStream>,
     next_attempt: Instant,
+    crossed: u32,
 }
 
 impl<'a> Pairing<'a> {
@@ -270,6 +274,7 @@ impl<'a> Pairing<'a> {
             writer: FrameWriter::new(HANDSHAKE_MAX_PAYLOAD),
             nonce: fresh_nonce()?,
             out: None,
+            crossed: 0,
             next_attempt: Instant::now(),
         })
     }
@@ -308,14 +313,14 @@ impl<'a> Pairing<'a> {
     }
 
     #[allow(clippy::disallowed_methods)]
-    fn run(mut self) -> Result<(TcpStream, TcpStream, bool), NetError> {
+    fn run(mut self) -> Result<(TcpStream, TcpStream, bool, u32), NetError> {
         loop {
             if Instant::now() >= self.deadline {
                 return Err(NetError::TimedOut { during: "connecting to the peer" });
             }
             if let Some(data) = self.poll_incoming()? {
                 let meta = self.accept_meta(data.1)?;
-                return Ok((data.0, meta, true));
+                return Ok((data.0, meta, true, self.crossed));
             }
             if let Some(data) = self.poll_outgoing()? {
                 let mut meta = TcpStream::connect_timeout(&self.cfg.peer, self.hs_timeout)
@@ -323,7 +328,7 @@ impl<'a> Pairing<'a> {
                 self.prepare(&meta)?;
                 let n = self.nonce.to_be_bytes();
                 self.send(&mut meta, Command::INITIAL_META, &n, "sending INITIAL_META")?;
-                return Ok((data, meta, false));
+                return Ok((data, meta, false, self.crossed));
             }
             std::thread::sleep(POLL);
         }
@@ -340,6 +345,9 @@ impl<'a> Pairing<'a> {
         let (cmd, theirs) = self.read_initial(&mut s)?;
         if cmd == Command::INITIAL_META {
             return Ok(None); // a stale meta socket of an abandoned attempt
+        }
+        if self.out.is_some() {
+            self.crossed += 1;
         }
         let accept = self.out.is_none() || self.nonce < theirs;
         if !accept {
@@ -382,6 +390,7 @@ impl<'a> Pairing<'a> {
             Err(_) => true,
         };
         if refused {
+            self.crossed += 1;
             // The peer goes on with its own attempt, which we will accept.
             self.out = None;
             self.nonce = fresh_nonce()?;

@@ -80,10 +80,71 @@ fn handshake_succeeds_either_side_first() {
 
 #[test]
 fn simultaneous_connects_pair_up() {
+    let mut crossed = 0;
     for _ in 0..8 {
         let (a, b) = run(|_, _| {}, 0, 0, true);
-        check_connected(a.unwrap(), b.unwrap());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        crossed += a.crossed + b.crossed;
+        check_connected(a, b);
     }
+    eprintln!("crossed attempts resolved in 8 runs: {crossed}");
+}
+
+/// Drive a real endpoint against a scripted peer so that both connect attempts are in flight
+/// at once, with the scripted peer's nonce above or below the endpoint's.
+fn crossed_with(peer_wins: bool) -> Link {
+    let l = listener();
+    let peer_l = listener();
+    let c = cfg(&peer_l);
+    let addr = l.local_addr().unwrap();
+    let t = thread::spawn(move || {
+        // The endpoint's data attempt arrives first; keep it pending.
+        let (mut theirs, _) = peer_l.accept().unwrap();
+        let mut r = FrameReader::new(256);
+        let (h, p) = r.read_frame(&mut theirs).unwrap();
+        assert_eq!(h.command, Command::INITIAL_DATA);
+        let n = u64::from_be_bytes(p.try_into().unwrap());
+        // Our own attempt crosses it.
+        let mine = if peer_wins { n.saturating_add(1) } else { n.saturating_sub(1) };
+        let mut d = TcpStream::connect(addr).unwrap();
+        d.write_all(&frame(Command::INITIAL_DATA, &mine.to_be_bytes())).unwrap();
+        let mut data = if peer_wins {
+            let (h, _) = r.read_frame(&mut d).unwrap();
+            assert_eq!(h.command, Command::INITIAL_ACCEPT);
+            let mut m = TcpStream::connect(addr).unwrap();
+            m.write_all(&frame(Command::INITIAL_META, &mine.to_be_bytes())).unwrap();
+            std::mem::forget(m);
+            d
+        } else {
+            // The endpoint refuses ours by closing it; we accept its attempt.
+            d.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            assert!(matches!(r.read_frame(&mut d), Err(StreamError::Closed)));
+            theirs.write_all(&frame(Command::INITIAL_ACCEPT, &[])).unwrap();
+            let (mut m, _) = peer_l.accept().unwrap();
+            let (h, p) = r.read_frame(&mut m).unwrap();
+            assert_eq!((h.command, p), (Command::INITIAL_META, &n.to_be_bytes()[..]));
+            std::mem::forget(m);
+            theirs
+        };
+        let mut f = Vec::new();
+        Features { proto_min: 1, proto_max: 1, flags: 0, auth_alg: String::new() }.encode(&mut f);
+        data.write_all(&frame(Command::CONNECTION_FEATURES, &f)).unwrap();
+        r.read_frame(&mut data).unwrap();
+        std::mem::forget(data);
+    });
+    let link = establish(&l, &c, Duration::from_secs(5)).unwrap();
+    t.join().unwrap();
+    link
+}
+
+#[test]
+fn crossed_attempts_resolved_by_nonce() {
+    let l = crossed_with(true);
+    assert!(l.resolve_conflicts, "the endpoint accepted the meta socket");
+    assert_eq!(l.crossed, 1);
+    let l = crossed_with(false);
+    assert!(!l.resolve_conflicts, "the endpoint opened the meta socket");
+    assert_eq!(l.crossed, 1);
 }
 
 #[test]
