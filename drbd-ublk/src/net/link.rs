@@ -202,6 +202,76 @@ pub struct Link {
     pub crossed: u32,
 }
 
+/// The receiving half of one socket: frames in, through a buffer allocated once.
+#[derive(Debug)]
+pub struct FrameRx {
+    /// The socket (a clone of the link's socket).
+    pub stream: TcpStream,
+    reader: FrameReader,
+}
+
+impl FrameRx {
+    /// Receive one frame (blocking, subject to the socket's read timeout).
+    ///
+    /// # Errors
+    /// [`StreamError`]: closed, invalid/oversized/truncated frame, or socket error.
+    pub fn recv(&mut self) -> Result<(Header, &[u8]), StreamError> {
+        self.reader.read_frame(&mut self.stream)
+    }
+}
+
+/// The sending half of one socket: frames out, through a buffer allocated once.
+#[derive(Debug)]
+pub struct FrameTx {
+    /// The socket (a clone of the link's socket).
+    pub stream: TcpStream,
+    writer: FrameWriter,
+}
+
+impl FrameTx {
+    /// Send one frame (blocking, subject to the socket's write timeout, `timeout`).
+    ///
+    /// # Errors
+    /// [`StreamError`]: payload over the maximum (nothing sent) or socket error.
+    pub fn send(&mut self, header: Header, payload: &[u8]) -> Result<(), StreamError> {
+        self.writer.write_frame(&mut self.stream, header, payload)
+    }
+}
+
+/// A link split into independent halves, one thread each.
+#[derive(Debug)]
+pub struct LinkHalves {
+    /// Receives on the data socket.
+    pub data_rx: FrameRx,
+    /// Sends on the data socket.
+    pub data_tx: FrameTx,
+    /// Receives on the meta socket.
+    pub meta_rx: FrameRx,
+    /// Sends on the meta socket.
+    pub meta_tx: FrameTx,
+}
+
+impl Link {
+    /// Split into framed halves with payloads up to `max_payload` bytes.
+    ///
+    /// # Errors
+    /// The OS error duplicating a socket.
+    pub fn split(&self, max_payload: u32) -> std::io::Result<LinkHalves> {
+        let rx = |s: &TcpStream| -> std::io::Result<FrameRx> {
+            Ok(FrameRx { stream: s.try_clone()?, reader: FrameReader::new(max_payload) })
+        };
+        let tx = |s: &TcpStream| -> std::io::Result<FrameTx> {
+            Ok(FrameTx { stream: s.try_clone()?, writer: FrameWriter::new(max_payload) })
+        };
+        Ok(LinkHalves {
+            data_rx: rx(&self.data)?,
+            data_tx: tx(&self.data)?,
+            meta_rx: rx(&self.meta)?,
+            meta_tx: tx(&self.meta)?,
+        })
+    }
+}
+
 /// Connect to `cfg.peer` while accepting its connections on `listener`, pair the data and
 /// meta sockets and run the handshake. Gives up after `give_up_after`.
 ///

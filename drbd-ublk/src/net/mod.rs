@@ -20,4 +20,6 @@ pub mod link;
 pub use auth::{Auth, Features, HmacAlg};
 pub use frame::{Command, FrameError, FrameReader, FrameWriter, Header, StreamError};
 pub use keepalive::{DeadReason, Keepalive, KeepaliveAction, Timers};
-pub use link::{establish, Link, LinkConfig, NetError, PROTO_MAX, PROTO_MIN};
+pub use link::{
+    establish, FrameRx, FrameTx, Link, LinkConfig, LinkHalves, NetError, PROTO_MAX, PROTO_MIN,
+};

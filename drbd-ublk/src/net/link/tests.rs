@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::*;
-use crate::net::frame::{decode_frame, encode_frame, FrameError};
+use crate::net::frame::{decode_frame, encode_frame, FrameError, MAX_PAYLOAD};
 
 fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()
@@ -68,6 +68,33 @@ fn check_connected(a: Link, b: Link) {
         let (h, p) = r.read_frame(&mut to).unwrap();
         assert_eq!((h.command, p), (cmd, &b"x"[..]));
     }
+}
+
+#[test]
+fn split_halves_carry_max_size_frames() {
+    let (a, b) = run(|_, _| {}, 0, 0, false);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut ha = a.split(MAX_PAYLOAD).unwrap();
+    let mut hb = b.split(MAX_PAYLOAD).unwrap();
+    let big = vec![0x5a; MAX_PAYLOAD as usize];
+    let sender = thread::spawn(move || {
+        ha.data_tx.send(Header::new(Command::DATA, 0), &big).unwrap();
+        ha.meta_tx.send(Header::new(Command::PING, 0), &[]).unwrap();
+        ha
+    });
+    let (h, p) = hb.data_rx.recv().unwrap();
+    assert_eq!((h.command, h.length, p.len()), (Command::DATA, MAX_PAYLOAD, MAX_PAYLOAD as usize));
+    assert!(p.iter().all(|x| *x == 0x5a));
+    assert_eq!(hb.meta_rx.recv().unwrap().0.command, Command::PING);
+    let mut ha = sender.join().unwrap();
+    let over = vec![0u8; MAX_PAYLOAD as usize + 1];
+    assert!(matches!(
+        ha.data_tx.send(Header::new(Command::DATA, 0), &over),
+        Err(StreamError::Frame(FrameError::Oversized { .. }))
+    ));
+    drop(a);
+    drop(ha);
+    assert!(matches!(hb.data_rx.recv(), Err(StreamError::Closed)));
 }
 
 #[test]
