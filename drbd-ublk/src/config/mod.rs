@@ -1,7 +1,7 @@
 //! DRBD's configuration syntax (`/etc/drbd.conf`, `include`, `global`, `common`,
 //! `resource NAME { on HOST { ... } }`), parsed into typed, validated values.
 //!
-//! Mechanism: [`syntax`] cuts each file into a generic statement tree (keyword, arguments,
+//! Mechanism: the `syntax` module cuts each file into a generic statement tree (keyword, arguments,
 //! optional block), with `include "glob";` expanded in place (relative to the including file,
 //! sorted, with a recursion guard). The semantic pass below gives the tree its meaning:
 //! option sections are checked key by key against [`options`] (DRBD's defaults, units and
@@ -380,6 +380,21 @@ impl Config {
     }
 
     /// Parse `text` as if it were the file `path` (includes are resolved relative to it).
+    ///
+    /// ```
+    /// use drbd_ublk::config::{Config, Protocol};
+    /// let text = "resource r0 {
+    ///   net { protocol B; }
+    ///   on alpha { device /dev/drbd1; disk /dev/sdb1; address 10.0.0.1:7789; meta-disk internal; }
+    ///   on beta  { device /dev/drbd1; disk /dev/sdb1; address 10.0.0.2:7789; meta-disk internal; }
+    /// }";
+    /// let cfg = Config::parse_str("/etc/drbd.d/r0.res".as_ref(), text, "alpha").unwrap();
+    /// let r0 = cfg.resource("r0").unwrap();
+    /// assert_eq!(r0.options.net.protocol, Protocol::B);
+    /// assert_eq!(r0.peers().next().unwrap().address.addr.to_string(), "10.0.0.2:7789");
+    /// let err = Config::parse_str("/x.res".as_ref(), "resource r0 { nett { } }", "alpha");
+    /// assert_eq!(err.unwrap_err().to_string(), "/x.res:1: unknown keyword 'nett' in resource section");
+    /// ```
     ///
     /// # Errors
     /// As [`Config::load`].

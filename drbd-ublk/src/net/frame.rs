@@ -164,6 +164,15 @@ impl Header {
 /// Decode one whole frame from the start of `buf`: the header, the payload slice and the
 /// number of bytes consumed.
 ///
+/// ```
+/// use drbd_ublk::net::frame::{decode_frame, encode_frame, Command, FrameError, Header};
+/// let mut buf = Vec::new();
+/// encode_frame(&mut buf, Header::new(Command::PING, 0), b"", 1024).unwrap();
+/// let (h, payload, used) = decode_frame(&buf, 1024).unwrap();
+/// assert_eq!((h.command, payload.len(), used), (Command::PING, 0, 16));
+/// assert!(matches!(decode_frame(&buf[..10], 1024), Err(FrameError::Truncated { .. })));
+/// ```
+///
 /// # Errors
 /// As [`Header::decode`]; [`FrameError::Truncated`] if the payload is incomplete.
 pub fn decode_frame(buf: &[u8], max_payload: u32) -> Result<(Header, &[u8], usize), FrameError> {

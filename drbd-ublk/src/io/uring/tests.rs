@@ -237,3 +237,40 @@ fn disk_is_send() {
     fn is_send<T: Send>() {}
     is_send::<UringDisk>();
 }
+
+/// Throughput figure for reports: `cargo test -p drbd-ublk measure_ -- --ignored --nocapture`.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)]
+fn measure_qd32_4k_random_write_iops() {
+    const BLOCKS: u64 = 16384; // 64 MiB
+    let t = temp_file(4096 * BLOCKS);
+    let mut d = open(&t, 32);
+    let bufs: Vec<BufId> = (0..32).map(|_| d.take_buf().unwrap()).collect();
+    let mut free = bufs.clone();
+    let mut rng = Prng(42);
+    let total = 100_000u64;
+    let (mut sent, mut done) = (0u64, 0u64);
+    let start = std::time::Instant::now();
+    while done < total {
+        while sent < total {
+            let Some(b) = free.pop() else { break };
+            let off = (rng.next() % BLOCKS) * 4096;
+            d.submit(DiskOp::write(sent, off, 4096, b)).unwrap();
+            sent += 1;
+        }
+        let c = wait(&mut d);
+        assert!(c.result.is_ok());
+        free.push(c.buf.unwrap());
+        done += 1;
+        while let Some(c) = d.poll_completion() {
+            free.push(c.buf.unwrap());
+            done += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "4k random write QD32 O_DIRECT: {:.0} IOPS ({total} ops in {secs:.2} s)",
+        total as f64 / secs
+    );
+}

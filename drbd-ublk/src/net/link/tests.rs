@@ -419,3 +419,48 @@ fn gives_up_at_deadline_without_peer() {
     let e = establish(&l, &c, Duration::from_millis(150)).unwrap_err();
     assert!(matches!(e, NetError::TimedOut { .. }), "{e}");
 }
+
+/// Figures for reports: `cargo test -p drbd-ublk measure_ -- --ignored --nocapture`.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)]
+fn measure_handshake_and_frame_throughput() {
+    let start = std::time::Instant::now();
+    let n = 20;
+    for _ in 0..n {
+        let (a, b) = run(
+            |a, b| {
+                a.auth = auth(HmacAlg::Sha256, "k");
+                b.auth = auth(HmacAlg::Sha256, "k");
+            },
+            0,
+            0,
+            false,
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    eprintln!(
+        "authenticated setup: {:.1} ms each",
+        start.elapsed().as_secs_f64() * 1000.0 / n as f64
+    );
+    let (a, b) = run(|_, _| {}, 0, 0, false);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut ha = a.split(MAX_PAYLOAD).unwrap();
+    let mut hb = b.split(MAX_PAYLOAD).unwrap();
+    let frames = 20_000u64;
+    let start = std::time::Instant::now();
+    let t = thread::spawn(move || {
+        let block = vec![1u8; 4096 + 32];
+        for _ in 0..frames {
+            ha.data_tx.send(Header::new(Command::DATA, 0), &block).unwrap();
+        }
+        ha
+    });
+    for _ in 0..frames {
+        hb.data_rx.recv().unwrap();
+    }
+    t.join().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("4 KiB data frames over loopback: {:.0} frames/s", frames as f64 / secs);
+}
