@@ -457,3 +457,53 @@ fn hostname_override_from_env() {
     let h = local_hostname();
     assert!(!h.is_empty());
 }
+
+/// Other layouts of the same walkthrough step seen in the wild: protocol inside `net`
+/// (8.4 style), the 8.3 style with `syncer` and per-resource `protocol`, and Debian's stock
+/// global_common.conf with its empty sections.
+#[test]
+fn walkthrough_variants_parse() {
+    let net_style = "global {\n  usage-count no;\n}\ncommon {\n  net {\n    protocol C;\n    after-sb-0pri discard-zero-changes;\n    after-sb-1pri discard-secondary;\n    after-sb-2pri disconnect;\n  }\n}\n";
+    let old_style = "global { usage-count no; }\ncommon { syncer { rate 100M; } }\n";
+    let old_res = "resource r0 {\n  protocol C;\n  startup {\n    wfc-timeout 15;\n    degr-wfc-timeout 60;\n  }\n  net {\n    cram-hmac-alg sha1;\n    shared-secret \"secret\";\n  }\n  on node1 {\n    device /dev/drbd0;\n    disk /dev/sdb1;\n    address 10.0.0.1:7788;\n    meta-disk internal;\n  }\n  on node2 {\n    device /dev/drbd0;\n    disk /dev/sdb1;\n    address 10.0.0.2:7788;\n    meta-disk internal;\n  }\n}\n";
+    let debian_stock = "# DRBD is the result of over a decade of development by LINBIT.\n\
+# In case you need professional services for DRBD or have\n# feature requests visit http://www.linbit.com\n\n\
+global {\n\tusage-count yes;\n\n\t# Decide what kind of udev symlinks you want for \"implicit\" volumes\n\
+\t# (those without explicit volume <vnr> {} block, implied vnr=0):\n\t# /dev/drbd/by-resource/<resource>/<vnr>   (explicit volumes)\n\
+\t# /dev/drbd/by-resource/<resource>         (default for implict)\n\tudev-always-use-vnr; # treat implicit the same as explicit volumes\n\n\
+\t# minor-count dialog-refresh disable-ip-verification\n\t# cmd-timeout-short 5; cmd-timeout-medium 121; cmd-timeout-long 600;\n}\n\n\
+common {\n\thandlers {\n\t\t# These are EXAMPLE handlers only.\n\t\t# fence-peer \"/usr/lib/drbd/crm-fence-peer.sh\";\n\t}\n\n\
+\tstartup {\n\t\t# wfc-timeout degr-wfc-timeout outdated-wfc-timeout wait-after-sb\n\t}\n\n\
+\toptions {\n\t\t# cpu-mask on-no-data-accessible\n\t}\n\n\
+\tdisk {\n\t\t# size on-io-error fencing disk-barrier disk-flushes\n\t}\n\n\
+\tnet {\n\t\t# protocol timeout max-epoch-size max-buffers\n\t}\n}\n";
+    let t = Tree::new(&[
+        ("drbd.conf", DRBD_CONF),
+        ("drbd.d/global_common.conf", net_style),
+        ("drbd.d/r0.res", R0_RES),
+    ]);
+    let c = t.load("node2").unwrap();
+    assert_eq!(c.resources[0].options.net.after_sb_1pri, "discard-secondary");
+
+    let t = Tree::new(&[
+        ("drbd.conf", DRBD_CONF),
+        ("drbd.d/global_common.conf", old_style),
+        ("drbd.d/r0.res", old_res),
+    ]);
+    let c = t.load("node1").unwrap();
+    let o = &c.resources[0].options;
+    assert_eq!(o.disk.resync_rate_kib, 100 * 1024);
+    assert_eq!((o.startup.wfc_timeout_s, o.startup.degr_wfc_timeout_s), (15, 60));
+    assert_eq!(o.net.cram_hmac_alg.as_deref(), Some("sha1"));
+    assert_eq!(c.resources[0].local().volumes[0].minor, 0);
+
+    let t = Tree::new(&[
+        ("drbd.conf", DRBD_CONF),
+        ("drbd.d/global_common.conf", debian_stock),
+        ("drbd.d/r0.res", R0_RES),
+    ]);
+    let c = t.load("node1").unwrap();
+    assert_eq!(c.global.usage_count, "yes");
+    assert!(c.global.udev_always_use_vnr);
+    assert_eq!(c.resources[0].options, Options::default());
+}

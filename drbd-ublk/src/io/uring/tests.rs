@@ -97,6 +97,9 @@ fn qd32_random_writes_and_reads_match_model() {
             d.submit(op).unwrap();
         }
         max_in_flight = max_in_flight.max(d.in_flight());
+        // All 32 go to the kernel in one batch.
+        assert_eq!(d.submit_pending().unwrap(), 32);
+        assert_eq!(d.submit_pending().unwrap(), 0);
         let mut done = 0;
         while done < 32 {
             let c = wait(&mut d);

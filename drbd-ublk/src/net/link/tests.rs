@@ -464,3 +464,14 @@ fn measure_handshake_and_frame_throughput() {
     let secs = start.elapsed().as_secs_f64();
     eprintln!("4 KiB data frames over loopback: {:.0} frames/s", frames as f64 / secs);
 }
+
+#[test]
+fn link_config_from_resource() {
+    let text = "resource r0 {\n net { cram-hmac-alg sha256; shared-secret \"s3cr3t\"; ping-timeout 10; timeout 50; ko-count 3; }\n on a { device minor 1; disk /dev/x; meta-disk internal; address 10.213.9.1:7789; }\n on b { device minor 1; disk /dev/x; meta-disk internal; address 10.213.9.2:7789; }\n}\n";
+    let cfg = crate::config::Config::parse_str("/r0.res".as_ref(), text, "a").unwrap();
+    let c = LinkConfig::from_resource(&cfg.resources[0]).unwrap();
+    assert_eq!(c.peer, "10.213.9.2:7789".parse().unwrap());
+    assert_eq!(c.auth, auth(HmacAlg::Sha256, "s3cr3t"));
+    assert_eq!((c.timers.ping_timeout_ms, c.timers.timeout_ms, c.timers.ko_count), (1000, 5000, 3));
+    assert_eq!(c.timers.handshake_timeout_ms(), 4000);
+}
