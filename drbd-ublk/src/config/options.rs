@@ -256,6 +256,10 @@ const NET_UNSUPPORTED: &[&str] = &[
     "max-requests",
     "allow-remote-read",
     "tls",
+    "csums-after-crash-only",
+    "rdma-ctrl-rcvbuf-size",
+    "rdma-ctrl-sndbuf-size",
+    "load-balance-paths",
 ];
 
 fn u32v(v: u64) -> u32 {
@@ -288,6 +292,7 @@ impl NetOptions {
             "csums-alg" => self.csums_alg = Some(v.choice(DIGEST_ALGS)?),
             "use-rle" => self.use_rle = v.boolean()?,
             "no-tcp-cork" => self.no_tcp_cork = v.boolean()?,
+            "tcp-cork" => self.no_tcp_cork = !v.boolean()?,
             "socket-check-timeout" => self.socket_check_timeout_ds = u32v(v.num(0, 300, None)?),
             "fencing" => self.fencing = Some(v.choice(FENCING)?),
             k if NET_UNSUPPORTED.contains(&k) => return Err(OptError::Unsupported),
@@ -375,6 +380,7 @@ const DISK_UNSUPPORTED: &[&str] = &[
     "discard-zeroes-if-aligned",
     "rs-discard-granularity",
     "disable-write-same",
+    "use-bmbv",
 ];
 const RATE_MAX_KIB: u64 = 4 << 20;
 
@@ -387,6 +393,11 @@ impl DiskOptions {
             "disk-flushes" => self.disk_flushes = v.boolean()?,
             "disk-drain" => self.disk_drain = v.boolean()?,
             "md-flushes" => self.md_flushes = v.boolean()?,
+            // DRBD 8.3 spellings.
+            "no-disk-barrier" => self.disk_barrier = !v.boolean()?,
+            "no-disk-flushes" => self.disk_flushes = !v.boolean()?,
+            "no-disk-drain" => self.disk_drain = !v.boolean()?,
+            "no-md-flushes" => self.md_flushes = !v.boolean()?,
             "resync-rate" | "rate" => self.resync_rate_kib = v.num(1, RATE_MAX_KIB, Some(1024))?,
             "resync-after" => self.resync_after = Some(v.string(128)?),
             "al-extents" => self.al_extents = u32v(v.num(67, 65534, None)?),

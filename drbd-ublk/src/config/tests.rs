@@ -193,6 +193,16 @@ fn resource_overrides_common_and_units() {
 }
 
 #[test]
+fn drbd83_negative_flags() {
+    let c = parse(&res("disk { no-disk-flushes; no-md-flushes; } net { tcp-cork no; }")).unwrap();
+    let o = &c.resources[0].options;
+    assert!(!o.disk.disk_flushes && !o.disk.md_flushes && o.disk.disk_drain);
+    assert!(o.net.no_tcp_cork);
+    let e = err(&res("disk { use-bmbv; }"));
+    assert!(e.contains("option 'use-bmbv' in disk section is not supported"), "{e}");
+}
+
+#[test]
 fn syncer_section_of_drbd83_maps_to_disk_and_net() {
     let c = parse(&res("syncer { rate 100M; verify-alg sha1; al-extents 257; }")).unwrap();
     let o = &c.resources[0].options;
