@@ -1,3 +1,542 @@
-//! drbdadm: administers drbd-ublk resources.
+//! drbdadm: administers drbd-ublk resources with DRBD's command line.
+//!
+//! `drbdadm [-d] [-c FILE] [-v] COMMAND [OPTIONS] {all | RESOURCE[/VOLUME]...}`
+//!
+//! The configuration is read and validated for every command (exit 10 on errors, as
+//! drbdadm's E_CONFIG_INVALID). `dump` and the `sh-*` queries are answered from the
+//! configuration alone. Commands that act on a running resource are sent to the drbd-ublkd
+//! daemon; without it they fail with exit 20 (E_EXEC_ERROR, what drbdadm returns when
+//! drbdsetup cannot reach the kernel module). `-d` prints the steps a command expands to
+//! (in drbdsetup/drbdmeta notation) without running anything.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use drbd_ublk::config::{local_hostname, Config, MetaDisk, Resource};
+
+/// drbdadm's exit codes.
+const E_USAGE: i32 = 3;
+const E_CONFIG_INVALID: i32 = 10;
+const E_EXEC_ERROR: i32 = 20;
+
+const DEFAULT_CONFIG: &str = "/etc/drbd.conf";
+/// Control socket of drbd-ublkd.
+const CONTROL_SOCKET: &str = "/run/drbd-ublk/control.sock";
+
+/// Commands answered from the configuration alone.
+const QUERY_COMMANDS: &[&str] = &[
+    "dump",
+    "sh-resources",
+    "sh-resource",
+    "sh-dev",
+    "sh-minor",
+    "sh-ll-dev",
+    "sh-md-dev",
+    "sh-md-idx",
+    "sh-ip",
+    "sh-nop",
+];
+
+/// Commands carried out by the daemon.
+const DAEMON_COMMANDS: &[&str] = &[
+    "up",
+    "down",
+    "attach",
+    "detach",
+    "connect",
+    "disconnect",
+    "primary",
+    "secondary",
+    "create-md",
+    "wipe-md",
+    "invalidate",
+    "invalidate-remote",
+    "verify",
+    "pause-sync",
+    "resume-sync",
+    "outdate",
+    "adjust",
+    "resize",
+    "new-current-uuid",
+    "wait-connect",
+    "apply-al",
+    "dump-md",
+    "show-gi",
+    "get-gi",
+    "role",
+    "cstate",
+    "dstate",
+    "status",
+    "suspend-io",
+    "resume-io",
+    "net-options",
+    "disk-options",
+];
+
+/// Per-command options accepted (flags, and options taking a value).
+fn command_options(cmd: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match cmd {
+        "primary" => (&["--force", "--overwrite-data-of-peer"], &[]),
+        "connect" | "adjust" => (&["--discard-my-data", "--tentative", "--dry-run"], &[]),
+        "create-md" => (&["--force"], &["--max-peers", "--peer-max-bio-size"]),
+        "verify" => (&[], &["--start", "--stop"]),
+        "resize" => (&["--assume-peer-has-space", "--assume-clean"], &["--size"]),
+        "new-current-uuid" => (&["--clear-bitmap"], &[]),
+        "down" | "detach" => (&["--force"], &[]),
+        "status" => (&["--verbose", "--statistics"], &["--color"]),
+        _ => (&[], &[]),
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    config: Option<PathBuf>,
+    dry_run: bool,
+    verbose: bool,
+    command: String,
+    options: Vec<String>,
+    resources: Vec<String>,
+}
+
+fn usage() -> String {
+    format!(
+        "USAGE: drbdadm [-d] [-c FILE] [-v] COMMAND [OPTIONS] {{all|RESOURCE...}}\n\n\
+         GENERAL OPTIONS:\n  -d, --dry-run\n  -c, --config-file FILE\n  -v, --verbose\n\n\
+         COMMANDS:\n  {}\n  {}\n",
+        QUERY_COMMANDS.join(" "),
+        DAEMON_COMMANDS.join(" ")
+    )
+}
+
+/// Parse the command line; `Err` carries a message for a usage error.
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let mut a = Args::default();
+    let mut it = argv.iter().peekable();
+    // General options come before the command.
+    while let Some(arg) = it.peek() {
+        let arg = arg.as_str();
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        it.next();
+        match arg {
+            "-d" | "--dry-run" => a.dry_run = true,
+            "-v" | "--verbose" => a.verbose = true,
+            "-c" | "--config-file" => {
+                let f = it.next().ok_or("option '-c' needs a file name")?;
+                a.config = Some(PathBuf::from(f));
+            }
+            _ if arg.starts_with("--config-file=") => {
+                a.config = Some(PathBuf::from(&arg["--config-file=".len()..]));
+            }
+            _ if arg.starts_with("-c") && arg.len() > 2 => {
+                a.config = Some(PathBuf::from(&arg[2..]))
+            }
+            "--" => break,
+            _ => return Err(format!("unknown option '{arg}'")),
+        }
+    }
+    a.command = it.next().ok_or("no command given")?.clone();
+    let known = QUERY_COMMANDS.contains(&a.command.as_str())
+        || DAEMON_COMMANDS.contains(&a.command.as_str());
+    if !known {
+        return Err(format!("Unknown command '{}'", a.command));
+    }
+    let (flags, valued) = command_options(&a.command);
+    while let Some(arg) = it.next() {
+        let general_dry_run = arg == "-d" || (arg == "--dry-run" && !flags.contains(&"--dry-run"));
+        if general_dry_run {
+            a.dry_run = true;
+        } else if arg == "--" {
+            a.options.extend(it.by_ref().cloned()); // backend options, passed on verbatim
+        } else if arg.starts_with("--") {
+            let name = arg.split('=').next().unwrap_or(arg);
+            if flags.contains(&name) {
+                a.options.push(arg.clone());
+            } else if valued.contains(&name) {
+                if arg.contains('=') {
+                    a.options.push(arg.clone());
+                } else {
+                    let v = it.next().ok_or_else(|| format!("option '{name}' needs a value"))?;
+                    a.options.push(format!("{name}={v}"));
+                }
+            } else {
+                return Err(format!("unknown option '{arg}' for command '{}'", a.command));
+            }
+        } else if arg.starts_with('-') {
+            return Err(format!("unknown option '{arg}' for command '{}'", a.command));
+        } else {
+            a.resources.push(arg.clone());
+        }
+    }
+    Ok(a)
+}
+
+/// Resolve the resource arguments (`all`, names, `name/volume`).
+fn select<'c>(cfg: &'c Config, names: &[String]) -> Result<Vec<&'c Resource>, String> {
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(cfg.resources.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            let name = n.split('/').next().unwrap_or(n);
+            cfg.resource(name)
+                .ok_or_else(|| format!("'{name}' not defined in your config (for this host)."))
+        })
+        .collect()
+}
+
+fn run(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let a = match parse_args(argv) {
+        Ok(a) => a,
+        Err(msg) => {
+            let _ = writeln!(err, "drbdadm: {msg}\n\n{}", usage());
+            return E_USAGE;
+        }
+    };
+    let path = a.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let cfg = match Config::load(&path, &local_hostname()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return E_CONFIG_INVALID;
+        }
+    };
+    if a.command != "dump"
+        && a.command != "sh-resources"
+        && a.command != "sh-nop"
+        && a.resources.is_empty()
+    {
+        let _ = writeln!(err, "drbdadm: '{}' needs a resource name or 'all'", a.command);
+        return E_USAGE;
+    }
+    let res = match select(&cfg, &a.resources) {
+        Ok(r) => r,
+        Err(msg) => {
+            let _ = writeln!(err, "{msg}");
+            return E_USAGE;
+        }
+    };
+    if QUERY_COMMANDS.contains(&a.command.as_str()) {
+        let text = query(&cfg, &a, &res);
+        let _ = out.write_all(text.as_bytes());
+        return 0;
+    }
+    if a.dry_run {
+        for r in &res {
+            for line in expand(&a.command, &a.options, &cfg, r) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        return 0;
+    }
+    let _ = writeln!(
+        err,
+        "drbdadm: cannot {} {}: drbd-ublkd is not running (no control socket at {CONTROL_SOCKET})",
+        a.command,
+        a.resources.join(" ")
+    );
+    E_EXEC_ERROR
+}
+
+fn query(cfg: &Config, a: &Args, res: &[&Resource]) -> String {
+    let mut s = String::new();
+    let each_volume =
+        |s: &mut String, f: &dyn Fn(&Resource, &drbd_ublk::config::Volume) -> String| {
+            for r in res {
+                for v in &r.local().volumes {
+                    s.push_str(&f(r, v));
+                    s.push('\n');
+                }
+            }
+        };
+    match a.command.as_str() {
+        "dump" if a.resources.is_empty() || a.resources.iter().any(|r| r == "all") => {
+            s = cfg.dump();
+        }
+        "dump" => {
+            s = format!("# {}\n", cfg.path.display());
+            for r in res {
+                s.push_str(&r.dump());
+            }
+        }
+        "sh-resources" => {
+            let names: Vec<&str> = res.iter().map(|r| r.name.as_str()).collect();
+            s = format!("{}\n", names.join(" "));
+        }
+        "sh-resource" => res.iter().for_each(|r| s.push_str(&format!("{}\n", r.name))),
+        "sh-dev" => each_volume(&mut s, &|_, v| v.device.clone()),
+        "sh-minor" => each_volume(&mut s, &|_, v| v.minor.to_string()),
+        "sh-ll-dev" => each_volume(&mut s, &|_, v| v.disk.clone().unwrap_or("none".into())),
+        "sh-md-dev" => each_volume(&mut s, &|_, v| match &v.meta_disk {
+            MetaDisk::Internal => v.disk.clone().unwrap_or("none".into()),
+            MetaDisk::External { path, .. } => path.clone(),
+        }),
+        "sh-md-idx" => each_volume(&mut s, &|_, v| match &v.meta_disk {
+            MetaDisk::Internal => "internal".into(),
+            MetaDisk::External { index: Some(i), .. } => i.to_string(),
+            MetaDisk::External { index: None, .. } => "flexible".into(),
+        }),
+        "sh-ip" => {
+            res.iter().for_each(|r| s.push_str(&format!("{}\n", r.local().address.addr.ip())))
+        }
+        _ => {} // sh-nop: the configuration parsed
+    }
+    s
+}
+
+fn addr(h: &drbd_ublk::config::Host) -> String {
+    let a = h.address.addr;
+    match h.address.family {
+        drbd_ublk::config::AddressFamily::Ipv4 => format!("ipv4:{a}"),
+        drbd_ublk::config::AddressFamily::Ipv6 => format!("ipv6:[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+fn opts(list: &[&drbd_ublk::config::Setting]) -> String {
+    list.iter()
+        .map(|s| match &s.value {
+            Some(v) => format!(" --{}={v}", s.key),
+            None => format!(" --{}", s.key),
+        })
+        .collect()
+}
+
+/// The steps `command` expands to, in drbdsetup/drbdmeta notation (for `-d`).
+fn expand(command: &str, extra: &[String], cfg: &Config, r: &Resource) -> Vec<String> {
+    let me = r.local();
+    let peer = r.peers().next().unwrap_or(me);
+    let extra: String = extra.iter().map(|o| format!(" {o}")).collect();
+    let net: Vec<_> = cfg.common.net.iter().chain(&r.settings.net).collect();
+    let disk: Vec<_> = cfg.common.disk.iter().chain(&r.settings.disk).collect();
+    let connect =
+        format!("drbdsetup connect {} {} {}{}{extra}", r.name, addr(me), addr(peer), opts(&net));
+    let mut lines = Vec::new();
+    let md = |v: &drbd_ublk::config::Volume| -> (String, String) {
+        let ll = v.disk.clone().unwrap_or("none".into());
+        match &v.meta_disk {
+            MetaDisk::Internal => (ll.clone(), "internal".into()),
+            MetaDisk::External { path, index: Some(i) } => (path.clone(), i.to_string()),
+            MetaDisk::External { path, index: None } => (path.clone(), "flexible".into()),
+        }
+    };
+    let per_volume = |lines: &mut Vec<String>,
+                      f: &dyn Fn(&drbd_ublk::config::Volume) -> Vec<String>| {
+        for v in &me.volumes {
+            lines.extend(f(v));
+        }
+    };
+    let attach = |v: &drbd_ublk::config::Volume| {
+        let (mdev, idx) = md(v);
+        let ll = v.disk.clone().unwrap_or("none".into());
+        vec![
+            format!("drbdmeta {} v08 {mdev} {idx} apply-al", v.minor),
+            format!("drbdsetup attach {} {ll} {mdev} {idx}{}", v.minor, opts(&disk)),
+        ]
+    };
+    match command {
+        "up" => {
+            lines.push(format!("drbdsetup new-resource {}", r.name));
+            per_volume(&mut lines, &|v| {
+                vec![format!("drbdsetup new-minor {} {} {}", r.name, v.minor, v.number)]
+            });
+            per_volume(&mut lines, &|v| attach(v));
+            lines.push(connect);
+        }
+        "attach" => per_volume(&mut lines, &|v| attach(v)),
+        "connect" => lines.push(connect),
+        "disconnect" => lines.push(format!("drbdsetup disconnect {} {}", addr(me), addr(peer))),
+        "down" => lines.push(format!("drbdsetup down {}", r.name)),
+        "create-md" | "apply-al" | "dump-md" | "wipe-md" | "show-gi" | "get-gi" => {
+            per_volume(&mut lines, &|v| {
+                let (mdev, idx) = md(v);
+                vec![format!("drbdmeta {} v08 {mdev} {idx} {command}{extra}", v.minor)]
+            })
+        }
+        "primary" | "secondary" | "detach" | "invalidate" | "invalidate-remote" | "verify"
+        | "pause-sync" | "resume-sync" | "outdate" | "resize" | "new-current-uuid"
+        | "suspend-io" | "resume-io" | "role" | "cstate" | "dstate" => {
+            per_volume(&mut lines, &|v| vec![format!("drbdsetup {command} {}{extra}", v.minor)])
+        }
+        _ => lines.push(format!("drbdsetup {command} {}{extra}", r.name)),
+    }
+    lines
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "--help") || argv.is_empty() {
+        print!("{}", usage());
+        std::process::exit(if argv.is_empty() { E_USAGE } else { 0 });
+    }
+    let code = run(&argv, &mut std::io::stdout(), &mut std::io::stderr());
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temp dir with the walkthrough's configuration, removed on drop.
+    struct Etc(PathBuf);
+
+    impl Etc {
+        fn new(tag: &str) -> Etc {
+            let dir =
+                std::env::temp_dir().join(format!("drbdnet-adm-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("drbd.d")).unwrap();
+            std::fs::write(
+                dir.join("drbd.conf"),
+                "include \"drbd.d/global_common.conf\";\ninclude \"drbd.d/*.res\";\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("drbd.d/global_common.conf"),
+                "global { usage-count no; }\ncommon { protocol C; net { after-sb-0pri discard-zero-changes; after-sb-1pri discard-secondary; after-sb-2pri disconnect; } }\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("drbd.d/r0.res"),
+                "resource r0 {\n on node1 { device /dev/drbd1; disk /dev/sdb1; address 192.168.1.101:7789; meta-disk internal; }\n on node2 { device /dev/drbd1; disk /dev/sdb1; address 192.168.1.102:7789; meta-disk internal; }\n}\n",
+            )
+            .unwrap();
+            Etc(dir)
+        }
+
+        fn conf(&self) -> String {
+            self.0.join("drbd.conf").display().to_string()
+        }
+    }
+
+    impl Drop for Etc {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn drbdadm(args: &[&str]) -> (i32, String, String) {
+        // Tests in this binary all use the node name node1.
+        std::env::set_var(drbd_ublk::config::HOSTNAME_ENV, "node1");
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(&argv, &mut out, &mut err);
+        (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    }
+
+    #[test]
+    fn parses_general_and_command_options() {
+        let a = parse_args(&[
+            "-d".into(),
+            "-c".into(),
+            "/x".into(),
+            "primary".into(),
+            "--force".into(),
+            "r0".into(),
+        ])
+        .unwrap();
+        assert!(a.dry_run);
+        assert_eq!(a.config, Some(PathBuf::from("/x")));
+        assert_eq!(
+            (a.command.as_str(), a.options.clone(), a.resources.clone()),
+            ("primary", vec!["--force".to_string()], vec!["r0".to_string()])
+        );
+        let a = parse_args(&[
+            "--config-file=/y".into(),
+            "verify".into(),
+            "--start".into(),
+            "8".into(),
+            "all".into(),
+        ])
+        .unwrap();
+        assert_eq!(a.options, vec!["--start=8"]);
+        assert_eq!(a.config, Some(PathBuf::from("/y")));
+        assert_eq!(parse_args(&["frob".into()]).unwrap_err(), "Unknown command 'frob'");
+        assert!(parse_args(&["-x".into(), "up".into()])
+            .unwrap_err()
+            .contains("unknown option '-x'"));
+        assert!(parse_args(&["up".into(), "--force".into()])
+            .unwrap_err()
+            .contains("unknown option '--force' for command 'up'"));
+        assert!(parse_args(&["-c".into()]).unwrap_err().contains("needs a file"));
+    }
+
+    #[test]
+    fn dump_prints_normalised_config() {
+        let etc = Etc::new("dump");
+        let (code, out, _) = drbdadm(&["-c", &etc.conf(), "dump"]);
+        assert_eq!(code, 0);
+        assert!(
+            out.starts_with(&format!("# {}\nglobal {{\n    usage-count      no;", etc.conf())),
+            "{out}"
+        );
+        assert!(out.contains("        address          ipv4 192.168.1.102:7789;"), "{out}");
+        let (code, one, _) = drbdadm(&["-c", &etc.conf(), "dump", "r0"]);
+        assert_eq!(code, 0);
+        assert!(one.contains("# resource r0 on node1: not ignored, not stacked"), "{one}");
+        assert!(!one.contains("global {"));
+    }
+
+    #[test]
+    fn sh_queries() {
+        let etc = Etc::new("sh");
+        let c = etc.conf();
+        assert_eq!(drbdadm(&["-c", &c, "sh-resources"]).1, "r0\n");
+        assert_eq!(drbdadm(&["-c", &c, "sh-dev", "r0"]).1, "/dev/drbd1\n");
+        assert_eq!(drbdadm(&["-c", &c, "sh-minor", "r0"]).1, "1\n");
+        assert_eq!(drbdadm(&["-c", &c, "sh-ll-dev", "r0"]).1, "/dev/sdb1\n");
+        assert_eq!(drbdadm(&["-c", &c, "sh-md-dev", "r0"]).1, "/dev/sdb1\n");
+        assert_eq!(drbdadm(&["-c", &c, "sh-md-idx", "all"]).1, "internal\n");
+        assert_eq!(drbdadm(&["-c", &c, "sh-ip", "r0"]).1, "192.168.1.101\n");
+    }
+
+    #[test]
+    fn daemon_commands_fail_clearly_without_daemon() {
+        let etc = Etc::new("daemon");
+        let (code, out, err) = drbdadm(&["-c", &etc.conf(), "up", "r0"]);
+        assert_eq!(code, E_EXEC_ERROR);
+        assert!(out.is_empty());
+        assert!(err.contains("cannot up r0: drbd-ublkd is not running"), "{err}");
+        let (code, _, err) = drbdadm(&["-c", &etc.conf(), "primary", "r9"]);
+        assert_eq!(code, E_USAGE);
+        assert_eq!(err, "'r9' not defined in your config (for this host).\n");
+        let (code, _, err) = drbdadm(&["-c", &etc.conf(), "primary"]);
+        assert_eq!(code, E_USAGE);
+        assert!(err.contains("needs a resource name"), "{err}");
+    }
+
+    #[test]
+    fn dry_run_expands_up() {
+        let etc = Etc::new("dry");
+        let (code, out, _) = drbdadm(&["-c", &etc.conf(), "-d", "up", "r0"]);
+        assert_eq!(code, 0);
+        let want = "drbdsetup new-resource r0\n\
+                    drbdsetup new-minor r0 1 0\n\
+                    drbdmeta 1 v08 /dev/sdb1 internal apply-al\n\
+                    drbdsetup attach 1 /dev/sdb1 /dev/sdb1 internal\n\
+                    drbdsetup connect r0 ipv4:192.168.1.101:7789 ipv4:192.168.1.102:7789 --protocol=C --after-sb-0pri=discard-zero-changes --after-sb-1pri=discard-secondary --after-sb-2pri=disconnect\n";
+        assert_eq!(out, want);
+        let (_, out, _) = drbdadm(&["-c", &etc.conf(), "-d", "primary", "--force", "r0"]);
+        assert_eq!(out, "drbdsetup primary 1 --force\n");
+        let (_, out, _) = drbdadm(&["-c", &etc.conf(), "-d", "connect", "--discard-my-data", "r0"]);
+        assert!(out.ends_with("--discard-my-data\n"), "{out}");
+    }
+
+    #[test]
+    fn config_errors_exit_10_and_usage_errors_3() {
+        let etc = Etc::new("err");
+        std::fs::write(etc.0.join("drbd.d/bad.res"), "resource r1 {\n net { protocoll C; }\n}\n")
+            .unwrap();
+        let (code, _, err) = drbdadm(&["-c", &etc.conf(), "dump"]);
+        assert_eq!(code, E_CONFIG_INVALID);
+        assert!(err.contains("bad.res:2: unknown keyword 'protocoll' in net section"), "{err}");
+        let (code, _, err) = drbdadm(&["-c", "/nonexistent-drbdnet.conf", "dump"]);
+        assert_eq!(code, E_CONFIG_INVALID);
+        assert!(err.contains("/nonexistent-drbdnet.conf"), "{err}");
+        let (code, _, err) = drbdadm(&["frobnicate", "r0"]);
+        assert_eq!(code, E_USAGE);
+        assert!(err.starts_with("drbdadm: Unknown command 'frobnicate'"), "{err}");
+    }
+}

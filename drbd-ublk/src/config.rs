@@ -1,1 +1,0 @@
-//! DRBD's configuration syntax (`/etc/drbd.conf`, `include`, `resource`, `on HOST`).
