@@ -126,6 +126,12 @@ pub enum CrmError {
         /// What is allowed.
         expected: String,
     },
+    /// An agent whose meta-data could not be obtained.
+    #[error("{0}: got no meta-data, does this RA exist?")]
+    NoMetaData(String),
+    /// A resource class that is not available on this machine.
+    #[error("class {0} does not exist")]
+    NoSuchClass(String),
     /// Something the shell does not implement.
     #[error("{0} is not supported")]
     Unsupported(String),
