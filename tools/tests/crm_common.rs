@@ -27,7 +27,9 @@ pub const EMPTY_CIB: &str = r#"<cib crm_feature_set="3.16.1" validate-with="pace
 
 impl Sandbox {
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("crmsh-test-{name}-{}", std::process::id()));
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("crmsh-test-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cib.xml"), EMPTY_CIB).unwrap();

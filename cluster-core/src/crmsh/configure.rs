@@ -397,6 +397,9 @@ fn check_near_miss(name: &str, known: &[&str], context: &str) -> Result<(), CrmE
 pub fn parse_agent(spec: &str) -> Result<(String, Option<String>, String), CrmError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let classes = ["ocf", "lsb", "service", "systemd", "stonith", "nagios", "upstart"];
+    if parts.len() > 1 && !classes.contains(&parts[0]) {
+        return Err(CrmError::BadClass(parts[0].into()));
+    }
     let (class, provider, ty) = match parts.as_slice() {
         [t] => ("ocf", Some("heartbeat"), *t),
         ["ocf", t] => ("ocf", Some("heartbeat"), *t),

@@ -178,7 +178,12 @@ fn desc(e: &Element, name: &str) -> String {
 /// defaults.
 pub fn render_info(full_name: &str, md: &Element) -> String {
     let mut out = String::new();
-    out.push_str(&format!("{} ({full_name})\n\n", desc(md, "shortdesc")));
+    let mut short = desc(md, "shortdesc");
+    if short.is_empty() {
+        // Fence agents put it in an attribute.
+        short = md.attr("shortdesc").unwrap_or_default().to_string();
+    }
+    out.push_str(&format!("{short} ({full_name})\n\n"));
     let long = desc(md, "longdesc");
     if !long.is_empty() {
         out.push_str(&long);
