@@ -8,9 +8,11 @@ use std::process::{Command, Stdio};
 
 /// A temp directory removed on drop, with `cib.xml` (two nodes, nothing configured).
 pub struct Sandbox {
+    /// The directory (also `CIB_shadow_dir`).
     pub dir: PathBuf,
 }
 
+/// A fresh two-node CIB with nothing configured.
 pub const EMPTY_CIB: &str = r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
   <configuration>
     <crm_config/>
@@ -26,24 +28,29 @@ pub const EMPTY_CIB: &str = r#"<cib crm_feature_set="3.16.1" validate-with="pace
 "#;
 
 impl Sandbox {
+    /// A new sandbox; `name` makes the directory recognisable.
     pub fn new(name: &str) -> Self {
         static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("crmsh-test-{name}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("crmsh-test-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cib.xml"), EMPTY_CIB).unwrap();
         Sandbox { dir }
     }
 
+    /// The CIB file (`CIB_file`).
     pub fn cib_path(&self) -> PathBuf {
         self.dir.join("cib.xml")
     }
 
+    /// The CIB file's text.
     pub fn cib(&self) -> String {
         std::fs::read_to_string(self.cib_path()).unwrap()
     }
 
+    /// The text of shadow `name`, if it exists.
     pub fn shadow(&self, name: &str) -> Option<String> {
         std::fs::read_to_string(self.dir.join(format!("shadow.{name}"))).ok()
     }
@@ -53,7 +60,13 @@ impl Sandbox {
         self.crm_env(args, stdin, &[])
     }
 
-    pub fn crm_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    /// Like [`Sandbox::crm`] with extra environment variables.
+    pub fn crm_env(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crm"));
         cmd.args(args)
             .env("CIB_file", self.cib_path())
@@ -86,14 +99,22 @@ impl Sandbox {
     /// Pacemaker's own `crm_verify -x` on the CIB (the oracle): (exit code, output).
     pub fn crm_verify(&self) -> (i32, String) {
         let exe = Path::new("/usr/sbin/crm_verify");
-        assert!(exe.exists(), "crm_verify missing: run scripts/install-deps.sh (pacemaker-cli-utils)");
+        assert!(
+            exe.exists(),
+            "crm_verify missing: run scripts/install-deps.sh (pacemaker-cli-utils)"
+        );
         let out = Command::new(exe).arg("-x").arg(self.cib_path()).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         )
     }
 
+    /// The CIB's epoch.
     pub fn epoch(&self) -> u64 {
         let cib = self.cib();
         let at = cib.find("epoch=\"").unwrap() + 7;

@@ -26,28 +26,76 @@ fn rejects(sb: &Sandbox, line: &[&str], needle: &str) {
 fn crm_errors_name_the_word_and_write_nothing() {
     let sb = setup();
     let cases: &[(&[&str], &str)] = &[
-        (&["configure", "primitive", "x", "IPaddr2", "parms", "ip=1"], "crm: unknown keyword 'parms' (did you mean 'params'?)"),
-        (&["configure", "primitive", "x", "IPaddr2", "op", "monitr", "interval=10s"], "invalid action 'monitr' (did you mean 'monitor'?)"),
-        (&["configure", "primitive", "x", "IPaddr2", "op", "monitor", "intervl=10s"], "unknown attribute 'intervl' in op monitor (did you mean 'interval'?)"),
-        (&["configure", "primitive", "x", "ocff:heartbeat:IPaddr2"], "unknown resource class 'ocff'"),
+        (
+            &["configure", "primitive", "x", "IPaddr2", "parms", "ip=1"],
+            "crm: unknown keyword 'parms' (did you mean 'params'?)",
+        ),
+        (
+            &["configure", "primitive", "x", "IPaddr2", "op", "monitr", "interval=10s"],
+            "invalid action 'monitr' (did you mean 'monitor'?)",
+        ),
+        (
+            &["configure", "primitive", "x", "IPaddr2", "op", "monitor", "intervl=10s"],
+            "unknown attribute 'intervl' in op monitor (did you mean 'interval'?)",
+        ),
+        (
+            &["configure", "primitive", "x", "ocff:heartbeat:IPaddr2"],
+            "unknown resource class 'ocff'",
+        ),
         (&["configure", "primitive", "ClusterIP", "Dummy"], "object 'ClusterIP' already exists"),
         (&["configure", "primitive", "9x", "Dummy"], "invalid id '9x'"),
-        (&["configure", "primitive", "x", "Dummy", "meta", "target-rol=Stopped"], "unknown attribute 'target-rol' in meta (did you mean 'target-role'?)"),
-        (&["configure", "property", "stonith-enable=false"], "unknown attribute 'stonith-enable' in property (did you mean 'stonith-enabled'?)"),
-        (&["configure", "property", "no-quorum-policy=bogus"], "no-quorum-policy: invalid value 'bogus'"),
-        (&["configure", "colocation", "c1", "inf:", "WebSite", "Ghost"], "resource 'Ghost' does not exist"),
-        (&["configure", "colocation", "c1", "inf:", "WebSite", "ClusterIP:Mastr"], "invalid role 'Mastr' (did you mean 'Master'?)"),
-        (&["configure", "colocation", "c1", "lots:", "WebSite", "ClusterIP"], "invalid score 'lots'"),
-        (&["configure", "colocation", "c1", "inf", "WebSite", "ClusterIP"], "colocation: expected 'SCORE:', found 'inf'"),
-        (&["configure", "order", "o1", "Mandatry:", "ClusterIP", "WebSite"], "unknown keyword 'Mandatry' (did you mean 'Mandatory'?)"),
-        (&["configure", "order", "o1", "inf:", "ClusterIP:strat", "WebSite"], "invalid action 'strat' (did you mean 'start'?)"),
-        (&["configure", "location", "l1", "WebSite", "50", "node1"], "location: expected 'SCORE: NODE' or 'rule', found '50'"),
-        (&["configure", "location", "l1", "WebSite", "rule", "50:", "#uname", "eqq", "node1"], "unknown keyword 'eqq' (did you mean 'eq'?)"),
+        (
+            &["configure", "primitive", "x", "Dummy", "meta", "target-rol=Stopped"],
+            "unknown attribute 'target-rol' in meta (did you mean 'target-role'?)",
+        ),
+        (
+            &["configure", "property", "stonith-enable=false"],
+            "unknown attribute 'stonith-enable' in property (did you mean 'stonith-enabled'?)",
+        ),
+        (
+            &["configure", "property", "no-quorum-policy=bogus"],
+            "no-quorum-policy: invalid value 'bogus'",
+        ),
+        (
+            &["configure", "colocation", "c1", "inf:", "WebSite", "Ghost"],
+            "resource 'Ghost' does not exist",
+        ),
+        (
+            &["configure", "colocation", "c1", "inf:", "WebSite", "ClusterIP:Mastr"],
+            "invalid role 'Mastr' (did you mean 'Master'?)",
+        ),
+        (
+            &["configure", "colocation", "c1", "lots:", "WebSite", "ClusterIP"],
+            "invalid score 'lots'",
+        ),
+        (
+            &["configure", "colocation", "c1", "inf", "WebSite", "ClusterIP"],
+            "colocation: expected 'SCORE:', found 'inf'",
+        ),
+        (
+            &["configure", "order", "o1", "Mandatry:", "ClusterIP", "WebSite"],
+            "unknown keyword 'Mandatry' (did you mean 'Mandatory'?)",
+        ),
+        (
+            &["configure", "order", "o1", "inf:", "ClusterIP:strat", "WebSite"],
+            "invalid action 'strat' (did you mean 'start'?)",
+        ),
+        (
+            &["configure", "location", "l1", "WebSite", "50", "node1"],
+            "location: expected 'SCORE: NODE' or 'rule', found '50'",
+        ),
+        (
+            &["configure", "location", "l1", "WebSite", "rule", "50:", "#uname", "eqq", "node1"],
+            "unknown keyword 'eqq' (did you mean 'eq'?)",
+        ),
         (&["configure", "ms", "m1", "Ghost"], "resource 'Ghost' does not exist"),
         (&["configure", "group", "g1", "ClusterIP", "ClusterIP"], "listed twice"),
         (&["configure", "delete", "Ghost"], "object 'Ghost' does not exist"),
         (&["configure", "show", "Ghost"], "object 'Ghost' does not exist"),
-        (&["configure", "primitve", "x", "Dummy"], "unknown command 'primitve' (did you mean 'primitive'?)"),
+        (
+            &["configure", "primitve", "x", "Dummy"],
+            "unknown command 'primitve' (did you mean 'primitive'?)",
+        ),
         (&["configure", "primitive", "x", "Dummy", "params", "a=\"open"], "unterminated quote"),
         (&["resource", "move", "Ghost", "node1"], "resource 'Ghost' does not exist"),
         (&["resource", "move", "WebSite", "node9"], "node 'node9' does not exist"),
@@ -59,7 +107,10 @@ fn crm_errors_name_the_word_and_write_nothing() {
         (&["node", "attribute", "node9", "set", "x", "1"], "node 'node9' does not exist"),
         (&["cib", "use", "nosuch"], "nosuch: no such shadow CIB"),
         (&["cib", "commit", "nosuch"], "nosuch: no such shadow CIB"),
-        (&["ra", "info", "stonith:fence_nosuch"], "stonith:fence_nosuch: got no meta-data, does this RA exist?"),
+        (
+            &["ra", "info", "stonith:fence_nosuch"],
+            "stonith:fence_nosuch: got no meta-data, does this RA exist?",
+        ),
         (&["ra", "list", "systemd"], "class systemd does not exist"),
         (&["bogus"], "unknown command 'bogus'"),
         (&["--bogus"], "unknown option '--bogus'"),
@@ -81,7 +132,11 @@ fn crm_errors_name_the_word_and_write_nothing() {
 #[test]
 fn crm_forced_unknown_property_is_accepted() {
     let sb = setup();
-    rejects(&sb, &["configure", "property", "my-own-option=1"], "unknown attribute 'my-own-option' in property");
+    rejects(
+        &sb,
+        &["configure", "property", "my-own-option=1"],
+        "unknown attribute 'my-own-option' in property",
+    );
     let (rc, _, err) = sb.crm(&["-F", "configure", "property", "my-own-option=1"], "");
     assert_eq!(rc, 0, "{err}");
     assert!(sb.cib().contains(r#"id="cib-bootstrap-options-my-own-option""#));
@@ -90,13 +145,15 @@ fn crm_forced_unknown_property_is_accepted() {
 #[test]
 fn crm_batch_error_keeps_going_and_fails_overall() {
     let sb = setup();
-    let (rc, _, err) = sb.crm(&[], "configure primitive a Dummy parms x=1\nconfigure primitive b Dummy\n");
+    let (rc, _, err) =
+        sb.crm(&[], "configure primitive a Dummy parms x=1\nconfigure primitive b Dummy\n");
     assert_eq!(rc, 1);
     assert!(err.contains("'parms'"), "{err}");
     let cib = sb.cib();
     assert!(!cib.contains(r#"<primitive id="a""#) && cib.contains(r#"<primitive id="b""#));
     // An error inside a staged configure session discards only that command.
-    let (rc, _, _) = sb.crm(&["configure"], "primitive c Dummy\ncolocation x inf: c Ghost\ncommit\n");
+    let (rc, _, _) =
+        sb.crm(&["configure"], "primitive c Dummy\ncolocation x inf: c Ghost\ncommit\n");
     assert_eq!(rc, 1);
     assert!(sb.cib().contains(r#"<primitive id="c""#) && !sb.cib().contains(r#"id="x""#));
 }
@@ -111,7 +168,8 @@ fn crm_without_a_cib_says_it_cannot_reach_the_cluster() {
     let (rc, _, err) = sb.crm_env(&["configure", "show"], "", &[("CIB_file", "")]);
     assert_eq!(rc, 1);
     assert!(err.contains("cannot reach the cluster"), "{err}");
-    let (rc, _, err) = sb.crm_env(&["configure", "property", "stonith-enabled=false"], "", &[("CIB_file", "")]);
+    let (rc, _, err) =
+        sb.crm_env(&["configure", "property", "stonith-enabled=false"], "", &[("CIB_file", "")]);
     assert_eq!(rc, 1);
     assert!(err.contains("cannot reach the cluster"), "{err}");
 }

@@ -29,8 +29,14 @@ fn part1(sb: &Sandbox) {
     let lines: Vec<&str> = classes.lines().collect();
     assert_eq!(lines.len(), 4, "{classes}");
     assert_eq!((lines[0], lines[2], lines[3]), ("lsb", "service", "stonith"));
-    assert!(lines[1].starts_with("ocf / ") && lines[1].contains(" heartbeat") && lines[1].contains(" pacemaker"));
-    assert!(sb.ok("ra list ocf pacemaker").starts_with("ClusterMon      Dummy           HealthCPU"));
+    assert!(
+        lines[1].starts_with("ocf / ")
+            && lines[1].contains(" heartbeat")
+            && lines[1].contains(" pacemaker")
+    );
+    assert!(sb
+        .ok("ra list ocf pacemaker")
+        .starts_with("ClusterMon      Dummy           HealthCPU"));
     let hb = sb.ok("ra list ocf heartbeat");
     assert!(hb.contains("IPaddr2") && hb.contains("apache") && hb.contains("Filesystem"), "{hb}");
     // Steps 14–17.
@@ -43,7 +49,9 @@ fn part1(sb: &Sandbox) {
     assert!(sb.cib().contains(
         r#"<rsc_location id="cli-prefer-WebSite" rsc="WebSite" role="Started" node="node1" score="INFINITY"/>"#
     ));
-    assert!(sb.ok("configure show").contains("location cli-prefer-WebSite WebSite role=Started inf: node1\n"));
+    assert!(sb
+        .ok("configure show")
+        .contains("location cli-prefer-WebSite WebSite role=Started inf: node1\n"));
     let (rc, out) = sb.crm_verify();
     assert_eq!(rc, 0, "{out}");
     sb.ok("resource unmove WebSite");
@@ -163,9 +171,16 @@ fn crm_shadow_is_not_live_until_committed() {
     );
     assert_eq!(rc, 0, "{err}");
     assert_eq!(sb.cib(), live_before, "the live CIB changed before commit");
-    assert!(sb.shadow("drbd").unwrap().contains(r#"<primitive id="WebData" class="ocf" provider="linbit" type="drbd">"#));
+    assert!(sb
+        .shadow("drbd")
+        .unwrap()
+        .contains(r#"<primitive id="WebData" class="ocf" provider="linbit" type="drbd">"#));
     // The shadow is what crm works on with CIB_shadow set (as crm_shadow users do).
-    let (rc, out, _) = sb.crm_env(&["configure", "show", "WebData"], "", &[("CIB_file", ""), ("CIB_shadow", "drbd")]);
+    let (rc, out, _) = sb.crm_env(
+        &["configure", "show", "WebData"],
+        "",
+        &[("CIB_file", ""), ("CIB_shadow", "drbd")],
+    );
     assert_eq!(rc, 0);
     assert!(out.starts_with("primitive WebData ocf:linbit:drbd"), "{out}");
     assert_eq!(sb.ok("cib list"), "drbd\n");
@@ -191,16 +206,27 @@ fn crm_configure_level_stages_until_commit() {
     let sb = Sandbox::new("stage");
     let script = "configure\nproperty stonith-enabled=false\nprimitive d1 Dummy\n";
     // Edits at the configure level are staged and written by `commit` (or on leaving it).
-    let (rc, _, err) = sb.crm(&[], &format!("{script}commit\nprimitive d2 Dummy\nshow d2\nup\nquit\n"));
+    let (rc, _, err) =
+        sb.crm(&[], &format!("{script}commit\nprimitive d2 Dummy\nshow d2\nup\nquit\n"));
     assert_eq!(rc, 0, "{err}");
-    assert!(sb.cib().contains(r#"<primitive id="d2""#), "leaving the level commits pending changes");
+    assert!(
+        sb.cib().contains(r#"<primitive id="d2""#),
+        "leaving the level commits pending changes"
+    );
     // `crm configure` with commands on stdin.
-    let (rc, out, err) = sb.crm(&["configure"], "primitive d3 ocf:pacemaker:Dummy \\\n  op monitor interval=10s\nshow d3\ncommit\n");
+    let (rc, out, err) = sb.crm(
+        &["configure"],
+        "primitive d3 ocf:pacemaker:Dummy \\\n  op monitor interval=10s\nshow d3\ncommit\n",
+    );
     assert_eq!(rc, 0, "{err}");
     assert_eq!(out, "primitive d3 ocf:pacemaker:Dummy \\\n\top monitor interval=10s\n");
     // -f FILE.
     let f = sb.dir.join("cmds.crm");
-    std::fs::write(&f, "configure rsc_defaults resource-stickiness=100\nconfigure op_defaults timeout=60s\n").unwrap();
+    std::fs::write(
+        &f,
+        "configure rsc_defaults resource-stickiness=100\nconfigure op_defaults timeout=60s\n",
+    )
+    .unwrap();
     let (rc, _, err) = sb.crm(&["-f", f.to_str().unwrap()], "");
     assert_eq!(rc, 0, "{err}");
     let show = sb.ok("configure show");
@@ -212,10 +238,14 @@ fn crm_configure_level_stages_until_commit() {
 #[test]
 fn crm_conf1_vector_round_trips_through_show() {
     let sb = Sandbox::new("conf1");
-    let conf = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/cluster-vectors/conf1.crm"));
+    let conf = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/spec/cluster-vectors/conf1.crm"
+    ));
     let Ok(conf) = conf else { return };
     // Nodes already exist in the sandbox; the rest goes through `crm configure` on stdin.
-    let cmds: String = conf.lines().filter(|l| !l.starts_with("node ")).map(|l| format!("{l}\n")).collect();
+    let cmds: String =
+        conf.lines().filter(|l| !l.starts_with("node ")).map(|l| format!("{l}\n")).collect();
     let (rc, _, err) = sb.crm(&["configure"], &format!("{cmds}commit\n"));
     assert_eq!(rc, 0, "{err}");
     let expected = "node 1: node1

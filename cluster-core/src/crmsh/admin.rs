@@ -40,7 +40,12 @@ fn set_in(e: &mut Element, kind: &str, set_suffix: &str, name: &str, value: Opti
                     let at = e
                         .children
                         .iter()
-                        .position(|c| !matches!(c.name.as_str(), "instance_attributes" | "meta_attributes" | "utilization"))
+                        .position(|c| {
+                            !matches!(
+                                c.name.as_str(),
+                                "instance_attributes" | "meta_attributes" | "utilization"
+                            )
+                        })
                         .unwrap_or(e.children.len());
                     e.children.insert(at, set);
                     at
@@ -62,7 +67,12 @@ fn set_in(e: &mut Element, kind: &str, set_suffix: &str, name: &str, value: Opti
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`].
-pub fn set_meta(cib: &mut Element, rsc: &str, name: &str, value: Option<&str>) -> Result<(), CrmError> {
+pub fn set_meta(
+    cib: &mut Element,
+    rsc: &str,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), CrmError> {
     set_in(resource_mut(cib, rsc)?, "meta_attributes", "meta_attributes", name, value);
     Ok(())
 }
@@ -71,7 +81,12 @@ pub fn set_meta(cib: &mut Element, rsc: &str, name: &str, value: Option<&str>) -
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`].
-pub fn set_param(cib: &mut Element, rsc: &str, name: &str, value: Option<&str>) -> Result<(), CrmError> {
+pub fn set_param(
+    cib: &mut Element,
+    rsc: &str,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), CrmError> {
     set_in(resource_mut(cib, rsc)?, "instance_attributes", "instance_attributes", name, value);
     Ok(())
 }
@@ -80,11 +95,17 @@ pub fn set_param(cib: &mut Element, rsc: &str, name: &str, value: Option<&str>) 
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`].
-pub fn get_rsc_attr(cib: &Element, rsc: &str, name: &str, meta: bool) -> Result<Option<String>, CrmError> {
+pub fn get_rsc_attr(
+    cib: &Element,
+    rsc: &str,
+    name: &str,
+    meta: bool,
+) -> Result<Option<String>, CrmError> {
     if !resource_exists(cib, rsc) {
         return Err(CrmError::NoSuchResource(rsc.into()));
     }
-    let e = cib.path(&["configuration", "resources"]).and_then(|r| r.find_id(rsc)).expect("checked");
+    let e =
+        cib.path(&["configuration", "resources"]).and_then(|r| r.find_id(rsc)).expect("checked");
     let kind = if meta { "meta_attributes" } else { "instance_attributes" };
     Ok(e.children_named(kind)
         .flat_map(|s| s.children.iter())
@@ -96,13 +117,22 @@ pub fn get_rsc_attr(cib: &Element, rsc: &str, name: &str, meta: bool) -> Result<
 /// Node names in the `nodes` section (uname, or id when no uname).
 pub fn node_names(cib: &Element) -> Vec<String> {
     cib.path(&["configuration", "nodes"])
-        .map(|n| n.children_named("node").filter_map(|n| n.attr("uname").or(n.id()).map(str::to_string)).collect())
+        .map(|n| {
+            n.children_named("node")
+                .filter_map(|n| n.attr("uname").or(n.id()).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn node_id(cib: &Element, uname: &str) -> Result<String, CrmError> {
     cib.path(&["configuration", "nodes"])
-        .and_then(|n| n.children_named("node").find(|n| n.attr("uname") == Some(uname) || (n.attr("uname").is_none() && n.id() == Some(uname))))
+        .and_then(|n| {
+            n.children_named("node").find(|n| {
+                n.attr("uname") == Some(uname)
+                    || (n.attr("uname").is_none() && n.id() == Some(uname))
+            })
+        })
         .and_then(|n| n.id())
         .map(str::to_string)
         .ok_or_else(|| CrmError::NoSuchNode(uname.into()))
@@ -110,13 +140,16 @@ fn node_id(cib: &Element, uname: &str) -> Result<String, CrmError> {
 
 fn node_state_mut<'a>(cib: &'a mut Element, id: &str, uname: &str) -> &'a mut Element {
     let status = cib.child_or_insert("status");
-    let pos = match status.children.iter().position(|c| c.name == "node_state" && c.id() == Some(id)) {
-        Some(p) => p,
-        None => {
-            status.children.push(Element::new("node_state").with_attr("id", id).with_attr("uname", uname));
-            status.children.len() - 1
-        }
-    };
+    let pos =
+        match status.children.iter().position(|c| c.name == "node_state" && c.id() == Some(id)) {
+            Some(p) => p,
+            None => {
+                status
+                    .children
+                    .push(Element::new("node_state").with_attr("id", id).with_attr("uname", uname));
+                status.children.len() - 1
+            }
+        };
     &mut status.children[pos]
 }
 
@@ -180,7 +213,12 @@ fn apply_set(owner: &mut Element, kind: &str, set_id: &str, name: &str, value: O
 ///
 /// # Errors
 /// [`CrmError::NoSuchNode`].
-pub fn get_node_attr(cib: &Element, node: &str, name: &str, lifetime: Lifetime) -> Result<Option<String>, CrmError> {
+pub fn get_node_attr(
+    cib: &Element,
+    node: &str,
+    name: &str,
+    lifetime: Lifetime,
+) -> Result<Option<String>, CrmError> {
     let id = node_id(cib, node)?;
     let owner = match lifetime {
         Lifetime::Forever => cib
@@ -200,8 +238,18 @@ pub fn get_node_attr(cib: &Element, node: &str, name: &str, lifetime: Lifetime) 
         .map(str::to_string))
 }
 
-fn location(id: &str, rsc: &str, role: &str, node: &str, score: &str, until: Option<&str>) -> Element {
-    let mut c = Element::new("rsc_location").with_attr("id", id).with_attr("rsc", rsc).with_attr("role", role);
+fn location(
+    id: &str,
+    rsc: &str,
+    role: &str,
+    node: &str,
+    score: &str,
+    until: Option<&str>,
+) -> Element {
+    let mut c = Element::new("rsc_location")
+        .with_attr("id", id)
+        .with_attr("rsc", rsc)
+        .with_attr("role", role);
     match until {
         None => {
             c.set_attr("node", node);
@@ -210,7 +258,11 @@ fn location(id: &str, rsc: &str, role: &str, node: &str, score: &str, until: Opt
         Some(end) => {
             let base = id.strip_suffix(&format!("-{rsc}")).unwrap_or(id);
             let (rule_id, expr_id, date_id) = if id.starts_with("cli-prefer") {
-                (format!("{base}-rule-{rsc}"), format!("{base}-expr-{rsc}"), format!("{base}-lifetime-end-{rsc}"))
+                (
+                    format!("{base}-rule-{rsc}"),
+                    format!("{base}-expr-{rsc}"),
+                    format!("{base}-lifetime-end-{rsc}"),
+                )
             } else {
                 (format!("{id}-rule"), format!("{id}-expr"), format!("{id}-lifetime"))
             };
@@ -254,7 +306,13 @@ fn put_constraint(cib: &mut Element, c: Element) {
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`], [`CrmError::NoSuchNode`].
-pub fn move_to(cib: &mut Element, rsc: &str, node: &str, until: Option<&str>, promoted: bool) -> Result<String, CrmError> {
+pub fn move_to(
+    cib: &mut Element,
+    rsc: &str,
+    node: &str,
+    until: Option<&str>,
+    promoted: bool,
+) -> Result<String, CrmError> {
     if !resource_exists(cib, rsc) {
         return Err(CrmError::NoSuchResource(rsc.into()));
     }
@@ -270,7 +328,13 @@ pub fn move_to(cib: &mut Element, rsc: &str, node: &str, until: Option<&str>, pr
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`], [`CrmError::NoSuchNode`].
-pub fn ban(cib: &mut Element, rsc: &str, node: &str, until: Option<&str>, promoted: bool) -> Result<String, CrmError> {
+pub fn ban(
+    cib: &mut Element,
+    rsc: &str,
+    node: &str,
+    until: Option<&str>,
+    promoted: bool,
+) -> Result<String, CrmError> {
     if !resource_exists(cib, rsc) {
         return Err(CrmError::NoSuchResource(rsc.into()));
     }
@@ -355,7 +419,9 @@ pub fn locate(cib: &Element, rsc: &str) -> Vec<(String, bool)> {
             let last = lr
                 .children_named("lrm_rsc_op")
                 .filter(|o| o.attr("interval").unwrap_or("0") == "0")
-                .max_by_key(|o| o.attr("call-id").and_then(|c| c.parse::<i64>().ok()).unwrap_or(-1));
+                .max_by_key(|o| {
+                    o.attr("call-id").and_then(|c| c.parse::<i64>().ok()).unwrap_or(-1)
+                });
             let Some(op) = last else { continue };
             let rc = op.attr("rc-code").unwrap_or("0");
             let (running, promoted) = match (op.attr("operation").unwrap_or_default(), rc) {
@@ -379,7 +445,11 @@ pub fn locate(cib: &Element, rsc: &str) -> Vec<(String, bool)> {
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`], [`CrmError::NoSuchNode`].
-pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Result<Vec<(String, String)>, CrmError> {
+pub fn cleanup(
+    cib: &mut Element,
+    rsc: Option<&str>,
+    node: Option<&str>,
+) -> Result<Vec<(String, String)>, CrmError> {
     if let Some(r) = rsc {
         if !resource_exists(cib, r) {
             return Err(CrmError::NoSuchResource(r.into()));
@@ -391,7 +461,11 @@ pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Resu
     let prims = rsc.map(|r| primitives_of(cib, r));
     let unames: Vec<(String, String)> = cib
         .child("status")
-        .map(|s| s.children_named("node_state").map(|st| (st.id().unwrap_or_default().to_string(), node_uname(cib, st))).collect())
+        .map(|s| {
+            s.children_named("node_state")
+                .map(|st| (st.id().unwrap_or_default().to_string(), node_uname(cib, st)))
+                .collect()
+        })
         .unwrap_or_default();
     let mut done = Vec::new();
     let Some(status) = cib.child_mut("status") else { return Ok(done) };
@@ -401,7 +475,11 @@ pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Resu
         if node.is_some_and(|n| n != uname) {
             continue;
         }
-        let matches = |name: &str| prims.as_ref().is_none_or(|p| p.iter().any(|x| x == name.split(':').next().unwrap_or(name)));
+        let matches = |name: &str| {
+            prims
+                .as_ref()
+                .map_or(true, |p| p.iter().any(|x| x == name.split(':').next().unwrap_or(name)))
+        };
         if let Some(lrm) = state.path_mut(&["lrm", "lrm_resources"]) {
             lrm.children.retain(|lr| {
                 let hit = lr.name == "lrm_resource" && matches(lr.id().unwrap_or_default());
@@ -419,7 +497,7 @@ pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Resu
                         .strip_prefix("fail-count-")
                         .or_else(|| name.strip_prefix("last-failure-"))
                         .map(|r| r.split('#').next().unwrap_or(r));
-                    !r.is_some_and(|r| matches(r))
+                    !r.is_some_and(&matches)
                 });
             }
         }
@@ -448,7 +526,11 @@ pub fn fail_count(cib: &Element, rsc: &str, node: &str) -> Result<u64, CrmError>
             let name = p.attr("name").unwrap_or_default();
             if p.name == "nvpair" && (name == prefix || name.starts_with(&format!("{prefix}#"))) {
                 let v = p.attr("value").unwrap_or("0");
-                let n = if v.eq_ignore_ascii_case("INFINITY") { 1_000_000 } else { v.parse().unwrap_or(0) };
+                let n = if v.eq_ignore_ascii_case("INFINITY") {
+                    1_000_000
+                } else {
+                    v.parse().unwrap_or(0)
+                };
                 sum = sum.saturating_add(n);
             }
         });
@@ -461,7 +543,12 @@ pub fn fail_count(cib: &Element, rsc: &str, node: &str) -> Result<u64, CrmError>
 ///
 /// # Errors
 /// [`CrmError::NoSuchResource`], [`CrmError::NoSuchNode`].
-pub fn set_fail_count(cib: &mut Element, rsc: &str, node: &str, value: Option<u64>) -> Result<(), CrmError> {
+pub fn set_fail_count(
+    cib: &mut Element,
+    rsc: &str,
+    node: &str,
+    value: Option<u64>,
+) -> Result<(), CrmError> {
     if !resource_exists(cib, rsc) {
         return Err(CrmError::NoSuchResource(rsc.into()));
     }
@@ -477,7 +564,9 @@ pub fn set_fail_count(cib: &mut Element, rsc: &str, node: &str, value: Option<u6
         }
     }
     match value {
-        Some(v) if v > 0 => set_node_attr(cib, node, &prefix, Some(&v.to_string()), Lifetime::Reboot),
+        Some(v) if v > 0 => {
+            set_node_attr(cib, node, &prefix, Some(&v.to_string()), Lifetime::Reboot)
+        }
         _ => Ok(()),
     }
 }
@@ -488,7 +577,11 @@ pub fn set_fail_count(cib: &mut Element, rsc: &str, node: &str, value: Option<u6
 /// # Errors
 /// [`CrmError::BadValue`] naming the text.
 pub fn parse_duration(text: &str) -> Result<u64, CrmError> {
-    let bad = || CrmError::BadValue { name: "lifetime".into(), value: text.into(), expected: "an ISO 8601 duration such as PT1H".into() };
+    let bad = || CrmError::BadValue {
+        name: "lifetime".into(),
+        value: text.into(),
+        expected: "an ISO 8601 duration such as PT1H".into(),
+    };
     let rest = text.strip_prefix('P').ok_or_else(bad)?;
     let mut secs: u64 = 0;
     let mut num = String::new();
@@ -559,7 +652,10 @@ mod tests {
         let m = c.find_id("vip-meta_attributes").unwrap();
         assert_eq!(m.children[0].id(), Some("vip-meta_attributes-target-role"));
         assert_eq!(c.find_id("vip").unwrap().children[0].name, "meta_attributes");
-        assert_eq!(get_rsc_attr(&c, "vip", "target-role", true).unwrap().as_deref(), Some("Stopped"));
+        assert_eq!(
+            get_rsc_attr(&c, "vip", "target-role", true).unwrap().as_deref(),
+            Some("Stopped")
+        );
         set_meta(&mut c, "vip", "target-role", None).unwrap();
         assert!(c.find_id("vip-meta_attributes").is_none());
         assert_eq!(move_to(&mut c, "vip", "node2", None, false).unwrap(), "cli-prefer-vip");
@@ -569,12 +665,23 @@ mod tests {
         );
         ban(&mut c, "vip", "node1", None, false).unwrap();
         assert!(c.find_id("cli-ban-vip-on-node1").is_some());
-        assert!(matches!(move_to(&mut c, "vip", "node9", None, false), Err(CrmError::NoSuchNode(_))));
+        assert!(matches!(
+            move_to(&mut c, "vip", "node9", None, false),
+            Err(CrmError::NoSuchNode(_))
+        ));
         assert_eq!(clear(&mut c, "vip", None).unwrap(), ["cli-prefer-vip", "cli-ban-vip-on-node1"]);
         move_to(&mut c, "vip", "node2", Some("2026-11-24 18:43:31Z"), false).unwrap();
         let x = c.find_id("cli-prefer-vip").unwrap().to_compact_string();
-        assert!(x.contains(r#"<rule id="cli-prefer-rule-vip" score="INFINITY" boolean-op="and">"#), "{x}");
-        assert!(x.contains(r#"id="cli-prefer-lifetime-end-vip" operation="lt" end="2026-11-24 18:43:31Z""#), "{x}");
+        assert!(
+            x.contains(r#"<rule id="cli-prefer-rule-vip" score="INFINITY" boolean-op="and">"#),
+            "{x}"
+        );
+        assert!(
+            x.contains(
+                r#"id="cli-prefer-lifetime-end-vip" operation="lt" end="2026-11-24 18:43:31Z""#
+            ),
+            "{x}"
+        );
     }
 
     #[test]
@@ -583,13 +690,19 @@ mod tests {
         set_node_attr(&mut c, "node1", "standby", Some("on"), Lifetime::Forever).unwrap();
         assert_eq!(c.find_id("nodes-1-standby").unwrap().attr("value"), Some("on"));
         set_node_attr(&mut c, "node2", "standby", Some("on"), Lifetime::Reboot).unwrap();
-        assert_eq!(get_node_attr(&c, "node2", "standby", Lifetime::Reboot).unwrap().as_deref(), Some("on"));
+        assert_eq!(
+            get_node_attr(&c, "node2", "standby", Lifetime::Reboot).unwrap().as_deref(),
+            Some("on")
+        );
         assert!(set_node_attr(&mut c, "nodeX", "standby", Some("on"), Lifetime::Forever).is_err());
         assert_eq!(locate(&c, "vip"), [("node1".to_string(), false)]);
         assert_eq!(fail_count(&c, "vip", "node1").unwrap(), 2);
         set_fail_count(&mut c, "vip", "node1", Some(5)).unwrap();
         assert_eq!(fail_count(&c, "vip", "node1").unwrap(), 5);
-        assert_eq!(cleanup(&mut c, Some("vip"), None).unwrap(), [("vip".to_string(), "node1".to_string())]);
+        assert_eq!(
+            cleanup(&mut c, Some("vip"), None).unwrap(),
+            [("vip".to_string(), "node1".to_string())]
+        );
         assert_eq!(fail_count(&c, "vip", "node1").unwrap(), 0);
         assert!(locate(&c, "vip").is_empty());
     }

@@ -317,7 +317,11 @@ fn split_pair(word: &str) -> Option<(&str, &str)> {
 /// An unknown verb or keyword, a missing or malformed word: the error names the word.
 pub fn parse_configure(words: &[String]) -> Result<ConfigCommand, CrmError> {
     let Some(verb) = words.first() else {
-        return Err(CrmError::Expected { verb: "configure".into(), expected: "a command".into(), found: None });
+        return Err(CrmError::Expected {
+            verb: "configure".into(),
+            expected: "a command".into(),
+            found: None,
+        });
     };
     let mut w = Words { verb, w: words, pos: 1 };
     match verb.as_str() {
@@ -340,7 +344,9 @@ pub fn parse_configure(words: &[String]) -> Result<ConfigCommand, CrmError> {
             Ok(ConfigCommand::Delete(ids))
         }
         "show" => parse_show(&words[1..]),
-        other => Err(CrmError::UnknownCommand { word: other.into(), suggestion: suggest(other, VERBS) }),
+        other => {
+            Err(CrmError::UnknownCommand { word: other.into(), suggestion: suggest(other, VERBS) })
+        }
     }
 }
 
@@ -468,7 +474,9 @@ fn parse_primitive(w: &mut Words) -> Result<ConfigCommand, CrmError> {
                 ops.push(op);
             }
             _ => match split_pair(word) {
-                Some(("description", v)) if params.is_empty() && meta.is_empty() && ops.is_empty() => {
+                Some(("description", v))
+                    if params.is_empty() && meta.is_empty() && ops.is_empty() =>
+                {
                     prim.set_attr("description", v);
                 }
                 Some((k, v)) => {
@@ -499,7 +507,11 @@ fn parse_primitive(w: &mut Words) -> Result<ConfigCommand, CrmError> {
         }
     }
     if !params.is_empty() {
-        prim.children.push(nvset("instance_attributes", &format!("{id}-instance_attributes"), &params));
+        prim.children.push(nvset(
+            "instance_attributes",
+            &format!("{id}-instance_attributes"),
+            &params,
+        ));
     }
     if !meta.is_empty() {
         prim.children.push(nvset("meta_attributes", &format!("{id}-meta_attributes"), &meta));
@@ -608,7 +620,11 @@ fn parse_container(w: &mut Words, kind: &str) -> Result<ConfigCommand, CrmError>
                             &mut meta
                         }
                         Some(_) => &mut params,
-                        None => return Err(w.expected("'meta' or 'params' before attributes", Some(word))),
+                        None => {
+                            return Err(
+                                w.expected("'meta' or 'params' before attributes", Some(word))
+                            )
+                        }
                     };
                     list.retain(|(n, _)| n != k);
                     list.push((k.into(), v.into()));
@@ -635,9 +651,11 @@ fn parse_container(w: &mut Words, kind: &str) -> Result<ConfigCommand, CrmError>
         return Err(w.expected("the resource(s) it contains", None));
     }
     if !params.is_empty() {
-        element
-            .children
-            .push(nvset("instance_attributes", &format!("{id}-instance_attributes"), &params));
+        element.children.push(nvset(
+            "instance_attributes",
+            &format!("{id}-instance_attributes"),
+            &params,
+        ));
     }
     if !meta.is_empty() {
         element.children.push(nvset("meta_attributes", &format!("{id}-meta_attributes"), &meta));
@@ -710,7 +728,8 @@ const ACTIONS: &[&str] = &["start", "stop", "promote", "demote"];
 fn parse_order(w: &mut Words) -> Result<ConfigCommand, CrmError> {
     let id = w.id("a constraint id")?;
     let mut c = Element::new("rsc_order").with_attr("id", id);
-    let has_kind = w.peek().is_some_and(|s| s.ends_with(':')) || w.w.get(w.pos + 1).is_some_and(|s| s == ":");
+    let has_kind =
+        w.peek().is_some_and(|s| s.ends_with(':')) || w.w.get(w.pos + 1).is_some_and(|s| s == ":");
     if has_kind {
         let k = score_word(w, "'KIND:' or 'SCORE:'")?;
         match k.to_ascii_lowercase().as_str() {
@@ -736,12 +755,19 @@ fn parse_order(w: &mut Words) -> Result<ConfigCommand, CrmError> {
         if let Some((k, v)) = split_pair(word) {
             if k == "symmetrical" {
                 if !BOOL_WORDS.contains(&v) {
-                    return Err(CrmError::BadValue { name: k.into(), value: v.into(), expected: "true or false".into() });
+                    return Err(CrmError::BadValue {
+                        name: k.into(),
+                        value: v.into(),
+                        expected: "true or false".into(),
+                    });
                 }
                 symmetrical = Some(v);
                 continue;
             }
-            return Err(CrmError::UnknownKeyword { word: k.into(), suggestion: suggest(k, &["symmetrical"]) });
+            return Err(CrmError::UnknownKeyword {
+                word: k.into(),
+                suggestion: suggest(k, &["symmetrical"]),
+            });
         }
         if matches!(word, "(" | ")" | "[" | "]") {
             return Err(CrmError::Unsupported("resource sets in order".into()));
@@ -749,7 +775,10 @@ fn parse_order(w: &mut Words) -> Result<ConfigCommand, CrmError> {
         let (r, a) = rsc_and_suffix(word);
         if let Some(a) = a {
             if !ACTIONS.contains(&a) {
-                return Err(CrmError::BadAction { word: a.into(), suggestion: suggest(a, ACTIONS) });
+                return Err(CrmError::BadAction {
+                    word: a.into(),
+                    suggestion: suggest(a, ACTIONS),
+                });
             }
         }
         rscs.push((r, a));
@@ -824,7 +853,10 @@ fn parse_location(w: &mut Words) -> Result<ConfigCommand, CrmError> {
             c.children.push(rule);
         }
         if let Some(extra) = w.next() {
-            return Err(CrmError::UnknownKeyword { word: extra.into(), suggestion: suggest(extra, &["rule"]) });
+            return Err(CrmError::UnknownKeyword {
+                word: extra.into(),
+                suggestion: suggest(extra, &["rule"]),
+            });
         }
         return Ok(ConfigCommand::Constraint(c));
     }
@@ -878,7 +910,9 @@ fn parse_rule(w: &mut Words, base: &str, taken: &mut Vec<String>) -> Result<Elem
         let mut e;
         if word == "defined" || word == "not_defined" {
             let attr = w.expect("an attribute name")?;
-            e = Element::new("expression").with_attr("attribute", attr).with_attr("operation", word);
+            e = Element::new("expression")
+                .with_attr("attribute", attr)
+                .with_attr("operation", word);
         } else if word == "date" {
             let op = w.expect("lt, gt or in after 'date'")?;
             e = Element::new("date_expression").with_attr("operation", op);
@@ -911,7 +945,10 @@ fn parse_rule(w: &mut Words, base: &str, taken: &mut Vec<String>) -> Result<Elem
             };
             if !BINOPS.contains(&op) {
                 let all = [BINOPS, &["defined", "not_defined"]].concat();
-                return Err(CrmError::UnknownKeyword { word: op.into(), suggestion: suggest(op, &all) });
+                return Err(CrmError::UnknownKeyword {
+                    word: op.into(),
+                    suggestion: suggest(op, &all),
+                });
             }
             if let Some(t) = ty {
                 if !["string", "integer", "number", "version"].contains(&t) {
@@ -1008,8 +1045,15 @@ fn parse_node(w: &mut Words) -> Result<ConfigCommand, CrmError> {
     Ok(ConfigCommand::Node { id, uname, node_type, attributes, utilization })
 }
 
-const SECTION_ORDER: &[&str] =
-    &["crm_config", "nodes", "resources", "constraints", "fencing-topology", "rsc_defaults", "op_defaults"];
+const SECTION_ORDER: &[&str] = &[
+    "crm_config",
+    "nodes",
+    "resources",
+    "constraints",
+    "fencing-topology",
+    "rsc_defaults",
+    "op_defaults",
+];
 
 /// The `configuration/NAME` section, created at its usual place if missing.
 pub fn section_mut<'a>(cib: &'a mut Element, name: &str) -> &'a mut Element {
@@ -1018,9 +1062,11 @@ pub fn section_mut<'a>(cib: &'a mut Element, name: &str) -> &'a mut Element {
     }
     let conf = cib.child_mut("configuration").expect("just ensured");
     if conf.child(name).is_none() {
-        let rank = |n: &str| SECTION_ORDER.iter().position(|s| *s == n).unwrap_or(SECTION_ORDER.len());
+        let rank =
+            |n: &str| SECTION_ORDER.iter().position(|s| *s == n).unwrap_or(SECTION_ORDER.len());
         let mine = rank(name);
-        let pos = conf.children.iter().position(|c| rank(&c.name) > mine).unwrap_or(conf.children.len());
+        let pos =
+            conf.children.iter().position(|c| rank(&c.name) > mine).unwrap_or(conf.children.len());
         conf.children.insert(pos, Element::new(name));
     }
     conf.child_mut(name).expect("just ensured")
@@ -1072,7 +1118,11 @@ fn check_property(name: &str, value: &str, force: bool) -> Result<(), CrmError> 
         if allowed.contains(&value) {
             Ok(())
         } else {
-            Err(CrmError::BadValue { name: name.into(), value: value.into(), expected: allowed.join(", ") })
+            Err(CrmError::BadValue {
+                name: name.into(),
+                value: value.into(),
+                expected: allowed.join(", "),
+            })
         }
     };
     match name {
@@ -1080,13 +1130,19 @@ fn check_property(name: &str, value: &str, force: bool) -> Result<(), CrmError> 
             if BOOL_WORDS.contains(&value.to_ascii_lowercase().as_str()) {
                 Ok(())
             } else {
-                Err(CrmError::BadValue { name: name.into(), value: value.into(), expected: "true or false".into() })
+                Err(CrmError::BadValue {
+                    name: name.into(),
+                    value: value.into(),
+                    expected: "true or false".into(),
+                })
             }
         }
         "no-quorum-policy" => choice(&["stop", "freeze", "ignore", "demote", "suicide"]),
         "stonith-action" | "fencing-action" => choice(&["reboot", "off", "poweroff"]),
         "placement-strategy" => choice(&["default", "utilization", "balanced", "minimal"]),
-        "node-health-strategy" => choice(&["none", "migrate-on-red", "only-green", "progressive", "custom"]),
+        "node-health-strategy" => {
+            choice(&["none", "migrate-on-red", "only-green", "progressive", "custom"])
+        }
         _ => Ok(()),
     }
 }
@@ -1147,11 +1203,16 @@ pub fn apply(cib: &mut Element, cmd: &ConfigCommand, force: bool) -> Result<Vec<
         }
         ConfigCommand::Node { id, uname, node_type, attributes, utilization } => {
             let nodes = section_mut(cib, "nodes");
-            let pos = nodes.children.iter().position(|n| n.attr("uname") == Some(uname) || n.id() == Some(id));
+            let pos = nodes
+                .children
+                .iter()
+                .position(|n| n.attr("uname") == Some(uname) || n.id() == Some(id));
             let node = match pos {
                 Some(p) => &mut nodes.children[p],
                 None => {
-                    nodes.children.push(Element::new("node").with_attr("id", id).with_attr("uname", uname));
+                    nodes
+                        .children
+                        .push(Element::new("node").with_attr("id", id).with_attr("uname", uname));
                     nodes.children.last_mut().expect("pushed")
                 }
             };
@@ -1185,7 +1246,9 @@ fn set_node_set(node: &mut Element, kind: &str, set_id: &str, k: &str, v: &str) 
 
 /// Sets `name=value` in an nvpair set, creating the nvpair with id `SET-NAME` if needed.
 pub fn set_nvpair(set: &mut Element, name: &str, value: &str) {
-    if let Some(p) = set.children.iter_mut().find(|c| c.name == "nvpair" && c.attr("name") == Some(name)) {
+    if let Some(p) =
+        set.children.iter_mut().find(|c| c.name == "nvpair" && c.attr("name") == Some(name))
+    {
         p.set_attr("value", value);
         return;
     }
@@ -1193,13 +1256,21 @@ pub fn set_nvpair(set: &mut Element, name: &str, value: &str) {
     set.children.push(nvpair(&set_id, name, value));
 }
 
-fn apply_container(cib: &mut Element, element: &Element, children: &[String]) -> Result<Vec<String>, CrmError> {
+fn apply_container(
+    cib: &mut Element,
+    element: &Element,
+    children: &[String],
+) -> Result<Vec<String>, CrmError> {
     let id = element.id().unwrap_or_default();
     check_new_id(cib, id)?;
     let resources = cib.path(&["configuration", "resources"]);
     for (i, c) in children.iter().enumerate() {
         if children[..i].contains(c) {
-            return Err(CrmError::BadChild { rsc: c.clone(), container: id.into(), reason: "listed twice".into() });
+            return Err(CrmError::BadChild {
+                rsc: c.clone(),
+                container: id.into(),
+                reason: "listed twice".into(),
+            });
         }
         let top = resources.and_then(|r| r.children.iter().find(|e| e.id() == Some(c)));
         let Some(top) = top else {
@@ -1330,8 +1401,12 @@ mod tests {
         assert!(x.starts_with(r#"<primitive id="ClusterIP" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="ClusterIP-instance_attributes"><nvpair name="ip" value="10.0.0.9" id="ClusterIP-instance_attributes-ip"/>"#), "{x}");
         assert!(x.contains(r#"<nvpair name="target-role" value="Stopped" id="ClusterIP-meta_attributes-target-role"/>"#));
         assert!(x.contains(r#"<op name="monitor" interval="30s" id="ClusterIP-monitor-30s"><instance_attributes id="ClusterIP-monitor-30s-instance_attributes"><nvpair name="OCF_CHECK_LEVEL" value="10""#));
-        assert!(x.contains(r#"<op name="start" interval="0s" timeout="60s" id="ClusterIP-start-0s"/>"#));
-        let ConfigCommand::Primitive(p) = cmd("primitive f stonith:fence_ipmilan").unwrap() else { panic!() };
+        assert!(
+            x.contains(r#"<op name="start" interval="0s" timeout="60s" id="ClusterIP-start-0s"/>"#)
+        );
+        let ConfigCommand::Primitive(p) = cmd("primitive f stonith:fence_ipmilan").unwrap() else {
+            panic!()
+        };
         assert_eq!(p.attr("provider"), None);
         assert_eq!(p.attr("class"), Some("stonith"));
     }
@@ -1382,8 +1457,14 @@ mod tests {
             cib.find_id("l2").unwrap().to_compact_string(),
             r##"<rsc_location id="l2" rsc="fs"><rule id="l2-rule" score="-INFINITY" boolean-op="and"><expression attribute="#uname" operation="eq" value="node2" id="l2-rule-expression"/><expression attribute="pingd" operation="lt" value="1" id="l2-rule-expression-0"/></rule></rsc_location>"##
         );
-        assert_eq!(run(&mut cib, "colocation c2 inf: fs ghost").unwrap_err(), CrmError::NoSuchResource("ghost".into()));
-        assert_eq!(run(&mut cib, "location l1 fs 1: n").unwrap_err(), CrmError::Exists("l1".into()));
+        assert_eq!(
+            run(&mut cib, "colocation c2 inf: fs ghost").unwrap_err(),
+            CrmError::NoSuchResource("ghost".into())
+        );
+        assert_eq!(
+            run(&mut cib, "location l1 fs 1: n").unwrap_err(),
+            CrmError::Exists("l1".into())
+        );
         let before = cib.clone();
         let info = run(&mut cib, "delete fs").unwrap();
         assert_eq!(info.len(), 5, "{info:?}");
@@ -1398,9 +1479,15 @@ mod tests {
         let set = cib.find_id("cib-bootstrap-options").unwrap();
         assert_eq!(set.children[0].id(), Some("cib-bootstrap-options-stonith-enabled"));
         run(&mut cib, "property stonith-enabled=true").unwrap();
-        assert_eq!(cib.find_id("cib-bootstrap-options-stonith-enabled").unwrap().attr("value"), Some("true"));
+        assert_eq!(
+            cib.find_id("cib-bootstrap-options-stonith-enabled").unwrap().attr("value"),
+            Some("true")
+        );
         let e = run(&mut cib, "property stonith-enable=false").unwrap_err();
-        assert_eq!(e.to_string(), "unknown attribute 'stonith-enable' in property (did you mean 'stonith-enabled'?)");
+        assert_eq!(
+            e.to_string(),
+            "unknown attribute 'stonith-enable' in property (did you mean 'stonith-enabled'?)"
+        );
         let e = run(&mut cib, "property no-quorum-policy=bogus").unwrap_err();
         assert!(matches!(e, CrmError::BadValue { .. }));
         run(&mut cib, "rsc_defaults resource-stickiness=100").unwrap();
@@ -1409,6 +1496,9 @@ mod tests {
         assert!(cib.find_id("op-options-timeout").is_some());
         let conf = cib.child("configuration").unwrap();
         let names: Vec<&str> = conf.children.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["crm_config", "nodes", "resources", "constraints", "rsc_defaults", "op_defaults"]);
+        assert_eq!(
+            names,
+            ["crm_config", "nodes", "resources", "constraints", "rsc_defaults", "op_defaults"]
+        );
     }
 }

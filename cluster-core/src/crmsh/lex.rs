@@ -81,8 +81,8 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, CrmError> {
 /// Quotes a value for display the way `crm configure show` does: values holding blanks, `/`,
 /// quotes or nothing at all are put in double quotes.
 pub fn quote_value(v: &str) -> String {
-    let needs =
-        v.is_empty() || v.chars().any(|c| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '\\'));
+    let needs = v.is_empty()
+        || v.chars().any(|c| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '\\'));
     if !needs {
         return v.to_string();
     }
@@ -105,7 +105,10 @@ mod tests {
     fn words_quotes_and_pairs() {
         let w = tokenize(r#"primitive fs Filesystem params device="/dev/drbd/by-res/x" d='a b'"#)
             .unwrap();
-        assert_eq!(w, ["primitive", "fs", "Filesystem", "params", "device=/dev/drbd/by-res/x", "d=a b"]);
+        assert_eq!(
+            w,
+            ["primitive", "fs", "Filesystem", "params", "device=/dev/drbd/by-res/x", "d=a b"]
+        );
         assert_eq!(tokenize("p x=“a b” y").unwrap(), ["p", "x=a b", "y"]);
         assert_eq!(tokenize(r#"a\ b "q\"x""#).unwrap(), ["a b", "q\"x"]);
         assert_eq!(tokenize("rule 100: #uname eq n1").unwrap()[2], "#uname");

@@ -60,7 +60,9 @@ pub enum CrmError {
         found: Option<String>,
     },
     /// An id that is not a valid XML id.
-    #[error("invalid id '{0}': ids start with a letter or '_' and hold letters, digits, '_', '-', '.'")]
+    #[error(
+        "invalid id '{0}': ids start with a letter or '_' and hold letters, digits, '_', '-', '.'"
+    )]
     BadId(String),
     /// The id is already used in the CIB.
     #[error("object '{0}' already exists")]

@@ -27,7 +27,9 @@ impl AgentDirs {
     /// The standard locations, `OCF_ROOT` taken from the environment when set.
     pub fn from_env() -> Self {
         AgentDirs {
-            ocf_root: std::env::var_os("OCF_ROOT").map(PathBuf::from).unwrap_or_else(|| "/usr/lib/ocf".into()),
+            ocf_root: std::env::var_os("OCF_ROOT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "/usr/lib/ocf".into()),
             init_d: "/etc/init.d".into(),
             fence_dir: "/usr/sbin".into(),
         }
@@ -39,7 +41,10 @@ impl AgentDirs {
 
     /// OCF providers, sorted.
     pub fn providers(&self) -> Vec<String> {
-        let mut v: Vec<String> = list_dir(&self.ocf_dir()).into_iter().filter(|p| self.ocf_dir().join(p).is_dir()).collect();
+        let mut v: Vec<String> = list_dir(&self.ocf_dir())
+            .into_iter()
+            .filter(|p| self.ocf_dir().join(p).is_dir())
+            .collect();
         v.sort();
         v
     }
@@ -72,12 +77,21 @@ impl AgentDirs {
                 };
                 let mut all = Vec::new();
                 for p in provs {
-                    all.extend(list_dir(&self.ocf_dir().join(&p)).into_iter().filter(|a| !a.starts_with('.')));
+                    all.extend(
+                        list_dir(&self.ocf_dir().join(&p))
+                            .into_iter()
+                            .filter(|a| !a.starts_with('.')),
+                    );
                 }
                 all
             }
-            "lsb" | "service" => list_dir(&self.init_d).into_iter().filter(|s| !s.starts_with('.') && !s.starts_with("README")).collect(),
-            "stonith" => list_dir(&self.fence_dir).into_iter().filter(|f| f.starts_with("fence_")).collect(),
+            "lsb" | "service" => list_dir(&self.init_d)
+                .into_iter()
+                .filter(|s| !s.starts_with('.') && !s.starts_with("README"))
+                .collect(),
+            "stonith" => {
+                list_dir(&self.fence_dir).into_iter().filter(|f| f.starts_with("fence_")).collect()
+            }
             "systemd" if Path::new("/run/systemd/system").is_dir() => Vec::new(),
             other => return Err(CrmError::NoSuchClass(other.to_string())),
         };
@@ -145,7 +159,9 @@ impl AgentDirs {
 
 fn list_dir(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -214,17 +230,28 @@ pub fn render_info(full_name: &str, md: &Element) -> String {
         .child("actions")
         .map(|a| {
             a.children_named("action")
-                .filter(|x| !matches!(x.attr("name"), Some("meta-data" | "validate-all" | "metadata" | "usage")))
+                .filter(|x| {
+                    !matches!(
+                        x.attr("name"),
+                        Some("meta-data" | "validate-all" | "metadata" | "usage")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let width = actions.iter().map(|a| a.attr("name").unwrap_or_default().len()).max().unwrap_or(0) + 2;
+    let width =
+        actions.iter().map(|a| a.attr("name").unwrap_or_default().len()).max().unwrap_or(0) + 2;
     for a in actions {
         let mut name = a.attr("name").unwrap_or_default().to_string();
         if let Some(r) = a.attr("role") {
             name = format!("{name}_{r}");
         }
-        let rest: Vec<String> = a.attrs.iter().filter(|(k, _)| k != "name" && k != "role").map(|(k, v)| format!("{k}={v}")).collect();
+        let rest: Vec<String> = a
+            .attrs
+            .iter()
+            .filter(|(k, _)| k != "name" && k != "role")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         out.push_str(&format!("    {name:<width$}{}\n", rest.join(" ")));
     }
     out
@@ -236,10 +263,24 @@ mod tests {
 
     #[test]
     fn columns_like_crmsh() {
-        let names: Vec<String> = ["ClusterMon", "Dummy", "HealthCPU", "HealthIOWait", "HealthSMART", "Stateful", "SysInfo", "attribute", "controld", "ifspeed", "o2cb", "ping", "remote"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = [
+            "ClusterMon",
+            "Dummy",
+            "HealthCPU",
+            "HealthIOWait",
+            "HealthSMART",
+            "Stateful",
+            "SysInfo",
+            "attribute",
+            "controld",
+            "ifspeed",
+            "o2cb",
+            "ping",
+            "remote",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let expected = "ClusterMon      Dummy           HealthCPU       HealthIOWait    HealthSMART\nStateful        SysInfo         attribute       controld        ifspeed\no2cb            ping            remote          \n";
         assert_eq!(multicolumn(&names), expected);
     }

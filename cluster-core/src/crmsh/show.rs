@@ -58,7 +58,8 @@ fn collect(cib: &Element) -> Vec<Obj<'_>> {
             rsc.push(Obj { kind, id: e.id().unwrap_or_default().into(), alias: None, el: e });
         });
     }
-    let rank = |k: &str| ["primitive", "group", "clone", "ms", "bundle"].iter().position(|x| *x == k);
+    let rank =
+        |k: &str| ["primitive", "group", "clone", "ms", "bundle"].iter().position(|x| *x == k);
     rsc.sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then_with(|| a.id.cmp(&b.id)));
     out.extend(rsc);
     let mut cons: Vec<Obj> = Vec::new();
@@ -76,11 +77,19 @@ fn collect(cib: &Element) -> Vec<Obj<'_>> {
     }
     cons.sort_by(|a, b| a.id.cmp(&b.id));
     out.extend(cons);
-    for (sec, kind) in [("crm_config", "property"), ("rsc_defaults", "rsc_defaults"), ("op_defaults", "op_defaults")]
-    {
+    for (sec, kind) in [
+        ("crm_config", "property"),
+        ("rsc_defaults", "rsc_defaults"),
+        ("op_defaults", "op_defaults"),
+    ] {
         if let Some(s) = conf.child(sec) {
             for set in &s.children {
-                out.push(Obj { kind, id: set.id().unwrap_or_default().into(), alias: None, el: set });
+                out.push(Obj {
+                    kind,
+                    id: set.id().unwrap_or_default().into(),
+                    alias: None,
+                    el: set,
+                });
             }
         }
     }
@@ -109,7 +118,13 @@ fn pairs(set: &Element) -> Vec<String> {
     set.children
         .iter()
         .filter(|c| c.name == "nvpair")
-        .map(|p| format!("{}={}", p.attr("name").unwrap_or_default(), quote_value(p.attr("value").unwrap_or_default())))
+        .map(|p| {
+            format!(
+                "{}={}",
+                p.attr("name").unwrap_or_default(),
+                quote_value(p.attr("value").unwrap_or_default())
+            )
+        })
         .collect()
 }
 
@@ -244,7 +259,9 @@ fn render_rule(r: &Element) -> String {
             }
             "date_expression" => match e.attr("operation") {
                 Some("lt") => format!("date lt {}", quote_value(e.attr("end").unwrap_or_default())),
-                Some("gt") => format!("date gt {}", quote_value(e.attr("start").unwrap_or_default())),
+                Some("gt") => {
+                    format!("date gt {}", quote_value(e.attr("start").unwrap_or_default()))
+                }
                 _ => {
                     let mut s = String::from("date in");
                     for k in ["start", "end"] {
@@ -322,7 +339,8 @@ fn render_constraint(kind: &str, e: &Element) -> String {
 fn render_node(n: &Element) -> String {
     let id = n.id().unwrap_or_default();
     let uname = n.attr("uname").unwrap_or(id);
-    let mut head = if id == uname { format!("node {uname}") } else { format!("node {id}: {uname}") };
+    let mut head =
+        if id == uname { format!("node {uname}") } else { format!("node {id}: {uname}") };
     if let Some(t) = n.attr("type").filter(|t| *t != "member" && *t != "normal") {
         head.push_str(&format!(":{t}"));
     }
@@ -342,7 +360,9 @@ fn render(o: &Obj) -> String {
         "node" => render_node(o.el),
         "primitive" => render_primitive(o.el),
         "group" | "clone" | "ms" => render_container(o.kind, o.el),
-        "property" | "rsc_defaults" | "op_defaults" => join(format!("{} {}:", o.kind, o.id), pairs(o.el)),
+        "property" | "rsc_defaults" | "op_defaults" => {
+            join(format!("{} {}:", o.kind, o.id), pairs(o.el))
+        }
         "colocation" | "order" | "location" => render_constraint(o.kind, o.el),
         _ => format!("xml {}", o.el.to_compact_string()),
     }

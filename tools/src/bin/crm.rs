@@ -24,15 +24,52 @@ const LEVELS: &[&str] = &["configure", "cib", "resource", "node", "ra"];
 const COMMON: &[&str] = &["help", "quit", "exit", "bye", "up", "end", "cd", "ls"];
 const ROOT_CMDS: &[&str] = &["status", "verify"];
 const CONFIGURE_CMDS: &[&str] = &[
-    "primitive", "ms", "master", "clone", "group", "colocation", "collocation", "order",
-    "location", "property", "rsc_defaults", "op_defaults", "node", "delete", "show", "commit",
-    "verify", "erase", "refresh",
+    "primitive",
+    "ms",
+    "master",
+    "clone",
+    "group",
+    "colocation",
+    "collocation",
+    "order",
+    "location",
+    "property",
+    "rsc_defaults",
+    "op_defaults",
+    "node",
+    "delete",
+    "show",
+    "commit",
+    "verify",
+    "erase",
+    "refresh",
 ];
 const CIB_CMDS: &[&str] = &["new", "use", "commit", "diff", "delete", "list", "reset"];
 const RESOURCE_CMDS: &[&str] = &[
-    "status", "show", "list", "locate", "start", "stop", "promote", "demote", "manage",
-    "unmanage", "move", "migrate", "ban", "clear", "unmove", "unmigrate", "unban", "cleanup",
-    "refresh", "failcount", "param", "meta", "constraints", "restart",
+    "status",
+    "show",
+    "list",
+    "locate",
+    "start",
+    "stop",
+    "promote",
+    "demote",
+    "manage",
+    "unmanage",
+    "move",
+    "migrate",
+    "ban",
+    "clear",
+    "unmove",
+    "unmigrate",
+    "unban",
+    "cleanup",
+    "refresh",
+    "failcount",
+    "param",
+    "meta",
+    "constraints",
+    "restart",
 ];
 const NODE_CMDS: &[&str] =
     &["show", "status", "standby", "online", "maintenance", "ready", "attribute", "status-attr"];
@@ -372,7 +409,8 @@ impl Shell {
             if let Some(m) = missing.first() {
                 return Err(CrmError::NoSuchObject(m.clone()).into());
             }
-            let text = if *xml { show::show_xml(&cib, filter) } else { show::show_config(&cib, filter) };
+            let text =
+                if *xml { show::show_xml(&cib, filter) } else { show::show_config(&cib, filter) };
             print!("{text}");
             return Ok(());
         }
@@ -392,18 +430,29 @@ impl Shell {
             .into_iter()
             .flat_map(|c| c.children.iter())
             .flat_map(|s| s.children.iter())
-            .filter(|p| matches!(p.attr("name"), Some("stonith-enabled" | "fencing-enabled")))
-            .last()
+            .rfind(|p| matches!(p.attr("name"), Some("stonith-enabled" | "fencing-enabled")))
             .and_then(|p| p.attr("value"))
-            .is_none_or(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1" | "y"));
+            .map_or(true, |v| {
+                matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1" | "y")
+            });
         let mut has_stonith = false;
         if let Some(r) = cib.path(&["configuration", "resources"]) {
-            r.walk(&mut |e| has_stonith |= e.name == "primitive" && e.attr("class") == Some("stonith"));
+            r.walk(&mut |e| {
+                has_stonith |= e.name == "primitive" && e.attr("class") == Some("stonith")
+            });
         }
         if stonith_enabled && !has_stonith {
-            errors.push("Resource start-up disabled since no STONITH resources have been defined".to_string());
-            errors.push("Either configure some or disable STONITH with the stonith-enabled option".to_string());
-            errors.push("NOTE: Clusters with shared data need STONITH to ensure data integrity".to_string());
+            errors.push(
+                "Resource start-up disabled since no STONITH resources have been defined"
+                    .to_string(),
+            );
+            errors.push(
+                "Either configure some or disable STONITH with the stonith-enabled option"
+                    .to_string(),
+            );
+            errors.push(
+                "NOTE: Clusters with shared data need STONITH to ensure data integrity".to_string(),
+            );
         }
         if let Some(c) = cib.path(&["configuration", "constraints"]) {
             for con in &c.children {
@@ -441,9 +490,12 @@ impl Shell {
                 }
                 let path = store::shadow_path(&shadow_dir(), name);
                 if path.exists() && !opts.contains(&"force") {
-                    bail!("cib new: shadow CIB '{name}' already exists (use 'force' to replace it)");
+                    bail!(
+                        "cib new: shadow CIB '{name}' already exists (use 'force' to replace it)"
+                    );
                 }
-                let mut cib = if opts.contains(&"empty") { empty_cib() } else { load(&base_source())? };
+                let mut cib =
+                    if opts.contains(&"empty") { empty_cib() } else { load(&base_source())? };
                 if !opts.contains(&"withstatus") && !opts.contains(&"empty") {
                     if let Some(s) = cib.child_mut("status") {
                         s.children.clear();
@@ -488,7 +540,8 @@ impl Shell {
                     bail!("cib delete: {name} is the CIB in use; 'cib use live' first");
                 }
                 let path = store::shadow_path(&shadow_dir(), name);
-                std::fs::remove_file(&path).with_context(|| format!("cib delete: {name}: no such shadow CIB"))?;
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cib delete: {name}: no such shadow CIB"))?;
                 eprintln!("INFO: cib.delete: {name} shadow CIB deleted");
                 Ok(())
             }
@@ -510,9 +563,13 @@ impl Shell {
                 Ok(())
             }
             "diff" => {
-                let name = self.shadow.clone().ok_or_else(|| anyhow!("cib diff: not using a shadow CIB"))?;
+                let name = self
+                    .shadow
+                    .clone()
+                    .ok_or_else(|| anyhow!("cib diff: not using a shadow CIB"))?;
                 let live = load(&base_source())?;
-                let shadow = CibSource::Shadow { path: store::shadow_path(&shadow_dir(), &name), name };
+                let shadow =
+                    CibSource::Shadow { path: store::shadow_path(&shadow_dir(), &name), name };
                 let sh = load(&shadow)?;
                 let a = show::show_config(&live, &ShowFilter::All);
                 let b = show::show_config(&sh, &ShowFilter::All);
@@ -532,12 +589,16 @@ impl Shell {
                 let sh = load(&CibSource::Shadow { path, name: name.clone() })?;
                 let base = base_source();
                 let mut live = load(&base)?;
-                let conf = sh.child("configuration").cloned().unwrap_or_else(|| Element::new("configuration"));
+                let conf = sh
+                    .child("configuration")
+                    .cloned()
+                    .unwrap_or_else(|| Element::new("configuration"));
                 match live.children.iter().position(|c| c.name == "configuration") {
                     Some(p) => live.children[p] = conf,
                     None => live.children.insert(0, conf),
                 }
-                let epoch = |c: &Element| c.attr("epoch").and_then(|e| e.parse::<u64>().ok()).unwrap_or(0);
+                let epoch =
+                    |c: &Element| c.attr("epoch").and_then(|e| e.parse::<u64>().ok()).unwrap_or(0);
                 let new_epoch = (epoch(&live) + 1).max(epoch(&sh));
                 live.set_attr("epoch", &new_epoch.to_string());
                 live.set_attr("num_updates", "0");
@@ -642,6 +703,8 @@ impl Shell {
                     return Err(CrmError::NoSuchResource(rsc).into());
                 }
                 let until = lifetime.map(|secs| {
+                    // The shell is the outer layer that owns the clock; the library takes the time.
+                    #[allow(clippy::disallowed_methods)]
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs())
@@ -700,7 +763,8 @@ impl Shell {
             "cleanup" | "refresh" => {
                 let rsc = args.first().map(|s| s.to_string());
                 let node = args.get(1).filter(|a| **a != "force").map(|s| s.to_string());
-                let done = self.edit_status(|cib| Ok(admin::cleanup(cib, rsc.as_deref(), node.as_deref())?))?;
+                let done = self
+                    .edit_status(|cib| Ok(admin::cleanup(cib, rsc.as_deref(), node.as_deref())?))?;
                 match (&rsc, done.is_empty()) {
                     (Some(r), true) => println!("Cleaned up {r} on all nodes"),
                     (None, true) => println!("Cleaned up all resources on all nodes"),
@@ -722,9 +786,13 @@ impl Shell {
                         println!("scope=status  name=fail-count-{rsc} value={n}");
                         Ok(())
                     }
-                    "delete" => self.edit_status(|cib| Ok(admin::set_fail_count(cib, rsc, node, None)?)),
+                    "delete" => {
+                        self.edit_status(|cib| Ok(admin::set_fail_count(cib, rsc, node, None)?))
+                    }
                     "set" => {
-                        let v = rest.first().ok_or_else(|| anyhow!("failcount set: expected a value"))?;
+                        let v = rest
+                            .first()
+                            .ok_or_else(|| anyhow!("failcount set: expected a value"))?;
                         let v: u64 = if v.eq_ignore_ascii_case("INFINITY") {
                             1_000_000
                         } else {
@@ -750,7 +818,11 @@ impl Shell {
                     }
                     "delete" | "set" => {
                         let value = if *op == "set" {
-                            Some(rest.first().ok_or_else(|| anyhow!("{cmd} set: expected a value"))?.to_string())
+                            Some(
+                                rest.first()
+                                    .ok_or_else(|| anyhow!("{cmd} set: expected a value"))?
+                                    .to_string(),
+                            )
                         } else {
                             None
                         };
@@ -777,7 +849,11 @@ impl Shell {
                     .map(|c| {
                         c.children
                             .iter()
-                            .filter(|e| ["rsc", "with-rsc", "first", "then"].iter().any(|k| e.attr(k) == Some(rsc)))
+                            .filter(|e| {
+                                ["rsc", "with-rsc", "first", "then"]
+                                    .iter()
+                                    .any(|k| e.attr(k) == Some(rsc))
+                            })
                             .filter_map(|e| e.id().map(str::to_string))
                             .collect()
                     })
@@ -799,7 +875,9 @@ impl Shell {
         let targets = |cib: &Element, args: &[&str]| -> Vec<String> {
             let named: Vec<String> = args
                 .iter()
-                .filter(|a| !matches!(**a, "reboot" | "forever" | "lifetime=reboot" | "lifetime=forever"))
+                .filter(|a| {
+                    !matches!(**a, "reboot" | "forever" | "lifetime=reboot" | "lifetime=forever")
+                })
                 .map(|s| s.to_string())
                 .collect();
             if named.iter().any(|a| a == "--all" || a == "all") {
@@ -824,9 +902,18 @@ impl Shell {
                     if !args.is_empty() && !args.contains(&uname) {
                         continue;
                     }
-                    println!("{uname}({}): {}", n.id().unwrap_or_default(), n.attr("type").unwrap_or("member"));
-                    for p in n.children_named("instance_attributes").flat_map(|s| s.children.iter()) {
-                        println!("\t{}={}", p.attr("name").unwrap_or_default(), p.attr("value").unwrap_or_default());
+                    println!(
+                        "{uname}({}): {}",
+                        n.id().unwrap_or_default(),
+                        n.attr("type").unwrap_or("member")
+                    );
+                    for p in n.children_named("instance_attributes").flat_map(|s| s.children.iter())
+                    {
+                        println!(
+                            "\t{}={}",
+                            p.attr("name").unwrap_or_default(),
+                            p.attr("value").unwrap_or_default()
+                        );
                     }
                 }
                 Ok(())
@@ -868,17 +955,25 @@ impl Shell {
                     "show" => {
                         match admin::get_node_attr(&self.read()?, node, name, lt)? {
                             Some(v) => println!("scope={scope}  name={name} value={v}"),
-                            None => bail!("scope={scope}  name={name} value=(null): no such attribute"),
+                            None => {
+                                bail!("scope={scope}  name={name} value=(null): no such attribute")
+                            }
                         }
                         Ok(())
                     }
                     "set" | "delete" => {
                         let value = if *op == "set" {
-                            Some(rest.first().ok_or_else(|| anyhow!("{cmd} set: expected a value"))?.to_string())
+                            Some(
+                                rest.first()
+                                    .ok_or_else(|| anyhow!("{cmd} set: expected a value"))?
+                                    .to_string(),
+                            )
                         } else {
                             None
                         };
-                        let f = |cib: &mut Element| Ok(admin::set_node_attr(cib, node, name, value.as_deref(), lt)?);
+                        let f = |cib: &mut Element| {
+                            Ok(admin::set_node_attr(cib, node, name, value.as_deref(), lt)?)
+                        };
                         if lt == Lifetime::Forever {
                             self.edit(f)
                         } else {
@@ -906,9 +1001,13 @@ impl Shell {
         println!();
         println!("Node List:");
         for n in &nodes {
-            let standby = admin::get_node_attr(&cib, n, "standby", Lifetime::Forever).ok().flatten();
-            let standby2 = admin::get_node_attr(&cib, n, "standby", Lifetime::Reboot).ok().flatten();
-            let on = |v: &Option<String>| v.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "yes" | "1"));
+            let standby =
+                admin::get_node_attr(&cib, n, "standby", Lifetime::Forever).ok().flatten();
+            let standby2 =
+                admin::get_node_attr(&cib, n, "standby", Lifetime::Reboot).ok().flatten();
+            let on = |v: &Option<String>| {
+                v.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "yes" | "1"))
+            };
             let state = if on(&standby) || on(&standby2) { "standby" } else { "configured" };
             println!("  * Node {n}: {state}");
         }
@@ -934,11 +1033,18 @@ fn resource_list(cib: &Element) -> String {
     fn prim_line(cib: &Element, p: &Element, indent: &str) -> String {
         let id = p.id().unwrap_or_default();
         let agent = match p.attr("provider") {
-            Some(pr) => format!("{}:{pr}:{}", p.attr("class").unwrap_or("ocf"), p.attr("type").unwrap_or("")),
-            None => format!("{}:{}", p.attr("class").unwrap_or("ocf"), p.attr("type").unwrap_or("")),
+            Some(pr) => format!(
+                "{}:{pr}:{}",
+                p.attr("class").unwrap_or("ocf"),
+                p.attr("type").unwrap_or("")
+            ),
+            None => {
+                format!("{}:{}", p.attr("class").unwrap_or("ocf"), p.attr("type").unwrap_or(""))
+            }
         };
         let locs = admin::locate(cib, id);
-        let disabled = admin::get_rsc_attr(cib, id, "target-role", true).ok().flatten().as_deref() == Some("Stopped");
+        let disabled = admin::get_rsc_attr(cib, id, "target-role", true).ok().flatten().as_deref()
+            == Some("Stopped");
         let state = match locs.first() {
             Some((n, true)) => format!("Promoted {n}"),
             Some((n, false)) => format!("Started {n}"),
@@ -957,11 +1063,12 @@ fn resource_list(cib: &Element) -> String {
                 }
             }
             "clone" | "master" => {
-                let child = r.children.iter().find(|c| matches!(c.name.as_str(), "primitive" | "group"));
+                let child =
+                    r.children.iter().find(|c| matches!(c.name.as_str(), "primitive" | "group"));
                 let promotable = r.name == "master"
-                    || r.children_named("meta_attributes").flat_map(|m| m.children.iter()).any(|p| {
-                        p.attr("name") == Some("promotable") && p.attr("value") == Some("true")
-                    });
+                    || r.children_named("meta_attributes").flat_map(|m| m.children.iter()).any(
+                        |p| p.attr("name") == Some("promotable") && p.attr("value") == Some("true"),
+                    );
                 out.push_str(&format!(
                     "  * Clone Set: {} [{}]{}:\n",
                     r.id().unwrap_or_default(),
@@ -969,8 +1076,10 @@ fn resource_list(cib: &Element) -> String {
                     if promotable { " (promotable)" } else { "" }
                 ));
                 let locs = admin::locate(cib, r.id().unwrap_or_default());
-                let promoted: Vec<&str> = locs.iter().filter(|l| l.1).map(|l| l.0.as_str()).collect();
-                let started: Vec<&str> = locs.iter().filter(|l| !l.1).map(|l| l.0.as_str()).collect();
+                let promoted: Vec<&str> =
+                    locs.iter().filter(|l| l.1).map(|l| l.0.as_str()).collect();
+                let started: Vec<&str> =
+                    locs.iter().filter(|l| !l.1).map(|l| l.0.as_str()).collect();
                 if !promoted.is_empty() {
                     out.push_str(&format!("    * Promoted: [ {} ]\n", promoted.join(" ")));
                 }
@@ -996,7 +1105,8 @@ fn line_diff(a: &str, b: &str) -> String {
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] =
+                if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
     let (mut i, mut j) = (0, 0);
@@ -1162,7 +1272,8 @@ fn main() {
         }
     } else if rest.is_empty() || (rest.len() == 1 && LEVELS.contains(&rest[0].as_str())) {
         // Interactive (or batch from stdin), optionally starting in a level.
-        let r = if let Some(l) = rest.first() { shell.run(std::slice::from_ref(l)) } else { Ok(()) };
+        let r =
+            if let Some(l) = rest.first() { shell.run(std::slice::from_ref(l)) } else { Ok(()) };
         report(&mut shell, r);
         if shell.failed {
             std::process::exit(1);
