@@ -128,6 +128,24 @@ pub enum CrmError {
         /// What is allowed.
         expected: String,
     },
+    /// A parameter the agent's meta-data does not list.
+    #[error("{agent}: parameter '{word}' does not exist{}", hint(.suggestion))]
+    UnknownParameter {
+        /// The parameter name given.
+        word: String,
+        /// The agent.
+        agent: String,
+        /// The closest parameter the agent has.
+        suggestion: Option<String>,
+    },
+    /// A parameter the agent requires is not set.
+    #[error("{agent}: required parameter '{name}' not defined")]
+    MissingParameter {
+        /// The parameter.
+        name: String,
+        /// The agent.
+        agent: String,
+    },
     /// An agent whose meta-data could not be obtained.
     #[error("{0}: got no meta-data, does this RA exist?")]
     NoMetaData(String),

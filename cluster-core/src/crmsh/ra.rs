@@ -157,6 +157,38 @@ impl AgentDirs {
     }
 }
 
+/// Checks a primitive's parameters against its agent's meta-data, as crmsh's strict check
+/// mode does: every name must be a parameter of the agent and every required parameter must
+/// be set.
+///
+/// # Errors
+/// [`CrmError::UnknownParameter`] (with the closest real name) or
+/// [`CrmError::MissingParameter`].
+pub fn check_params(agent: &str, md: &Element, params: &[(String, String)]) -> Result<(), CrmError> {
+    let known: Vec<&str> = md
+        .child("parameters")
+        .map(|p| p.children_named("parameter").filter_map(|x| x.attr("name")).collect())
+        .unwrap_or_default();
+    for (name, _) in params {
+        if !known.contains(&name.as_str()) {
+            return Err(CrmError::UnknownParameter {
+                word: name.clone(),
+                agent: agent.to_string(),
+                suggestion: super::suggest(name, &known),
+            });
+        }
+    }
+    if let Some(ps) = md.child("parameters") {
+        for p in ps.children_named("parameter") {
+            let name = p.attr("name").unwrap_or_default();
+            if p.attr("required") == Some("1") && !params.iter().any(|(n, _)| n == name) {
+                return Err(CrmError::MissingParameter { name: name.to_string(), agent: agent.to_string() });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn list_dir(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {

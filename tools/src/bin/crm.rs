@@ -414,6 +414,9 @@ impl Shell {
             print!("{text}");
             return Ok(());
         }
+        if let ConfigCommand::Primitive(p) = &cmd {
+            check_agent_params(p, self.force)?;
+        }
         let force = self.force;
         let info = self.edit(|cib| Ok(configure::apply(cib, &cmd, force)?))?;
         for i in info {
@@ -1015,6 +1018,35 @@ impl Shell {
         print!("{}", resource_list(&cib));
         Ok(())
     }
+}
+
+/// Checks an OCF primitive's parameters against the installed agent's meta-data (skipped with
+/// `--force`; a missing agent is only a warning, as in crmsh).
+fn check_agent_params(p: &Element, force: bool) -> Result<()> {
+    if force || p.attr("class") != Some("ocf") {
+        return Ok(());
+    }
+    let agent = format!(
+        "ocf:{}:{}",
+        p.attr("provider").unwrap_or("heartbeat"),
+        p.attr("type").unwrap_or_default()
+    );
+    let md = match AgentDirs::from_env().meta_data(&agent) {
+        Ok((_, md)) => md,
+        Err(e) => {
+            eprintln!("WARNING: {}: {e}", p.id().unwrap_or_default());
+            return Ok(());
+        }
+    };
+    let params: Vec<(String, String)> = p
+        .children_named("instance_attributes")
+        .flat_map(|s| s.children.iter())
+        .map(|n| {
+            (n.attr("name").unwrap_or_default().to_string(), n.attr("value").unwrap_or_default().to_string())
+        })
+        .collect();
+    ra::check_params(&agent, &md, &params)?;
+    Ok(())
 }
 
 fn unknown(word: &str, cands: &[&str]) -> anyhow::Error {
