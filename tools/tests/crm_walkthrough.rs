@@ -281,3 +281,44 @@ op_defaults op-options: \\
     let xml = sb.ok("configure show xml");
     assert!(xml.starts_with("<configuration>") && xml.contains(r#"<master id="ms_drbd0">"#));
 }
+
+#[test]
+fn crm_interactive_prompts_on_a_terminal() {
+    // `script` gives crm a pseudo-terminal, so it behaves as for a person typing.
+    let Ok(script) = which("script") else {
+        eprintln!("script (util-linux) not installed; skipping");
+        return;
+    };
+    let sb = Sandbox::new("tty");
+    sb.ok("configure property stonith-enabled=false");
+    let mut child = std::process::Command::new(script)
+        .args(["-qec", env!("CARGO_BIN_EXE_crm"), "/dev/null"])
+        .env("CIB_file", sb.cib_path())
+        .env("CIB_shadow_dir", &sb.dir)
+        .env_remove("CIB_shadow")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"cib new drbd\nconfigure\nprimitive WebData ocf:linbit:drbd params drbd_resource=wwwdata op monitor interval=60s\nshow WebData\ncommit\nend\ncib use live\nconfigure\nup\nquit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    for prompt in ["crm(live)# ", "crm(drbd)# ", "crm(drbd)configure# ", "crm(live)configure# "] {
+        assert!(text.contains(prompt), "no prompt {prompt:?} in {text:?}");
+    }
+    assert!(text.contains("primitive WebData ocf:linbit:drbd \\\n\tparams drbd_resource=wwwdata"), "{text}");
+    assert!(sb.shadow("drbd").unwrap().contains(r#"<primitive id="WebData""#));
+    assert!(!sb.cib().contains("WebData"));
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).ok_or(())
+}
