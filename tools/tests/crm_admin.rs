@@ -220,3 +220,48 @@ fn crm_configure_verify_and_delete() {
     let (rc, out) = sb.crm_verify();
     assert_eq!(rc, 0, "{out}");
 }
+
+#[test]
+fn crm_configure_load_edit_monitor() {
+    let sb = Sandbox::new("load");
+    let f = sb.dir.join("conf.crm");
+    std::fs::write(
+        &f,
+        "property stonith-enabled=false\nprimitive a ocf:heartbeat:Dummy \\\n\top monitor interval=10s\nprimitive b Dummy\n",
+    )
+    .unwrap();
+    let path = f.to_str().unwrap();
+    sb.ok(&format!("configure load update {path}"));
+    sb.ok("configure monitor b 20s:40s");
+    assert!(sb.ok("configure show b").contains("\top monitor interval=20s timeout=40s"));
+    // replace drops what the file does not mention (b), keeps the nodes it lists.
+    std::fs::write(&f, "node 1: node1\nproperty stonith-enabled=false\nprimitive a Dummy\n")
+        .unwrap();
+    sb.ok(&format!("configure load replace {path}"));
+    assert_eq!(
+        sb.ok("configure show"),
+        "node 1: node1\nprimitive a Dummy\nproperty cib-bootstrap-options: \\\n\tstonith-enabled=false\n"
+    );
+    // A bad file changes nothing and names the line.
+    std::fs::write(&f, "primitive c Dummy\nprimitive d Dummy parms x=1\n").unwrap();
+    let before = sb.cib();
+    let (rc, _, err) = sb.crm(&["configure", "load", "replace", path], "");
+    assert_eq!(rc, 1);
+    assert!(err.contains("line 2: unknown keyword 'parms'"), "{err}");
+    assert_eq!(sb.cib(), before);
+    // edit runs $EDITOR on the text and loads the result.
+    let (rc, _, err) = sb.crm_env(
+        &["configure", "edit"],
+        "",
+        &[("EDITOR", "sed -i s/primitive\\ a\\ Dummy/primitive\\ a\\ Stateful/")],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        sb.cib()
+            .contains(r#"<primitive id="a" class="ocf" provider="heartbeat" type="Stateful"/>"#),
+        "{}",
+        sb.cib()
+    );
+    let (rc, out) = sb.crm_verify();
+    assert_eq!(rc, 0, "{out}");
+}

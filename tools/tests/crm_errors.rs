@@ -43,9 +43,27 @@ fn crm_errors_name_the_word_and_write_nothing() {
             "unknown resource class 'ocff'",
         ),
         (&["configure", "primitive", "ClusterIP", "Dummy"], "object 'ClusterIP' already exists"),
-        (&["configure", "primitive", "x", "IPaddr2", "params", "ipp=10.213.41.10"], "ocf:heartbeat:IPaddr2: parameter 'ipp' does not exist (did you mean 'ip'?)"),
-        (&["configure", "primitive", "x", "IPaddr2", "params", "cidr_netmask=24"], "ocf:heartbeat:IPaddr2: required parameter 'ip' not defined"),
-        (&["configure", "primitive", "x", "Filesystem", "params", "device=/dev/x", "directory=/srv", "fstyp=ext4"], "parameter 'fstyp' does not exist (did you mean 'fstype'?)"),
+        (
+            &["configure", "primitive", "x", "IPaddr2", "params", "ipp=10.213.41.10"],
+            "ocf:heartbeat:IPaddr2: parameter 'ipp' does not exist (did you mean 'ip'?)",
+        ),
+        (
+            &["configure", "primitive", "x", "IPaddr2", "params", "cidr_netmask=24"],
+            "ocf:heartbeat:IPaddr2: required parameter 'ip' not defined",
+        ),
+        (
+            &[
+                "configure",
+                "primitive",
+                "x",
+                "Filesystem",
+                "params",
+                "device=/dev/x",
+                "directory=/srv",
+                "fstyp=ext4",
+            ],
+            "parameter 'fstyp' does not exist (did you mean 'fstype'?)",
+        ),
         (&["configure", "primitive", "9x", "Dummy"], "invalid id '9x'"),
         (
             &["configure", "primitive", "x", "Dummy", "meta", "target-rol=Stopped"],

@@ -313,7 +313,10 @@ fn crm_interactive_prompts_on_a_terminal() {
     for prompt in ["crm(live)# ", "crm(drbd)# ", "crm(drbd)configure# ", "crm(live)configure# "] {
         assert!(text.contains(prompt), "no prompt {prompt:?} in {text:?}");
     }
-    assert!(text.contains("primitive WebData ocf:linbit:drbd \\\n\tparams drbd_resource=wwwdata"), "{text}");
+    assert!(
+        text.contains("primitive WebData ocf:linbit:drbd \\\n\tparams drbd_resource=wwwdata"),
+        "{text}"
+    );
     assert!(sb.shadow("drbd").unwrap().contains(r#"<primitive id="WebData""#));
     assert!(!sb.cib().contains("WebData"));
 }

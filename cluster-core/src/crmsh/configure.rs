@@ -99,6 +99,13 @@ pub enum ConfigCommand {
     },
     /// `delete ID...`.
     Delete(Vec<String>),
+    /// `monitor RSC[:ROLE] INTERVAL[:TIMEOUT]`: the op element to add to the primitive.
+    Monitor {
+        /// The primitive.
+        rsc: String,
+        /// The `<op>` (its id already `RSC-monitor-INTERVAL`).
+        op: Element,
+    },
     /// `show [xml] [ID...|changed|type:T]`.
     Show {
         /// `show xml`.
@@ -124,6 +131,7 @@ pub const VERBS: &[&str] = &[
     "op_defaults",
     "node",
     "delete",
+    "monitor",
     "show",
 ];
 
@@ -336,6 +344,25 @@ pub fn parse_configure(words: &[String]) -> Result<ConfigCommand, CrmError> {
         "rsc_defaults" => parse_defaults(&mut w, DefaultsSection::RscDefaults),
         "op_defaults" => parse_defaults(&mut w, DefaultsSection::OpDefaults),
         "node" => parse_node(&mut w),
+        "monitor" => {
+            let target = w.expect("RSC[:ROLE]")?;
+            let spec = w.expect("INTERVAL[:TIMEOUT]")?;
+            if let Some(extra) = w.next() {
+                return Err(CrmError::UnknownKeyword { word: extra.into(), suggestion: None });
+            }
+            let (rsc, role) = rsc_and_suffix(target);
+            let (interval, timeout) = rsc_and_suffix(spec);
+            let mut op =
+                Element::new("op").with_attr("name", "monitor").with_attr("interval", interval);
+            if let Some(t) = timeout {
+                op.set_attr("timeout", t);
+            }
+            if let Some(r) = role {
+                op.set_attr("role", &parse_role(r)?);
+            }
+            op.set_attr("id", &format!("{rsc}-monitor-{interval}"));
+            Ok(ConfigCommand::Monitor { rsc: rsc.to_string(), op })
+        }
         "delete" => {
             let ids: Vec<String> = words[1..].to_vec();
             if ids.is_empty() {
@@ -1229,8 +1256,80 @@ pub fn apply(cib: &mut Element, cmd: &ConfigCommand, force: bool) -> Result<Vec<
             Ok(vec![])
         }
         ConfigCommand::Delete(ids) => delete(cib, ids),
+        ConfigCommand::Monitor { rsc, op } => {
+            let is_primitive = cib
+                .path(&["configuration", "resources"])
+                .and_then(|r| r.find_id(rsc))
+                .map(|e| e.name == "primitive");
+            match is_primitive {
+                None => return Err(CrmError::NoSuchResource(rsc.clone())),
+                Some(false) => {
+                    return Err(CrmError::BadChild {
+                        rsc: rsc.clone(),
+                        container: "monitor".into(),
+                        reason: "only primitives have operations".into(),
+                    })
+                }
+                Some(true) => {}
+            }
+            check_new_id(cib, op.id().unwrap_or_default())?;
+            let prim = section_mut(cib, "resources").find_id_mut(rsc).expect("checked");
+            prim.child_or_insert("operations").children.push(op.clone());
+            Ok(vec![])
+        }
         ConfigCommand::Show { .. } => Ok(vec![]),
     }
+}
+
+/// Applies a script of configure commands (one per line, `\\` continues a line, `#` starts
+/// a comment; `commit`, `end`, `up` are ignored) and returns the informational messages.
+///
+/// # Errors
+/// [`CrmError::AtLine`] for the first failing command; `cib` may then hold the commands
+/// before it, so callers work on a copy.
+pub fn apply_script(cib: &mut Element, text: &str, force: bool) -> Result<Vec<String>, CrmError> {
+    let mut info = Vec::new();
+    let mut pending = String::new();
+    let mut start = 0;
+    for (n, line) in text.lines().enumerate() {
+        if pending.is_empty() {
+            start = n + 1;
+        }
+        if super::lex::needs_continuation(line) {
+            pending.push_str(line.trim_end().trim_end_matches('\\'));
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let cmd_text = std::mem::take(&mut pending);
+        let at = |e: CrmError| CrmError::AtLine { line: start, source: Box::new(e) };
+        let words = super::tokenize(&cmd_text).map_err(at)?;
+        match words.first().map(String::as_str) {
+            None | Some("commit" | "end" | "up" | "configure") => continue,
+            _ => {}
+        }
+        let cmd = parse_configure(&words).map_err(at)?;
+        info.extend(apply(cib, &cmd, force).map_err(at)?);
+    }
+    Ok(info)
+}
+
+/// Replaces the whole configuration with the one `text` describes (`load replace`, `edit`).
+///
+/// # Errors
+/// As [`apply_script`]; `cib` is unchanged on error.
+pub fn replace_config(cib: &mut Element, text: &str, force: bool) -> Result<Vec<String>, CrmError> {
+    let mut copy = cib.clone();
+    if let Some(conf) = copy.child_mut("configuration") {
+        for c in conf.children.iter_mut() {
+            if SECTION_ORDER.contains(&c.name.as_str()) {
+                c.children.clear();
+            }
+        }
+    }
+    let info = apply_script(&mut copy, text, force)?;
+    *cib = copy;
+    Ok(info)
 }
 
 fn set_node_set(node: &mut Element, kind: &str, set_id: &str, k: &str, v: &str) {
@@ -1470,6 +1569,46 @@ mod tests {
         assert_eq!(info.len(), 5, "{info:?}");
         assert!(cib.find_id("l2").is_none() && cib.find_id("ms_d").is_some());
         assert_ne!(before, cib);
+    }
+
+    #[test]
+    fn script_round_trips_through_show() {
+        let mut cib = empty();
+        let script = "property stonith-enabled=false\n# a comment\nprimitive d Dummy \\\n  op monitor interval=10s\nprimitive e Dummy\ngroup g d e meta target-role=Stopped\nnode 1: node1 attributes standby=on\nlocation l g rule 10: #uname eq node1\ncommit\n";
+        apply_script(&mut cib, script, false).unwrap();
+        let shown = crate::crmsh::show_config(&cib, &crate::crmsh::ShowFilter::All);
+        let mut again = cib.clone();
+        replace_config(&mut again, &shown, false).unwrap();
+        assert_eq!(crate::crmsh::show_config(&again, &crate::crmsh::ShowFilter::All), shown);
+        let e = apply_script(
+            &mut cib.clone(),
+            "primitive x Dummy\nprimitive y Dummy parms a=1\n",
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "line 2: unknown keyword 'parms' (did you mean 'params'?)");
+        let before = cib.clone();
+        assert!(replace_config(&mut cib, "primitive z Dummy\nbogus\n", false).is_err());
+        assert_eq!(cib, before);
+    }
+
+    #[test]
+    fn monitor_verb_adds_an_op() {
+        let mut cib = empty();
+        run(&mut cib, "primitive d Dummy").unwrap();
+        run(&mut cib, "monitor d:Promoted 15s:30s").unwrap();
+        assert_eq!(
+            cib.find_id("d-monitor-15s").unwrap().to_compact_string(),
+            r#"<op name="monitor" interval="15s" timeout="30s" role="Promoted" id="d-monitor-15s"/>"#
+        );
+        assert_eq!(
+            run(&mut cib, "monitor d 15s").unwrap_err(),
+            CrmError::Exists("d-monitor-15s".into())
+        );
+        assert_eq!(
+            run(&mut cib, "monitor x 15s").unwrap_err(),
+            CrmError::NoSuchResource("x".into())
+        );
     }
 
     #[test]

@@ -152,6 +152,14 @@ pub enum CrmError {
     /// A resource class that is not available on this machine.
     #[error("class {0} does not exist")]
     NoSuchClass(String),
+    /// An error in a script (`load`, `edit`), with its line number.
+    #[error("line {line}: {source}")]
+    AtLine {
+        /// 1-based line where the failing command starts.
+        line: usize,
+        /// What is wrong there.
+        source: Box<CrmError>,
+    },
     /// Something the shell does not implement.
     #[error("{0} is not supported")]
     Unsupported(String),

@@ -164,7 +164,11 @@ impl AgentDirs {
 /// # Errors
 /// [`CrmError::UnknownParameter`] (with the closest real name) or
 /// [`CrmError::MissingParameter`].
-pub fn check_params(agent: &str, md: &Element, params: &[(String, String)]) -> Result<(), CrmError> {
+pub fn check_params(
+    agent: &str,
+    md: &Element,
+    params: &[(String, String)],
+) -> Result<(), CrmError> {
     let known: Vec<&str> = md
         .child("parameters")
         .map(|p| p.children_named("parameter").filter_map(|x| x.attr("name")).collect())
@@ -182,7 +186,10 @@ pub fn check_params(agent: &str, md: &Element, params: &[(String, String)]) -> R
         for p in ps.children_named("parameter") {
             let name = p.attr("name").unwrap_or_default();
             if p.attr("required") == Some("1") && !params.iter().any(|(n, _)| n == name) {
-                return Err(CrmError::MissingParameter { name: name.to_string(), agent: agent.to_string() });
+                return Err(CrmError::MissingParameter {
+                    name: name.to_string(),
+                    agent: agent.to_string(),
+                });
             }
         }
     }

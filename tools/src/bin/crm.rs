@@ -43,6 +43,9 @@ const CONFIGURE_CMDS: &[&str] = &[
     "verify",
     "erase",
     "refresh",
+    "monitor",
+    "load",
+    "edit",
 ];
 const CIB_CMDS: &[&str] = &["new", "use", "commit", "diff", "delete", "list", "reset"];
 const RESOURCE_CMDS: &[&str] = &[
@@ -387,6 +390,75 @@ impl Shell {
                     st.cib = fresh;
                     st.dirty = false;
                 }
+                return Ok(());
+            }
+            "load" => {
+                let (Some(mode), Some(file)) = (words.get(1), words.get(2)) else {
+                    bail!("usage: load replace|update|push FILE");
+                };
+                if !matches!(mode.as_str(), "replace" | "update" | "push") {
+                    return Err(unknown(mode, &["replace", "update", "push"]));
+                }
+                let text =
+                    std::fs::read_to_string(file).with_context(|| format!("load: {file}"))?;
+                let force = self.force;
+                let info = if text.trim_start().starts_with('<') {
+                    if mode == "update" {
+                        bail!("load update of an XML file is not supported; use load replace");
+                    }
+                    let root = Element::parse(&text).with_context(|| format!("load: {file}"))?;
+                    let conf = match root.name.as_str() {
+                        "cib" => root.child("configuration").cloned(),
+                        "configuration" => Some(root),
+                        _ => None,
+                    };
+                    let conf =
+                        conf.ok_or_else(|| anyhow!("load: {file}: no <configuration> in it"))?;
+                    self.edit(|cib| {
+                        match cib.children.iter().position(|c| c.name == "configuration") {
+                            Some(p) => cib.children[p] = conf,
+                            None => cib.children.insert(0, conf),
+                        }
+                        Ok(Vec::new())
+                    })?
+                } else if mode == "update" {
+                    self.edit(|cib| Ok(configure::apply_script(cib, &text, force)?))?
+                } else {
+                    self.edit(|cib| Ok(configure::replace_config(cib, &text, force)?))?
+                };
+                for i in info {
+                    eprintln!("INFO: {i}");
+                }
+                return Ok(());
+            }
+            "edit" => {
+                if words.len() > 1 {
+                    bail!("edit: editing single objects is not supported; use 'edit' for the whole configuration");
+                }
+                let before = show::show_config(&self.read()?, &ShowFilter::All);
+                let tmp = std::env::temp_dir().join(format!("crm-edit-{}.crm", std::process::id()));
+                std::fs::write(&tmp, &before)?;
+                let editor = std::env::var("EDITOR")
+                    .or_else(|_| std::env::var("VISUAL"))
+                    .unwrap_or_else(|_| "vi".to_string());
+                let status = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("{editor} \"$1\""))
+                    .arg("sh")
+                    .arg(&tmp)
+                    .status();
+                let after = std::fs::read_to_string(&tmp);
+                let _ = std::fs::remove_file(&tmp);
+                let status = status.context("edit: cannot run the editor")?;
+                if !status.success() {
+                    bail!("edit: the editor ({editor}) failed; nothing changed");
+                }
+                let after = after?;
+                if after == before {
+                    return Ok(());
+                }
+                let force = self.force;
+                self.edit(|cib| Ok(configure::replace_config(cib, &after, force)?))?;
                 return Ok(());
             }
             "erase" => {
@@ -1042,7 +1114,10 @@ fn check_agent_params(p: &Element, force: bool) -> Result<()> {
         .children_named("instance_attributes")
         .flat_map(|s| s.children.iter())
         .map(|n| {
-            (n.attr("name").unwrap_or_default().to_string(), n.attr("value").unwrap_or_default().to_string())
+            (
+                n.attr("name").unwrap_or_default().to_string(),
+                n.attr("value").unwrap_or_default().to_string(),
+            )
         })
         .collect();
     ra::check_params(&agent, &md, &params)?;
