@@ -265,3 +265,35 @@ fn crm_configure_load_edit_monitor() {
     let (rc, out) = sb.crm_verify();
     assert_eq!(rc, 0, "{out}");
 }
+
+#[test]
+fn crm_delete_refuses_running_resources_and_cib_option_selects_shadow() {
+    let sb = setup();
+    let before = sb.cib();
+    let (rc, _, err) = sb.crm(&["configure", "delete", "ClusterIP"], "");
+    assert_eq!(rc, 1);
+    assert!(err.contains("resource 'ClusterIP' is running, can't delete it"), "{err}");
+    assert_eq!(sb.cib(), before);
+    let (rc, _, err) = sb.crm(&["-F", "configure", "delete", "ClusterIP"], "");
+    assert_eq!(rc, 0, "{err}");
+    assert!(!sb.cib().contains(r#"<primitive id="ClusterIP""#));
+    // -c NAME starts in a shadow CIB.
+    sb.ok("cib new scratch");
+    let (rc, _, err) =
+        sb.crm(&["-c", "scratch", "configure", "primitive", "only_here", "Dummy"], "");
+    assert_eq!(rc, 0, "{err}");
+    assert!(sb.shadow("scratch").unwrap().contains(r#"<primitive id="only_here""#));
+    assert!(!sb.cib().contains("only_here"));
+    // A promotable clone in the newer syntax (on a fresh CIB: the forced delete above left an
+    // active orphan that crm_verify rightly warns about).
+    let sb = Sandbox::new("promotable");
+    sb.ok("configure property stonith-enabled=false");
+    sb.ok("configure primitive S ocf:pacemaker:Stateful");
+    sb.ok("configure clone SClone S meta promotable=true promoted-max=1");
+    assert_eq!(
+        sb.ok("configure show SClone"),
+        "clone SClone S \\\n\tmeta promotable=true promoted-max=1\n"
+    );
+    let (rc, out) = sb.crm_verify();
+    assert_eq!(rc, 0, "{out}");
+}

@@ -489,6 +489,16 @@ impl Shell {
         if let ConfigCommand::Primitive(p) = &cmd {
             check_agent_params(p, self.force)?;
         }
+        if let ConfigCommand::Delete(ids) = &cmd {
+            if !self.force {
+                let cib = self.read()?;
+                for id in ids {
+                    if configure::resource_exists(&cib, id) && !admin::locate(&cib, id).is_empty() {
+                        bail!("resource '{id}' is running, can't delete it (stop it first, or use --force)");
+                    }
+                }
+            }
+        }
         let force = self.force;
         let info = self.edit(|cib| Ok(configure::apply(cib, &cmd, force)?))?;
         for i in info {
