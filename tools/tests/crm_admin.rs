@@ -297,3 +297,18 @@ fn crm_delete_refuses_running_resources_and_cib_option_selects_shadow() {
     let (rc, out) = sb.crm_verify();
     assert_eq!(rc, 0, "{out}");
 }
+
+#[test]
+fn crm_node_clearstate_delete_and_rename() {
+    let sb = setup();
+    sb.ok("configure rename DClone DSet");
+    assert!(sb.cib().contains(r#"<clone id="DSet">"#));
+    let (rc, _, err) = sb.crm(&["node", "delete", "node2"], "");
+    assert_eq!(rc, 1, "node2 runs D");
+    assert!(err.contains("still runs resources"), "{err}");
+    sb.ok("node clearstate node2");
+    assert_eq!(sb.ok("resource status D"), "resource D is running on: node1 Master\n");
+    sb.ok("node delete node2");
+    assert!(!sb.cib().contains(r#"uname="node2""#));
+    assert!(sb.ok("configure show").starts_with("node 1: node1\nprimitive"));
+}

@@ -238,6 +238,38 @@ pub fn get_node_attr(
         .map(str::to_string))
 }
 
+/// `crm node clearstate NODE`: forgets the node's resource history and transient attributes
+/// (its `node_state` keeps only its identity).
+///
+/// # Errors
+/// [`CrmError::NoSuchNode`].
+pub fn clear_node_state(cib: &mut Element, node: &str) -> Result<(), CrmError> {
+    let id = node_id(cib, node)?;
+    if let Some(status) = cib.child_mut("status") {
+        for st in
+            status.children.iter_mut().filter(|c| c.name == "node_state" && c.id() == Some(&id))
+        {
+            st.children.clear();
+        }
+    }
+    Ok(())
+}
+
+/// `crm node delete NODE`: removes the node from the `nodes` section and its status.
+///
+/// # Errors
+/// [`CrmError::NoSuchNode`].
+pub fn delete_node(cib: &mut Element, node: &str) -> Result<(), CrmError> {
+    let id = node_id(cib, node)?;
+    if let Some(nodes) = cib.path_mut(&["configuration", "nodes"]) {
+        nodes.children.retain(|n| !(n.name == "node" && n.id() == Some(&id)));
+    }
+    if let Some(status) = cib.child_mut("status") {
+        status.children.retain(|n| !(n.name == "node_state" && n.id() == Some(&id)));
+    }
+    Ok(())
+}
+
 fn location(
     id: &str,
     rsc: &str,

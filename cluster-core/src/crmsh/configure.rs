@@ -1281,6 +1281,41 @@ pub fn apply(cib: &mut Element, cmd: &ConfigCommand, force: bool) -> Result<Vec<
     }
 }
 
+/// `rename OLD NEW`: gives a resource or constraint a new id and updates every constraint
+/// that refers to it.
+///
+/// # Errors
+/// [`CrmError::NoSuchObject`], [`CrmError::BadId`], [`CrmError::Exists`]; `cib` unchanged.
+pub fn rename(cib: &mut Element, old: &str, new: &str) -> Result<(), CrmError> {
+    if !valid_id(new) {
+        return Err(CrmError::BadId(new.into()));
+    }
+    let conf = cib.child("configuration").ok_or_else(|| CrmError::NoSuchObject(old.into()))?;
+    if conf.find_id(old).is_none() {
+        return Err(CrmError::NoSuchObject(old.into()));
+    }
+    check_new_id(cib, new)?;
+    let conf = cib.child_mut("configuration").expect("checked");
+    conf.find_id_mut(old).expect("checked").set_attr("id", new);
+    fn fix(e: &mut Element, old: &str, new: &str) {
+        for key in ["rsc", "with-rsc", "first", "then"] {
+            if e.attr(key) == Some(old) {
+                e.set_attr(key, new);
+            }
+        }
+        if e.name == "resource_ref" && e.id() == Some(old) {
+            e.set_attr("id", new);
+        }
+        for c in e.children.iter_mut() {
+            fix(c, old, new);
+        }
+    }
+    if let Some(cons) = conf.child_mut("constraints") {
+        fix(cons, old, new);
+    }
+    Ok(())
+}
+
 /// Applies a script of configure commands (one per line, `\\` continues a line, `#` starts
 /// a comment; `commit`, `end`, `up` are ignored) and returns the informational messages.
 ///
@@ -1590,6 +1625,18 @@ mod tests {
         let before = cib.clone();
         assert!(replace_config(&mut cib, "primitive z Dummy\nbogus\n", false).is_err());
         assert_eq!(cib, before);
+    }
+
+    #[test]
+    fn rename_updates_references() {
+        let mut cib = empty();
+        run(&mut cib, "primitive a Dummy").unwrap();
+        run(&mut cib, "primitive b Dummy").unwrap();
+        run(&mut cib, "colocation c inf: a b").unwrap();
+        rename(&mut cib, "a", "a2").unwrap();
+        assert_eq!(cib.find_id("c").unwrap().attr("rsc"), Some("a2"));
+        assert_eq!(rename(&mut cib, "a2", "b").unwrap_err(), CrmError::Exists("b".into()));
+        assert_eq!(rename(&mut cib, "zz", "y").unwrap_err(), CrmError::NoSuchObject("zz".into()));
     }
 
     #[test]

@@ -46,6 +46,7 @@ const CONFIGURE_CMDS: &[&str] = &[
     "monitor",
     "load",
     "edit",
+    "rename",
 ];
 const CIB_CMDS: &[&str] = &["new", "use", "commit", "diff", "delete", "list", "reset"];
 const RESOURCE_CMDS: &[&str] = &[
@@ -74,8 +75,18 @@ const RESOURCE_CMDS: &[&str] = &[
     "constraints",
     "restart",
 ];
-const NODE_CMDS: &[&str] =
-    &["show", "status", "standby", "online", "maintenance", "ready", "attribute", "status-attr"];
+const NODE_CMDS: &[&str] = &[
+    "show",
+    "status",
+    "standby",
+    "online",
+    "maintenance",
+    "ready",
+    "attribute",
+    "status-attr",
+    "delete",
+    "clearstate",
+];
 const RA_CMDS: &[&str] = &["classes", "list", "providers", "info", "meta"];
 
 const HELP: &str = "usage:
@@ -95,7 +106,8 @@ const HELP: &str = "usage:
 
 Levels and commands:
     configure   primitive ms clone group colocation order location property
-                rsc_defaults op_defaults node delete show [xml] commit verify erase
+                rsc_defaults op_defaults node monitor delete rename show [xml]
+                commit verify erase load replace|update FILE edit refresh
     cib         new NAME [empty] [force] | use [NAME|live] | commit [NAME] | diff |
                 delete NAME | list | reset NAME
     resource    status [RSC] | start/stop/promote/demote/manage/unmanage RSC... |
@@ -105,7 +117,8 @@ Levels and commands:
                 param|meta RSC set|delete|show NAME [VALUE] | constraints RSC
     node        show [NODE] | standby [NODE|--all] [reboot|forever] | online [NODE|--all] |
                 maintenance [NODE] | ready [NODE] |
-                attribute|status-attr NODE set|delete|show NAME [VALUE]
+                attribute|status-attr NODE set|delete|show NAME [VALUE] |
+                clearstate NODE | delete NODE
     ra          classes | list CLASS [PROVIDER] | providers TYPE | info|meta AGENT
     status      cluster status
     verify      check the configuration
@@ -460,6 +473,12 @@ impl Shell {
                 let force = self.force;
                 self.edit(|cib| Ok(configure::replace_config(cib, &after, force)?))?;
                 return Ok(());
+            }
+            "rename" => {
+                let (Some(old), Some(new)) = (words.get(1), words.get(2)) else {
+                    bail!("usage: rename OLD_ID NEW_ID");
+                };
+                return self.edit(|cib| Ok(configure::rename(cib, old, new)?));
             }
             "erase" => {
                 return self.edit(|cib| {
@@ -1028,6 +1047,33 @@ impl Shell {
                     self.edit_status(apply)
                 } else {
                     self.edit(apply)
+                }
+            }
+            "delete" | "clearstate" => {
+                let node =
+                    args.first().ok_or_else(|| anyhow!("node {cmd}: expected a node name"))?;
+                if cmd == "delete" {
+                    let cib = self.read()?;
+                    let running = cib
+                        .path(&["configuration", "resources"])
+                        .map(|r| {
+                            let mut ids = Vec::new();
+                            r.walk(&mut |e| {
+                                if e.name == "primitive" {
+                                    ids.push(e.id().unwrap_or_default().to_string());
+                                }
+                            });
+                            ids
+                        })
+                        .unwrap_or_default()
+                        .into_iter()
+                        .any(|r| admin::locate(&cib, &r).iter().any(|(n, _)| n == node));
+                    if running && !self.force {
+                        bail!("node '{node}' still runs resources; stop them first or use --force");
+                    }
+                    self.edit(|cib| Ok(admin::delete_node(cib, node)?))
+                } else {
+                    self.edit_status(|cib| Ok(admin::clear_node_state(cib, node)?))
                 }
             }
             "attribute" | "status-attr" => {
