@@ -1250,8 +1250,12 @@ fn resource_list(cib: &Element) -> String {
                     let word = if promotable { "Unpromoted" } else { "Started" };
                     out.push_str(&format!("    * {word}: [ {} ]\n", started.join(" ")));
                 }
-                if locs.is_empty() {
-                    out.push_str("    * Stopped: [ ]\n");
+                let stopped: Vec<String> = admin::node_names(cib)
+                    .into_iter()
+                    .filter(|n| !locs.iter().any(|(l, _)| l == n))
+                    .collect();
+                if !stopped.is_empty() {
+                    out.push_str(&format!("    * Stopped: [ {} ]\n", stopped.join(" ")));
                 }
             }
             _ => {}
@@ -1375,7 +1379,7 @@ fn main() {
     while i < args.len() {
         let a = args[i].as_str();
         match a {
-            "-h" | "--help" | "help" if i == 0 || a != "help" => {
+            "-h" | "--help" => {
                 print!("{HELP}");
                 return;
             }
