@@ -312,3 +312,21 @@ fn crm_node_clearstate_delete_and_rename() {
     assert!(!sb.cib().contains(r#"uname="node2""#));
     assert!(sb.ok("configure show").starts_with("node 1: node1\nprimitive"));
 }
+
+#[test]
+fn crm_resource_sets_pass_crm_verify() {
+    let sb = Sandbox::new("sets");
+    sb.ok("configure property stonith-enabled=false");
+    for r in ["a", "b", "c", "d"] {
+        sb.ok(&format!("configure primitive {r} ocf:pacemaker:Dummy"));
+    }
+    sb.ok("configure colocation together inf: a b c");
+    sb.ok("configure order chain Mandatory: a ( b c ) d");
+    sb.ok("configure order any_first Optional: [ a b ] d symmetrical=false");
+    let show = sb.ok("configure show");
+    assert!(show.contains("colocation together inf: a b c\n"), "{show}");
+    assert!(show.contains("order chain Mandatory: a ( b c ) d\n"), "{show}");
+    assert!(show.contains("order any_first Optional: [ a b ] d symmetrical=false\n"), "{show}");
+    let (rc, out) = sb.crm_verify();
+    assert_eq!(rc, 0, "{out}");
+}

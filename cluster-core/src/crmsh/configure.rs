@@ -715,39 +715,159 @@ fn rsc_and_suffix(word: &str) -> (&str, Option<&str>) {
 fn parse_colocation(w: &mut Words) -> Result<ConfigCommand, CrmError> {
     let id = w.id("a constraint id")?;
     let score = parse_score(score_word(w, "'SCORE:'")?)?;
-    let mut rscs: Vec<(&str, Option<String>)> = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
     let mut node_attr = None;
     while let Some(word) = w.next() {
-        if let Some(("node-attribute", v)) = split_pair(word) {
-            node_attr = Some(v);
-            continue;
+        match split_pair(word) {
+            Some(("node-attribute", v)) => node_attr = Some(v),
+            Some((k, _)) => {
+                return Err(CrmError::UnknownKeyword {
+                    word: k.into(),
+                    suggestion: suggest(k, &["node-attribute"]),
+                })
+            }
+            None => words.push(word),
         }
-        if matches!(word, "(" | ")" | "[" | "]") || word.contains('=') {
-            return Err(CrmError::Unsupported("resource sets in colocation".into()));
-        }
-        let (r, role) = rsc_and_suffix(word);
-        let role = role.map(parse_role).transpose()?;
-        rscs.push((r, role));
-    }
-    if rscs.len() != 2 {
-        if rscs.len() > 2 {
-            return Err(CrmError::Unsupported("resource sets in colocation".into()));
-        }
-        return Err(w.expected("two resources", rscs.last().map(|r| r.0)));
     }
     let mut c = Element::new("rsc_colocation").with_attr("id", id).with_attr("score", &score);
-    c.set_attr("rsc", rscs[0].0);
-    if let Some(r) = &rscs[0].1 {
-        c.set_attr("rsc-role", r);
-    }
-    c.set_attr("with-rsc", rscs[1].0);
-    if let Some(r) = &rscs[1].1 {
-        c.set_attr("with-rsc-role", r);
+    let simple = words.len() == 2 && !words.iter().any(|x| is_bracket(x));
+    if simple {
+        let mut rscs = Vec::new();
+        for word in &words {
+            let (r, role) = rsc_and_suffix(word);
+            rscs.push((r, role.map(parse_role).transpose()?));
+        }
+        c.set_attr("rsc", rscs[0].0);
+        if let Some(r) = &rscs[0].1 {
+            c.set_attr("rsc-role", r);
+        }
+        c.set_attr("with-rsc", rscs[1].0);
+        if let Some(r) = &rscs[1].1 {
+            c.set_attr("with-rsc-role", r);
+        }
+    } else if words.iter().filter(|x| !is_bracket(x)).count() < 2 {
+        return Err(w.expected("two resources", words.last().copied()));
+    } else {
+        c.children = build_sets(id, &words, false)?;
     }
     if let Some(a) = node_attr {
         c.set_attr("node-attribute", a);
     }
     Ok(ConfigCommand::Constraint(c))
+}
+
+fn is_bracket(w: &str) -> bool {
+    matches!(w, "(" | ")" | "[" | "]")
+}
+
+/// Builds `<resource_set>`s from resource words: runs of plain `RSC[:SUFFIX]` with the same
+/// suffix form one sequential set, `( ... )` an unordered set (`sequential="false"`) and, for
+/// order, `[ ... ]` a set where one member suffices (`require-all="false"`). The suffix is a
+/// role (colocation) or an action (order). Set ids are `ID-0`, `ID-1`, ...
+fn build_sets(id: &str, words: &[&str], order: bool) -> Result<Vec<Element>, CrmError> {
+    let what = if order { "order" } else { "colocation" };
+    let mut sets: Vec<Element> = Vec::new();
+    let mut cur: Option<(Element, Option<String>, bool)> = None; // set, suffix, has members
+    let mut bracket: Option<&str> = None;
+    fn flush(sets: &mut Vec<Element>, cur: &mut Option<(Element, Option<String>, bool)>) -> bool {
+        match cur.take() {
+            Some((e, _, true)) => {
+                sets.push(e);
+                true
+            }
+            Some((_, _, false)) => false,
+            None => true,
+        }
+    }
+    for word in words {
+        match *word {
+            "(" | "[" => {
+                if bracket.is_some() {
+                    return Err(CrmError::Unsupported(format!("nested resource sets in {what}")));
+                }
+                if *word == "[" && !order {
+                    return Err(CrmError::Unsupported("'[ ]' sets in colocation".into()));
+                }
+                flush(&mut sets, &mut cur);
+                let mut set = Element::new("resource_set").with_attr("id", "");
+                set.set_attr("sequential", "false");
+                if *word == "[" {
+                    set.set_attr("require-all", "false");
+                }
+                cur = Some((set, None, false));
+                bracket = Some(if *word == "(" { ")" } else { "]" });
+            }
+            ")" | "]" => {
+                if bracket != Some(*word) {
+                    return Err(CrmError::Expected {
+                        verb: what.into(),
+                        expected: bracket.map_or("no closing bracket".into(), |b| format!("'{b}'")),
+                        found: Some(word.to_string()),
+                    });
+                }
+                if !flush(&mut sets, &mut cur) {
+                    return Err(CrmError::Expected {
+                        verb: what.into(),
+                        expected: "resources inside the brackets".into(),
+                        found: Some(word.to_string()),
+                    });
+                }
+                bracket = None;
+            }
+            _ => {
+                let (r, suffix) = rsc_and_suffix(word);
+                let suffix = match suffix {
+                    None => None,
+                    Some(a) if order => {
+                        if !ACTIONS.contains(&a) {
+                            return Err(CrmError::BadAction {
+                                word: a.into(),
+                                suggestion: suggest(a, ACTIONS),
+                            });
+                        }
+                        Some(a.to_string())
+                    }
+                    Some(role) => Some(parse_role(role)?),
+                };
+                if let Some((_, s, true)) = &cur {
+                    if *s != suffix {
+                        if bracket.is_some() {
+                            return Err(CrmError::Expected {
+                                verb: what.into(),
+                                expected: "the same role or action for every resource of a set"
+                                    .into(),
+                                found: Some(word.to_string()),
+                            });
+                        }
+                        flush(&mut sets, &mut cur);
+                    }
+                }
+                let (set, s, has) = cur.get_or_insert_with(|| {
+                    (Element::new("resource_set").with_attr("id", ""), None, false)
+                });
+                if !*has {
+                    if let Some(x) = &suffix {
+                        set.set_attr(if order { "action" } else { "role" }, x);
+                    }
+                    *s = suffix;
+                }
+                set.children.push(Element::new("resource_ref").with_attr("id", r));
+                *has = true;
+            }
+        }
+    }
+    if let Some(b) = bracket {
+        return Err(CrmError::Expected {
+            verb: what.into(),
+            expected: format!("'{b}'"),
+            found: None,
+        });
+    }
+    flush(&mut sets, &mut cur);
+    for (n, set) in sets.iter_mut().enumerate() {
+        set.set_attr("id", &format!("{id}-{n}"));
+    }
+    Ok(sets)
 }
 
 const ACTIONS: &[&str] = &["start", "stop", "promote", "demote"];
@@ -776,7 +896,7 @@ fn parse_order(w: &mut Words) -> Result<ConfigCommand, CrmError> {
             },
         }
     }
-    let mut rscs: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
     let mut symmetrical = None;
     while let Some(word) = w.next() {
         if let Some((k, v)) = split_pair(word) {
@@ -796,33 +916,30 @@ fn parse_order(w: &mut Words) -> Result<ConfigCommand, CrmError> {
                 suggestion: suggest(k, &["symmetrical"]),
             });
         }
-        if matches!(word, "(" | ")" | "[" | "]") {
-            return Err(CrmError::Unsupported("resource sets in order".into()));
-        }
-        let (r, a) = rsc_and_suffix(word);
-        if let Some(a) = a {
-            if !ACTIONS.contains(&a) {
-                return Err(CrmError::BadAction {
-                    word: a.into(),
-                    suggestion: suggest(a, ACTIONS),
-                });
+        words.push(word);
+    }
+    let simple = words.len() == 2 && !words.iter().any(|x| is_bracket(x));
+    if simple {
+        for (n, word) in words.iter().enumerate() {
+            let (r, a) = rsc_and_suffix(word);
+            if let Some(a) = a {
+                if !ACTIONS.contains(&a) {
+                    return Err(CrmError::BadAction {
+                        word: a.into(),
+                        suggestion: suggest(a, ACTIONS),
+                    });
+                }
+            }
+            let (k, ka) = if n == 0 { ("first", "first-action") } else { ("then", "then-action") };
+            c.set_attr(k, r);
+            if let Some(a) = a {
+                c.set_attr(ka, a);
             }
         }
-        rscs.push((r, a));
-    }
-    if rscs.len() != 2 {
-        if rscs.len() > 2 {
-            return Err(CrmError::Unsupported("resource sets in order".into()));
-        }
-        return Err(w.expected("two resources", rscs.last().map(|r| r.0)));
-    }
-    c.set_attr("first", rscs[0].0);
-    if let Some(a) = rscs[0].1 {
-        c.set_attr("first-action", a);
-    }
-    c.set_attr("then", rscs[1].0);
-    if let Some(a) = rscs[1].1 {
-        c.set_attr("then-action", a);
+    } else if words.iter().filter(|x| !is_bracket(x)).count() < 2 {
+        return Err(w.expected("two resources", words.last().copied()));
+    } else {
+        c.children = build_sets(id, &words, true)?;
     }
     if let Some(s) = symmetrical {
         c.set_attr("symmetrical", s);
@@ -1194,6 +1311,13 @@ pub fn apply(cib: &mut Element, cmd: &ConfigCommand, force: bool) -> Result<Vec<
             check_new_id(cib, c.id().unwrap_or_default())?;
             for key in ["rsc", "with-rsc", "first", "then"] {
                 if let Some(r) = c.attr(key) {
+                    if !resource_exists(cib, r) {
+                        return Err(CrmError::NoSuchResource(r.into()));
+                    }
+                }
+            }
+            for set in c.children_named("resource_set") {
+                for r in set.children_named("resource_ref").filter_map(Element::id) {
                     if !resource_exists(cib, r) {
                         return Err(CrmError::NoSuchResource(r.into()));
                     }
@@ -1637,6 +1761,35 @@ mod tests {
         assert_eq!(cib.find_id("c").unwrap().attr("rsc"), Some("a2"));
         assert_eq!(rename(&mut cib, "a2", "b").unwrap_err(), CrmError::Exists("b".into()));
         assert_eq!(rename(&mut cib, "zz", "y").unwrap_err(), CrmError::NoSuchObject("zz".into()));
+    }
+
+    #[test]
+    fn resource_sets() {
+        let mut cib = empty();
+        for r in ["a", "b", "c", "d"] {
+            run(&mut cib, &format!("primitive {r} Dummy")).unwrap();
+        }
+        run(&mut cib, "colocation c3 inf: a b c").unwrap();
+        assert_eq!(
+            cib.find_id("c3").unwrap().to_compact_string(),
+            r#"<rsc_colocation id="c3" score="INFINITY"><resource_set id="c3-0"><resource_ref id="a"/><resource_ref id="b"/><resource_ref id="c"/></resource_set></rsc_colocation>"#
+        );
+        run(&mut cib, "order o3 Mandatory: a:promote ( b c ) d").unwrap();
+        assert_eq!(
+            cib.find_id("o3").unwrap().to_compact_string(),
+            r#"<rsc_order id="o3" kind="Mandatory"><resource_set id="o3-0" action="promote"><resource_ref id="a"/></resource_set><resource_set id="o3-1" sequential="false"><resource_ref id="b"/><resource_ref id="c"/></resource_set><resource_set id="o3-2"><resource_ref id="d"/></resource_set></rsc_order>"#
+        );
+        run(&mut cib, "order o4 Optional: [ a b ] c").unwrap();
+        let shown = crate::crmsh::show_config(&cib, &crate::crmsh::ShowFilter::All);
+        assert!(shown.contains("colocation c3 inf: a b c\n"), "{shown}");
+        assert!(shown.contains("order o3 Mandatory: a:promote ( b c ) d\n"), "{shown}");
+        assert!(shown.contains("order o4 Optional: [ a b ] c\n"), "{shown}");
+        assert_eq!(
+            run(&mut cib, "colocation c4 inf: a ( b ghost )").unwrap_err(),
+            CrmError::NoSuchResource("ghost".into())
+        );
+        assert!(cmd("order o5 inf: ( a b").is_err());
+        assert!(cmd("order o5 inf: a ( b:start c:stop )").is_err());
     }
 
     #[test]

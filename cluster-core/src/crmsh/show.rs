@@ -219,10 +219,10 @@ fn render_sets(e: &Element) -> String {
             .children_named("resource_ref")
             .map(|r| with_suffix(r.id(), set.attr("role").or(set.attr("action"))))
             .collect();
-        if set.attr("sequential") == Some("false") {
-            parts.push(format!("( {} )", refs.join(" ")));
-        } else if set.attr("require-all") == Some("false") {
+        if set.attr("require-all") == Some("false") {
             parts.push(format!("[ {} ]", refs.join(" ")));
+        } else if set.attr("sequential") == Some("false") {
+            parts.push(format!("( {} )", refs.join(" ")));
         } else {
             parts.push(refs.join(" "));
         }
