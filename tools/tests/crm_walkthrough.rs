@@ -325,3 +325,48 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
     let path = std::env::var_os("PATH").ok_or(())?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).ok_or(())
 }
+
+#[test]
+fn crm_shares_shadow_files_with_pacemaker_crm_shadow() {
+    let Ok(crm_shadow) = which("crm_shadow") else {
+        eprintln!("crm_shadow not installed; skipping");
+        return;
+    };
+    let sb = Sandbox::new("pmshadow");
+    // Pacemaker creates the shadow, crm edits it, Pacemaker's tools read it back.
+    let out = std::process::Command::new(crm_shadow)
+        .args(["--create-empty", "pm", "--batch"])
+        .env("CIB_shadow_dir", &sb.dir)
+        .env_remove("CIB_file")
+        .env_remove("CIB_shadow")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.ok("cib list"), "pm\n");
+    let env = [("CIB_file", ""), ("CIB_shadow", "pm")];
+    for cmd in [
+        "configure property stonith-enabled=false",
+        "configure primitive d ocf:pacemaker:Dummy op monitor interval=10s",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        let (rc, _, err) = sb.crm_env(&args, "", &env);
+        assert_eq!(rc, 0, "{cmd}: {err}");
+    }
+    let verify = std::process::Command::new("/usr/sbin/crm_verify")
+        .arg("-L")
+        .env("CIB_shadow_dir", &sb.dir)
+        .env("CIB_shadow", "pm")
+        .env_remove("CIB_file")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let q = std::process::Command::new("cibadmin")
+        .arg("-Q")
+        .env("CIB_shadow_dir", &sb.dir)
+        .env("CIB_shadow", "pm")
+        .env_remove("CIB_file")
+        .output()
+        .unwrap();
+    let xml = String::from_utf8_lossy(&q.stdout);
+    assert!(xml.contains(r#"<op name="monitor" interval="10s" id="d-monitor-10s"/>"#), "{xml}");
+}
