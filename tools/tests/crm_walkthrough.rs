@@ -321,6 +321,34 @@ fn crm_interactive_prompts_on_a_terminal() {
     assert!(!sb.cib().contains("WebData"));
 }
 
+#[test]
+fn crm_interactive_asks_before_dropping_pending_changes() {
+    let Ok(script) = which("script") else {
+        eprintln!("script (util-linux) not installed; skipping");
+        return;
+    };
+    let sb = Sandbox::new("ask");
+    let run = |input: &[u8]| {
+        let mut child = std::process::Command::new(&script)
+            .args(["-qec", env!("CARGO_BIN_EXE_crm"), "/dev/null"])
+            .env("CIB_file", sb.cib_path())
+            .env("CIB_shadow_dir", &sb.dir)
+            .env_remove("CIB_shadow")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).replace('\r', "")
+    };
+    let out = run(b"configure\nprimitive keep_me Dummy\nend\ny\nquit\n");
+    assert!(out.contains("There are changes pending. Do you want to commit them (y/n)? "), "{out}");
+    assert!(sb.cib().contains(r#"<primitive id="keep_me""#));
+    run(b"configure\nprimitive drop_me Dummy\nquit\nn\n");
+    assert!(!sb.cib().contains("drop_me"));
+}
+
 fn which(name: &str) -> Result<std::path::PathBuf, ()> {
     let path = std::env::var_os("PATH").ok_or(())?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).ok_or(())

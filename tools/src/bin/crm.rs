@@ -6,6 +6,14 @@
 //! (shadow copies in `CIB_shadow_dir`, default `/var/lib/pacemaker/cib`, as `shadow.NAME`, the
 //! files `crm_shadow` uses). Every configuration change bumps the CIB epoch; a failing command
 //! writes nothing and makes the exit status 1.
+//!
+//! Commands given from another level (`configure primitive ...` at the top) are written at
+//! once, as one-shot commands are. Inside the `configure` level edits are staged and written
+//! by `commit`; leaving the level with staged edits asks on a terminal and commits in batch
+//! mode (commands on a pipe or in a file), so a script need not end with `commit`.
+//!
+//! Without `CIB_file` or `CIB_shadow` the live CIB is `/var/lib/pacemaker/cib/cib.xml`; when
+//! it is absent no cluster manager runs here and crm says it cannot reach the cluster.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -1346,6 +1354,22 @@ fn run_lines(shell: &mut Shell, input: &mut dyn BufRead, prompt: bool) -> Result
         let text = std::mem::take(&mut pending);
         match tokenize(&text) {
             Ok(words) => {
+                let leaving = words.first().is_some_and(|w| {
+                    matches!(w.as_str(), "up" | "end" | "quit" | "exit" | "bye" | "cd")
+                });
+                if prompt && leaving && shell.staged.as_ref().is_some_and(|s| s.dirty) {
+                    // As crmsh does for a person at a terminal: ask before leaving.
+                    print!("There are changes pending. Do you want to commit them (y/n)? ");
+                    std::io::stdout().flush().ok();
+                    let mut answer = String::new();
+                    input.read_line(&mut answer)?;
+                    if answer.trim().eq_ignore_ascii_case("y") {
+                        let r = shell.commit_staged();
+                        report(shell, r);
+                    } else if let Some(st) = shell.staged.as_mut() {
+                        st.dirty = false;
+                    }
+                }
                 let r = shell.run(&words);
                 report(shell, r);
             }
