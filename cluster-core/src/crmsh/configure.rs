@@ -222,8 +222,6 @@ pub const CLUSTER_OPTIONS: &[&str] = &[
     "transition-delay",
     "default-resource-stickiness",
     "is-managed-default",
-    "no-quorum-policy",
-    "stonith-action",
 ];
 
 /// Resource meta attributes (`meta`, `rsc_defaults`) Pacemaker knows.
