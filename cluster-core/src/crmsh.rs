@@ -1,1 +1,0 @@
-//! The crm shell language: `crm configure` verbs to CIB XML and back.
