@@ -4,7 +4,13 @@
 //! attribute Pacemaker's tools and agents read and write survives untouched; typed views are
 //! built on top of it where decisions are made.
 
+pub mod exit;
+pub mod model;
+pub mod ops;
+pub mod score;
 pub mod store;
+pub mod validate;
+pub mod verify;
 pub mod xml;
 
 pub use store::{CibSource, StoreError};
