@@ -302,14 +302,34 @@ pub struct NodeState {
     pub id: String,
     /// `uname`.
     pub uname: Option<String>,
-    /// `transient_attributes` (its id and its sets), if present.
-    pub transient: Option<(Option<String>, Vec<NvSet>)>,
-    /// `lrm` element id and its resources, if present.
-    pub lrm: Option<(Option<String>, Vec<LrmResource>)>,
+    /// `transient_attributes`, if present.
+    pub transient: Option<Transient>,
+    /// `lrm`, if present.
+    pub lrm: Option<Lrm>,
     /// Other attributes (in_ccm, crmd, join, expected, ...).
     pub extra: Extra,
     /// Other children.
     pub other: Vec<Element>,
+}
+
+/// A node's `transient_attributes`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Transient {
+    /// Its attributes (id).
+    pub attrs: Extra,
+    /// Its sets.
+    pub sets: Vec<NvSet>,
+}
+
+/// A node's `lrm` history.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lrm {
+    /// Attributes of `lrm` (id).
+    pub attrs: Extra,
+    /// Attributes of `lrm_resources`.
+    pub resources_attrs: Extra,
+    /// One entry per resource.
+    pub resources: Vec<LrmResource>,
 }
 
 /// An `lrm_resource`: one resource's operation history on one node.
@@ -822,13 +842,14 @@ impl NodeState {
         for c in &e.children {
             match c.name.as_str() {
                 "transient_attributes" if n.transient.is_none() => {
-                    n.transient = Some((
-                        c.id().map(str::to_string),
-                        c.children.iter().map(NvSet::from_element).collect(),
-                    ))
+                    n.transient = Some(Transient {
+                        attrs: c.attrs.clone(),
+                        sets: c.children.iter().map(NvSet::from_element).collect(),
+                    })
                 }
                 "lrm" if n.lrm.is_none() => {
                     let mut rs = Vec::new();
+                    let resources_attrs = c.child("lrm_resources").map(|x| x.attrs.clone()).unwrap_or_default();
                     for lr in c.child("lrm_resources").into_iter().flat_map(|x| &x.children) {
                         rs.push(LrmResource {
                             id: lr.id().unwrap_or("").to_string(),
@@ -840,7 +861,7 @@ impl NodeState {
                                 .collect(),
                         });
                     }
-                    n.lrm = Some((c.id().map(str::to_string), rs));
+                    n.lrm = Some(Lrm { attrs: c.attrs.clone(), resources_attrs, resources: rs });
                 }
                 _ => n.other.push(c.clone()),
             }
@@ -852,11 +873,12 @@ impl NodeState {
         let mut e = Element::new("node_state").with_attr("id", &self.id);
         put(&mut e, "uname", &self.uname);
         put_extra(&mut e, &self.extra);
-        if let Some((id, rs)) = &self.lrm {
+        if let Some(l) = &self.lrm {
             let mut lrm = Element::new("lrm");
-            put(&mut lrm, "id", id);
+            lrm.attrs = l.attrs.clone();
             let mut lrs = Element::new("lrm_resources");
-            for r in rs {
+            lrs.attrs = l.resources_attrs.clone();
+            for r in &l.resources {
                 let mut re = Element::new("lrm_resource");
                 re.attrs = r.attrs.clone();
                 for o in &r.ops {
@@ -869,10 +891,10 @@ impl NodeState {
             lrm.children.push(lrs);
             e.children.push(lrm);
         }
-        if let Some((id, sets)) = &self.transient {
+        if let Some(tr) = &self.transient {
             let mut t = Element::new("transient_attributes");
-            put(&mut t, "id", id);
-            t.children.extend(sets.iter().map(NvSet::to_element));
+            t.attrs = tr.attrs.clone();
+            t.children.extend(tr.sets.iter().map(NvSet::to_element));
             e.children.push(t);
         }
         e.children.extend(self.other.iter().cloned());
@@ -881,7 +903,7 @@ impl NodeState {
 
     /// The value of transient attribute `name`.
     pub fn transient_attr(&self, name: &str) -> Option<&str> {
-        self.transient.as_ref()?.1.iter().find_map(|s| s.get(name))
+        self.transient.as_ref()?.sets.iter().find_map(|s| s.get(name))
     }
 }
 
