@@ -4,6 +4,7 @@
 //! attribute Pacemaker's tools and agents read and write survives untouched; typed views are
 //! built on top of it where decisions are made.
 
+pub mod cli;
 pub mod exit;
 pub mod model;
 pub mod ops;

@@ -856,6 +856,131 @@ fn remove_matching(e: &mut Element, name: &str, id: &str) -> bool {
     e.children.iter_mut().any(|c| remove_matching(c, name, id))
 }
 
+/// Result of [`set_resource_attr`]: the pair's id, and the set's id when the pair is new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetResult {
+    /// The nvpair's id.
+    pub id: String,
+    /// The set it was created in, when it is new.
+    pub new_in_set: Option<String>,
+}
+
+fn set_kind(meta: bool) -> &'static str {
+    if meta {
+        "meta_attributes"
+    } else {
+        "instance_attributes"
+    }
+}
+
+/// Reads a resource's instance attribute (or meta attribute when `meta`), like
+/// `crm_resource -r RSC [--meta] -g NAME`.
+///
+/// # Errors
+/// Unknown resource.
+pub fn get_resource_attr(cib: &Element, rsc: &str, meta: bool, name: &str) -> Result<Option<String>, OpError> {
+    let r = find_resource_elem(cib, rsc)?;
+    Ok(r.children_named(set_kind(meta))
+        .flat_map(|s| s.children_named("nvpair"))
+        .find(|p| p.attr("name") == Some(name))
+        .and_then(|p| p.attr("value").map(str::to_string)))
+}
+
+fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, OpError> {
+    cib.path(&["configuration", "resources"])
+        .and_then(|r| r.find_id(rsc))
+        .filter(|e| matches!(e.name.as_str(), "primitive" | "group" | "clone" | "master" | "bundle"))
+        .ok_or_else(|| OpError::NoSuchResource(rsc.into()))
+}
+
+/// Sets a resource's instance (or meta) attribute: `crm_resource -r RSC [--meta] -p NAME -v V`.
+/// Ids: set `RSC-instance_attributes` / `RSC-meta_attributes`, pair `SET-NAME`.
+///
+/// # Errors
+/// Unknown resource; invalid result.
+pub fn set_resource_attr(cib: &mut Element, rsc: &str, meta: bool, name: &str, value: &str) -> Result<SetResult, OpError> {
+    find_resource_elem(cib, rsc)?;
+    let mut work = cib.clone();
+    let r = work.path_mut(&["configuration", "resources"]).and_then(|r| r.find_id_mut(rsc)).expect("checked");
+    let kind = set_kind(meta);
+    let existing = r
+        .children
+        .iter_mut()
+        .filter(|s| s.name == kind)
+        .flat_map(|s| s.children.iter_mut())
+        .find(|p| p.name == "nvpair" && p.attr("name") == Some(name));
+    let result = match existing {
+        Some(p) => {
+            p.set_attr("value", value);
+            SetResult { id: p.id().unwrap_or("").into(), new_in_set: None }
+        }
+        None => {
+            let pos = match r.children.iter().position(|s| s.name == kind) {
+                Some(p) => p,
+                None => {
+                    let at = r.children.iter().position(|c| c.name == "operations").unwrap_or(r.children.len());
+                    let at = if meta { at } else { r.children.iter().position(|c| c.name == "meta_attributes").unwrap_or(at) };
+                    r.children.insert(at, Element::new(kind).with_attr("id", &format!("{rsc}-{kind}")));
+                    at
+                }
+            };
+            let set = &mut r.children[pos];
+            let set_id = set.id().unwrap_or("").to_string();
+            let id = sanitize_id(&format!("{set_id}-{name}"));
+            set.children.push(Element::new("nvpair").with_attr("id", &id).with_attr("name", name).with_attr("value", value));
+            SetResult { id, new_in_set: Some(set_id) }
+        }
+    };
+    bump_epoch(&mut work);
+    commit(cib, work)?;
+    Ok(result)
+}
+
+/// Deletes a resource's instance (or meta) attribute; returns the deleted pair's id.
+///
+/// # Errors
+/// Unknown resource.
+pub fn delete_resource_attr(cib: &mut Element, rsc: &str, meta: bool, name: &str) -> Result<Option<String>, OpError> {
+    find_resource_elem(cib, rsc)?;
+    let r = cib.path_mut(&["configuration", "resources"]).and_then(|r| r.find_id_mut(rsc)).expect("checked");
+    let mut gone = None;
+    for set in r.children.iter_mut().filter(|s| s.name == set_kind(meta)) {
+        if let Some(pos) = set.children.iter().position(|p| p.name == "nvpair" && p.attr("name") == Some(name)) {
+            gone = set.children.remove(pos).id().map(str::to_string);
+            break;
+        }
+    }
+    if gone.is_some() {
+        bump_epoch(cib);
+    }
+    Ok(gone)
+}
+
+/// `crm_resource --list-raw`: primitive ids, clone children as `ID:N` for each instance
+/// (`clone-max`, default the number of configured nodes).
+pub fn list_raw(cib: &Element) -> Vec<String> {
+    let model = Cib::from_element(cib);
+    let mut out = Vec::new();
+    fn add(r: &Resource, copies: Option<usize>, nodes: usize, out: &mut Vec<String>) {
+        match r {
+            Resource::Primitive(p) => match copies {
+                Some(n) => out.extend((0..n).map(|i| format!("{}:{i}", p.id))),
+                None => out.push(p.id.clone()),
+            },
+            Resource::Group(g) => g.members.iter().for_each(|m| add(m, copies, nodes, out)),
+            Resource::Clone(c) => {
+                let n = r.meta("clone-max").and_then(|v| v.parse().ok()).unwrap_or(nodes);
+                c.child.iter().for_each(|m| add(m, Some(n), nodes, out));
+            }
+            Resource::Other(e) => out.push(e.id().unwrap_or("").into()),
+        }
+    }
+    for r in &model.resources {
+        add(r, None, model.nodes.len(), &mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
