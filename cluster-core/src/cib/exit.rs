@@ -30,3 +30,5 @@ pub const NOSUCH: i32 = 105;
 pub const EXISTS: i32 = 108;
 /// Multiple objects matched.
 pub const MULTIPLE: i32 = 109;
+/// Refused: the command is dangerous without `--force`.
+pub const UNSAFE: i32 = 107;

@@ -5,6 +5,7 @@
 //! built on top of it where decisions are made.
 
 pub mod cli;
+pub mod diff;
 pub mod exit;
 pub mod model;
 pub mod ops;

@@ -981,6 +981,24 @@ pub fn list_raw(cib: &Element) -> Vec<String> {
     out
 }
 
+/// The document `cibadmin --empty` prints: an empty configuration with Pacemaker 2.1.5's
+/// feature set and schema.
+pub fn empty_cib() -> Element {
+    let conf = Element::new("configuration")
+        .with_child(Element::new("crm_config"))
+        .with_child(Element::new("nodes"))
+        .with_child(Element::new("resources"))
+        .with_child(Element::new("constraints"));
+    Element::new("cib")
+        .with_attr("crm_feature_set", "3.16.1")
+        .with_attr("validate-with", "pacemaker-3.9")
+        .with_attr("epoch", "1")
+        .with_attr("num_updates", "0")
+        .with_attr("admin_epoch", "0")
+        .with_child(conf)
+        .with_child(Element::new("status"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
