@@ -5,8 +5,13 @@ use cluster_core::cib::validate::validate;
 use cluster_core::cib::Element;
 
 fn inputs() -> Vec<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/scheduler-cases/public");
-    let dir = if dir.exists() { dir } else { std::path::PathBuf::from("/work/shared/scheduler-cases/public") };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/scheduler-cases/public");
+    let dir = if dir.exists() {
+        dir
+    } else {
+        std::path::PathBuf::from("/work/shared/scheduler-cases/public")
+    };
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok())
@@ -43,7 +48,10 @@ fn scheduler_inputs_validate_or_name_the_problem() {
     for f in inputs() {
         let root = Element::parse(&std::fs::read_to_string(&f).unwrap()).unwrap();
         for e in validate(&root) {
-            invalid.push(format!("{}: {e}", f.parent().unwrap().file_name().unwrap().to_string_lossy()));
+            invalid.push(format!(
+                "{}: {e}",
+                f.parent().unwrap().file_name().unwrap().to_string_lossy()
+            ));
         }
     }
     for l in &invalid {

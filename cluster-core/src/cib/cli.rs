@@ -126,7 +126,10 @@ pub fn parse(tool: &str, spec: &[Opt], args: &[String]) -> Result<Parsed, Failur
             while j < chars.len() {
                 let c = chars[j];
                 j += 1;
-                let o = spec.iter().find(|o| o.short == Some(c)).ok_or_else(|| unknown(&format!("-{c}")))?;
+                let o = spec
+                    .iter()
+                    .find(|o| o.short == Some(c))
+                    .ok_or_else(|| unknown(&format!("-{c}")))?;
                 let rest: String = chars[j..].iter().collect();
                 let v = match o.takes {
                     Takes::No => None,
@@ -174,7 +177,9 @@ pub fn offline_source(disconnect: &str) -> Result<CibSource, Failure> {
 /// Missing file: exit 66 (`NOINPUT`); bad XML or not a CIB: exit 65 (`DATAERR`).
 pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
     src.load().map_err(|e| match e {
-        StoreError::Io { .. } => Failure::new(exit::NOINPUT, format!("{tool}: Could not connect to the CIB: {e}")),
+        StoreError::Io { .. } => {
+            Failure::new(exit::NOINPUT, format!("{tool}: Could not connect to the CIB: {e}"))
+        }
         _ => Failure::new(exit::DATAERR, format!("{tool}: {e}")),
     })
 }

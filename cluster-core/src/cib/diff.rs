@@ -21,14 +21,23 @@ fn key(e: &Element, nth: usize) -> String {
 fn keys(e: &Element) -> Vec<String> {
     let mut out = Vec::new();
     for (i, c) in e.children.iter().enumerate() {
-        let nth = if c.id().is_some() { 0 } else { e.children[..i].iter().filter(|x| x.name == c.name && x.id().is_none()).count() };
+        let nth = if c.id().is_some() {
+            0
+        } else {
+            e.children[..i].iter().filter(|x| x.name == c.name && x.id().is_none()).count()
+        };
         out.push(key(c, nth));
     }
     out
 }
 
 fn shallow(e: &Element) -> Element {
-    Element { name: e.name.clone(), attrs: e.attrs.clone(), children: Vec::new(), text: e.text.clone() }
+    Element {
+        name: e.name.clone(),
+        attrs: e.attrs.clone(),
+        children: Vec::new(),
+        text: e.text.clone(),
+    }
 }
 
 fn deletes(old: &Element, new: &Element, path: &str, out: &mut Vec<Element>) {
@@ -36,7 +45,12 @@ fn deletes(old: &Element, new: &Element, path: &str, out: &mut Vec<Element>) {
     for (i, k) in ok.iter().enumerate() {
         let p = format!("{path}/{k}");
         match nk.iter().position(|x| x == k) {
-            None => out.push(Element::new("change").with_attr("operation", "delete").with_attr("path", &p).with_attr("position", &i.to_string())),
+            None => out.push(
+                Element::new("change")
+                    .with_attr("operation", "delete")
+                    .with_attr("path", &p)
+                    .with_attr("position", &i.to_string()),
+            ),
             Some(j) => deletes(&old.children[i], &new.children[j], &p, out),
         }
     }
@@ -47,12 +61,21 @@ fn updates(old: &Element, new: &Element, path: &str, out: &mut Vec<Element>) {
         let mut list = Element::new("change-list");
         for (k, v) in &new.attrs {
             if old.attr(k) != Some(v.as_str()) {
-                list.children.push(Element::new("change-attr").with_attr("name", k).with_attr("operation", "set").with_attr("value", v));
+                list.children.push(
+                    Element::new("change-attr")
+                        .with_attr("name", k)
+                        .with_attr("operation", "set")
+                        .with_attr("value", v),
+                );
             }
         }
         for (k, _) in &old.attrs {
             if new.attr(k).is_none() {
-                list.children.push(Element::new("change-attr").with_attr("name", k).with_attr("operation", "unset"));
+                list.children.push(
+                    Element::new("change-attr")
+                        .with_attr("name", k)
+                        .with_attr("operation", "unset"),
+                );
             }
         }
         out.push(
@@ -98,7 +121,11 @@ pub fn diff(old: &Element, new: &Element) -> Option<Element> {
         return None;
     }
     let mut d = Element::new("diff").with_attr("format", "2");
-    d.children.push(Element::new("version").with_child(version(old, "source")).with_child(version(new, "target")));
+    d.children.push(
+        Element::new("version")
+            .with_child(version(old, "source"))
+            .with_child(version(new, "target")),
+    );
     d.children.extend(changes);
     Some(d)
 }
@@ -215,12 +242,15 @@ pub fn apply(doc: &mut Element, patch: &Element) -> Result<(), PatchError> {
             Some("create") => {
                 let p = resolve(&mut work, path).ok_or_else(no)?;
                 let child = c.children.first().ok_or_else(no)?.clone();
-                let pos = c.attr("position").and_then(|v| v.parse().ok()).unwrap_or(p.children.len());
+                let pos =
+                    c.attr("position").and_then(|v| v.parse().ok()).unwrap_or(p.children.len());
                 p.children.insert(pos.min(p.children.len()), child);
             }
             Some("modify") => {
                 let e = resolve(&mut work, path).ok_or_else(no)?;
-                for a in c.child("change-list").into_iter().flat_map(|l| l.children_named("change-attr")) {
+                for a in
+                    c.child("change-list").into_iter().flat_map(|l| l.children_named("change-attr"))
+                {
                     let name = a.attr("name").unwrap_or("");
                     match a.attr("operation") {
                         Some("unset") => {
@@ -254,7 +284,8 @@ mod tests {
         )
         .unwrap();
         let d = diff(&old, &new).unwrap();
-        let ops: Vec<_> = d.children_named("change").map(|c| c.attr("operation").unwrap()).collect();
+        let ops: Vec<_> =
+            d.children_named("change").map(|c| c.attr("operation").unwrap()).collect();
         assert_eq!(ops, ["delete", "modify", "modify", "create"]);
         let mut x = old.clone();
         apply(&mut x, &d).unwrap();

@@ -425,7 +425,12 @@ impl Nvpair {
     }
     fn from_element(e: &Element) -> Self {
         let mut a = Attrs::of(e);
-        Nvpair { id: a.take("id"), name: a.take_or_empty("name"), value: a.take("value"), extra: a.extra }
+        Nvpair {
+            id: a.take("id"),
+            name: a.take_or_empty("name"),
+            value: a.take("value"),
+            extra: a.extra,
+        }
     }
     fn to_element(&self) -> Element {
         let mut e = Element::new("nvpair");
@@ -837,7 +842,8 @@ impl Constraint {
 impl NodeState {
     fn from_element(e: &Element) -> Self {
         let mut a = Attrs::of(e);
-        let mut n = NodeState { id: a.take_or_empty("id"), uname: a.take("uname"), ..Default::default() };
+        let mut n =
+            NodeState { id: a.take_or_empty("id"), uname: a.take("uname"), ..Default::default() };
         n.extra = a.extra;
         for c in &e.children {
             match c.name.as_str() {
@@ -849,7 +855,8 @@ impl NodeState {
                 }
                 "lrm" if n.lrm.is_none() => {
                     let mut rs = Vec::new();
-                    let resources_attrs = c.child("lrm_resources").map(|x| x.attrs.clone()).unwrap_or_default();
+                    let resources_attrs =
+                        c.child("lrm_resources").map(|x| x.attrs.clone()).unwrap_or_default();
                     for lr in c.child("lrm_resources").into_iter().flat_map(|x| &x.children) {
                         rs.push(LrmResource {
                             id: lr.id().unwrap_or("").to_string(),
@@ -925,7 +932,9 @@ impl Cib {
         if let Some(conf) = root.child("configuration") {
             for sec in &conf.children {
                 match sec.name.as_str() {
-                    "crm_config" => cib.crm_config = sec.children.iter().map(NvSet::from_element).collect(),
+                    "crm_config" => {
+                        cib.crm_config = sec.children.iter().map(NvSet::from_element).collect()
+                    }
                     "nodes" => {
                         for n in &sec.children {
                             let mut a = Attrs::of(n);
@@ -940,12 +949,19 @@ impl Cib {
                             });
                         }
                     }
-                    "resources" => cib.resources = sec.children.iter().map(Resource::from_element).collect(),
-                    "constraints" => {
-                        cib.constraints = sec.children.iter().map(Constraint::from_element).collect()
+                    "resources" => {
+                        cib.resources = sec.children.iter().map(Resource::from_element).collect()
                     }
-                    "rsc_defaults" => cib.rsc_defaults = sec.children.iter().map(NvSet::from_element).collect(),
-                    "op_defaults" => cib.op_defaults = sec.children.iter().map(NvSet::from_element).collect(),
+                    "constraints" => {
+                        cib.constraints =
+                            sec.children.iter().map(Constraint::from_element).collect()
+                    }
+                    "rsc_defaults" => {
+                        cib.rsc_defaults = sec.children.iter().map(NvSet::from_element).collect()
+                    }
+                    "op_defaults" => {
+                        cib.op_defaults = sec.children.iter().map(NvSet::from_element).collect()
+                    }
                     _ => cib.other_config.push(sec.clone()),
                 }
             }
@@ -969,12 +985,14 @@ impl Cib {
             e
         };
         let mut conf = Element::new("configuration");
-        conf.children.push(section("crm_config", self.crm_config.iter().map(NvSet::to_element).collect()));
+        conf.children
+            .push(section("crm_config", self.crm_config.iter().map(NvSet::to_element).collect()));
         let nodes = self
             .nodes
             .iter()
             .map(|n| {
-                let mut e = Element::new("node").with_attr("id", &n.id).with_attr("uname", &n.uname);
+                let mut e =
+                    Element::new("node").with_attr("id", &n.id).with_attr("uname", &n.uname);
                 put(&mut e, "type", &n.node_type);
                 put_extra(&mut e, &n.extra);
                 e.children.extend(n.sets.iter().map(NvSet::to_element));
@@ -983,18 +1001,28 @@ impl Cib {
             })
             .collect();
         conf.children.push(section("nodes", nodes));
-        conf.children.push(section("resources", self.resources.iter().map(Resource::to_element).collect()));
         conf.children
-            .push(section("constraints", self.constraints.iter().map(Constraint::to_element).collect()));
+            .push(section("resources", self.resources.iter().map(Resource::to_element).collect()));
+        conf.children.push(section(
+            "constraints",
+            self.constraints.iter().map(Constraint::to_element).collect(),
+        ));
         if !self.rsc_defaults.is_empty() {
-            conf.children.push(section("rsc_defaults", self.rsc_defaults.iter().map(NvSet::to_element).collect()));
+            conf.children.push(section(
+                "rsc_defaults",
+                self.rsc_defaults.iter().map(NvSet::to_element).collect(),
+            ));
         }
         if !self.op_defaults.is_empty() {
-            conf.children.push(section("op_defaults", self.op_defaults.iter().map(NvSet::to_element).collect()));
+            conf.children.push(section(
+                "op_defaults",
+                self.op_defaults.iter().map(NvSet::to_element).collect(),
+            ));
         }
         conf.children.extend(self.other_config.iter().cloned());
         root.children.push(conf);
-        root.children.push(section("status", self.status.iter().map(NodeState::to_element).collect()));
+        root.children
+            .push(section("status", self.status.iter().map(NodeState::to_element).collect()));
         root
     }
 
@@ -1047,6 +1075,9 @@ mod tests {
         assert_eq!(promo, [true, true]);
         assert!(cib.resource("s").is_some());
         assert_eq!(Cib::from_element(&cib.to_element()), cib);
-        assert_eq!(cib.to_element().path(&["configuration", "resources"]).unwrap().children[0].name, "master");
+        assert_eq!(
+            cib.to_element().path(&["configuration", "resources"]).unwrap().children[0].name,
+            "master"
+        );
     }
 }

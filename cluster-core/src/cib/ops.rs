@@ -189,11 +189,18 @@ fn container<'a>(cib: &'a Element, scope: Scope, nid: &str) -> Option<&'a Elemen
 ///
 /// # Errors
 /// [`OpError::NodeRequired`] / [`OpError::NoSuchNode`] for node scopes.
-pub fn get_attr(cib: &Element, scope: Scope, node: Option<&str>, name: &str) -> Result<Option<AttrValue>, OpError> {
+pub fn get_attr(
+    cib: &Element,
+    scope: Scope,
+    node: Option<&str>,
+    name: &str,
+) -> Result<Option<AttrValue>, OpError> {
     let nid = resolve_node(cib, scope, node)?;
     let Some(c) = container(cib, scope, &nid) else { return Ok(None) };
     for set in c.children.iter().filter(|s| s.name != "rule") {
-        if let Some(p) = set.children.iter().find(|p| p.name == "nvpair" && p.attr("name") == Some(name)) {
+        if let Some(p) =
+            set.children.iter().find(|p| p.name == "nvpair" && p.attr("name") == Some(name))
+        {
             return Ok(Some(AttrValue {
                 id: p.id().unwrap_or("").to_string(),
                 value: p.attr("value").unwrap_or("").to_string(),
@@ -225,22 +232,33 @@ fn path_or_create<'a>(mut e: &'a mut Element, names: &[&str]) -> &'a mut Element
 }
 
 /// The element holding `scope`'s sets, created as Pacemaker would create it.
-fn container_mut<'a>(cib: &'a mut Element, scope: Scope, nid: &str, uname: &str) -> &'a mut Element {
+fn container_mut<'a>(
+    cib: &'a mut Element,
+    scope: Scope,
+    nid: &str,
+    uname: &str,
+) -> &'a mut Element {
     match scope {
         Scope::Nodes => {
             let nodes = path_or_create(cib, &["configuration", "nodes"]);
-            let pos = nodes.children.iter().position(|n| n.id() == Some(nid)).unwrap_or_else(|| {
-                nodes.children.push(Element::new("node").with_attr("id", nid).with_attr("uname", uname));
-                nodes.children.len() - 1
-            });
+            let pos =
+                nodes.children.iter().position(|n| n.id() == Some(nid)).unwrap_or_else(|| {
+                    nodes
+                        .children
+                        .push(Element::new("node").with_attr("id", nid).with_attr("uname", uname));
+                    nodes.children.len() - 1
+                });
             &mut nodes.children[pos]
         }
         Scope::Status => {
             let status = cib.child_or_insert("status");
-            let pos = status.children.iter().position(|n| n.id() == Some(nid)).unwrap_or_else(|| {
-                status.children.push(Element::new("node_state").with_attr("id", nid).with_attr("uname", uname));
-                status.children.len() - 1
-            });
+            let pos =
+                status.children.iter().position(|n| n.id() == Some(nid)).unwrap_or_else(|| {
+                    status.children.push(
+                        Element::new("node_state").with_attr("id", nid).with_attr("uname", uname),
+                    );
+                    status.children.len() - 1
+                });
             let ns = &mut status.children[pos];
             if ns.child("transient_attributes").is_none() {
                 ns.children.push(Element::new("transient_attributes").with_attr("id", nid));
@@ -274,20 +292,28 @@ pub fn set_attr(
         _ => "instance_attributes",
     };
     let c = container_mut(&mut work, scope, &nid, node.unwrap_or(""));
-    let existing = c.children.iter_mut().filter(|s| set_id.is_none() || s.id() == set_id).find_map(|s| {
-        s.children.iter_mut().find(|p| p.name == "nvpair" && p.attr("name") == Some(name))
-    });
+    let existing =
+        c.children.iter_mut().filter(|s| set_id.is_none() || s.id() == set_id).find_map(|s| {
+            s.children.iter_mut().find(|p| p.name == "nvpair" && p.attr("name") == Some(name))
+        });
     match existing {
         Some(p) => p.set_attr("value", value),
         None => {
-            let pos = c.children.iter().position(|s| s.id() == Some(default_set.as_str())).unwrap_or_else(|| {
-                c.children.push(Element::new(set_elem).with_attr("id", &default_set));
-                c.children.len() - 1
-            });
+            let pos = c
+                .children
+                .iter()
+                .position(|s| s.id() == Some(default_set.as_str()))
+                .unwrap_or_else(|| {
+                    c.children.push(Element::new(set_elem).with_attr("id", &default_set));
+                    c.children.len() - 1
+                });
             let id = sanitize_id(&format!("{default_set}-{name}"));
             let set = &mut c.children[pos];
             set.children.push(
-                Element::new("nvpair").with_attr("id", &id).with_attr("name", name).with_attr("value", value),
+                Element::new("nvpair")
+                    .with_attr("id", &id)
+                    .with_attr("name", name)
+                    .with_attr("value", value),
             );
         }
     }
@@ -310,7 +336,9 @@ pub fn delete_attr(
     let nid = resolve_node(cib, scope, node)?;
     let c = container_mut(cib, scope, &nid, node.unwrap_or(""));
     for set in &mut c.children {
-        if let Some(pos) = set.children.iter().position(|p| p.name == "nvpair" && p.attr("name") == Some(name)) {
+        if let Some(pos) =
+            set.children.iter().position(|p| p.name == "nvpair" && p.attr("name") == Some(name))
+        {
             set.children.remove(pos);
             break;
         }
@@ -339,8 +367,11 @@ pub struct Location {
 
 /// The state recorded in one `lrm_resource`: `None` stopped, `Some(promoted)` active.
 fn lrm_state(lr: &Element) -> Option<bool> {
-    let mut ops: Vec<&Element> =
-        lr.children.iter().filter(|o| o.name == "lrm_rsc_op" && o.attr("operation") != Some("notify")).collect();
+    let mut ops: Vec<&Element> = lr
+        .children
+        .iter()
+        .filter(|o| o.name == "lrm_rsc_op" && o.attr("operation") != Some("notify"))
+        .collect();
     let call = |o: &Element| o.attr("call-id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
     ops.sort_by_key(|o| call(o));
     let rc = |o: &Element| o.attr("rc-code").and_then(|v| v.parse::<i32>().ok()).unwrap_or(-1);
@@ -350,7 +381,11 @@ fn lrm_state(lr: &Element) -> Option<bool> {
         ("stop", 0) => false,
         ("monitor", 7) => false,
         ("migrate_to", 0) => false,
-        ("monitor", 0 | 8) | ("start", _) | ("promote", _) | ("demote", _) | ("migrate_from", 0) => true,
+        ("monitor", 0 | 8)
+        | ("start", _)
+        | ("promote", _)
+        | ("demote", _)
+        | ("migrate_from", 0) => true,
         ("stop", _) => true,
         _ => false,
     };
@@ -388,7 +423,9 @@ pub fn locate(cib: &Element, rsc: &str) -> Result<Vec<Location>, OpError> {
     }
     let prims = primitive_ids(&model, rsc);
     let matches = |id: &str| {
-        prims.iter().any(|p| id == p || id.strip_prefix(p.as_str()).is_some_and(|s| s.starts_with(':')))
+        prims
+            .iter()
+            .any(|p| id == p || id.strip_prefix(p.as_str()).is_some_and(|s| s.starts_with(':')))
     };
     let mut out: Vec<Location> = Vec::new();
     for ns in cib.child("status").into_iter().flat_map(|s| &s.children) {
@@ -414,7 +451,11 @@ pub fn locate_text(rsc: &str, locs: &[Location]) -> String {
     }
     locs.iter()
         .map(|l| {
-            format!("resource {rsc} is running on: {}{}\n", l.node, if l.promoted { " Promoted" } else { "" })
+            format!(
+                "resource {rsc} is running on: {}{}\n",
+                l.node,
+                if l.promoted { " Promoted" } else { "" }
+            )
         })
         .collect()
 }
@@ -479,7 +520,12 @@ pub enum MoveOutcome {
 ///
 /// # Errors
 /// Unknown resource or node; no node given and the resource is not active on exactly one node.
-pub fn move_resource(cib: &mut Element, rsc: &str, node: Option<&str>, promoted: bool) -> Result<MoveOutcome, OpError> {
+pub fn move_resource(
+    cib: &mut Element,
+    rsc: &str,
+    node: Option<&str>,
+    promoted: bool,
+) -> Result<MoveOutcome, OpError> {
     check_rsc_node(cib, rsc, node)?;
     let Some(node) = node else {
         let locs = locate(cib, rsc)?;
@@ -504,7 +550,12 @@ pub fn move_resource(cib: &mut Element, rsc: &str, node: Option<&str>, promoted:
 ///
 /// # Errors
 /// As [`move_resource`].
-pub fn ban(cib: &mut Element, rsc: &str, node: Option<&str>, promoted: bool) -> Result<MoveOutcome, OpError> {
+pub fn ban(
+    cib: &mut Element,
+    rsc: &str,
+    node: Option<&str>,
+    promoted: bool,
+) -> Result<MoveOutcome, OpError> {
     check_rsc_node(cib, rsc, node)?;
     let node = match node {
         Some(n) => n.to_string(),
@@ -537,21 +588,28 @@ pub fn clear(cib: &mut Element, rsc: &str, node: Option<&str>) -> Result<Vec<Str
     let ban_prefix = format!("cli-ban-{rsc}-on-");
     let mut removed = Vec::new();
     if let Some(cons) = cib.path_mut(&["configuration", "constraints"]) {
-        cons.children.retain(|c| {
+        let wanted = |c: &Element, ban: bool| {
             let id = c.id().unwrap_or("");
-            let ours = id == prefer || id.starts_with(&ban_prefix);
-            let node_ok = node.is_none_or(|n| {
-                c.attr("node") == Some(n) || id == ban_id(rsc, n) || (id == prefer && c.attr("node").is_none())
-            });
-            if ours && node_ok {
-                removed.push(id.to_string());
-                false
-            } else {
-                true
-            }
-        });
+            let ours = if ban { id.starts_with(&ban_prefix) } else { id == prefer };
+            ours && node.is_none_or(|n| {
+                c.attr("node") == Some(n)
+                    || id == ban_id(rsc, n)
+                    || (id == prefer && c.attr("node").is_none())
+            })
+        };
+        // Pacemaker removes the bans first, then the preference.
+        for ban in [true, false] {
+            removed.extend(
+                cons.children
+                    .iter()
+                    .filter(|c| wanted(c, ban))
+                    .map(|c| c.id().unwrap_or("").to_string()),
+            );
+            cons.children.retain(|c| !wanted(c, ban));
+        }
     }
-    if !removed.is_empty() {
+    // Each removal is its own update in Pacemaker, so epoch rises once per constraint.
+    for _ in &removed {
         bump_epoch(cib);
     }
     Ok(removed)
@@ -594,7 +652,11 @@ pub fn failcount(cib: &Element, rsc: &str, node: &str) -> Result<i64, OpError> {
 ///
 /// # Errors
 /// Unknown resource or node.
-pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Result<Vec<String>, OpError> {
+pub fn cleanup(
+    cib: &mut Element,
+    rsc: Option<&str>,
+    node: Option<&str>,
+) -> Result<Vec<String>, OpError> {
     let model = Cib::from_element(cib);
     let prims = match rsc {
         Some(r) => {
@@ -611,7 +673,10 @@ pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Resu
         }
     }
     let hits = |id: &str| {
-        rsc.is_none() || prims.iter().any(|p| id == p || id.strip_prefix(p.as_str()).is_some_and(|s| s.starts_with(':')))
+        rsc.is_none()
+            || prims
+                .iter()
+                .any(|p| id == p || id.strip_prefix(p.as_str()).is_some_and(|s| s.starts_with(':')))
     };
     let mut touched = Vec::new();
     let mut changed = false;
@@ -630,13 +695,15 @@ pub fn cleanup(cib: &mut Element, rsc: Option<&str>, node: Option<&str>) -> Resu
                 let before = set.children.len();
                 set.children.retain(|p| {
                     let name = p.attr("name").unwrap_or("");
-                    let failure = name.starts_with("fail-count-") || name.starts_with("last-failure-");
+                    let failure =
+                        name.starts_with("fail-count-") || name.starts_with("last-failure-");
                     !(failure
                         && match rsc {
                             None => true,
                             Some(_) => prims.iter().any(|pr| {
                                 is_failure_attr(name, pr)
-                                    || (name.contains(':') && is_failure_attr(&name.replace(':', "#"), pr))
+                                    || (name.contains(':')
+                                        && is_failure_attr(&name.replace(':', "#"), pr))
                             }),
                         })
                 });
@@ -689,7 +756,8 @@ pub fn create_object(cib: &mut Element, scope: Option<&str>, obj: Element) -> Re
     if obj.name == "cib" {
         return Err(OpError::BadArgument("cannot create <cib>".into()));
     }
-    let target = section_mut(&mut work, &section).ok_or_else(|| OpError::BadArgument(format!("unknown section {section}")))?;
+    let target = section_mut(&mut work, &section)
+        .ok_or_else(|| OpError::BadArgument(format!("unknown section {section}")))?;
     let config_change = section != "status";
     target.children.push(obj);
     if config_change {
@@ -721,7 +789,9 @@ pub fn section_mut<'a>(cib: &'a mut Element, name: &str) -> Option<&'a mut Eleme
         "configuration" => cib.child_or_insert("configuration"),
         "status" => cib.child_or_insert("status"),
         "nodes" | "resources" | "constraints" | "crm_config" | "rsc_defaults" | "op_defaults"
-        | "fencing-topology" | "acls" | "tags" | "alerts" => path_or_create(cib, &["configuration", name]),
+        | "fencing-topology" | "acls" | "tags" | "alerts" => {
+            path_or_create(cib, &["configuration", name])
+        }
         _ => return None,
     })
 }
@@ -741,8 +811,18 @@ pub fn section<'a>(cib: &'a Element, name: &str) -> Option<&'a Element> {
 pub fn is_section(name: &str) -> bool {
     matches!(
         name,
-        "configuration" | "status" | "nodes" | "resources" | "constraints" | "crm_config" | "rsc_defaults"
-            | "op_defaults" | "fencing-topology" | "acls" | "tags" | "alerts"
+        "configuration"
+            | "status"
+            | "nodes"
+            | "resources"
+            | "constraints"
+            | "crm_config"
+            | "rsc_defaults"
+            | "op_defaults"
+            | "fencing-topology"
+            | "acls"
+            | "tags"
+            | "alerts"
     )
 }
 
@@ -768,7 +848,8 @@ fn find_by_name<'a>(e: &'a mut Element, name: &str) -> Option<&'a mut Element> {
 /// [`OpError::NoSuchObject`] when nothing matches; [`OpError::Invalid`].
 pub fn modify_object(cib: &mut Element, obj: &Element) -> Result<(), OpError> {
     let mut work = cib.clone();
-    let target = find_target(&mut work, obj).ok_or_else(|| OpError::NoSuchObject(obj.id().unwrap_or(&obj.name).into()))?;
+    let target = find_target(&mut work, obj)
+        .ok_or_else(|| OpError::NoSuchObject(obj.id().unwrap_or(&obj.name).into()))?;
     merge(target, obj);
     finish_edit(cib, work, obj)
 }
@@ -799,7 +880,16 @@ fn finish_edit(cib: &mut Element, mut work: Element, obj: &Element) -> Result<()
 }
 
 fn is_status_element(name: &str) -> bool {
-    matches!(name, "status" | "node_state" | "lrm" | "lrm_resources" | "lrm_resource" | "lrm_rsc_op" | "transient_attributes")
+    matches!(
+        name,
+        "status"
+            | "node_state"
+            | "lrm"
+            | "lrm_resources"
+            | "lrm_resource"
+            | "lrm_rsc_op"
+            | "transient_attributes"
+    )
 }
 
 /// Replaces the element with the same id (or the section of that name) by `obj`
@@ -878,7 +968,12 @@ fn set_kind(meta: bool) -> &'static str {
 ///
 /// # Errors
 /// Unknown resource.
-pub fn get_resource_attr(cib: &Element, rsc: &str, meta: bool, name: &str) -> Result<Option<String>, OpError> {
+pub fn get_resource_attr(
+    cib: &Element,
+    rsc: &str,
+    meta: bool,
+    name: &str,
+) -> Result<Option<String>, OpError> {
     let r = find_resource_elem(cib, rsc)?;
     Ok(r.children_named(set_kind(meta))
         .flat_map(|s| s.children_named("nvpair"))
@@ -889,7 +984,9 @@ pub fn get_resource_attr(cib: &Element, rsc: &str, meta: bool, name: &str) -> Re
 fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, OpError> {
     cib.path(&["configuration", "resources"])
         .and_then(|r| r.find_id(rsc))
-        .filter(|e| matches!(e.name.as_str(), "primitive" | "group" | "clone" | "master" | "bundle"))
+        .filter(|e| {
+            matches!(e.name.as_str(), "primitive" | "group" | "clone" | "master" | "bundle")
+        })
         .ok_or_else(|| OpError::NoSuchResource(rsc.into()))
 }
 
@@ -898,10 +995,19 @@ fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, Op
 ///
 /// # Errors
 /// Unknown resource; invalid result.
-pub fn set_resource_attr(cib: &mut Element, rsc: &str, meta: bool, name: &str, value: &str) -> Result<SetResult, OpError> {
+pub fn set_resource_attr(
+    cib: &mut Element,
+    rsc: &str,
+    meta: bool,
+    name: &str,
+    value: &str,
+) -> Result<SetResult, OpError> {
     find_resource_elem(cib, rsc)?;
     let mut work = cib.clone();
-    let r = work.path_mut(&["configuration", "resources"]).and_then(|r| r.find_id_mut(rsc)).expect("checked");
+    let r = work
+        .path_mut(&["configuration", "resources"])
+        .and_then(|r| r.find_id_mut(rsc))
+        .expect("checked");
     let kind = set_kind(meta);
     let existing = r
         .children
@@ -918,16 +1024,20 @@ pub fn set_resource_attr(cib: &mut Element, rsc: &str, meta: bool, name: &str, v
             let pos = match r.children.iter().position(|s| s.name == kind) {
                 Some(p) => p,
                 None => {
-                    let at = r.children.iter().position(|c| c.name == "operations").unwrap_or(r.children.len());
-                    let at = if meta { at } else { r.children.iter().position(|c| c.name == "meta_attributes").unwrap_or(at) };
-                    r.children.insert(at, Element::new(kind).with_attr("id", &format!("{rsc}-{kind}")));
-                    at
+                    // Pacemaker appends a new set after the resource's other children.
+                    r.children.push(Element::new(kind).with_attr("id", &format!("{rsc}-{kind}")));
+                    r.children.len() - 1
                 }
             };
             let set = &mut r.children[pos];
             let set_id = set.id().unwrap_or("").to_string();
             let id = sanitize_id(&format!("{set_id}-{name}"));
-            set.children.push(Element::new("nvpair").with_attr("id", &id).with_attr("name", name).with_attr("value", value));
+            set.children.push(
+                Element::new("nvpair")
+                    .with_attr("id", &id)
+                    .with_attr("name", name)
+                    .with_attr("value", value),
+            );
             SetResult { id, new_in_set: Some(set_id) }
         }
     };
@@ -940,12 +1050,22 @@ pub fn set_resource_attr(cib: &mut Element, rsc: &str, meta: bool, name: &str, v
 ///
 /// # Errors
 /// Unknown resource.
-pub fn delete_resource_attr(cib: &mut Element, rsc: &str, meta: bool, name: &str) -> Result<Option<String>, OpError> {
+pub fn delete_resource_attr(
+    cib: &mut Element,
+    rsc: &str,
+    meta: bool,
+    name: &str,
+) -> Result<Option<String>, OpError> {
     find_resource_elem(cib, rsc)?;
-    let r = cib.path_mut(&["configuration", "resources"]).and_then(|r| r.find_id_mut(rsc)).expect("checked");
+    let r = cib
+        .path_mut(&["configuration", "resources"])
+        .and_then(|r| r.find_id_mut(rsc))
+        .expect("checked");
     let mut gone = None;
     for set in r.children.iter_mut().filter(|s| s.name == set_kind(meta)) {
-        if let Some(pos) = set.children.iter().position(|p| p.name == "nvpair" && p.attr("name") == Some(name)) {
+        if let Some(pos) =
+            set.children.iter().position(|p| p.name == "nvpair" && p.attr("name") == Some(name))
+        {
             gone = set.children.remove(pos).id().map(str::to_string);
             break;
         }
@@ -1029,22 +1149,49 @@ mod tests {
         set_attr(&mut c, Scope::Status, Some("n2"), None, "master-d#x", "5").unwrap();
         assert_eq!(c.attr("num_updates"), Some("1"));
         assert!(c.find_id("status-2-master-d.x").is_some());
-        assert_eq!(get_attr(&c, Scope::Status, Some("n2"), "master-d#x").unwrap().unwrap().value, "5");
-        assert_eq!(set_attr(&mut c, Scope::Nodes, Some("n9"), None, "a", "b"), Err(OpError::NoSuchNode("n9".into())));
-        assert_eq!(delete_attr(&mut c, Scope::Nodes, Some("n2"), "standby").unwrap().unwrap().id, "nodes-2-standby");
+        assert_eq!(
+            get_attr(&c, Scope::Status, Some("n2"), "master-d#x").unwrap().unwrap().value,
+            "5"
+        );
+        assert_eq!(
+            set_attr(&mut c, Scope::Nodes, Some("n9"), None, "a", "b"),
+            Err(OpError::NoSuchNode("n9".into()))
+        );
+        assert_eq!(
+            delete_attr(&mut c, Scope::Nodes, Some("n2"), "standby").unwrap().unwrap().id,
+            "nodes-2-standby"
+        );
         assert_eq!(delete_attr(&mut c, Scope::Nodes, Some("n2"), "standby").unwrap(), None);
     }
 
     #[test]
     fn move_ban_clear_and_locate() {
         let mut c = cib();
-        assert_eq!(locate(&c, "vip").unwrap(), vec![Location { node: "n1".into(), promoted: false }]);
-        assert_eq!(move_resource(&mut c, "vip", None, false).unwrap(), MoveOutcome::Banned("n1".into()));
-        assert_eq!(move_resource(&mut c, "vip", Some("n2"), false).unwrap(), MoveOutcome::Preferred("n2".into()));
-        let ids: Vec<_> = c.path(&["configuration", "constraints"]).unwrap().children.iter().map(|e| e.id().unwrap().to_string()).collect();
+        assert_eq!(
+            locate(&c, "vip").unwrap(),
+            vec![Location { node: "n1".into(), promoted: false }]
+        );
+        assert_eq!(
+            move_resource(&mut c, "vip", None, false).unwrap(),
+            MoveOutcome::Banned("n1".into())
+        );
+        assert_eq!(
+            move_resource(&mut c, "vip", Some("n2"), false).unwrap(),
+            MoveOutcome::Preferred("n2".into())
+        );
+        let ids: Vec<_> = c
+            .path(&["configuration", "constraints"])
+            .unwrap()
+            .children
+            .iter()
+            .map(|e| e.id().unwrap().to_string())
+            .collect();
         assert_eq!(ids, ["cli-ban-vip-on-n1", "cli-prefer-vip"]);
-        assert_eq!(move_resource(&mut c, "nope", Some("n2"), false), Err(OpError::NoSuchResource("nope".into())));
-        assert_eq!(clear(&mut c, "vip", None).unwrap(), ids);
+        assert_eq!(
+            move_resource(&mut c, "nope", Some("n2"), false),
+            Err(OpError::NoSuchResource("nope".into()))
+        );
+        assert_eq!(clear(&mut c, "vip", None).unwrap(), ["cli-ban-vip-on-n1", "cli-prefer-vip"]);
         assert!(clear(&mut c, "vip", None).unwrap().is_empty());
     }
 
@@ -1062,14 +1209,23 @@ mod tests {
         let mut c = cib();
         let l = Element::parse(r#"<rsc_location id="l1" rsc="vip" node="n1" score="5"/>"#).unwrap();
         create_object(&mut c, Some("constraints"), l.clone()).unwrap();
-        assert_eq!(create_object(&mut c, Some("constraints"), l), Err(OpError::Exists("l1".into())));
-        let ghost = Element::parse(r#"<rsc_location id="l2" rsc="ghost" node="n1" score="5"/>"#).unwrap();
+        assert_eq!(
+            create_object(&mut c, Some("constraints"), l),
+            Err(OpError::Exists("l1".into()))
+        );
+        let ghost =
+            Element::parse(r#"<rsc_location id="l2" rsc="ghost" node="n1" score="5"/>"#).unwrap();
         let before = c.clone();
         assert!(matches!(create_object(&mut c, None, ghost), Err(OpError::Invalid(_))));
         assert_eq!(c, before);
-        modify_object(&mut c, &Element::parse(r#"<primitive id="vip" description="x"/>"#).unwrap()).unwrap();
+        modify_object(&mut c, &Element::parse(r#"<primitive id="vip" description="x"/>"#).unwrap())
+            .unwrap();
         assert_eq!(c.find_id("vip").unwrap().attr("description"), Some("x"));
-        assert!(delete_object(&mut c, &Element::parse(r#"<rsc_location id="l1"/>"#).unwrap()).unwrap());
-        assert!(!delete_object(&mut c, &Element::parse(r#"<rsc_location id="l1"/>"#).unwrap()).unwrap());
+        assert!(
+            delete_object(&mut c, &Element::parse(r#"<rsc_location id="l1"/>"#).unwrap()).unwrap()
+        );
+        assert!(
+            !delete_object(&mut c, &Element::parse(r#"<rsc_location id="l1"/>"#).unwrap()).unwrap()
+        );
     }
 }

@@ -43,7 +43,8 @@ pub fn is_true(s: &str) -> bool {
 
 /// Whether `s` is a valid boolean (true or false spellings).
 pub fn is_bool(s: &str) -> bool {
-    is_true(s) || matches!(s.trim().to_ascii_lowercase().as_str(), "false" | "off" | "no" | "n" | "0")
+    is_true(s)
+        || matches!(s.trim().to_ascii_lowercase().as_str(), "false" | "off" | "no" | "n" | "0")
 }
 
 #[cfg(test)]

@@ -104,23 +104,31 @@ pub fn validate(root: &Element) -> Vec<ValidationError> {
         }
     }
     for c in &cib.constraints {
-        let (element, refs, scores): (&str, Vec<(&str, &Option<String>)>, Vec<&Option<String>>) = match c {
-            Constraint::Location(l) => {
-                if let Some(n) = &l.node {
-                    if cib.node(n).is_none() && !cib.nodes.is_empty() {
-                        errs.push(ValidationError::MissingNode { id: l.id.clone(), node: n.clone() });
+        let (element, refs, scores): (&str, Vec<(&str, &Option<String>)>, Vec<&Option<String>>) =
+            match c {
+                Constraint::Location(l) => {
+                    if let Some(n) = &l.node {
+                        if cib.node(n).is_none() && !cib.nodes.is_empty() {
+                            errs.push(ValidationError::MissingNode {
+                                id: l.id.clone(),
+                                node: n.clone(),
+                            });
+                        }
                     }
+                    let mut sc = vec![&l.score];
+                    collect_rule_scores(&l.rules, &mut sc);
+                    ("rsc_location", vec![("rsc", &l.rsc)], sc)
                 }
-                let mut sc = vec![&l.score];
-                collect_rule_scores(&l.rules, &mut sc);
-                ("rsc_location", vec![("rsc", &l.rsc)], sc)
-            }
-            Constraint::Colocation(c) => {
-                ("rsc_colocation", vec![("rsc", &c.rsc), ("with-rsc", &c.with_rsc)], vec![&c.score])
-            }
-            Constraint::Order(o) => ("rsc_order", vec![("first", &o.first), ("then", &o.then)], vec![&o.score]),
-            Constraint::Other(_) => continue,
-        };
+                Constraint::Colocation(c) => (
+                    "rsc_colocation",
+                    vec![("rsc", &c.rsc), ("with-rsc", &c.with_rsc)],
+                    vec![&c.score],
+                ),
+                Constraint::Order(o) => {
+                    ("rsc_order", vec![("first", &o.first), ("then", &o.then)], vec![&o.score])
+                }
+                Constraint::Other(_) => continue,
+            };
         for (attr, r) in refs {
             if let Some(r) = r {
                 if !have(r) {
@@ -135,7 +143,11 @@ pub fn validate(root: &Element) -> Vec<ValidationError> {
         }
         for s in scores.into_iter().flatten() {
             if parse_score(s).is_none() {
-                errs.push(ValidationError::BadScore { element: element.into(), id: c.id().into(), score: s.clone() });
+                errs.push(ValidationError::BadScore {
+                    element: element.into(),
+                    id: c.id().into(),
+                    score: s.clone(),
+                });
             }
         }
     }
@@ -192,16 +204,28 @@ mod tests {
     fn each_problem_is_named() {
         let cases = [
             (format!("{VIP}{VIP}"), "", "duplicate id \"vip\""),
-            (VIP.into(), r#"<rsc_location id="l" rsc="ghost" node="n1" score="1"/>"#, "rsc=\"ghost\""),
+            (
+                VIP.into(),
+                r#"<rsc_location id="l" rsc="ghost" node="n1" score="1"/>"#,
+                "rsc=\"ghost\"",
+            ),
             (VIP.into(), r#"<rsc_location id="l" rsc="vip" node="n9" score="1"/>"#, "node=\"n9\""),
-            (VIP.into(), r#"<rsc_location id="l" rsc="vip" node="n1" score="lots"/>"#, "score \"lots\""),
+            (
+                VIP.into(),
+                r#"<rsc_location id="l" rsc="vip" node="n1" score="lots"/>"#,
+                "score \"lots\"",
+            ),
             (
                 VIP.into(),
                 r#"<rsc_colocation id="c" rsc="vip" with-rsc="nope" score="INFINITY"/>"#,
                 "with-rsc=\"nope\"",
             ),
             (r#"<primitive id="x" class="bogus" type="y"/>"#.into(), "", "unknown class \"bogus\""),
-            (r#"<primitive id="x" class="ocf" type="y"/>"#.into(), "", "missing attribute provider"),
+            (
+                r#"<primitive id="x" class="ocf" type="y"/>"#.into(),
+                "",
+                "missing attribute provider",
+            ),
         ];
         for (r, c, want) in cases {
             let errs = validate(&cib(&r, c));

@@ -112,7 +112,10 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("cluster-delay", Kind::Duration),
     ("batch-limit", Kind::Int),
     ("migration-limit", Kind::Int),
-    ("node-health-strategy", Kind::Choice(&["none", "migrate-on-red", "only-green", "progressive", "custom"])),
+    (
+        "node-health-strategy",
+        Kind::Choice(&["none", "migrate-on-red", "only-green", "progressive", "custom"]),
+    ),
     ("priority-fencing-delay", Kind::Duration),
     ("startup-fencing", Kind::Bool),
     ("concurrent-fencing", Kind::Bool),
@@ -148,10 +151,14 @@ pub fn required_params(meta_data: &str) -> Vec<String> {
 
 /// Runs every check on `root`. `meta_data(class, provider, type)` returns an agent's
 /// meta-data XML when it can be obtained (see [`ocf_meta_data`]).
-pub fn verify(root: &Element, meta_data: &dyn Fn(&str, Option<&str>, &str) -> Option<String>) -> Vec<Finding> {
+pub fn verify(
+    root: &Element,
+    meta_data: &dyn Fn(&str, Option<&str>, &str) -> Option<String>,
+) -> Vec<Finding> {
     let schema = validate(root);
     if !schema.is_empty() {
-        let mut out: Vec<Finding> = schema.iter().map(|e| Finding::err("validate", e.to_string())).collect();
+        let mut out: Vec<Finding> =
+            schema.iter().map(|e| Finding::err("validate", e.to_string())).collect();
         out.push(Finding::err("main", "CIB did not pass schema validation".into()));
         return out;
     }
@@ -196,7 +203,9 @@ pub fn verify(root: &Element, meta_data: &dyn Fn(&str, Option<&str>, &str) -> Op
         }
     }
     for p in prims {
-        let (Some(class), Some(ty)) = (p.class.as_deref(), p.agent_type.as_deref()) else { continue };
+        let (Some(class), Some(ty)) = (p.class.as_deref(), p.agent_type.as_deref()) else {
+            continue;
+        };
         let Some(md) = meta_data(class, p.provider.as_deref(), ty) else { continue };
         for req in required_params(&md) {
             if p.param(&req).is_none() {

@@ -43,7 +43,9 @@ fn body(args: &[String]) -> Result<(), Failure> {
     if p.has("refresh") {
         return Ok(());
     }
-    let name = p.value("name").ok_or_else(|| Failure::new(exit::USAGE, format!("{TOOL}: -n/--name is required")))?;
+    let name = p
+        .value("name")
+        .ok_or_else(|| Failure::new(exit::USAGE, format!("{TOOL}: -n/--name is required")))?;
     let value = p.value("update").or(p.value("value")).or(p.value("update-both"));
     let down = match (value, p.has("query"), p.has("delete")) {
         (Some(v), _, _) => format!("Could not update {name}={v}: Connection refused (111)"),
@@ -55,7 +57,8 @@ fn body(args: &[String]) -> Result<(), Failure> {
     let node = p.value("node").map(str::to_string).unwrap_or_else(ops::local_node_name);
     let fail = |e: ops::OpError| Failure::new(e.exit_code(), format!("{TOOL}: {e}"));
     if let Some(v) = value {
-        ops::set_attr(&mut cib, Scope::Status, Some(&node), p.value("set"), name, v).map_err(fail)?;
+        ops::set_attr(&mut cib, Scope::Status, Some(&node), p.value("set"), name, v)
+            .map_err(fail)?;
         return cli::save(TOOL, &src, &cib);
     }
     if p.has("delete") {
@@ -78,9 +81,15 @@ fn body(args: &[String]) -> Result<(), Failure> {
             }
         }
         if !any {
-            return Err(Failure::new(exit::NOSUCH, format!("Could not query value of {name}: attribute does not exist")));
+            return Err(Failure::new(
+                exit::NOSUCH,
+                format!("Could not query value of {name}: attribute does not exist"),
+            ));
         }
         return Ok(());
     }
-    Err(Failure::new(exit::USAGE, format!("{TOOL}: No command given. Use --help for usage information.")))
+    Err(Failure::new(
+        exit::USAGE,
+        format!("{TOOL}: No command given. Use --help for usage information."),
+    ))
 }

@@ -41,18 +41,24 @@ fn input(p: &cli::Parsed) -> Result<Element, Failure> {
     let text = if let Some(t) = p.value("xml-text") {
         t.to_string()
     } else if let Some(f) = p.value("xml-file") {
-        std::fs::read_to_string(f)
-            .map_err(|e| Failure::new(exit::NOINPUT, format!("{TOOL}: Couldn't parse input file: {f}: {e}")))?
+        std::fs::read_to_string(f).map_err(|e| {
+            Failure::new(exit::NOINPUT, format!("{TOOL}: Couldn't parse input file: {f}: {e}"))
+        })?
     } else if p.has("xml-pipe") {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Failure::new(exit::NOINPUT, format!("{TOOL}: Couldn't read stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            Failure::new(exit::NOINPUT, format!("{TOOL}: Couldn't read stdin: {e}"))
+        })?;
         s
     } else {
-        return Err(Failure::new(exit::USAGE, format!("{TOOL}: This command requires XML data (-X, -x or -p)")));
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: This command requires XML data (-X, -x or -p)"),
+        ));
     };
-    Element::parse(&text).map_err(|e| Failure::new(exit::DATAERR, format!("{TOOL}: Couldn't parse input string: {e}")))
+    Element::parse(&text).map_err(|e| {
+        Failure::new(exit::DATAERR, format!("{TOOL}: Couldn't parse input string: {e}"))
+    })
 }
 
 fn call_failed(e: OpError) -> Failure {
@@ -80,7 +86,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     if p.has("xpath") {
-        return Err(Failure::new(exit::UNIMPLEMENT_FEATURE, format!("{TOOL}: --xpath is not implemented")));
+        return Err(Failure::new(
+            exit::UNIMPLEMENT_FEATURE,
+            format!("{TOOL}: --xpath is not implemented"),
+        ));
     }
     let scope = p.value("scope");
     if let Some(s) = scope {
@@ -100,7 +109,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     if p.has("bump") {
+        // Pacemaker's -B raises epoch and counts the write as an update too.
+        let updates = cib.attr("num_updates").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         store::bump_epoch(&mut cib);
+        cib.set_attr("num_updates", &(updates + 1).to_string());
         return cli::save(TOOL, &src, &cib);
     }
     if p.has("erase") {
@@ -139,12 +151,16 @@ fn body(args: &[String]) -> Result<(), Failure> {
             return Ok(());
         }
     } else if p.has("patch") {
-        diff::apply(&mut cib, &obj).map_err(|e| Failure::new(exit::DATAERR, format!("Call failed: {e}")))?;
+        diff::apply(&mut cib, &obj)
+            .map_err(|e| Failure::new(exit::DATAERR, format!("Call failed: {e}")))?;
         if let Some(v) = cluster_core::cib::validate::validate(&cib).into_iter().next() {
             return Err(call_failed(OpError::Invalid(v)));
         }
     } else {
-        return Err(Failure::new(exit::USAGE, format!("{TOOL}: No command given. Use --help for usage information.")));
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: No command given. Use --help for usage information."),
+        ));
     }
     cli::save(TOOL, &src, &cib)
 }

@@ -69,19 +69,28 @@ fn body(args: &[String]) -> Result<(), Failure> {
         (None, Some(l)) => match l {
             "reboot" => Scope::Status,
             "forever" => Scope::Nodes,
-            _ => return Err(Failure::new(exit::INVALID_PARAM, format!("{TOOL}: Invalid value '{l}' for -l/--lifetime"))),
+            _ => {
+                return Err(Failure::new(
+                    exit::INVALID_PARAM,
+                    format!("{TOOL}: Invalid value '{l}' for -l/--lifetime"),
+                ))
+            }
         },
         (None, None) if promotion => Scope::Status,
         (None, None) if p.has("node") => Scope::Nodes,
         _ => Scope::CrmConfig,
     };
-    let name = name.ok_or_else(|| Failure::new(exit::USAGE, format!("{TOOL}: -n/--name is required\n{USAGE}")))?;
+    let name = name.ok_or_else(|| {
+        Failure::new(exit::USAGE, format!("{TOOL}: -n/--name is required\n{USAGE}"))
+    })?;
     let node = match p.value("node") {
         Some(n) if n != "auto" && n != "localhost" => Some(n.to_string()),
         _ if matches!(scope, Scope::Nodes | Scope::Status) => Some(ops::local_node_name()),
         _ => None,
     };
-    let src = cli::offline_source(&format!("{TOOL}: Could not connect to the CIB: Transport endpoint is not connected"))?;
+    let src = cli::offline_source(&format!(
+        "{TOOL}: Could not connect to the CIB: Transport endpoint is not connected"
+    ))?;
     let mut cib = cli::load(TOOL, &src)?;
     let fail = |e: OpError| {
         let msg = match &e {
@@ -92,11 +101,14 @@ fn body(args: &[String]) -> Result<(), Failure> {
     };
     let value = p.value("update").or(p.value("attr-value"));
     if let Some(v) = value {
-        ops::set_attr(&mut cib, scope, node.as_deref(), p.value("set-name"), &name, v).map_err(fail)?;
+        ops::set_attr(&mut cib, scope, node.as_deref(), p.value("set-name"), &name, v)
+            .map_err(fail)?;
         return cli::save(TOOL, &src, &cib);
     }
     if p.has("delete") {
-        if let Some(gone) = ops::delete_attr(&mut cib, scope, node.as_deref(), &name).map_err(fail)? {
+        if let Some(gone) =
+            ops::delete_attr(&mut cib, scope, node.as_deref(), &name).map_err(fail)?
+        {
             cli::save(TOOL, &src, &cib)?;
             let what = if scope == Scope::CrmConfig { "option" } else { "attribute" };
             if !p.has("quiet") && !p.has("quiet-update") {
@@ -110,7 +122,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
         (Some(a), _) => a.value,
         (None, Some(d)) => d.to_string(),
         (None, None) => {
-            return Err(Failure::new(exit::NOSUCH, format!("{TOOL}: Error performing operation: No such device or address")))
+            return Err(Failure::new(
+                exit::NOSUCH,
+                format!("{TOOL}: Error performing operation: No such device or address"),
+            ))
         }
     };
     if p.has("quiet") || p.has("quiet-update") {

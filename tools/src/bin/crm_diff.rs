@@ -27,12 +27,19 @@ fn main() {
 
 fn read(file: Option<&str>, text: Option<&str>, what: &str) -> Result<Element, Failure> {
     let t = match (file, text) {
-        (Some(f), _) => std::fs::read_to_string(f)
-            .map_err(|e| Failure::new(exit::NOINPUT, format!("{TOOL}: Couldn't parse {what} file {f}: {e}")))?,
+        (Some(f), _) => std::fs::read_to_string(f).map_err(|e| {
+            Failure::new(exit::NOINPUT, format!("{TOOL}: Couldn't parse {what} file {f}: {e}"))
+        })?,
         (None, Some(t)) => t.to_string(),
-        (None, None) => return Err(Failure::new(exit::USAGE, format!("{TOOL}: Both original and new XML must be specified"))),
+        (None, None) => {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("{TOOL}: Both original and new XML must be specified"),
+            ))
+        }
     };
-    Element::parse(&t).map_err(|e| Failure::new(exit::DATAERR, format!("{TOOL}: Couldn't parse {what} XML: {e}")))
+    Element::parse(&t)
+        .map_err(|e| Failure::new(exit::DATAERR, format!("{TOOL}: Couldn't parse {what} XML: {e}")))
 }
 
 fn body(args: &[String]) -> Result<(), Failure> {
@@ -45,7 +52,9 @@ fn body(args: &[String]) -> Result<(), Failure> {
     if let Some(pf) = p.value("patch") {
         let patch = read(Some(pf), None, "patch")?;
         let mut doc = old;
-        diff::apply(&mut doc, &patch).map_err(|e| Failure::new(exit::DATAERR, format!("{TOOL}: Could not apply patch: {e}")))?;
+        diff::apply(&mut doc, &patch).map_err(|e| {
+            Failure::new(exit::DATAERR, format!("{TOOL}: Could not apply patch: {e}"))
+        })?;
         print!("{}", doc.to_pretty_string());
         return Ok(());
     }

@@ -32,9 +32,15 @@ fn body(args: &[String]) -> Result<(), Failure> {
         println!("{USAGE}");
         return Ok(());
     }
-    let rsc = p.value("resource").ok_or_else(|| Failure::new(exit::USAGE, format!("error: resource name required\n\n{USAGE}")))?;
-    let node = p.value("node").ok_or_else(|| Failure::new(exit::USAGE, format!("error: node name required\n\n{USAGE}")))?;
-    let src = cli::offline_source("error: Could not connect to the CIB: Transport endpoint is not connected")?;
+    let rsc = p.value("resource").ok_or_else(|| {
+        Failure::new(exit::USAGE, format!("error: resource name required\n\n{USAGE}"))
+    })?;
+    let node = p.value("node").ok_or_else(|| {
+        Failure::new(exit::USAGE, format!("error: node name required\n\n{USAGE}"))
+    })?;
+    let src = cli::offline_source(
+        "error: Could not connect to the CIB: Transport endpoint is not connected",
+    )?;
     let mut cib = cli::load(TOOL, &src)?;
     let fail = |e: ops::OpError| Failure::new(e.exit_code(), format!("{TOOL}: {e}"));
     if p.has("delete") {

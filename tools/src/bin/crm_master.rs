@@ -28,11 +28,17 @@ fn main() {
         i += 1;
     }
     let Some(rsc) = rsc else {
-        eprintln!("Error: This command can only be run from within an OCF resource agent (or with -r)");
+        eprintln!(
+            "Error: This command can only be run from within an OCF resource agent (or with -r)"
+        );
         std::process::exit(cluster_core::cib::exit::USAGE);
     };
-    let sibling = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("crm_attribute")));
-    let prog = sibling.filter(|p| p.exists()).map(|p| p.into_os_string()).unwrap_or_else(|| "crm_attribute".into());
+    let sibling =
+        std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("crm_attribute")));
+    let prog = sibling
+        .filter(|p| p.exists())
+        .map(|p| p.into_os_string())
+        .unwrap_or_else(|| "crm_attribute".into());
     let status = Command::new(prog)
         .arg("-n")
         .arg(format!("master-{rsc}"))

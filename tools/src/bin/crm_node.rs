@@ -30,7 +30,8 @@ fn main() {
 
 fn online(ns: &cluster_core::cib::model::NodeState) -> bool {
     let get = |k: &str| ns.extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    get("crmd") == Some("online") || get("in_ccm").is_some_and(|v| v == "true" || v.parse::<u64>().is_ok_and(|n| n > 0))
+    get("crmd") == Some("online")
+        || get("in_ccm").is_some_and(|v| v == "true" || v.parse::<u64>().is_ok_and(|n| n > 0))
 }
 
 fn body(args: &[String]) -> Result<(), Failure> {
@@ -56,7 +57,9 @@ fn body(args: &[String]) -> Result<(), Failure> {
         println!("{}", n.uname);
     } else if p.has("cluster-id") {
         let me = ops::local_node_name();
-        let n = cib.node(&me).ok_or_else(|| Failure::new(exit::NOSUCH, format!("{TOOL}: Could not map name={me} to a UUID")))?;
+        let n = cib.node(&me).ok_or_else(|| {
+            Failure::new(exit::NOSUCH, format!("{TOOL}: Could not map name={me} to a UUID"))
+        })?;
         println!("{}", n.id);
     } else if p.has("list") {
         for n in &cib.nodes {
@@ -64,15 +67,20 @@ fn body(args: &[String]) -> Result<(), Failure> {
             println!("{} {} {st}", n.id, n.uname);
         }
     } else if p.has("partition") {
-        let up: Vec<&str> =
-            cib.nodes.iter().filter(|n| state(&n.uname).is_some_and(online)).map(|n| n.uname.as_str()).collect();
+        let up: Vec<&str> = cib
+            .nodes
+            .iter()
+            .filter(|n| state(&n.uname).is_some_and(online))
+            .map(|n| n.uname.as_str())
+            .collect();
         println!("{}", up.join(" "));
     } else if p.has("quorum") {
         let q = cib.extra.iter().any(|(k, v)| k == "have-quorum" && (v == "1" || v == "true"));
         println!("{}", if q { 1 } else { 0 });
     } else if let Some(node) = p.value("remove") {
-        let id = ops::node_id(&root, node)
-            .ok_or_else(|| Failure::new(exit::NOSUCH, format!("{TOOL}: Could not map name={node} to a UUID")))?;
+        let id = ops::node_id(&root, node).ok_or_else(|| {
+            Failure::new(exit::NOSUCH, format!("{TOOL}: Could not map name={node} to a UUID"))
+        })?;
         for sec in ["nodes", "status"] {
             if let Some(s) = ops::section_mut(&mut root, sec) {
                 s.children.retain(|c| c.id() != Some(id.as_str()));
@@ -81,7 +89,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
         cluster_core::cib::store::bump_epoch(&mut root);
         cli::save(TOOL, &src, &root)?;
     } else {
-        return Err(Failure::new(exit::USAGE, format!("{TOOL}: No command given. Use --help for usage information.")));
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: No command given. Use --help for usage information."),
+        ));
     }
     Ok(())
 }

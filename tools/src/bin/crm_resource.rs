@@ -77,11 +77,17 @@ fn body(args: &[String]) -> Result<(), Failure> {
     }
     for f in ["force-start", "force-stop", "force-check", "force-promote", "force-demote"] {
         if p.has(f) {
-            return Err(Failure::new(exit::UNIMPLEMENT_FEATURE, format!("{TOOL}: --{f} is not implemented")));
+            return Err(Failure::new(
+                exit::UNIMPLEMENT_FEATURE,
+                format!("{TOOL}: --{f} is not implemented"),
+            ));
         }
     }
     if p.has("lifetime") {
-        return Err(Failure::new(exit::UNIMPLEMENT_FEATURE, format!("{TOOL}: --lifetime is not implemented")));
+        return Err(Failure::new(
+            exit::UNIMPLEMENT_FEATURE,
+            format!("{TOOL}: --lifetime is not implemented"),
+        ));
     }
     let src = cli::offline_source(&format!("{TOOL}: Could not connect to the CIB: Transport endpoint is not connected\nError performing operation: Could not connect to the CIB"))?;
     let mut cib = cli::load(TOOL, &src)?;
@@ -89,7 +95,12 @@ fn body(args: &[String]) -> Result<(), Failure> {
     let node = p.value("node");
     let promoted = p.has("promoted") || p.has("master");
     let need_rsc = |what: &str| {
-        rsc.ok_or_else(|| Failure::new(exit::USAGE, format!("{TOOL}: Must supply a resource id with -r for {what}")))
+        rsc.ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!("{TOOL}: Must supply a resource id with -r for {what}"),
+            )
+        })
     };
     let meta = p.has("meta");
     if p.has("list-raw") {
@@ -119,7 +130,8 @@ fn body(args: &[String]) -> Result<(), Failure> {
         }
     } else if p.has("ban") {
         let rsc = need_rsc("--ban")?;
-        let MoveOutcome::Banned(n) = ops::ban(&mut cib, rsc, node, promoted).map_err(not_found)? else {
+        let MoveOutcome::Banned(n) = ops::ban(&mut cib, rsc, node, promoted).map_err(not_found)?
+        else {
             unreachable!("ban only bans")
         };
         cli::save(TOOL, &src, &cib)?;
@@ -151,12 +163,17 @@ fn body(args: &[String]) -> Result<(), Failure> {
     } else if let Some(name) = p.value("set-parameter") {
         let rsc = need_rsc("--set-parameter")?;
         let value = p.value("parameter-value").ok_or_else(|| {
-            Failure::new(exit::USAGE, format!("{TOOL}: You need to supply a value with the -v option"))
+            Failure::new(
+                exit::USAGE,
+                format!("{TOOL}: You need to supply a value with the -v option"),
+            )
         })?;
         let r = ops::set_resource_attr(&mut cib, rsc, meta, name, value).map_err(not_found)?;
         cli::save(TOOL, &src, &cib)?;
         match r.new_in_set {
-            Some(set) => println!("Set '{rsc}' option: id={} set={set} name={name} value={value}", r.id),
+            Some(set) => {
+                println!("Set '{rsc}' option: id={} set={set} name={name} value={value}", r.id)
+            }
             None => println!("Set '{rsc}' option: id={} name={name} value={value}", r.id),
         }
     } else if let Some(name) = p.value("delete-parameter") {
@@ -168,10 +185,14 @@ fn body(args: &[String]) -> Result<(), Failure> {
     } else if p.has("query-xml") {
         let rsc = need_rsc("--query-xml")?;
         let model = Cib::from_element(&cib);
-        let r = model.resource(rsc).ok_or_else(|| not_found(OpError::NoSuchResource(rsc.into())))?;
+        let r =
+            model.resource(rsc).ok_or_else(|| not_found(OpError::NoSuchResource(rsc.into())))?;
         print!("{}", r.to_element().to_pretty_string());
     } else {
-        return Err(Failure::new(exit::USAGE, format!("{TOOL}: No command given. Use --help for usage information.")));
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: No command given. Use --help for usage information."),
+        ));
     }
     Ok(())
 }
@@ -183,7 +204,10 @@ fn list(cib: &cluster_core::cib::Element) {
     for r in &model.resources {
         let state = |id: &str| match ops::locate(cib, id) {
             Ok(l) if !l.is_empty() => {
-                format!("Started [ {} ]", l.iter().map(|l| l.node.as_str()).collect::<Vec<_>>().join(" "))
+                format!(
+                    "Started [ {} ]",
+                    l.iter().map(|l| l.node.as_str()).collect::<Vec<_>>().join(" ")
+                )
             }
             _ => "Stopped".to_string(),
         };

@@ -33,7 +33,10 @@ fn main() {
 fn live() -> Result<CibSource, Failure> {
     match std::env::var("CIB_file").ok().filter(|v| !v.is_empty()) {
         Some(f) => Ok(CibSource::File(f.into())),
-        None => Err(Failure::new(exit::DISCONNECT, "Could not connect to CIB: Transport endpoint is not connected")),
+        None => Err(Failure::new(
+            exit::DISCONNECT,
+            "Could not connect to CIB: Transport endpoint is not connected",
+        )),
     }
 }
 
@@ -65,8 +68,12 @@ fn body(args: &[String]) -> Result<(), Failure> {
         )
     };
     let write = |n: &str, cib: &Element| {
-        write_atomic(&path_of(n), cib.to_pretty_string().as_bytes())
-            .map_err(|e| Failure::new(exit::CANTCREAT, format!("{TOOL}: Could not create the shadow instance '{n}': {e}")))
+        write_atomic(&path_of(n), cib.to_pretty_string().as_bytes()).map_err(|e| {
+            Failure::new(
+                exit::CANTCREAT,
+                format!("{TOOL}: Could not create the shadow instance '{n}': {e}"),
+            )
+        })
     };
     if let Some(name) = p.value("create-empty") {
         if path_of(name).exists() && !force {
@@ -74,7 +81,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
         }
         let mut cib = ops::empty_cib();
         cib.set_attr("epoch", "0");
-        eprintln!("Created new pacemaker-3.9 configuration");
+        println!("Created new pacemaker-3.9 configuration");
         write(name, &cib)?;
         println!("Setting up shadow instance");
         hint(name);
@@ -90,7 +97,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
     } else if p.has("reset") {
         let name = p.value("reset").map(str::to_string).map_or_else(active, Ok)?;
         if !path_of(&name).exists() {
-            return Err(Failure::new(exit::NOSUCH, format!("{TOOL}: No shadow instance named '{name}'")));
+            return Err(Failure::new(
+                exit::NOSUCH,
+                format!("{TOOL}: No shadow instance named '{name}'"),
+            ));
         }
         let cib = cli::load(TOOL, &live()?)?;
         write(&name, &cib)?;
@@ -99,7 +109,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
         let name = p.value("commit").map(str::to_string).map_or_else(active, Ok)?;
         let shadow = cli::load(TOOL, &CibSource::File(path_of(&name)))?;
         if let Some(v) = cluster_core::cib::validate::validate(&shadow).into_iter().next() {
-            return Err(Failure::new(exit::CONFIG, format!("Could not commit shadow instance '{name}' to the CIB: {v}")));
+            return Err(Failure::new(
+                exit::CONFIG,
+                format!("Could not commit shadow instance '{name}' to the CIB: {v}"),
+            ));
         }
         let src = live()?;
         cli::save(TOOL, &src, &shadow)?;
@@ -114,8 +127,12 @@ fn body(args: &[String]) -> Result<(), Failure> {
         println!("{}", path_of(&active()?).display());
     } else if p.has("display") {
         let name = active()?;
-        let text = std::fs::read_to_string(path_of(&name))
-            .map_err(|e| Failure::new(exit::NOSUCH, format!("{TOOL}: Could not read shadow instance '{name}': {e}")))?;
+        let text = std::fs::read_to_string(path_of(&name)).map_err(|e| {
+            Failure::new(
+                exit::NOSUCH,
+                format!("{TOOL}: Could not read shadow instance '{name}': {e}"),
+            )
+        })?;
         print!("{text}");
     } else if p.has("diff") {
         let name = active()?;
@@ -126,7 +143,10 @@ fn body(args: &[String]) -> Result<(), Failure> {
             return Err(Failure::new(exit::ERROR, ""));
         }
     } else {
-        return Err(Failure::new(exit::USAGE, format!("{TOOL}: No command given. Use --help for usage information.")));
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: No command given. Use --help for usage information."),
+        ));
     }
     Ok(())
 }

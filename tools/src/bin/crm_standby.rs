@@ -32,19 +32,29 @@ fn body(args: &[String]) -> Result<(), Failure> {
         None => None,
         Some("reboot") => Some(Scope::Status),
         Some("forever") => Some(Scope::Nodes),
-        Some(l) => return Err(Failure::new(exit::INVALID_PARAM, format!("{TOOL}: Invalid value '{l}' for -l/--lifetime"))),
+        Some(l) => {
+            return Err(Failure::new(
+                exit::INVALID_PARAM,
+                format!("{TOOL}: Invalid value '{l}' for -l/--lifetime"),
+            ))
+        }
     };
     let node = p.value("node").map(str::to_string).unwrap_or_else(ops::local_node_name);
-    let src = cli::offline_source(&format!("{TOOL}: Could not connect to the CIB: Transport endpoint is not connected"))?;
+    let src = cli::offline_source(&format!(
+        "{TOOL}: Could not connect to the CIB: Transport endpoint is not connected"
+    ))?;
     let mut cib = cli::load(TOOL, &src)?;
     let fail = |e: ops::OpError| Failure::new(e.exit_code(), format!("{TOOL}: {e}"));
     if let Some(v) = p.value("update") {
-        ops::set_attr(&mut cib, lifetime.unwrap_or(Scope::Nodes), Some(&node), None, "standby", v).map_err(fail)?;
+        ops::set_attr(&mut cib, lifetime.unwrap_or(Scope::Nodes), Some(&node), None, "standby", v)
+            .map_err(fail)?;
         return cli::save(TOOL, &src, &cib);
     }
     if p.has("delete") {
         let scope = lifetime.unwrap_or(Scope::Nodes);
-        if let Some(gone) = ops::delete_attr(&mut cib, scope, Some(&node), "standby").map_err(fail)? {
+        if let Some(gone) =
+            ops::delete_attr(&mut cib, scope, Some(&node), "standby").map_err(fail)?
+        {
             cli::save(TOOL, &src, &cib)?;
             println!("Deleted {} attribute: id={} name=standby", scope.name(), gone.id);
         }

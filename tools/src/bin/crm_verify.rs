@@ -34,22 +34,37 @@ fn body(args: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     let text = if let Some(f) = p.value("xml-file") {
-        std::fs::read_to_string(f).map_err(|_| Failure::new(exit::ERROR, format!("{TOOL}: Couldn't parse input file: {f}")))?
+        std::fs::read_to_string(f).map_err(|_| {
+            Failure::new(exit::ERROR, format!("{TOOL}: Couldn't parse input file: {f}"))
+        })?
     } else if let Some(t) = p.value("xml-text") {
         t.to_string()
     } else if p.has("xml-pipe") {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Failure::new(exit::ERROR, format!("{TOOL}: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::new(exit::ERROR, format!("{TOOL}: {e}")))?;
         s
     } else if p.has("live-check") {
-        let src = cli::offline_source(&format!("{TOOL}: CIB query failed: Input file not available"))
-            .map_err(|f| Failure::new(exit::NOINPUT, f.message))?;
-        std::fs::read_to_string(src.path())
-            .map_err(|_| Failure::new(exit::NOINPUT, format!("{TOOL}: CIB query failed: Input file not available")))?
+        let src =
+            cli::offline_source(&format!("{TOOL}: CIB query failed: Input file not available"))
+                .map_err(|f| Failure::new(exit::NOINPUT, f.message))?;
+        std::fs::read_to_string(src.path()).map_err(|_| {
+            Failure::new(
+                exit::NOINPUT,
+                format!("{TOOL}: CIB query failed: Input file not available"),
+            )
+        })?
     } else {
-        return Err(Failure::new(exit::ERROR, format!("{TOOL}: No configuration source specified.  Use --help for usage information.")));
+        return Err(Failure::new(
+            exit::ERROR,
+            format!(
+                "{TOOL}: No configuration source specified.  Use --help for usage information."
+            ),
+        ));
     };
-    let root = Element::parse(&text).map_err(|e| Failure::new(exit::ERROR, format!("{TOOL}: Couldn't parse input: {e}")))?;
+    let root = Element::parse(&text)
+        .map_err(|e| Failure::new(exit::ERROR, format!("{TOOL}: Couldn't parse input: {e}")))?;
     if root.name != "cib" {
         return Err(Failure::new(exit::CONFIG, format!("{TOOL}: The root element is <{}>, not <cib>\n{TOOL}: Errors found during check: config not valid", root.name)));
     }
