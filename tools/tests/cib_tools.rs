@@ -122,6 +122,9 @@ fn tree(p: &Path) -> Element {
     Element::parse(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
+/// One command: tool, arguments, extra environment.
+type Cmd<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
 /// Asserts two CIB files hold the same document, naming the first differing line.
 fn same_doc(a: &Path, b: &Path, what: &str) {
     let (x, y) = (tree(a).to_pretty_string(), tree(b).to_pretty_string());
@@ -138,7 +141,7 @@ fn same_doc(a: &Path, b: &Path, what: &str) {
 
 /// Runs the same command with ours and Pacemaker's on two copies of `vector`; asserts the
 /// same stdout, exit code and resulting document (and stderr when `stderr_too`).
-fn compare(tmp: &Tmp, vector: &str, cmds: &[(&str, &[&str], &[(&str, &str)])], stderr_too: bool) {
+fn compare(tmp: &Tmp, vector: &str, cmds: &[Cmd<'_>], stderr_too: bool) {
     let a = tmp.cib("ours.xml", vector);
     let b = tmp.cib("theirs.xml", vector);
     for (tool, args, env) in cmds {

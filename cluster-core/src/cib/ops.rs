@@ -591,7 +591,7 @@ pub fn clear(cib: &mut Element, rsc: &str, node: Option<&str>) -> Result<Vec<Str
         let wanted = |c: &Element, ban: bool| {
             let id = c.id().unwrap_or("");
             let ours = if ban { id.starts_with(&ban_prefix) } else { id == prefer };
-            ours && node.is_none_or(|n| {
+            ours && node.map_or(true, |n| {
                 c.attr("node") == Some(n)
                     || id == ban_id(rsc, n)
                     || (id == prefer && c.attr("node").is_none())

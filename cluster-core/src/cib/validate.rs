@@ -76,6 +76,9 @@ pub enum ValidationError {
     },
 }
 
+/// Resource references of a constraint: (attribute, value).
+type Refs<'a> = Vec<(&'a str, &'a Option<String>)>;
+
 /// Collects every problem of `root` (a `<cib>` element). Empty means valid.
 pub fn validate(root: &Element) -> Vec<ValidationError> {
     let mut errs = Vec::new();
@@ -104,31 +107,28 @@ pub fn validate(root: &Element) -> Vec<ValidationError> {
         }
     }
     for c in &cib.constraints {
-        let (element, refs, scores): (&str, Vec<(&str, &Option<String>)>, Vec<&Option<String>>) =
-            match c {
-                Constraint::Location(l) => {
-                    if let Some(n) = &l.node {
-                        if cib.node(n).is_none() && !cib.nodes.is_empty() {
-                            errs.push(ValidationError::MissingNode {
-                                id: l.id.clone(),
-                                node: n.clone(),
-                            });
-                        }
+        let (element, refs, scores): (&str, Refs<'_>, Vec<&Option<String>>) = match c {
+            Constraint::Location(l) => {
+                if let Some(n) = &l.node {
+                    if cib.node(n).is_none() && !cib.nodes.is_empty() {
+                        errs.push(ValidationError::MissingNode {
+                            id: l.id.clone(),
+                            node: n.clone(),
+                        });
                     }
-                    let mut sc = vec![&l.score];
-                    collect_rule_scores(&l.rules, &mut sc);
-                    ("rsc_location", vec![("rsc", &l.rsc)], sc)
                 }
-                Constraint::Colocation(c) => (
-                    "rsc_colocation",
-                    vec![("rsc", &c.rsc), ("with-rsc", &c.with_rsc)],
-                    vec![&c.score],
-                ),
-                Constraint::Order(o) => {
-                    ("rsc_order", vec![("first", &o.first), ("then", &o.then)], vec![&o.score])
-                }
-                Constraint::Other(_) => continue,
-            };
+                let mut sc = vec![&l.score];
+                collect_rule_scores(&l.rules, &mut sc);
+                ("rsc_location", vec![("rsc", &l.rsc)], sc)
+            }
+            Constraint::Colocation(c) => {
+                ("rsc_colocation", vec![("rsc", &c.rsc), ("with-rsc", &c.with_rsc)], vec![&c.score])
+            }
+            Constraint::Order(o) => {
+                ("rsc_order", vec![("first", &o.first), ("then", &o.then)], vec![&o.score])
+            }
+            Constraint::Other(_) => continue,
+        };
         for (attr, r) in refs {
             if let Some(r) = r {
                 if !have(r) {

@@ -149,12 +149,12 @@ pub fn required_params(meta_data: &str) -> Vec<String> {
         .collect()
 }
 
+/// Looks up an agent's meta-data XML by class, provider and type.
+pub type MetaDataFn = dyn Fn(&str, Option<&str>, &str) -> Option<String>;
+
 /// Runs every check on `root`. `meta_data(class, provider, type)` returns an agent's
 /// meta-data XML when it can be obtained (see [`ocf_meta_data`]).
-pub fn verify(
-    root: &Element,
-    meta_data: &dyn Fn(&str, Option<&str>, &str) -> Option<String>,
-) -> Vec<Finding> {
+pub fn verify(root: &Element, meta_data: &MetaDataFn) -> Vec<Finding> {
     let schema = validate(root);
     if !schema.is_empty() {
         let mut out: Vec<Finding> =
@@ -184,7 +184,7 @@ pub fn verify(
         .property("stonith-enabled")
         .or_else(|| cib.property("fencing-enabled"))
         .filter(|v| is_bool(v))
-        .is_none_or(is_true);
+        .map_or(true, is_true);
     let prims: Vec<_> = cib
         .all_resources()
         .into_iter()

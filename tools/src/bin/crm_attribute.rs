@@ -33,7 +33,7 @@ const USAGE: &str = "Usage: crm_attribute -n NAME [-v VALUE | -G | -D] [-t crm_c
 
 /// Runs crm_attribute with `args`; also used by crm_master.
 fn main() {
-    cli::run(|args| body(args))
+    cli::run(body)
 }
 
 fn body(args: &[String]) -> Result<(), Failure> {
