@@ -424,6 +424,54 @@ fn cibadmin_edits_match_pacemaker() {
 }
 
 #[test]
+fn cibadmin_xpath_queries_and_deletes_match_pacemaker() {
+    let tmp = Tmp::new();
+    let f = tmp.cib("c.xml", "cib-promo.xml");
+    for x in [
+        "//node_state[@crmd='online']//nvpair[@name='master-drbd0']",
+        "//node_state[@uname='node1']//nvpair[@name='master-drbd0']",
+        "//nvpair[@name='nope']",
+        "/cib/configuration/nodes",
+        "//primitive[@id='vip']/operations/op",
+    ] {
+        let o = ours("cibadmin", Some(&f), &["-Q", "--xpath", x], &[]);
+        if let Some(t) = oracle("cibadmin", Some(&f), &["-Q", "--xpath", x], &[]) {
+            assert_eq!((&o.stdout, o.code), (&t.stdout, t.code), "{x}");
+        }
+    }
+    let o = ours("cibadmin", Some(&f), &["-Q", "-A", "//nvpair[@name='nope']"], &[]);
+    assert_eq!((o.code, o.stderr.trim()), (105, "Call failed: No such device or address"));
+    let o = ours("cibadmin", Some(&f), &["-Q", "-A", "//nvpair[contains(@name,'x')]"], &[]);
+    assert_eq!(o.code, 2, "{o:?}");
+    compare(
+        &tmp,
+        "cib-promo.xml",
+        &[
+            ("cibadmin", &["-D", "--xpath", "//nvpair[@name='master-drbd0']"], &[]),
+            ("cibadmin", &["-D", "-d", "--xpath", "//op[@name='monitor']"], &[]),
+            ("cibadmin", &["-D", "-d", "--force", "--xpath", "//op[@name='monitor']"], &[]),
+        ],
+        false,
+    );
+}
+
+#[test]
+fn crm_resource_utilization_and_quiet_forms_used_by_agents() {
+    let tmp = Tmp::new();
+    compare(
+        &tmp,
+        "cib-promo.xml",
+        &[
+            ("crm_resource", &["-r", "vip", "-z", "-p", "cpu", "-v", "2"], &[]),
+            ("crm_resource", &["-Q", "-r", "vip", "-z", "-g", "cpu"], &[]),
+            ("crm_resource", &["--resource=vip", "--utilization", "--delete-parameter=cpu"], &[]),
+            ("crm_resource", &["-Q", "-r", "vip", "-g", "ip"], &[]),
+        ],
+        false,
+    );
+}
+
+#[test]
 fn cibadmin_rejects_bad_input_without_writing() {
     let tmp = Tmp::new();
     let f = tmp.cib("c.xml", "cib-promo.xml");

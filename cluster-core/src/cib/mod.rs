@@ -14,6 +14,7 @@ pub mod store;
 pub mod validate;
 pub mod verify;
 pub mod xml;
+pub mod xpath;
 
 pub use store::{CibSource, StoreError};
 pub use xml::{Element, XmlError};

@@ -955,15 +955,26 @@ pub struct SetResult {
     pub new_in_set: Option<String>,
 }
 
-fn set_kind(meta: bool) -> &'static str {
-    if meta {
-        "meta_attributes"
-    } else {
-        "instance_attributes"
+/// Which attribute set of a resource `crm_resource -g/-p/-d` works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrKind {
+    /// `instance_attributes` (agent parameters; the default).
+    Instance,
+    /// `meta_attributes` (`--meta`).
+    Meta,
+    /// `utilization` (`-z`).
+    Utilization,
+}
+
+fn set_kind(kind: AttrKind) -> &'static str {
+    match kind {
+        AttrKind::Instance => "instance_attributes",
+        AttrKind::Meta => "meta_attributes",
+        AttrKind::Utilization => "utilization",
     }
 }
 
-/// Reads a resource's instance attribute (or meta attribute when `meta`), like
+/// Reads a resource's instance, meta or utilization attribute, like
 /// `crm_resource -r RSC [--meta] -g NAME`.
 ///
 /// # Errors
@@ -971,11 +982,11 @@ fn set_kind(meta: bool) -> &'static str {
 pub fn get_resource_attr(
     cib: &Element,
     rsc: &str,
-    meta: bool,
+    kind: AttrKind,
     name: &str,
 ) -> Result<Option<String>, OpError> {
     let r = find_resource_elem(cib, rsc)?;
-    Ok(r.children_named(set_kind(meta))
+    Ok(r.children_named(set_kind(kind))
         .flat_map(|s| s.children_named("nvpair"))
         .find(|p| p.attr("name") == Some(name))
         .and_then(|p| p.attr("value").map(str::to_string)))
@@ -990,15 +1001,16 @@ fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, Op
         .ok_or_else(|| OpError::NoSuchResource(rsc.into()))
 }
 
-/// Sets a resource's instance (or meta) attribute: `crm_resource -r RSC [--meta] -p NAME -v V`.
-/// Ids: set `RSC-instance_attributes` / `RSC-meta_attributes`, pair `SET-NAME`.
+/// Sets a resource's instance, meta or utilization attribute:
+/// `crm_resource -r RSC [--meta|-z] -p NAME -v V`. Ids: set `RSC-instance_attributes` /
+/// `RSC-meta_attributes` / `RSC-utilization`, pair `SET-NAME`.
 ///
 /// # Errors
 /// Unknown resource; invalid result.
 pub fn set_resource_attr(
     cib: &mut Element,
     rsc: &str,
-    meta: bool,
+    kind: AttrKind,
     name: &str,
     value: &str,
 ) -> Result<SetResult, OpError> {
@@ -1008,11 +1020,11 @@ pub fn set_resource_attr(
         .path_mut(&["configuration", "resources"])
         .and_then(|r| r.find_id_mut(rsc))
         .expect("checked");
-    let kind = set_kind(meta);
+    let set_name = set_kind(kind);
     let existing = r
         .children
         .iter_mut()
-        .filter(|s| s.name == kind)
+        .filter(|s| s.name == set_name)
         .flat_map(|s| s.children.iter_mut())
         .find(|p| p.name == "nvpair" && p.attr("name") == Some(name));
     let result = match existing {
@@ -1021,11 +1033,12 @@ pub fn set_resource_attr(
             SetResult { id: p.id().unwrap_or("").into(), new_in_set: None }
         }
         None => {
-            let pos = match r.children.iter().position(|s| s.name == kind) {
+            let pos = match r.children.iter().position(|s| s.name == set_name) {
                 Some(p) => p,
                 None => {
                     // Pacemaker appends a new set after the resource's other children.
-                    r.children.push(Element::new(kind).with_attr("id", &format!("{rsc}-{kind}")));
+                    r.children
+                        .push(Element::new(set_name).with_attr("id", &format!("{rsc}-{set_name}")));
                     r.children.len() - 1
                 }
             };
@@ -1046,14 +1059,14 @@ pub fn set_resource_attr(
     Ok(result)
 }
 
-/// Deletes a resource's instance (or meta) attribute; returns the deleted pair's id.
+/// Deletes a resource's instance, meta or utilization attribute; returns the deleted pair's id.
 ///
 /// # Errors
 /// Unknown resource.
 pub fn delete_resource_attr(
     cib: &mut Element,
     rsc: &str,
-    meta: bool,
+    kind: AttrKind,
     name: &str,
 ) -> Result<Option<String>, OpError> {
     find_resource_elem(cib, rsc)?;
@@ -1062,7 +1075,7 @@ pub fn delete_resource_attr(
         .and_then(|r| r.find_id_mut(rsc))
         .expect("checked");
     let mut gone = None;
-    for set in r.children.iter_mut().filter(|s| s.name == set_kind(meta)) {
+    for set in r.children.iter_mut().filter(|s| s.name == set_kind(kind)) {
         if let Some(pos) =
             set.children.iter().position(|p| p.name == "nvpair" && p.attr("name") == Some(name))
         {

@@ -25,6 +25,7 @@ const SPEC: &[cli::Opt] = &[
     opt(Some('s'), "set", Takes::Value),
     opt(Some('p'), "private", Takes::No),
     opt(Some('l'), "lifetime", Takes::Value),
+    opt(Some('S'), "section", Takes::Value),
     opt(Some('q'), "quiet", Takes::No),
     opt(Some('V'), "verbose", Takes::No),
     opt(Some('h'), "help", Takes::No),

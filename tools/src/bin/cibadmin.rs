@@ -5,6 +5,7 @@ use std::io::Read as _;
 
 use cluster_core::cib::cli::{self, opt, Failure, Takes};
 use cluster_core::cib::ops::{self, OpError};
+use cluster_core::cib::xpath::{self, XPath};
 use cluster_core::cib::{diff, exit, store, Element};
 
 const TOOL: &str = "cibadmin";
@@ -28,10 +29,19 @@ const SPEC: &[cli::Opt] = &[
     opt(Some('s'), "sync-call", Takes::No),
     opt(Some('f'), "force", Takes::No),
     opt(Some('n'), "no-children", Takes::No),
+    opt(Some('d'), "delete-all", Takes::No),
+    opt(Some('e'), "node-path", Takes::No),
+    opt(Some('c'), "allow-create", Takes::No),
+    opt(Some('t'), "timeout", Takes::Value),
+    opt(Some('U'), "user", Takes::Value),
+    opt(Some('N'), "node", Takes::Value),
+    opt(Some('u'), "upgrade", Takes::No),
     opt(Some('V'), "verbose", Takes::No),
     opt(Some('h'), "help", Takes::No),
     opt(Some('$'), "version", Takes::No),
 ];
+
+const DANGEROUS: &str = "The supplied command is considered dangerous.  To prevent accidental destruction of the cluster, the --force flag is required in order to proceed.";
 
 fn main() {
     cli::run(body)
@@ -85,12 +95,13 @@ fn body(args: &[String]) -> Result<(), Failure> {
         print!("{}", ops::empty_cib().to_pretty_string());
         return Ok(());
     }
-    if p.has("xpath") {
-        return Err(Failure::new(
-            exit::UNIMPLEMENT_FEATURE,
-            format!("{TOOL}: --xpath is not implemented"),
-        ));
-    }
+    let xpath = match p.value("xpath") {
+        Some(x) => Some(
+            XPath::parse(x)
+                .map_err(|e| Failure::new(exit::INVALID_PARAM, format!("{TOOL}: {e}")))?,
+        ),
+        None => None,
+    };
     let scope = p.value("scope");
     if let Some(s) = scope {
         if !ops::is_section(s) && !p.has("query") {
@@ -99,6 +110,47 @@ fn body(args: &[String]) -> Result<(), Failure> {
     }
     let src = cli::offline_source("Could not connect to the CIB: Transport endpoint is not connected\nInit failed, could not perform requested operations: Transport endpoint is not connected")?;
     let mut cib = cli::load(TOOL, &src)?;
+    if let Some(x) = &xpath {
+        if p.has("query") || p.has("delete") || p.has("delete-all") {
+            let found = x.select(&cib);
+            if found.is_empty() {
+                return Err(Failure::new(exit::NOSUCH, "Call failed: No such device or address"));
+            }
+            if p.has("query") {
+                if p.has("node-path") {
+                    for f in &found {
+                        println!("{}", xpath::node_path(&cib, f));
+                    }
+                } else if found.len() == 1 {
+                    print!("{}", xpath::at(&cib, &found[0]).to_pretty_string());
+                } else {
+                    let mut wrap = Element::new("xpath-query");
+                    wrap.children = found.iter().map(|f| xpath::at(&cib, f).clone()).collect();
+                    print!("{}", wrap.to_pretty_string());
+                }
+                return Ok(());
+            }
+            if p.has("delete-all") && !p.has("force") {
+                return Err(Failure::new(exit::UNSAFE, DANGEROUS));
+            }
+            let victims = if p.has("delete-all") { found } else { found[..1].to_vec() };
+            let mut work = cib.clone();
+            xpath::remove(&mut work, &victims);
+            if let Some(v) = cluster_core::cib::validate::validate(&work).into_iter().next() {
+                return Err(call_failed(OpError::Invalid(v)));
+            }
+            let status_at = cib.children.iter().position(|c| c.name == "status");
+            if victims.iter().all(|v| v.first().copied() == status_at) {
+                ops::bump_updates(&mut work);
+            } else {
+                store::bump_epoch(&mut work);
+            }
+            return cli::save(TOOL, &src, &work);
+        }
+    }
+    if p.has("upgrade") {
+        return Ok(());
+    }
     if p.has("query") {
         let e = scope.and_then(|s| ops::section(&cib, s)).unwrap_or(&cib);
         let mut e = e.clone();
@@ -117,7 +169,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
     }
     if p.has("erase") {
         if !p.has("force") {
-            return Err(Failure::new(exit::UNSAFE, "The supplied command is considered dangerous.  To prevent accidental destruction of the cluster, the --force flag is required in order to proceed."));
+            return Err(Failure::new(exit::UNSAFE, DANGEROUS));
         }
         let mut fresh = ops::empty_cib();
         let epoch = cib.attr("epoch").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);

@@ -21,8 +21,10 @@ const SPEC: &[cli::Opt] = &[
     opt(Some('R'), "refresh", Takes::No),
     opt(Some('l'), "list-raw", Takes::No),
     opt(Some('L'), "list", Takes::No),
-    opt(Some('q'), "quiet", Takes::No),
-    opt(Some('Q'), "query-xml", Takes::No),
+    opt(Some('Q'), "quiet", Takes::No),
+    opt(Some('q'), "query-xml", Takes::No),
+    opt(Some('z'), "utilization", Takes::No),
+    opt(Some('t'), "resource-type", Takes::Value),
     opt(Some('g'), "get-parameter", Takes::Value),
     opt(Some('p'), "set-parameter", Takes::Value),
     opt(Some('d'), "delete-parameter", Takes::Value),
@@ -102,7 +104,13 @@ fn body(args: &[String]) -> Result<(), Failure> {
             )
         })
     };
-    let meta = p.has("meta");
+    let kind = if p.has("meta") {
+        ops::AttrKind::Meta
+    } else if p.has("utilization") {
+        ops::AttrKind::Utilization
+    } else {
+        ops::AttrKind::Instance
+    };
     if p.has("list-raw") {
         for id in ops::list_raw(&cib) {
             println!("{id}");
@@ -156,7 +164,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
         }
     } else if let Some(name) = p.value("get-parameter") {
         let rsc = need_rsc("--get-parameter")?;
-        match ops::get_resource_attr(&cib, rsc, meta, name).map_err(not_found)? {
+        match ops::get_resource_attr(&cib, rsc, kind, name).map_err(not_found)? {
             Some(v) => println!("{v}"),
             None => eprintln!("Attribute '{name}' not found for '{rsc}'"),
         }
@@ -168,7 +176,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
                 format!("{TOOL}: You need to supply a value with the -v option"),
             )
         })?;
-        let r = ops::set_resource_attr(&mut cib, rsc, meta, name, value).map_err(not_found)?;
+        let r = ops::set_resource_attr(&mut cib, rsc, kind, name, value).map_err(not_found)?;
         cli::save(TOOL, &src, &cib)?;
         match r.new_in_set {
             Some(set) => {
@@ -178,7 +186,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
         }
     } else if let Some(name) = p.value("delete-parameter") {
         let rsc = need_rsc("--delete-parameter")?;
-        if let Some(id) = ops::delete_resource_attr(&mut cib, rsc, meta, name).map_err(not_found)? {
+        if let Some(id) = ops::delete_resource_attr(&mut cib, rsc, kind, name).map_err(not_found)? {
             cli::save(TOOL, &src, &cib)?;
             println!("Deleted '{rsc}' option: id={id} name={name}");
         }
