@@ -310,6 +310,43 @@ fn crm_resource_move_ban_clear_match_pacemaker() {
 }
 
 #[test]
+fn crm_resource_lifetime_writes_the_rule_form_like_pacemaker() {
+    let tmp = Tmp::new();
+    let a = tmp.cib("a.xml", "cib-promo.xml");
+    let b = tmp.cib("b.xml", "cib-promo.xml");
+    // The end time depends on the clock: blank it before comparing.
+    let blank = |s: &str| {
+        s.lines()
+            .map(|l| match l.find("until: ").or_else(|| l.find("end=\"")) {
+                Some(i) => l[..i].to_string(),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for args in [
+        &["-M", "-r", "vip", "-N", "node2", "-u", "PT1H"][..],
+        &["-B", "-r", "fs", "-N", "node1", "--lifetime", "PT30M"],
+    ] {
+        let o = ours("crm_resource", Some(&a), args, &[]);
+        assert_eq!(o.code, 0, "{o:?}");
+        assert!(o.stdout.starts_with("Migration will take effect until: 20"), "{}", o.stdout);
+        if let Some(t) = oracle("crm_resource", Some(&b), args, &[]) {
+            assert_eq!(blank(&o.stdout), blank(&t.stdout), "{args:?}");
+            assert_eq!(
+                blank(&tree(&a).to_pretty_string()),
+                blank(&tree(&b).to_pretty_string()),
+                "{args:?}"
+            );
+        }
+    }
+    let o = ours("crm_resource", Some(&a), &["-M", "-r", "vip", "-N", "node2", "-u", "soon"], &[]);
+    assert_eq!(o.code, 2);
+    let o = ours("crm_resource", Some(&a), &["-U", "-r", "vip"], &[]);
+    assert_eq!(o.stdout, "Removing constraint: cli-prefer-vip\n");
+}
+
+#[test]
 fn crm_resource_locate_reports_nodes_and_promotion() {
     let tmp = Tmp::new();
     let f = tmp.cib("c.xml", "cib-promo.xml");

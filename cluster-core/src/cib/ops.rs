@@ -482,17 +482,78 @@ fn check_rsc_node(cib: &Element, rsc: &str, node: Option<&str>) -> Result<(), Op
     Ok(())
 }
 
-fn put_location(cib: &mut Element, id: &str, rsc: &str, node: &str, score: i64, promoted: bool) {
+fn put_location(
+    cib: &mut Element,
+    id: &str,
+    rsc: &str,
+    node: &str,
+    score: i64,
+    promoted: bool,
+    until: Option<&str>,
+) {
     let cons = path_or_create(cib, &["configuration", "constraints"]);
     let _ = cons.remove_id(id);
-    cons.children.push(
-        Element::new("rsc_location")
-            .with_attr("id", id)
-            .with_attr("rsc", rsc)
-            .with_attr("role", if promoted { "Promoted" } else { "Started" })
-            .with_attr("node", node)
-            .with_attr("score", &score_to_string(score)),
-    );
+    let role = if promoted { "Promoted" } else { "Started" };
+    let mut loc = Element::new("rsc_location")
+        .with_attr("id", id)
+        .with_attr("rsc", rsc)
+        .with_attr("role", role);
+    match until {
+        None => {
+            loc.set_attr("node", node);
+            loc.set_attr("score", &score_to_string(score));
+        }
+        Some(end) => {
+            // Pacemaker names the rule parts differently for prefer and ban constraints.
+            let (rule, expr, date) = if score > 0 {
+                (
+                    format!("cli-prefer-rule-{rsc}"),
+                    format!("cli-prefer-expr-{rsc}"),
+                    format!("cli-prefer-lifetime-end-{rsc}"),
+                )
+            } else {
+                (format!("{id}-rule"), format!("{id}-expr"), format!("{id}-lifetime"))
+            };
+            loc.children.push(
+                Element::new("rule")
+                    .with_attr("id", &rule)
+                    .with_attr("score", &score_to_string(score))
+                    .with_attr("boolean-op", "and")
+                    .with_child(
+                        Element::new("expression")
+                            .with_attr("id", &expr)
+                            .with_attr("attribute", "#uname")
+                            .with_attr("operation", "eq")
+                            .with_attr("value", node)
+                            .with_attr("type", "string"),
+                    )
+                    .with_child(
+                        Element::new("date_expression")
+                            .with_attr("id", &date)
+                            .with_attr("operation", "lt")
+                            .with_attr("end", end),
+                    ),
+            );
+        }
+    }
+    cons.children.push(loc);
+}
+
+/// Formats seconds since the epoch as Pacemaker writes lifetime ends: `YYYY-MM-DD HH:MM:SSZ`.
+pub fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The warning `crm_resource --ban` prints (three lines).
@@ -516,7 +577,8 @@ pub enum MoveOutcome {
 
 /// `crm_resource --move -r RSC [-N NODE] [--promoted]`: with a node, writes
 /// `cli-prefer-RSC` (INFINITY) there and drops a ban on that node; without, bans the one node
-/// the resource is active on.
+/// the resource is active on. With `until` (a [`format_utc`] time) the rule form with a
+/// `date_expression` is written instead, as `--lifetime` does.
 ///
 /// # Errors
 /// Unknown resource or node; no node given and the resource is not active on exactly one node.
@@ -525,6 +587,7 @@ pub fn move_resource(
     rsc: &str,
     node: Option<&str>,
     promoted: bool,
+    until: Option<&str>,
 ) -> Result<MoveOutcome, OpError> {
     check_rsc_node(cib, rsc, node)?;
     let Some(node) = node else {
@@ -533,13 +596,13 @@ pub fn move_resource(
         if locs.len() != 1 {
             return Err(OpError::NotMovable { rsc: rsc.into(), count: locs.len() });
         }
-        return ban(cib, rsc, Some(&locs[0].node), promoted);
+        return ban(cib, rsc, Some(&locs[0].node), promoted, until);
     };
     let mut work = cib.clone();
     if let Some(c) = work.path_mut(&["configuration", "constraints"]) {
         let _ = c.remove_id(&ban_id(rsc, node));
     }
-    put_location(&mut work, &prefer_id(rsc), rsc, node, INFINITY, promoted);
+    put_location(&mut work, &prefer_id(rsc), rsc, node, INFINITY, promoted, until);
     bump_epoch(&mut work);
     commit(cib, work)?;
     Ok(MoveOutcome::Preferred(node.into()))
@@ -555,6 +618,7 @@ pub fn ban(
     rsc: &str,
     node: Option<&str>,
     promoted: bool,
+    until: Option<&str>,
 ) -> Result<MoveOutcome, OpError> {
     check_rsc_node(cib, rsc, node)?;
     let node = match node {
@@ -568,7 +632,7 @@ pub fn ban(
         }
     };
     let mut work = cib.clone();
-    put_location(&mut work, &ban_id(rsc, &node), rsc, &node, -INFINITY, promoted);
+    put_location(&mut work, &ban_id(rsc, &node), rsc, &node, -INFINITY, promoted, until);
     bump_epoch(&mut work);
     commit(cib, work)?;
     Ok(MoveOutcome::Banned(node))
@@ -1185,11 +1249,11 @@ mod tests {
             vec![Location { node: "n1".into(), promoted: false }]
         );
         assert_eq!(
-            move_resource(&mut c, "vip", None, false).unwrap(),
+            move_resource(&mut c, "vip", None, false, None).unwrap(),
             MoveOutcome::Banned("n1".into())
         );
         assert_eq!(
-            move_resource(&mut c, "vip", Some("n2"), false).unwrap(),
+            move_resource(&mut c, "vip", Some("n2"), false, None).unwrap(),
             MoveOutcome::Preferred("n2".into())
         );
         let ids: Vec<_> = c
@@ -1201,11 +1265,30 @@ mod tests {
             .collect();
         assert_eq!(ids, ["cli-ban-vip-on-n1", "cli-prefer-vip"]);
         assert_eq!(
-            move_resource(&mut c, "nope", Some("n2"), false),
+            move_resource(&mut c, "nope", Some("n2"), false, None),
             Err(OpError::NoSuchResource("nope".into()))
         );
         assert_eq!(clear(&mut c, "vip", None).unwrap(), ["cli-ban-vip-on-n1", "cli-prefer-vip"]);
         assert!(clear(&mut c, "vip", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn lifetime_rule_form_and_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(format_utc(1_795_552_890), "2026-11-24 20:41:30Z");
+        assert_eq!(format_utc(951_825_600), "2000-02-29 12:00:00Z");
+        let mut c = cib();
+        move_resource(&mut c, "vip", Some("n2"), false, Some("2026-11-24 21:11:30Z")).unwrap();
+        let l = c.find_id("cli-prefer-vip").unwrap();
+        assert_eq!(l.attr("node"), None);
+        assert!(c.find_id("cli-prefer-expr-vip").is_some());
+        assert_eq!(
+            c.find_id("cli-prefer-lifetime-end-vip").unwrap().attr("end"),
+            Some("2026-11-24 21:11:30Z")
+        );
+        ban(&mut c, "vip", Some("n1"), false, Some("x")).unwrap();
+        assert!(c.find_id("cli-ban-vip-on-n1-lifetime").is_some());
+        assert_eq!(clear(&mut c, "vip", Some("n2")).unwrap(), ["cli-prefer-vip"]);
     }
 
     #[test]

@@ -79,8 +79,20 @@ pub enum ValidationError {
 /// Resource references of a constraint: (attribute, value).
 type Refs<'a> = Vec<(&'a str, &'a Option<String>)>;
 
-/// Collects every problem of `root` (a `<cib>` element). Empty means valid.
+/// Collects every problem of `root` (a `<cib>` element) that Pacemaker's schema would reject.
+/// Empty means the CIB may be written. Location constraints naming nodes that are not (yet)
+/// configured are accepted, as Pacemaker accepts them; [`validate_strict`] reports those too.
 pub fn validate(root: &Element) -> Vec<ValidationError> {
+    check(root, false)
+}
+
+/// [`validate`] plus location constraints naming nodes absent from a non-empty `nodes`
+/// section (what `crm_verify` reports as warnings).
+pub fn validate_strict(root: &Element) -> Vec<ValidationError> {
+    check(root, true)
+}
+
+fn check(root: &Element, strict: bool) -> Vec<ValidationError> {
     let mut errs = Vec::new();
     check_ids(root, &mut errs);
     let cib = Cib::from_element(root);
@@ -110,7 +122,7 @@ pub fn validate(root: &Element) -> Vec<ValidationError> {
         let (element, refs, scores): (&str, Refs<'_>, Vec<&Option<String>>) = match c {
             Constraint::Location(l) => {
                 if let Some(n) = &l.node {
-                    if cib.node(n).is_none() && !cib.nodes.is_empty() {
+                    if strict && cib.node(n).is_none() && !cib.nodes.is_empty() {
                         errs.push(ValidationError::MissingNode {
                             id: l.id.clone(),
                             node: n.clone(),
@@ -195,6 +207,13 @@ mod tests {
     const VIP: &str = r#"<primitive id="vip" class="ocf" provider="heartbeat" type="IPaddr2"/>"#;
 
     #[test]
+    fn unknown_node_only_in_strict_mode() {
+        let c = cib(VIP, r#"<rsc_location id="l" rsc="vip" node="later" score="5"/>"#);
+        assert_eq!(validate(&c), vec![]);
+        assert_eq!(validate_strict(&c).len(), 1);
+    }
+
+    #[test]
     fn good_cib_passes() {
         let c = cib(VIP, r#"<rsc_location id="l" rsc="vip" node="n1" score="-inf"/>"#);
         assert_eq!(validate(&c), vec![]);
@@ -228,7 +247,7 @@ mod tests {
             ),
         ];
         for (r, c, want) in cases {
-            let errs = validate(&cib(&r, c));
+            let errs = validate_strict(&cib(&r, c));
             assert_eq!(errs.len(), 1, "{r} {c}: {errs:?}");
             assert!(errs[0].to_string().contains(want), "{}", errs[0]);
         }

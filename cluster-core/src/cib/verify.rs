@@ -51,8 +51,30 @@ impl Finding {
 /// milliseconds; plain numbers are seconds.
 pub fn parse_duration_ms(s: &str) -> Option<u64> {
     let t = s.trim();
-    if let Some(iso) = t.strip_prefix("PT").or_else(|| t.strip_prefix("pt")) {
+    if let Some(p) = t.strip_prefix('P').or_else(|| t.strip_prefix('p')) {
+        let (date, time) = match p.find(['T', 't']) {
+            Some(i) => (&p[..i], &p[i + 1..]),
+            None => (p, ""),
+        };
         let mut total = 0u64;
+        let mut num = String::new();
+        for c in date.chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+            } else {
+                let n: u64 = num.parse().ok()?;
+                num.clear();
+                total += n * match c.to_ascii_uppercase() {
+                    'W' => 7 * 86_400_000,
+                    'D' => 86_400_000,
+                    _ => return None,
+                };
+            }
+        }
+        if !num.is_empty() {
+            return None;
+        }
+        let iso = time;
         let mut num = String::new();
         for c in iso.chars() {
             if c.is_ascii_digit() {
@@ -162,7 +184,10 @@ pub fn verify(root: &Element, meta_data: &MetaDataFn) -> Vec<Finding> {
         out.push(Finding::err("main", "CIB did not pass schema validation".into()));
         return out;
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Finding> = super::validate::validate_strict(root)
+        .into_iter()
+        .map(|e| Finding::warn("unpack_constraints", e.to_string()))
+        .collect();
     let cib = Cib::from_element(root);
     for set in &cib.crm_config {
         for p in &set.nvpairs {
@@ -311,6 +336,8 @@ mod tests {
         assert_eq!(parse_duration_ms("500ms"), Some(500));
         assert_eq!(parse_duration_ms("15min"), Some(900_000));
         assert_eq!(parse_duration_ms("PT1H"), Some(3_600_000));
+        assert_eq!(parse_duration_ms("P1DT30M"), Some(86_400_000 + 1_800_000));
+        assert_eq!(parse_duration_ms("P2D"), Some(2 * 86_400_000));
         assert_eq!(parse_duration_ms("soon"), None);
     }
 }

@@ -85,12 +85,22 @@ fn body(args: &[String]) -> Result<(), Failure> {
             ));
         }
     }
-    if p.has("lifetime") {
-        return Err(Failure::new(
-            exit::UNIMPLEMENT_FEATURE,
-            format!("{TOOL}: --lifetime is not implemented"),
-        ));
-    }
+    let until = match p.value("lifetime") {
+        None => None,
+        Some(l) => {
+            let ms = cluster_core::cib::verify::parse_duration_ms(l).ok_or_else(|| {
+                Failure::new(
+                    exit::INVALID_PARAM,
+                    format!("{TOOL}: Invalid duration '{l}' for -u/--lifetime"),
+                )
+            })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            Some(ops::format_utc(now + ms / 1000))
+        }
+    };
     let src = cli::offline_source(&format!("{TOOL}: Could not connect to the CIB: Transport endpoint is not connected\nError performing operation: Could not connect to the CIB"))?;
     let mut cib = cli::load(TOOL, &src)?;
     let rsc = p.value("resource");
@@ -131,18 +141,26 @@ fn body(args: &[String]) -> Result<(), Failure> {
         }
     } else if p.has("move") {
         let rsc = need_rsc("--move")?;
-        let out = ops::move_resource(&mut cib, rsc, node, promoted).map_err(not_found)?;
+        let out = ops::move_resource(&mut cib, rsc, node, promoted, until.as_deref())
+            .map_err(not_found)?;
         cli::save(TOOL, &src, &cib)?;
+        if let Some(u) = &until {
+            println!("Migration will take effect until: {u}");
+        }
         if let MoveOutcome::Banned(n) = out {
             print!("{}", ops::ban_warning(rsc, &n));
         }
     } else if p.has("ban") {
         let rsc = need_rsc("--ban")?;
-        let MoveOutcome::Banned(n) = ops::ban(&mut cib, rsc, node, promoted).map_err(not_found)?
+        let MoveOutcome::Banned(n) =
+            ops::ban(&mut cib, rsc, node, promoted, until.as_deref()).map_err(not_found)?
         else {
             unreachable!("ban only bans")
         };
         cli::save(TOOL, &src, &cib)?;
+        if let Some(u) = &until {
+            println!("Migration will take effect until: {u}");
+        }
         print!("{}", ops::ban_warning(rsc, &n));
     } else if p.has("clear") || p.has("un-move") {
         let rsc = need_rsc("--clear")?;
