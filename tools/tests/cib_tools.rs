@@ -219,6 +219,21 @@ fn crm_master_wraps_crm_attribute_like_pacemaker() {
 }
 
 #[test]
+fn crm_attribute_promotion_targets_the_physical_host_for_bundles() {
+    let tmp = Tmp::new();
+    let f = tmp.cib("c.xml", "cib-promo.xml");
+    let env = [
+        ("OCF_RESOURCE_INSTANCE", "drbd0"),
+        ("OCF_RESKEY_CRM_meta_on_node", "bundle-0"),
+        ("OCF_RESKEY_CRM_meta_container_attribute_target", "host"),
+        ("OCF_RESKEY_CRM_meta_physical_host", "node2"),
+    ];
+    let o = ours("crm_attribute", Some(&f), &["-p", "-v", "33"], &env);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(tree(&f).find_id("status-2-master-drbd0").unwrap().attr("value"), Some("33"));
+}
+
+#[test]
 fn crm_attribute_errors_change_nothing() {
     let tmp = Tmp::new();
     let f = tmp.cib("c.xml", "cib-promo.xml");
@@ -655,6 +670,14 @@ fn crm_verify_matches_pacemaker() {
     if let Some(t) = oracle("crm_verify", None, &["-x", ghost.to_str().unwrap()], &[]) {
         assert_eq!(t.code, 78);
     }
+    let later = std::fs::read_to_string(&good).unwrap().replace(
+        "</constraints>",
+        r#"<rsc_location id="ln" rsc="vip" node="node9" score="1"/></constraints>"#,
+    );
+    let later = tmp.write("later.xml", &later);
+    let o = ours("crm_verify", None, &["-x", later.to_str().unwrap(), "-V"], &[]);
+    assert_eq!(o.code, 0, "a location for a node not yet configured is valid: {o:?}");
+    assert!(o.stderr.contains("warning: <rsc_location id=\"ln\">: node=\"node9\""), "{}", o.stderr);
     let o = ours("crm_verify", None, &["-x", tmp.0.join("none.xml").to_str().unwrap()], &[]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("Couldn't parse input file"));

@@ -795,6 +795,44 @@ pub fn local_node_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The node a promotion score (`crm_attribute -p`) applies to when `-N` is absent, `auto` or
+/// `localhost`: for bundles with `OCF_RESKEY_CRM_meta_container_attribute_target=host` the
+/// `OCF_RESKEY_CRM_meta_physical_host`, else [`local_node_name`].
+pub fn attribute_target_node(get: impl Fn(&str) -> Option<String>) -> String {
+    if get("OCF_RESKEY_CRM_meta_container_attribute_target").as_deref() == Some("host") {
+        if let Some(h) = get("OCF_RESKEY_CRM_meta_physical_host").filter(|h| !h.is_empty()) {
+            return h;
+        }
+    }
+    local_node_name()
+}
+
+/// Why [`edit`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// Reading or writing the CIB failed.
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+    /// The operation was refused; nothing was written.
+    #[error(transparent)]
+    Op(#[from] OpError),
+}
+
+/// Loads the CIB from `src`, applies `f`, and saves the result atomically when `f` succeeds
+/// (nothing is written when it fails).
+///
+/// # Errors
+/// The CIB cannot be read or written, or `f` fails.
+pub fn edit<T>(
+    src: &super::store::CibSource,
+    f: impl FnOnce(&mut Element) -> Result<T, OpError>,
+) -> Result<T, EditError> {
+    let mut cib = src.load()?;
+    let out = f(&mut cib)?;
+    src.save(&cib)?;
+    Ok(out)
+}
+
 /// Sets node `node`'s permanent `standby` attribute (`on`/`off`).
 ///
 /// # Errors

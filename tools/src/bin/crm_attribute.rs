@@ -85,7 +85,9 @@ fn body(args: &[String]) -> Result<(), Failure> {
     })?;
     let node = match p.value("node") {
         Some(n) if n != "auto" && n != "localhost" => Some(n.to_string()),
-        _ if matches!(scope, Scope::Nodes | Scope::Status) => Some(ops::local_node_name()),
+        _ if matches!(scope, Scope::Nodes | Scope::Status) => {
+            Some(ops::attribute_target_node(|k| std::env::var(k).ok()))
+        }
         _ => None,
     };
     let src = cli::offline_source(&format!(
