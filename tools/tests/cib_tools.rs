@@ -524,6 +524,32 @@ fn crm_resource_utilization_and_quiet_forms_used_by_agents() {
 }
 
 #[test]
+fn cibadmin_replace_refuses_an_older_cib() {
+    let tmp = Tmp::new();
+    let text = std::fs::read_to_string(Path::new(VECTORS).join("cib-promo.xml")).unwrap();
+    let older = tmp.write("older.xml", &text.replacen("epoch=\"2\"", "epoch=\"1\"", 1));
+    let same = tmp.write("same.xml", &text.replacen("num_updates=\"18\"", "num_updates=\"3\"", 1));
+    let newer = tmp.write("newer.xml", &text.replacen("epoch=\"2\"", "epoch=\"5\"", 1));
+    let (o, s, n) = (older.to_str().unwrap(), same.to_str().unwrap(), newer.to_str().unwrap());
+    compare(
+        &tmp,
+        "cib-promo.xml",
+        &[
+            ("cibadmin", &["-R", "-x", o], &[]),
+            ("cibadmin", &["-R", "-x", s], &[]),
+            ("cibadmin", &["-R", "-x", n], &[]),
+        ],
+        true,
+    );
+    let f = tmp.cib("c.xml", "cib-promo.xml");
+    let r = ours("cibadmin", Some(&f), &["-R", "-x", o], &[]);
+    assert_eq!(
+        (r.code, r.stderr.trim()),
+        (103, "Call failed: Update was older than existing configuration")
+    );
+}
+
+#[test]
 fn cibadmin_rejects_bad_input_without_writing() {
     let tmp = Tmp::new();
     let f = tmp.cib("c.xml", "cib-promo.xml");

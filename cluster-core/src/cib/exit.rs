@@ -32,3 +32,25 @@ pub const EXISTS: i32 = 108;
 pub const MULTIPLE: i32 = 109;
 /// Refused: the command is dangerous without `--force`.
 pub const UNSAFE: i32 = 107;
+/// Agent or tool not installed.
+pub const NOT_INSTALLED: i32 = 5;
+/// Not configured.
+pub const NOT_CONFIGURED: i32 = 6;
+/// Not running.
+pub const NOT_RUNNING: i32 = 7;
+/// Internal software error.
+pub const SOFTWARE: i32 = 70;
+/// Operating-system error.
+pub const OSERR: i32 = 71;
+/// I/O error.
+pub const IOERR: i32 = 74;
+/// Temporary failure, try again.
+pub const TEMPFAIL: i32 = 75;
+/// Permission denied.
+pub const NOPERM: i32 = 77;
+/// Fatal error, do not respawn.
+pub const FATAL: i32 = 100;
+/// No quorum.
+pub const QUORUM: i32 = 106;
+/// Timed out.
+pub const TIMEOUT: i32 = 124;

@@ -103,6 +103,9 @@ pub enum OpError {
     /// Bad argument.
     #[error("{0}")]
     BadArgument(String),
+    /// A whole-CIB replacement with a lower version than the current one.
+    #[error("Update was older than existing configuration")]
+    Old,
 }
 
 impl OpError {
@@ -119,6 +122,7 @@ impl OpError {
             OpError::Exists(_) => exit::EXISTS,
             OpError::Invalid(_) => exit::CONFIG,
             OpError::BadArgument(_) => exit::INVALID_PARAM,
+            OpError::Old => exit::OLD,
         }
     }
 }
@@ -994,6 +998,13 @@ fn is_status_element(name: &str) -> bool {
     )
 }
 
+/// The CIB's version triple (`admin_epoch`, `epoch`, `num_updates`), compared
+/// lexicographically to decide which CIB is newer.
+pub fn version(cib: &Element) -> (u64, u64, u64) {
+    let n = |k: &str| cib.attr(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (n("admin_epoch"), n("epoch"), n("num_updates"))
+}
+
 /// Replaces the element with the same id (or the section of that name) by `obj`
 /// (`cibadmin -R`).
 ///
@@ -1010,6 +1021,10 @@ pub fn replace_object(cib: &mut Element, obj: &Element) -> Result<(), OpError> {
                 }
             }
         }
+        if version(&new) < version(cib) {
+            return Err(OpError::Old);
+        }
+        bump_updates(&mut new);
         return commit(cib, new);
     }
     let target = if obj.id().is_none() && is_section(&obj.name) {
