@@ -200,6 +200,20 @@ fn crm_attribute_matches_pacemaker_on_all_scopes() {
 }
 
 #[test]
+fn crm_attribute_needs_a_status_entry_for_transient_attributes() {
+    let tmp = Tmp::new();
+    compare(
+        &tmp,
+        "cib.xml",
+        &[
+            ("crm_attribute", &["-N", "node2", "-n", "pingd", "-v", "5", "-l", "reboot"], &[]),
+            ("crm_attribute", &["-N", "node2", "-n", "pingd", "-G", "-l", "reboot"], &[]),
+        ],
+        true,
+    );
+}
+
+#[test]
 fn crm_master_wraps_crm_attribute_like_pacemaker() {
     let tmp = Tmp::new();
     let env = [("OCF_RESOURCE_INSTANCE", "drbd0"), ("OCF_RESKEY_CRM_meta_on_node", "node1")];

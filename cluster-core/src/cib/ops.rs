@@ -103,6 +103,16 @@ pub enum OpError {
     /// Bad argument.
     #[error("{0}")]
     BadArgument(String),
+    /// A transient attribute for a node with no `node_state` yet.
+    #[error("Error setting {name}={value} (section=status, set={set}): No such device or address")]
+    NoStatusEntry {
+        /// Attribute name.
+        name: String,
+        /// Value.
+        value: String,
+        /// The set it would go in.
+        set: String,
+    },
     /// A whole-CIB replacement with a lower version than the current one.
     #[error("Update was older than existing configuration")]
     Old,
@@ -117,7 +127,8 @@ impl OpError {
             | OpError::NodeNotFound(_)
             | OpError::NoSuchResource(_)
             | OpError::NoSuchAttribute(_)
-            | OpError::NoSuchObject(_) => exit::NOSUCH,
+            | OpError::NoSuchObject(_)
+            | OpError::NoStatusEntry { .. } => exit::NOSUCH,
             OpError::NodeRequired | OpError::NotMovable { .. } => exit::USAGE,
             OpError::Exists(_) => exit::EXISTS,
             OpError::Invalid(_) => exit::CONFIG,
@@ -295,6 +306,18 @@ pub fn set_attr(
         Scope::RscDefaults | Scope::OpDefaults => "meta_attributes",
         _ => "instance_attributes",
     };
+    if scope == Scope::Status
+        && !work
+            .child("status")
+            .is_some_and(|st| st.children.iter().any(|n| n.id() == Some(nid.as_str())))
+    {
+        // Pacemaker only writes transient attributes for nodes that have a status entry.
+        return Err(OpError::NoStatusEntry {
+            name: name.into(),
+            value: value.into(),
+            set: default_set,
+        });
+    }
     let c = container_mut(&mut work, scope, &nid, node.unwrap_or(""));
     let existing =
         c.children.iter_mut().filter(|s| set_id.is_none() || s.id() == set_id).find_map(|s| {
@@ -1276,6 +1299,14 @@ mod tests {
         assert!(c.find_id("cib-bootstrap-options-stonith-enabled").is_some());
         set_attr(&mut c, Scope::Nodes, Some("n2"), None, "standby", "on").unwrap();
         assert!(c.find_id("nodes-2-standby").is_some());
+        assert!(matches!(
+            set_attr(&mut c, Scope::Status, Some("n2"), None, "x", "5"),
+            Err(OpError::NoStatusEntry { .. })
+        ));
+        c.child_mut("status")
+            .unwrap()
+            .children
+            .push(Element::new("node_state").with_attr("id", "2"));
         set_attr(&mut c, Scope::Status, Some("n2"), None, "master-d#x", "5").unwrap();
         assert_eq!(c.attr("num_updates"), Some("1"));
         assert!(c.find_id("status-2-master-d.x").is_some());

@@ -97,6 +97,9 @@ fn body(args: &[String]) -> Result<(), Failure> {
     let fail = |e: OpError| {
         let msg = match &e {
             OpError::NoSuchNode(_) => format!("{TOOL}: {e}"),
+            OpError::NoStatusEntry { .. } => {
+                format!("{e}\n{TOOL}: Error performing operation: No such device or address")
+            }
             _ => format!("{TOOL}: Error performing operation: {e}"),
         };
         Failure::new(e.exit_code(), msg)
