@@ -889,3 +889,106 @@ fn crm_shadow_workflow() {
     assert!(o.stdout.contains("unset CIB_shadow"));
     assert!(!dir.join("shadow.work").exists());
 }
+
+// ---------------------------------------------------------------- the remaining options
+
+fn run_stdin(tool: &str, file: &Path, args: &[&str], input: &str) -> Out {
+    use std::io::Write as _;
+    let mut c = Command::new(exe(tool));
+    c.args(args).env("CIB_file", file).env_remove("CIB_shadow");
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    Out {
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        code: o.status.code().unwrap_or(-1),
+    }
+}
+
+#[test]
+fn remaining_options_work() {
+    let tmp = Tmp::new();
+    let f = tmp.cib("c.xml", "cib-promo.xml");
+    // cibadmin: --xml-pipe, --no-children, --erase needs --force.
+    let o = run_stdin(
+        "cibadmin",
+        &f,
+        &["-C", "-o", "constraints", "-p"],
+        r#"<rsc_location id="piped" rsc="vip" node="node2" score="3"/>"#,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(tree(&f).find_id("piped").is_some());
+    let o = ours("cibadmin", Some(&f), &["-Q", "-o", "nodes", "-n"], &[]);
+    assert_eq!(o.stdout, "<nodes/>\n");
+    let o = ours("cibadmin", Some(&f), &["-E"], &[]);
+    assert_eq!(o.code, 107);
+    // crm_resource: --query-xml, --refresh, --quiet locate.
+    let o = ours("crm_resource", Some(&f), &["-q", "-r", "vip"], &[]);
+    assert!(o.stdout.starts_with("<primitive id=\"vip\""), "{}", o.stdout);
+    let o = ours("crm_resource", Some(&f), &["-W", "-Q", "-r", "drbd0"], &[]);
+    assert_eq!(o.stdout, "node1\nnode2\n");
+    let o = ours("crm_resource", Some(&f), &["--refresh", "-r", "drbd0", "-N", "node2"], &[]);
+    assert_eq!(o.stdout, "Cleaned up drbd0 on node2\n");
+    let o = ours("crm_resource", Some(&f), &["-W", "-r", "drbd0"], &[]);
+    assert_eq!(o.stdout, "resource drbd0 is running on: node1\n");
+    let o = ours("crm_resource", Some(&f), &["--force-start", "-r", "vip"], &[]);
+    assert_eq!(o.code, 3);
+    // crm_failcount -D, crm_standby -l reboot, attrd_updater -B.
+    let o = ours("crm_failcount", Some(&f), &["-D", "-r", "vip", "-N", "node1"], &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = ours("crm_standby", Some(&f), &["-N", "node2", "-v", "on", "-l", "reboot"], &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = ours("crm_standby", Some(&f), &["-N", "node2", "-G"], &[]);
+    assert_eq!(o.stdout, "scope=status  name=standby value=on\n");
+    let o =
+        ours("attrd_updater", Some(&f), &["-n", "p", "-B", "7", "-d", "1s", "-N", "node1"], &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(tree(&f).find_id("status-1-p").unwrap().attr("value"), Some("7"));
+    // crm_node -R removes the node and its status.
+    let o = ours("crm_node", Some(&f), &["-R", "node2", "--force"], &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(ours("crm_node", Some(&f), &["-l"], &[]).stdout, "1 node1 member\n");
+    // crm_diff -p applies a patch file.
+    let old = tmp.cib("old.xml", "cib-promo.xml");
+    let new = tmp.cib("new.xml", "cib-promo2.xml");
+    let d =
+        ours("crm_diff", None, &["-o", old.to_str().unwrap(), "-n", new.to_str().unwrap()], &[]);
+    let patch = tmp.write("p.xml", &d.stdout);
+    let o =
+        ours("crm_diff", None, &["-o", old.to_str().unwrap(), "-p", patch.to_str().unwrap()], &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(Element::parse(&o.stdout).unwrap(), tree(&new));
+    // crm_shadow --file and --reset.
+    let dir = tmp.0.join("sh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let l = old.to_str().unwrap();
+    assert_eq!(
+        ours(
+            "crm_shadow",
+            None,
+            &["--create", "s", "--batch"],
+            &[("CIB_shadow_dir", d), ("CIB_file", l)]
+        )
+        .code,
+        0
+    );
+    let w = [("CIB_shadow_dir", d), ("CIB_shadow", "s")];
+    assert_eq!(
+        ours("crm_shadow", None, &["--file"], &w).stdout,
+        format!("{}\n", dir.join("shadow.s").display())
+    );
+    assert_eq!(ours("crm_attribute", None, &["-n", "x", "-v", "1"], &w).code, 0);
+    let o = ours(
+        "crm_shadow",
+        None,
+        &["--reset", "s", "--batch"],
+        &[("CIB_shadow_dir", d), ("CIB_file", l)],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(tree(&dir.join("shadow.s")), tree(&old));
+}
