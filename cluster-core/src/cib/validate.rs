@@ -64,6 +64,20 @@ pub enum ValidationError {
         /// The class given.
         class: String,
     },
+    /// An attribute has a value the schema does not allow.
+    #[error("<{element} id=\"{id}\">: {attr}=\"{value}\" is not one of {allowed}")]
+    BadValue {
+        /// Element name.
+        element: String,
+        /// Element id.
+        id: String,
+        /// The attribute.
+        attr: String,
+        /// The value given.
+        value: String,
+        /// The allowed values, comma separated.
+        allowed: String,
+    },
     /// A required attribute is missing.
     #[error("<{element} id=\"{id}\">: missing attribute {attr}")]
     MissingAttr {
@@ -118,6 +132,11 @@ fn check(root: &Element, strict: bool) -> Vec<ValidationError> {
             }
         }
     }
+    // `validate-with="none"` switches Pacemaker's schema off; the enumerations are pure schema
+    // rules, while ids, references and scores are needed to make sense of the CIB at all.
+    if root.attr("validate-with") != Some("none") {
+        check_enums(root, &mut errs);
+    }
     for c in &cib.constraints {
         let (element, refs, scores): (&str, Refs<'_>, Vec<&Option<String>>) = match c {
             Constraint::Location(l) => {
@@ -164,6 +183,46 @@ fn check(root: &Element, strict: bool) -> Vec<ValidationError> {
         }
     }
     errs
+}
+
+const ROLES: &[&str] = &["Started", "Stopped", "Slave", "Master", "Unpromoted", "Promoted"];
+const ACTIONS: &[&str] =
+    &["start", "stop", "promote", "demote", "notify", "monitor", "migrate_to", "migrate_from"];
+
+/// Enumerated attributes the schema restricts, per element.
+fn allowed(element: &str, attr: &str) -> Option<&'static [&'static str]> {
+    Some(match (element, attr) {
+        ("rsc_location" | "rule" | "op", "role") => ROLES,
+        ("rsc_colocation", "rsc-role" | "with-rsc-role") => ROLES,
+        ("rsc_order", "first-action" | "then-action") => ACTIONS,
+        ("rsc_order", "kind") => &["Mandatory", "Optional", "Serialize"],
+        ("rule", "boolean-op") => &["and", "or"],
+        ("expression", "operation") => {
+            &["lt", "gt", "lte", "gte", "eq", "ne", "defined", "not_defined"]
+        }
+        ("expression", "type") => &["string", "integer", "number", "version"],
+        ("rsc_location", "resource-discovery") => &["always", "never", "exclusive"],
+        _ => return None,
+    })
+}
+
+fn check_enums(root: &Element, errs: &mut Vec<ValidationError>) {
+    let Some(conf) = root.child("configuration") else { return };
+    conf.walk(&mut |e| {
+        for (k, v) in &e.attrs {
+            if let Some(ok) = allowed(&e.name, k) {
+                if !ok.contains(&v.as_str()) {
+                    errs.push(ValidationError::BadValue {
+                        element: e.name.clone(),
+                        id: e.id().unwrap_or("").into(),
+                        attr: k.clone(),
+                        value: v.clone(),
+                        allowed: ok.join(", "),
+                    });
+                }
+            }
+        }
+    });
 }
 
 fn collect_rule_scores<'a>(rules: &'a [Rule], out: &mut Vec<&'a Option<String>>) {
