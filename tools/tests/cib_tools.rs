@@ -992,3 +992,70 @@ fn remaining_options_work() {
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(tree(&dir.join("shadow.s")), tree(&old));
 }
+
+#[test]
+fn crm_verify_agrees_with_pacemaker_on_mutated_cibs() {
+    let tmp = Tmp::new();
+    let base = std::fs::read_to_string(Path::new(VECTORS).join("cib.xml")).unwrap();
+    let cons = |x: &str| base.replace("</constraints>", &format!("{x}</constraints>"));
+    let cases: Vec<(&str, String)> = vec![
+        ("unchanged", base.clone()),
+        ("ghost rsc", cons(r#"<rsc_location id="m1" rsc="ghost" node="node1" score="1"/>"#)),
+        ("bad score", cons(r#"<rsc_location id="m2" rsc="vip" node="node1" score="lots"/>"#)),
+        ("inf score", cons(r#"<rsc_location id="m3" rsc="vip" node="node1" score="-inf"/>"#)),
+        ("+INFINITY", cons(r#"<rsc_location id="m4" rsc="vip" node="node1" score="+INFINITY"/>"#)),
+        ("dup id", cons(r#"<rsc_location id="vip" rsc="vip" node="node1" score="1"/>"#)),
+        ("bad kind", cons(r#"<rsc_order id="m5" kind="Sometimes" first="vip" then="fs"/>"#)),
+        (
+            "bad role",
+            cons(
+                r#"<rsc_colocation id="m6" score="5" rsc="vip" with-rsc="fs" with-rsc-role="Boss"/>"#,
+            ),
+        ),
+        ("ghost then", cons(r#"<rsc_order id="m7" first="vip" then="nothing"/>"#)),
+        ("unknown node", cons(r#"<rsc_location id="m8" rsc="vip" node="node7" score="1"/>"#)),
+        (
+            "rule",
+            cons(
+                r#"<rsc_location id="m9" rsc="vip"><rule id="m9r" score="5"><expression id="m9e" attribute="pingd" operation="gte" value="1" type="integer"/></rule></rsc_location>"#,
+            ),
+        ),
+        (
+            "bad op",
+            cons(
+                r#"<rsc_location id="ma" rsc="vip"><rule id="mar" score="5"><expression id="mae" attribute="a" operation="like" value="1"/></rule></rsc_location>"#,
+            ),
+        ),
+        (
+            "no provider",
+            base.replace(r#"provider="heartbeat" type="IPaddr2""#, r#"type="IPaddr2""#),
+        ),
+        (
+            "bad class",
+            base.replace(
+                r#"class="ocf" provider="heartbeat" type="IPaddr2""#,
+                r#"class="magic" type="IPaddr2""#,
+            ),
+        ),
+        ("bad nqp", base.replace(r#"value="ignore""#, r#"value="sometimes""#)),
+        (
+            "stonith on",
+            base.replace(
+                r#"name="stonith-enabled" value="false""#,
+                r#"name="stonith-enabled" value="true""#,
+            ),
+        ),
+    ];
+    let mut checked = 0;
+    for (what, text) in cases {
+        let f = tmp.write("m.xml", &text);
+        let o = ours("crm_verify", None, &["-x", f.to_str().unwrap()], &[]);
+        if let Some(t) = oracle("crm_verify", None, &["-x", f.to_str().unwrap()], &[]) {
+            assert_eq!(o.code, t.code, "{what}: ours {} / theirs {}", o.stderr, t.stderr);
+            checked += 1;
+        } else {
+            assert!(o.code == 0 || o.code == 78, "{what}: {o:?}");
+        }
+    }
+    eprintln!("{checked} mutations compared with Pacemaker's crm_verify");
+}

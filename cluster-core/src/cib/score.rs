@@ -25,6 +25,18 @@ pub fn parse_score(s: &str) -> Option<i64> {
     Some((sign * v.min(INFINITY)).clamp(-INFINITY, INFINITY))
 }
 
+/// Whether `s` is a score the CIB schema accepts: exactly `INFINITY`, `+INFINITY`, `-INFINITY`
+/// or an integer. crmsh's `inf` forms are read by [`parse_score`] but must be converted before
+/// they are written.
+pub fn is_schema_score(s: &str) -> bool {
+    let t = s.trim();
+    if matches!(t, "INFINITY" | "+INFINITY" | "-INFINITY") {
+        return true;
+    }
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Prints a score: `INFINITY`, `-INFINITY` or the number.
 pub fn score_to_string(v: i64) -> String {
     if v >= INFINITY {
@@ -72,6 +84,10 @@ mod tests {
             assert_eq!(parse_score(s), None, "{s}");
         }
         assert_eq!(score_to_string(-INFINITY), "-INFINITY");
+        assert!(is_schema_score("+INFINITY") && is_schema_score("-12") && is_schema_score("007"));
+        assert!(
+            !is_schema_score("-inf") && !is_schema_score("infinity") && !is_schema_score("1.5")
+        );
         assert_eq!(score_to_string(42), "42");
         assert!(is_true("Yes") && !is_true("off") && is_bool("off") && !is_bool("maybe"));
     }

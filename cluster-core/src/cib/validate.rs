@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::model::{Cib, Constraint, Resource, Rule};
-use super::score::parse_score;
+use super::score::is_schema_score;
 use super::xml::Element;
 
 /// Resource classes Pacemaker knows.
@@ -46,8 +46,9 @@ pub enum ValidationError {
         /// The node given.
         node: String,
     },
-    /// A score is not INFINITY, ±INFINITY, inf forms or an integer.
-    #[error("<{element} id=\"{id}\">: score \"{score}\" is not an integer or INFINITY")]
+    /// A score is not `INFINITY`, `+INFINITY`, `-INFINITY` or an integer (the schema's rule;
+    /// crmsh's `inf` forms must be converted before writing).
+    #[error("<{element} id=\"{id}\">: score \"{score}\" is not an integer, INFINITY, +INFINITY or -INFINITY")]
     BadScore {
         /// Element name.
         element: String,
@@ -173,7 +174,7 @@ fn check(root: &Element, strict: bool) -> Vec<ValidationError> {
             }
         }
         for s in scores.into_iter().flatten() {
-            if parse_score(s).is_none() {
+            if !is_schema_score(s) {
                 errs.push(ValidationError::BadScore {
                     element: element.into(),
                     id: c.id().into(),
@@ -274,7 +275,7 @@ mod tests {
 
     #[test]
     fn good_cib_passes() {
-        let c = cib(VIP, r#"<rsc_location id="l" rsc="vip" node="n1" score="-inf"/>"#);
+        let c = cib(VIP, r#"<rsc_location id="l" rsc="vip" node="n1" score="-INFINITY"/>"#);
         assert_eq!(validate(&c), vec![]);
     }
 
