@@ -1038,6 +1038,18 @@ fn crm_verify_agrees_with_pacemaker_on_mutated_cibs() {
             ),
         ),
         ("bad nqp", base.replace(r#"value="ignore""#, r#"value="sometimes""#)),
+        ("coloc no score", cons(r#"<rsc_colocation id="mb" rsc="vip" with-rsc="fs"/>"#)),
+        ("location no score", cons(r#"<rsc_location id="mc" rsc="vip" node="node1"/>"#)),
+        ("location no rsc", cons(r#"<rsc_location id="md" node="node1" score="1"/>"#)),
+        ("order no then", cons(r#"<rsc_order id="me" first="vip"/>"#)),
+        (
+            "symmetrical maybe",
+            cons(r#"<rsc_order id="mf" first="vip" then="fs" symmetrical="maybe"/>"#),
+        ),
+        ("nvpair no name", base.replace(r#"<nvpair name="ip" value"#, r#"<nvpair value"#)),
+        ("nvpair no id", base.replace(r#" id="vip-instance_attributes-ip""#, "")),
+        ("op no interval", base.replace(r#"interval="10s" timeout="20s""#, r#"timeout="20s""#)),
+        ("node no uname", base.replace(r#"<node id="2" uname="node2"/>"#, r#"<node id="2"/>"#)),
         (
             "stonith on",
             base.replace(

@@ -207,9 +207,64 @@ fn allowed(element: &str, attr: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Attributes the schema requires on an element of the configuration.
+fn required(e: &Element) -> Vec<&'static str> {
+    let has_sets = e.child("resource_set").is_some();
+    let idref = e.attr("id-ref").is_some();
+    match e.name.as_str() {
+        _ if idref => vec![],
+        "primitive" | "group" | "clone" | "master" | "bundle" | "template" | "rule" => vec!["id"],
+        "instance_attributes" | "meta_attributes" | "utilization" | "cluster_property_set" => {
+            vec!["id"]
+        }
+        "nvpair" => vec!["id", "name"],
+        "op" => vec!["id", "name", "interval"],
+        "node" => vec!["id", "uname"],
+        "expression" => vec!["id", "attribute", "operation"],
+        "date_expression" => vec!["id"],
+        "rsc_location" => {
+            let mut v = vec!["id"];
+            if !has_sets && e.attr("rsc-pattern").is_none() {
+                v.push("rsc");
+            }
+            if e.child("rule").is_none() && !has_sets {
+                v.push("node");
+                if e.attr("score-attribute").is_none() {
+                    v.push("score");
+                }
+            }
+            v
+        }
+        "rsc_colocation" if !has_sets => vec!["id", "rsc", "with-rsc"],
+        "rsc_order" if !has_sets => vec!["id", "first", "then"],
+        "rsc_colocation" | "rsc_order" | "rsc_ticket" => vec!["id"],
+        _ => vec![],
+    }
+}
+
 fn check_enums(root: &Element, errs: &mut Vec<ValidationError>) {
     let Some(conf) = root.child("configuration") else { return };
     conf.walk(&mut |e| {
+        for attr in required(e) {
+            if e.attr(attr).is_none() {
+                errs.push(ValidationError::MissingAttr {
+                    element: e.name.clone(),
+                    id: e.id().unwrap_or("").into(),
+                    attr: attr.into(),
+                });
+            }
+        }
+        if let Some(v) = e.attr("symmetrical").filter(|_| e.name == "rsc_order") {
+            if !super::score::is_bool(v) {
+                errs.push(ValidationError::BadValue {
+                    element: e.name.clone(),
+                    id: e.id().unwrap_or("").into(),
+                    attr: "symmetrical".into(),
+                    value: v.into(),
+                    allowed: "true, false".into(),
+                });
+            }
+        }
         for (k, v) in &e.attrs {
             if let Some(ok) = allowed(&e.name, k) {
                 if !ok.contains(&v.as_str()) {
