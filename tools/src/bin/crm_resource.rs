@@ -1,0 +1,254 @@
+//! `crm_resource`: locate, move, ban, clear, clean up and list resources, and read or write
+//! their parameters, Pacemaker-compatible, on `CIB_file` / `CIB_shadow`. Clean-up edits the
+//! file's status section directly (forgetting history and fail counts).
+
+use cluster_core::cib::cli::{self, opt, Failure, Takes};
+use cluster_core::cib::exit;
+use cluster_core::cib::model::{Cib, Resource};
+use cluster_core::cib::ops::{self, MoveOutcome, OpError};
+
+const TOOL: &str = "crm_resource";
+
+const SPEC: &[cli::Opt] = &[
+    opt(Some('r'), "resource", Takes::Value),
+    opt(Some('N'), "node", Takes::Value),
+    opt(Some('W'), "locate", Takes::No),
+    opt(Some('M'), "move", Takes::No),
+    opt(Some('B'), "ban", Takes::No),
+    opt(Some('U'), "clear", Takes::No),
+    opt(None, "un-move", Takes::No),
+    opt(Some('C'), "cleanup", Takes::No),
+    opt(Some('R'), "refresh", Takes::No),
+    opt(Some('l'), "list-raw", Takes::No),
+    opt(Some('L'), "list", Takes::No),
+    opt(Some('Q'), "quiet", Takes::No),
+    opt(Some('q'), "query-xml", Takes::No),
+    opt(Some('z'), "utilization", Takes::No),
+    opt(Some('t'), "resource-type", Takes::Value),
+    opt(Some('g'), "get-parameter", Takes::Value),
+    opt(Some('p'), "set-parameter", Takes::Value),
+    opt(Some('d'), "delete-parameter", Takes::Value),
+    opt(Some('v'), "parameter-value", Takes::Value),
+    opt(Some('m'), "meta", Takes::No),
+    opt(None, "promoted", Takes::No),
+    opt(None, "master", Takes::No),
+    opt(Some('u'), "lifetime", Takes::Value),
+    opt(Some('f'), "force", Takes::No),
+    opt(None, "force-start", Takes::No),
+    opt(None, "force-stop", Takes::No),
+    opt(None, "force-check", Takes::No),
+    opt(None, "force-promote", Takes::No),
+    opt(None, "force-demote", Takes::No),
+    opt(Some('n'), "operation", Takes::Value),
+    opt(Some('I'), "interval", Takes::Value),
+    opt(Some('V'), "verbose", Takes::No),
+    opt(Some('h'), "help", Takes::No),
+    opt(Some('$'), "version", Takes::No),
+];
+
+fn main() {
+    cli::run(body)
+}
+
+fn not_found(e: OpError) -> Failure {
+    match e {
+        OpError::NoSuchResource(_) | OpError::NodeNotFound(_) | OpError::NoSuchNode(_) => {
+            let e = match e {
+                OpError::NoSuchNode(n) => OpError::NodeNotFound(n),
+                e => e,
+            };
+            Failure::new(exit::NOSUCH, format!("{TOOL}: {e}\nError performing operation: No such object"))
+        }
+        OpError::NotMovable { ref rsc, .. } => Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: {e}\nTo prevent '{rsc}' from running on a specific location, specify a node."),
+        ),
+        e => Failure::new(e.exit_code(), format!("{TOOL}: {e}")),
+    }
+}
+
+fn body(args: &[String]) -> Result<(), Failure> {
+    let p = cli::parse(TOOL, SPEC, args)?;
+    if p.has("help") {
+        println!("Usage: crm_resource [-r RSC] (-W | -M [-N NODE] | -B [-N NODE] | -U [-N NODE] | -C [-N NODE] | -l | -L | -g NAME | -p NAME -v VALUE | -d NAME) [--meta] [--promoted] [-q]");
+        return Ok(());
+    }
+    if p.has("version") {
+        println!("Pacemaker 2.1.5");
+        return Ok(());
+    }
+    for f in ["force-start", "force-stop", "force-check", "force-promote", "force-demote"] {
+        if p.has(f) {
+            return Err(Failure::new(
+                exit::UNIMPLEMENT_FEATURE,
+                format!("{TOOL}: --{f} is not implemented"),
+            ));
+        }
+    }
+    let until = match p.value("lifetime") {
+        None => None,
+        Some(l) => {
+            let ms = cluster_core::cib::verify::parse_duration_ms(l).ok_or_else(|| {
+                Failure::new(
+                    exit::INVALID_PARAM,
+                    format!("{TOOL}: Invalid duration '{l}' for -u/--lifetime"),
+                )
+            })?;
+            // A command-line tool reads the wall clock once to date the constraint's end.
+            #[allow(clippy::disallowed_methods)]
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            Some(ops::format_utc(now + ms / 1000))
+        }
+    };
+    let src = cli::offline_source(&format!("{TOOL}: Could not connect to the CIB: Transport endpoint is not connected\nError performing operation: Could not connect to the CIB"))?;
+    let mut cib = cli::load(TOOL, &src)?;
+    let rsc = p.value("resource");
+    let node = p.value("node");
+    let promoted = p.has("promoted") || p.has("master");
+    let need_rsc = |what: &str| {
+        rsc.ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!("{TOOL}: Must supply a resource id with -r for {what}"),
+            )
+        })
+    };
+    let kind = if p.has("meta") {
+        ops::AttrKind::Meta
+    } else if p.has("utilization") {
+        ops::AttrKind::Utilization
+    } else {
+        ops::AttrKind::Instance
+    };
+    if p.has("list-raw") {
+        for id in ops::list_raw(&cib) {
+            println!("{id}");
+        }
+    } else if p.has("list") {
+        list(&cib);
+    } else if p.has("locate") {
+        let rsc = need_rsc("--locate")?;
+        let locs = ops::locate(&cib, rsc).map_err(not_found)?;
+        if p.has("quiet") {
+            for l in &locs {
+                println!("{}", l.node);
+            }
+        } else if locs.is_empty() {
+            eprint!("{}", ops::locate_text(rsc, &locs));
+        } else {
+            print!("{}", ops::locate_text(rsc, &locs));
+        }
+    } else if p.has("move") {
+        let rsc = need_rsc("--move")?;
+        let out = ops::move_resource(&mut cib, rsc, node, promoted, until.as_deref())
+            .map_err(not_found)?;
+        cli::save(TOOL, &src, &cib)?;
+        if let Some(u) = &until {
+            println!("Migration will take effect until: {u}");
+        }
+        if let MoveOutcome::Banned(n) = out {
+            print!("{}", ops::ban_warning(rsc, &n));
+        }
+    } else if p.has("ban") {
+        let rsc = need_rsc("--ban")?;
+        let MoveOutcome::Banned(n) =
+            ops::ban(&mut cib, rsc, node, promoted, until.as_deref()).map_err(not_found)?
+        else {
+            unreachable!("ban only bans")
+        };
+        cli::save(TOOL, &src, &cib)?;
+        if let Some(u) = &until {
+            println!("Migration will take effect until: {u}");
+        }
+        print!("{}", ops::ban_warning(rsc, &n));
+    } else if p.has("clear") || p.has("un-move") {
+        let rsc = need_rsc("--clear")?;
+        let removed = ops::clear(&mut cib, rsc, node).map_err(not_found)?;
+        if !removed.is_empty() {
+            cli::save(TOOL, &src, &cib)?;
+        }
+        for id in removed {
+            println!("Removing constraint: {id}");
+        }
+    } else if p.has("cleanup") || p.has("refresh") {
+        let nodes = ops::cleanup(&mut cib, rsc, node).map_err(not_found)?;
+        cli::save(TOOL, &src, &cib)?;
+        for n in nodes {
+            match rsc {
+                Some(r) => println!("Cleaned up {r} on {n}"),
+                None => println!("Cleaned up all resources on {n}"),
+            }
+        }
+    } else if let Some(name) = p.value("get-parameter") {
+        let rsc = need_rsc("--get-parameter")?;
+        match ops::get_resource_attr(&cib, rsc, kind, name).map_err(not_found)? {
+            Some(v) => println!("{v}"),
+            None => eprintln!("Attribute '{name}' not found for '{rsc}'"),
+        }
+    } else if let Some(name) = p.value("set-parameter") {
+        let rsc = need_rsc("--set-parameter")?;
+        let value = p.value("parameter-value").ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!("{TOOL}: You need to supply a value with the -v option"),
+            )
+        })?;
+        let r = ops::set_resource_attr(&mut cib, rsc, kind, name, value).map_err(not_found)?;
+        cli::save(TOOL, &src, &cib)?;
+        match r.new_in_set {
+            Some(set) => {
+                println!("Set '{rsc}' option: id={} set={set} name={name} value={value}", r.id)
+            }
+            None => println!("Set '{rsc}' option: id={} name={name} value={value}", r.id),
+        }
+    } else if let Some(name) = p.value("delete-parameter") {
+        let rsc = need_rsc("--delete-parameter")?;
+        if let Some(id) = ops::delete_resource_attr(&mut cib, rsc, kind, name).map_err(not_found)? {
+            cli::save(TOOL, &src, &cib)?;
+            println!("Deleted '{rsc}' option: id={id} name={name}");
+        }
+    } else if p.has("query-xml") {
+        let rsc = need_rsc("--query-xml")?;
+        let model = Cib::from_element(&cib);
+        let r =
+            model.resource(rsc).ok_or_else(|| not_found(OpError::NoSuchResource(rsc.into())))?;
+        print!("{}", r.to_element().to_pretty_string());
+    } else {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{TOOL}: No command given. Use --help for usage information."),
+        ));
+    }
+    Ok(())
+}
+
+/// `crm_resource -L`: a short status list from the history.
+fn list(cib: &cluster_core::cib::Element) {
+    let model = Cib::from_element(cib);
+    println!("Full List of Resources:");
+    for r in &model.resources {
+        let state = |id: &str| match ops::locate(cib, id) {
+            Ok(l) if !l.is_empty() => {
+                format!(
+                    "Started [ {} ]",
+                    l.iter().map(|l| l.node.as_str()).collect::<Vec<_>>().join(" ")
+                )
+            }
+            _ => "Stopped".to_string(),
+        };
+        match r {
+            Resource::Primitive(p) => {
+                let agent = [p.class.as_deref(), p.provider.as_deref(), p.agent_type.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(":");
+                println!("  * {}\t({agent}):\t {}", p.id, state(&p.id));
+            }
+            other => println!("  * {}:\t {}", other.id(), state(other.id())),
+        }
+    }
+}
