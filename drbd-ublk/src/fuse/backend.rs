@@ -376,8 +376,8 @@ mod tests {
         b.read_at(&mut z, 4096).unwrap();
         assert!(z.iter().all(|&x| x == 0));
         b.flush().unwrap();
-        let ro = FileBackend::open(&path, FileBackendOptions { direct: true, read_only: true })
-            .unwrap();
+        let ro =
+            FileBackend::open(&path, FileBackendOptions { direct: true, read_only: true }).unwrap();
         assert_eq!(ro.write_at(&[0; 512], 0).unwrap_err().raw_os_error(), Some(libc::EROFS));
         assert!(!ro.writable());
     }

@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
 };
 
 use super::backend::{AlignedBuf, BlockBackend, BOUNCE_BYTES};
@@ -100,7 +100,8 @@ impl VolumeFs {
         let (kind, perm, size, nlink) = if ino == ROOT_INO {
             (FileType::Directory, 0o755, 0, 2)
         } else {
-            let writable = self.backend.writable() && !self.shared.read_only.load(Ordering::Relaxed);
+            let writable =
+                self.backend.writable() && !self.shared.read_only.load(Ordering::Relaxed);
             (FileType::RegularFile, if writable { 0o600 } else { 0o400 }, self.size(), 1)
         };
         FileAttr {

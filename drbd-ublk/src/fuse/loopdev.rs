@@ -112,7 +112,9 @@ impl LoopDevice {
                     let lo = LoopDevice { path, number, dev: Some(dev) };
                     if direct_io && !lo.direct_io() {
                         // SAFETY: LOOP_SET_DIRECT_IO takes an integer argument.
-                        cvt(unsafe { libc::ioctl(lo.fd(), LOOP_SET_DIRECT_IO, 1 as libc::c_ulong) })?;
+                        cvt(unsafe {
+                            libc::ioctl(lo.fd(), LOOP_SET_DIRECT_IO, 1 as libc::c_ulong)
+                        })?;
                     }
                     return Ok(lo);
                 }

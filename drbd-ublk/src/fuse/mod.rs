@@ -301,8 +301,7 @@ impl std::fmt::Debug for FuseLoopDevice {
 }
 
 fn check_name(name: &str) -> Result<(), FuseError> {
-    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".."
-    {
+    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
         return Err(FuseError::InvalidName(name.to_string()));
     }
     Ok(())
@@ -558,9 +557,8 @@ impl FuseLoopDevice {
                 let res = parts.mount_point.parent().and_then(|p| p.file_name());
                 by_res.join(res.unwrap_or_default()).join(mp_vol)
             }
-            LinkStyle::Implicit => {
-                by_res.join(parts.mount_point.parent().and_then(|p| p.file_name()).unwrap_or_default())
-            }
+            LinkStyle::Implicit => by_res
+                .join(parts.mount_point.parent().and_then(|p| p.file_name()).unwrap_or_default()),
         };
         if let Some(dir) = link.parent() {
             create_dirs(dir, &mut parts.created_dirs)?;
