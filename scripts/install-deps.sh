@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config python3
   e2fsprogs util-linux iproute2 kmod procps psmisc
+  fio                      # FUSE front-end parallel I/O test and benches/fuse-vs-loop.sh
   resource-agents          # real OCF agents the executor runs in tests
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
 )
