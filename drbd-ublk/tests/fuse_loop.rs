@@ -118,11 +118,13 @@ fn ext4_round_trip_flushes_and_backing_holds_the_fs() {
         return;
     }
     let s = Scratch::new("ext4", 96 * MIB);
-    let opts = s.opts();
+    let drbd0 = s.dir.path().join("drbd0");
+    let opts = FuseLoopOptions { device_link: Some(drbd0.clone()), ..s.opts() };
     let dev = FuseLoopDevice::start("r0", 0, s.file_backend(), &opts).unwrap();
     let link = opts.dev_root.join("by-res/r0/0");
     assert_eq!(std::fs::read_link(&link).unwrap(), dev.device());
-    assert_eq!(dev.links(), vec![link.clone()]);
+    assert_eq!(dev.links(), vec![link.clone(), drbd0.clone()]);
+    assert_eq!(std::fs::read_link(&drbd0).unwrap(), dev.device());
     let losetup =
         run_ok("losetup", &["-l", "-n", "-O", "DIO,LOG-SEC", dev.device().to_str().unwrap()]);
     assert_eq!(losetup.split_whitespace().collect::<Vec<_>>(), ["1", "512"], "{losetup}");
@@ -161,7 +163,9 @@ fn ext4_round_trip_flushes_and_backing_holds_the_fs() {
     m.umount();
 
     dev.stop(false).unwrap();
-    assert!(!link.exists() && std::fs::symlink_metadata(&link).is_err(), "link removed");
+    assert!(std::fs::symlink_metadata(&link).is_err(), "by-res link removed");
+    assert!(std::fs::symlink_metadata(&drbd0).is_err(), "device link removed");
+    assert!(!opts.dev_root.join("by-res/r0").exists(), "per-resource directory removed");
     assert!(!opts.run_dir.join("fuse/r0/0").exists(), "mount point removed");
     fsck_clean(&s.backing());
 }

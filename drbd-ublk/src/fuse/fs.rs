@@ -16,7 +16,7 @@
 //! `FUSE_ASYNC_DIO` is requested at `INIT` so the loop driver's direct I/O reaches several
 //! worker threads at once. The writeback cache is never requested.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::OsStr;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +35,8 @@ use super::watchdog::InFlight;
 const ROOT_INO: u64 = 1;
 const VOLUME_INO: u64 = 2;
 const ATTR_TTL: Duration = Duration::from_secs(1);
+/// `PR_SET_IO_FLUSHER` from `<linux/prctl.h>` (Linux 5.6).
+const PR_SET_IO_FLUSHER: libc::c_int = 57;
 
 /// Counters of the requests the front-end served. All are monotonic.
 #[derive(Debug, Default)]
@@ -63,6 +65,7 @@ pub(crate) struct FsParams {
     pub(crate) async_dio: bool,
     pub(crate) parallel_direct_writes: bool,
     pub(crate) max_request_bytes: u32,
+    pub(crate) io_flusher: bool,
 }
 
 /// The file system fuser runs.
@@ -78,6 +81,8 @@ pub(crate) struct VolumeFs {
 thread_local! {
     /// Per-worker read buffer, allocated on the worker's first read.
     static READ_BUF: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
+    /// Whether this worker thread has been set up (see [`VolumeFs::enter`]).
+    static WORKER_READY: Cell<bool> = const { Cell::new(false) };
 }
 
 fn errno_of(e: &io::Error) -> Errno {
@@ -139,6 +144,21 @@ impl VolumeFs {
             return Err(Errno::EROFS);
         }
         Ok(())
+    }
+
+    /// Called before each backend request: on a worker's first request marks the thread an
+    /// I/O flusher (`PR_SET_IO_FLUSHER`: its allocations do not recurse into reclaim that could
+    /// wait on writeback to this very device), then records the request for the watchdog.
+    fn enter(&self) -> super::watchdog::Guard<'_> {
+        if !WORKER_READY.get() {
+            WORKER_READY.set(true);
+            if self.params.io_flusher {
+                // SAFETY: PR_SET_IO_FLUSHER takes integer arguments only and affects the
+                // calling thread. Failure (no CAP_SYS_RESOURCE) only loses the protection.
+                let _ = unsafe { libc::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) };
+            }
+        }
+        self.shared.in_flight.begin()
     }
 
     fn fail(&self, e: &io::Error) -> Errno {
@@ -216,7 +236,7 @@ impl Filesystem for VolumeFs {
         if len > BOUNCE_BYTES {
             return reply.error(Errno::EINVAL);
         }
-        let _guard = self.shared.in_flight.begin();
+        let _guard = self.enter();
         READ_BUF.with(|cell| {
             let mut slot = cell.borrow_mut();
             let buf = slot.get_or_insert_with(|| AlignedBuf::new(BOUNCE_BYTES, 4096));
@@ -255,7 +275,7 @@ impl Filesystem for VolumeFs {
             // A block device has a fixed size: writes past the end are ENOSPC.
             return reply.error(Errno::ENOSPC);
         }
-        let _guard = self.shared.in_flight.begin();
+        let _guard = self.enter();
         match self.backend.write_at(data, offset) {
             Ok(()) => {
                 let c = &self.shared.counters;
@@ -290,7 +310,7 @@ impl Filesystem for VolumeFs {
             return reply.ok();
         }
         // Never ENOSYS: the kernel would stop sending FSYNC for good.
-        let _guard = self.shared.in_flight.begin();
+        let _guard = self.enter();
         match self.backend.flush() {
             Ok(()) => {
                 self.shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +357,7 @@ impl Filesystem for VolumeFs {
             if let Err(e) = self.check_writable() {
                 return reply.error(e);
             }
-            let _guard = self.shared.in_flight.begin();
+            let _guard = self.enter();
             if mode == punch {
                 c.discards.fetch_add(1, Ordering::Relaxed);
                 self.backend.discard(offset, length)

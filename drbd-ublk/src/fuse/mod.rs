@@ -9,8 +9,10 @@
 //! I/O, so the kernel keeps no second page cache of the volume), then points
 //! `<dev_root>/by-res/<res>/<vol>` (or `<dev_root>/by-res/<res>`, see [`LinkStyle`]) at
 //! `/dev/loopN`. The kernel's block requests on the loop device become FUSE requests that
-//! worker threads hand to the [`BlockBackend`] (see [`fs`](self) module docs in `fs.rs` for
-//! the mapping: `FSYNC` is the flush barrier, FUA arrives as write + `FSYNC`).
+//! worker threads hand to the [`BlockBackend`]: `READ`/`WRITE` to `read_at`/`write_at`,
+//! `FSYNC` (the only barrier; FUA arrives as write + `FSYNC`) to `flush`, `fallocate`
+//! `PUNCH_HOLE` to `discard` and `ZERO_RANGE` to `write_zeroes`. A request is answered only
+//! when the backend call returns, so a block write completes when the backend has it.
 //!
 //! # Invariants
 //! * Teardown runs in the only safe order, loop device → FUSE unmount → links: the loop
@@ -168,6 +170,9 @@ pub struct FuseLoopOptions {
     pub dev_root: PathBuf,
     /// Stable-name style. Default [`LinkStyle::WithVolume`].
     pub link_style: LinkStyle,
+    /// The configuration's `device` name (`/dev/drbd0`), made a link to the loop device too.
+    /// An existing file there that is not a symlink is never replaced. Default `None`.
+    pub device_link: Option<PathBuf>,
     /// FUSE worker threads, 1..=64. Default 4.
     pub threads: usize,
     /// Give each worker its own `/dev/fuse` descriptor (`FUSE_DEV_IOC_CLONE`). Default on.
@@ -185,6 +190,8 @@ pub struct FuseLoopOptions {
     pub io_timeout: Option<Duration>,
     /// Largest READ/WRITE the kernel sends, a power of two in 4 KiB..=1 MiB. Default 1 MiB.
     pub max_request_bytes: u32,
+    /// Mark worker threads `PR_SET_IO_FLUSHER` (needs `CAP_SYS_RESOURCE`). Default on.
+    pub io_flusher: bool,
 }
 
 impl Default for FuseLoopOptions {
@@ -193,6 +200,7 @@ impl Default for FuseLoopOptions {
             run_dir: PathBuf::from("/run/drbd-ublk"),
             dev_root: PathBuf::from("/dev/drbd"),
             link_style: LinkStyle::WithVolume,
+            device_link: None,
             threads: 4,
             clone_fd: true,
             async_dio: true,
@@ -201,6 +209,7 @@ impl Default for FuseLoopOptions {
             read_only: false,
             io_timeout: None,
             max_request_bytes: BOUNCE_BYTES as u32,
+            io_flusher: true,
         }
     }
 }
@@ -388,10 +397,11 @@ impl Parts {
         if let Some(session) = self.session.take() {
             let _ = session.join();
         }
-        for link in self.links.drain(..).rev() {
+        for (i, link) in std::mem::take(&mut self.links).into_iter().enumerate() {
             let _ = std::fs::remove_file(&link);
-            // Remove the per-resource directory when this was its last volume.
-            if let Some(parent) = link.parent() {
+            // The first link is the by-res name: remove the per-resource directory when
+            // this was its last volume.
+            if let Some(parent) = link.parent().filter(|_| i == 0) {
                 if parent.file_name().is_some_and(|n| n != "by-res") {
                     let _ = std::fs::remove_dir(parent);
                 }
@@ -513,6 +523,7 @@ impl FuseLoopDevice {
             async_dio: opts.async_dio,
             parallel_direct_writes: opts.parallel_direct_writes,
             max_request_bytes: opts.max_request_bytes,
+            io_flusher: opts.io_flusher,
         };
         let fs = VolumeFs::new(backend.clone(), shared.clone(), file_name.to_string(), params);
         let mut cfg = fuser::Config::default();
@@ -565,6 +576,10 @@ impl FuseLoopDevice {
         }
         place_link(&link, &device)?;
         parts.links.push(link);
+        if let Some(name) = &opts.device_link {
+            place_link(name, &device)?;
+            parts.links.push(name.clone());
+        }
 
         if let Some(timeout) = opts.io_timeout {
             let (tx, rx) = sync_channel(0);
@@ -682,5 +697,44 @@ impl Drop for FuseLoopDevice {
         if parts.teardown(false).is_err() {
             let _ = parts.teardown(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_validated_by_name() {
+        assert!(FuseLoopOptions::default().validate().is_ok());
+        let bad = |o: FuseLoopOptions| match o.validate() {
+            Err(FuseError::InvalidOption { option, .. }) => option,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bad(FuseLoopOptions { threads: 0, ..Default::default() }), "threads");
+        assert_eq!(bad(FuseLoopOptions { threads: 65, ..Default::default() }), "threads");
+        let o = FuseLoopOptions { max_request_bytes: 3 << 12, ..Default::default() };
+        assert_eq!(bad(o), "max_request_bytes");
+        let o = FuseLoopOptions { max_request_bytes: 2 << 20, ..Default::default() };
+        assert_eq!(bad(o), "max_request_bytes");
+        let o =
+            FuseLoopOptions { io_timeout: Some(Duration::from_millis(5)), ..Default::default() };
+        assert_eq!(bad(o), "io_timeout");
+    }
+
+    #[test]
+    fn resource_names_must_be_path_components() {
+        for bad in ["", ".", "..", "a/b", "x\0y"] {
+            let e = check_name(bad).unwrap_err();
+            assert_eq!(e.errno(), libc::EINVAL);
+        }
+        assert!(check_name("r0").is_ok());
+    }
+
+    #[test]
+    fn busy_maps_to_ebusy() {
+        let e = FuseError::Busy { dev: PathBuf::from("/dev/loop9") };
+        assert_eq!(e.errno(), libc::EBUSY);
+        assert!(e.to_string().contains("/dev/loop9"));
     }
 }
