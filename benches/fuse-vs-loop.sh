@@ -2,14 +2,14 @@
 # fio on the loop-over-FUSE front-end vs a plain loop device, both over a file on the same
 # file system, side by side: 4 KiB random read/write at QD 1 and 32, 1 MiB sequential write.
 #
-# Usage (root): benches/fuse-vs-loop.sh [RUNTIME_S=10] [SIZE=1G] [THREADS=4]
+# Usage (root): benches/fuse-vs-loop.sh [RUNTIME_S=10] [SIZE=1G] [THREADS=8]
 # Environment: BENCH_DIR (default /var/tmp) holds the two backing files (2 x SIZE).
 # Prints one table: IOPS and MiB/s of each target and the ratio FUSE / plain loop.
 set -euo pipefail
 
 runtime=${1:-10}
 size=${2:-1G}
-threads=${3:-4}
+threads=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 jobs=(randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 seqwrite-1M-qd4)

@@ -17,7 +17,7 @@ fn main() {
         std::process::exit(2);
     }
     let threads = match args.get(4).map(|t| t.parse::<usize>()) {
-        None => 4,
+        None => 8,
         Some(Ok(t)) => t,
         Some(Err(e)) => {
             eprintln!("fuse_loop_serve: bad THREADS {:?}: {e}", args[4]);

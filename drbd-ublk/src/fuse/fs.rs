@@ -66,6 +66,7 @@ pub(crate) struct FsParams {
     pub(crate) parallel_direct_writes: bool,
     pub(crate) max_request_bytes: u32,
     pub(crate) io_flusher: bool,
+    pub(crate) max_background: u16,
 }
 
 /// The file system fuser runs.
@@ -171,6 +172,10 @@ impl Filesystem for VolumeFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let _ = config.set_max_write(self.params.max_request_bytes);
         let _ = config.set_max_readahead(self.params.max_request_bytes);
+        // Asynchronous direct I/O travels as background requests: this bounds how many the
+        // kernel keeps in flight towards the workers.
+        let _ = config.set_max_background(self.params.max_background);
+        let _ = config.set_congestion_threshold(self.params.max_background / 4 * 3);
         if self.params.async_dio {
             // Older kernels without async direct I/O simply serve requests one at a time.
             let _ = config.add_capabilities(InitFlags::FUSE_ASYNC_DIO);

@@ -173,7 +173,8 @@ pub struct FuseLoopOptions {
     /// The configuration's `device` name (`/dev/drbd0`), made a link to the loop device too.
     /// An existing file there that is not a symlink is never replaced. Default `None`.
     pub device_link: Option<PathBuf>,
-    /// FUSE worker threads, 1..=64. Default 4.
+    /// FUSE worker threads, 1..=64: at most this many requests are in the backend at once.
+    /// Default 8.
     pub threads: usize,
     /// Give each worker its own `/dev/fuse` descriptor (`FUSE_DEV_IOC_CLONE`). Default on.
     pub clone_fd: bool,
@@ -192,6 +193,9 @@ pub struct FuseLoopOptions {
     pub max_request_bytes: u32,
     /// Mark worker threads `PR_SET_IO_FLUSHER` (needs `CAP_SYS_RESOURCE`). Default on.
     pub io_flusher: bool,
+    /// Most background (asynchronous direct I/O) requests the kernel keeps in flight to the
+    /// daemon, 1..=1024. Default 64 (the kernel's own default is 12).
+    pub max_background: u16,
 }
 
 impl Default for FuseLoopOptions {
@@ -201,7 +205,7 @@ impl Default for FuseLoopOptions {
             dev_root: PathBuf::from("/dev/drbd"),
             link_style: LinkStyle::WithVolume,
             device_link: None,
-            threads: 4,
+            threads: 8,
             clone_fd: true,
             async_dio: true,
             parallel_direct_writes: true,
@@ -210,6 +214,7 @@ impl Default for FuseLoopOptions {
             io_timeout: None,
             max_request_bytes: BOUNCE_BYTES as u32,
             io_flusher: true,
+            max_background: 64,
         }
     }
 }
@@ -229,6 +234,9 @@ impl FuseLoopOptions {
         let m = self.max_request_bytes;
         if !m.is_power_of_two() || !(4096..=BOUNCE_BYTES as u32).contains(&m) {
             return bad("max_request_bytes", "must be a power of two in 4096..=1048576");
+        }
+        if !(1..=1024).contains(&self.max_background) {
+            return bad("max_background", "must be 1..=1024");
         }
         if self.io_timeout.is_some_and(|t| t < Duration::from_millis(100)) {
             return bad("io_timeout", "must be at least 100 ms");
@@ -524,6 +532,7 @@ impl FuseLoopDevice {
             parallel_direct_writes: opts.parallel_direct_writes,
             max_request_bytes: opts.max_request_bytes,
             io_flusher: opts.io_flusher,
+            max_background: opts.max_background,
         };
         let fs = VolumeFs::new(backend.clone(), shared.clone(), file_name.to_string(), params);
         let mut cfg = fuser::Config::default();
