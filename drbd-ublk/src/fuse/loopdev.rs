@@ -80,7 +80,7 @@ impl LoopDevice {
     ///
     /// # Errors
     /// `/dev/loop-control` or the device cannot be opened, no free minor after
-    /// [`ATTACH_ATTEMPTS_MAX`] tries, or `LOOP_CONFIGURE` fails.
+    /// 16 tries, or `LOOP_CONFIGURE` fails.
     pub fn attach(file: &File, name: &Path, read_only: bool, direct_io: bool) -> io::Result<Self> {
         let ctl = OpenOptions::new().read(true).write(true).open("/dev/loop-control")?;
         let mut last_err = io::Error::from_raw_os_error(libc::EBUSY);

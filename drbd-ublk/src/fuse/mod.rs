@@ -497,7 +497,13 @@ impl FuseLoopDevice {
         let file_name = format!("vol{volume}");
         let file_path = mount_point.join(&file_name);
         let aborted = Arc::new(AtomicBool::new(false));
-        let result = Self::bring_up(&mut parts, &shared, &backend, &file_name, opts, &aborted);
+        let by_res = opts.dev_root.join("by-res").join(resource);
+        let link = match opts.link_style {
+            LinkStyle::WithVolume => by_res.join(volume.to_string()),
+            LinkStyle::Implicit => by_res,
+        };
+        let result =
+            Self::bring_up(&mut parts, &shared, &backend, &file_name, &link, opts, &aborted);
         match result {
             Ok(device) => Ok(FuseLoopDevice {
                 resource: resource.to_string(),
@@ -522,6 +528,7 @@ impl FuseLoopDevice {
         shared: &Arc<Shared>,
         backend: &Arc<dyn BlockBackend>,
         file_name: &str,
+        link: &Path,
         opts: &FuseLoopOptions,
         aborted: &Arc<AtomicBool>,
     ) -> Result<PathBuf, FuseError> {
@@ -570,21 +577,11 @@ impl FuseLoopDevice {
             source,
         })?;
 
-        let by_res = opts.dev_root.join("by-res");
-        let link = match opts.link_style {
-            LinkStyle::WithVolume => {
-                let mp_vol = parts.mount_point.file_name().map(PathBuf::from).unwrap_or_default();
-                let res = parts.mount_point.parent().and_then(|p| p.file_name());
-                by_res.join(res.unwrap_or_default()).join(mp_vol)
-            }
-            LinkStyle::Implicit => by_res
-                .join(parts.mount_point.parent().and_then(|p| p.file_name()).unwrap_or_default()),
-        };
         if let Some(dir) = link.parent() {
             create_dirs(dir, &mut parts.created_dirs)?;
         }
-        place_link(&link, &device)?;
-        parts.links.push(link);
+        place_link(link, &device)?;
+        parts.links.push(link.to_path_buf());
         if let Some(name) = &opts.device_link {
             place_link(name, &device)?;
             parts.links.push(name.clone());
