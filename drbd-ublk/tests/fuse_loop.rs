@@ -373,3 +373,110 @@ fn parallel_writers_verify_with_fio() {
     assert!(st.writes >= 4 * 2048 && st.reads >= 4 * 2048 / 256, "{st:?}");
     dev.stop(false).unwrap();
 }
+
+#[test]
+fn fua_discard_and_zeroout_reach_the_backend() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("ops", 64 * MIB);
+    let dev = FuseLoopDevice::start("ops", 0, s.file_backend(), &s.opts()).unwrap();
+    let d = dev.device().to_str().unwrap().to_string();
+    // FUA (O_DSYNC on the block device) arrives as WRITE followed by FSYNC.
+    let before = dev.stats();
+    run_ok(
+        "dd",
+        &["if=/dev/urandom", &format!("of={d}"), "bs=4k", "count=1", "oflag=direct,dsync"],
+    );
+    let after = dev.stats();
+    assert_eq!(after.writes, before.writes + 1, "{after:?}");
+    assert!(after.flushes > before.flushes, "FUA must reach the backend as a flush: {after:?}");
+
+    // Discard: the range reads back as zeroes.
+    run_ok("dd", &["if=/dev/urandom", &format!("of={d}"), "bs=1M", "count=4", "oflag=direct"]);
+    run_ok("blkdiscard", &["-o", "0", "-l", "1048576", &d]);
+    assert!(dev.stats().discards > after.discards);
+    // Write-zeroes with NOUNMAP (blkdiscard -z) arrives as ZERO_RANGE.
+    run_ok("blkdiscard", &["-z", "-o", "1048576", "-l", "1048576", &d]);
+    assert!(dev.stats().write_zeroes > after.write_zeroes + before.write_zeroes);
+    let out = run("cmp", &["-n", "2097152", &d, "/dev/zero"]);
+    assert!(out.status.success(), "discarded/zeroed range must read as zeroes");
+    // The rest of what was written is intact (not all zero).
+    let out = run(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "dd if={d} bs=1M skip=2 count=2 iflag=direct status=none | cmp -s - /dev/zero"
+            ),
+        ],
+    );
+    assert!(!out.status.success(), "data outside the range must survive");
+    dev.stop(false).unwrap();
+}
+
+#[test]
+fn forced_stop_while_mounted_fails_io_instead_of_hanging() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("force", 64 * MIB);
+    let dev = FuseLoopDevice::start("force", 0, s.file_backend(), &s.opts()).unwrap();
+    let loop_name = dev.device().file_name().unwrap().to_str().unwrap().to_string();
+    mkfs(dev.device());
+    let m = Mounted::mount(dev.device(), &s.mnt(), &[]).unwrap();
+    dev.stop(true).unwrap();
+    // The file system now gets I/O errors (and goes read-only); nothing blocks.
+    let out = run(
+        "timeout",
+        &[
+            "20",
+            "sh",
+            "-c",
+            &format!("dd if=/dev/zero of={}/f bs=1M count=4 conv=fsync", s.mnt().display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    m.umount();
+    // Last close detached the loop device.
+    let backing = std::fs::read_to_string(format!("/sys/block/{loop_name}/loop/backing_file"));
+    assert!(backing.is_err(), "loop device still bound: {backing:?}");
+}
+
+#[test]
+fn failed_start_leaves_nothing_behind() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("rollback", 64 * MIB);
+    // A regular file where the device link should go: never replaced, so start fails late,
+    // after the mount and the loop device exist.
+    let occupied = s.dir.path().join("drbd9");
+    std::fs::write(&occupied, b"not a link").unwrap();
+    let opts = FuseLoopOptions { device_link: Some(occupied.clone()), ..s.opts() };
+    let err = FuseLoopDevice::start("rb", 0, s.file_backend(), &opts).unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST, "{err}");
+    assert_eq!(std::fs::read(&occupied).unwrap(), b"not a link");
+    assert!(!opts.run_dir.join("fuse").exists(), "mount point left behind");
+    assert!(std::fs::symlink_metadata(opts.dev_root.join("by-res/rb/0")).is_err());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(opts.run_dir.to_str().unwrap()), "FUSE still mounted");
+    let bound = run_ok("losetup", &["-j", s.backing().to_str().unwrap()]);
+    assert!(bound.is_empty(), "{bound}");
+
+    // A read-only backend cannot be started as Primary, and cannot be promoted.
+    let ro = Arc::new(
+        FileBackend::open(&s.backing(), FileBackendOptions { direct: true, read_only: true })
+            .unwrap(),
+    );
+    let err = FuseLoopDevice::start("rb", 0, ro.clone(), &s.opts()).unwrap_err();
+    assert_eq!(err.errno(), libc::EROFS);
+    let opts = FuseLoopOptions { read_only: true, ..s.opts() };
+    let dev = FuseLoopDevice::start("rb", 0, ro, &opts).unwrap();
+    assert_eq!(dev.set_read_only(false, false).unwrap_err().errno(), libc::EROFS);
+    let loop_dev = dev.device().to_str().unwrap().to_string();
+    assert_eq!(run_ok("blockdev", &["--getro", &loop_dev]).trim(), "1");
+    dev.stop(false).unwrap();
+    // The read-only flag belongs to the minor: the next user must not inherit it.
+    assert_eq!(run_ok("blockdev", &["--getro", &loop_dev]).trim(), "0");
+}

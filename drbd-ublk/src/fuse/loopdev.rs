@@ -6,6 +6,9 @@
 //! `LOOP_CONFIGURE`; that shows up as `EBUSY` and the attach retries with a new minor a
 //! bounded number of times.
 //!
+//! The read-only flag of `BLKROSET` belongs to the block device and survives a detach, so
+//! attach clears it (unless attaching read-only) and detach clears it before unbinding.
+//!
 //! Detaching is asynchronous in the kernel when the device is still open elsewhere: the
 //! kernel then only sets autoclear and releases the backing file at the last close.
 //! [`LoopDevice::detach`] therefore waits (bounded) until sysfs no longer shows a backing file.
@@ -110,6 +113,11 @@ impl LoopDevice {
             match cvt(unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CONFIGURE, &cfg as *const _) }) {
                 Ok(_) => {
                     let lo = LoopDevice { path, number, dev: Some(dev) };
+                    // The read-only policy set by BLKROSET belongs to the block device, not to
+                    // the binding: clear what a previous user of this minor may have left.
+                    if !read_only {
+                        lo.set_read_only(false)?;
+                    }
                     if direct_io && !lo.direct_io() {
                         // SAFETY: LOOP_SET_DIRECT_IO takes an integer argument.
                         cvt(unsafe {
@@ -193,6 +201,10 @@ impl LoopDevice {
 
     fn detach_inner(&mut self, wait: Duration) -> io::Result<()> {
         let Some(dev) = self.dev.take() else { return Ok(()) };
+        // Leave the minor as we found it: BLKROSET outlives the binding.
+        let rw: libc::c_int = 0;
+        // SAFETY: BLKROSET reads one int through the pointer, which points at a live local.
+        let _ = unsafe { libc::ioctl(dev.as_raw_fd(), BLKROSET, &rw as *const libc::c_int) };
         // SAFETY: LOOP_CLR_FD takes no argument.
         let rc = cvt(unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CLR_FD, 0 as libc::c_ulong) });
         drop(dev);
