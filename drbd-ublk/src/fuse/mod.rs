@@ -493,6 +493,7 @@ impl FuseLoopDevice {
             counters: Counters::default(),
             read_only: AtomicBool::new(opts.read_only),
             in_flight: watchdog::InFlight::new(),
+            loop_opener_tid: std::sync::atomic::AtomicU32::new(0),
         });
         let file_name = format!("vol{volume}");
         let file_path = mount_point.join(&file_name);
@@ -559,12 +560,17 @@ impl FuseLoopDevice {
 
         let writable = backend.writable();
         let file_path = mp.join(file_name);
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        shared.loop_opener_tid.store(tid, Ordering::Release);
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
             .custom_flags(libc::O_CLOEXEC | if opts.loop_direct_io { libc::O_DIRECT } else { 0 })
-            .open(&file_path)
-            .map_err(|source| FuseError::Path { op: "open", path: file_path.clone(), source })?;
+            .open(&file_path);
+        shared.loop_opener_tid.store(0, Ordering::Release);
+        let file =
+            file.map_err(|source| FuseError::Path { op: "open", path: file_path.clone(), source })?;
         let lo = LoopDevice::attach(&file, &file_path, !writable, opts.loop_direct_io)
             .map_err(|source| FuseError::Loop { op: "attach", dev: file_path.clone(), source })?;
         parts.file = Some(file);
