@@ -96,6 +96,18 @@ impl Drop for Mounted {
     }
 }
 
+/// Waits up to 5 s for loop device `name` (`loopN`) to lose its backing file.
+fn wait_unbound(name: &str) -> bool {
+    let sys = format!("/sys/block/{name}/loop/backing_file");
+    for _ in 0..250 {
+        if !Path::new(&sys).exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 fn mkfs(dev: &Path) {
     run_ok("mkfs.ext4", &["-q", "-F", dev.to_str().unwrap()]);
 }
@@ -439,8 +451,7 @@ fn forced_stop_while_mounted_fails_io_instead_of_hanging() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     m.umount();
     // Last close detached the loop device.
-    let backing = std::fs::read_to_string(format!("/sys/block/{loop_name}/loop/backing_file"));
-    assert!(backing.is_err(), "loop device still bound: {backing:?}");
+    assert!(wait_unbound(&loop_name), "{loop_name} still bound");
 }
 
 #[test]
@@ -484,4 +495,113 @@ fn failed_start_leaves_nothing_behind() {
     assert_eq!(run_ok("blockdev", &["--getro", &loop_dev]).trim(), "1");
     dev.stop(false).unwrap();
     assert_eq!(run_ok("blockdev", &["--getro", &loop_dev]).trim(), "0");
+}
+
+/// Set (to a scratch dir) when the test binary re-executes itself as a daemon to be killed.
+const CRASH_CHILD_ENV: &str = "DRBD_FUSE_CRASH_CHILD_DIR";
+
+#[test]
+fn crash_child_serves_until_killed() {
+    // Only does something when re-executed by `daemon_crash_...` below.
+    let Ok(dir) = std::env::var(CRASH_CHILD_ENV) else { return };
+    let dir = PathBuf::from(dir);
+    let backend =
+        FileBackend::open(&dir.join("backing.img"), FileBackendOptions::default()).unwrap();
+    let opts = FuseLoopOptions {
+        run_dir: dir.join("run"),
+        dev_root: dir.join("dev-drbd"),
+        ..FuseLoopOptions::default()
+    };
+    let dev = FuseLoopDevice::start("crash", 0, Arc::new(backend), &opts).unwrap();
+    std::fs::write(dir.join("ready"), dev.device().to_str().unwrap()).unwrap();
+    // Bounded: the parent kills us long before this.
+    std::thread::sleep(Duration::from_secs(60));
+    std::process::abort();
+}
+
+/// Kills the child daemon if the test fails before it does.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        for _ in 0..250 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn daemon_crash_fails_io_and_a_restart_serves_the_volume_again() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("crash", 64 * MIB);
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child_serves_until_killed", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, s.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard(child);
+    let ready = s.dir.path().join("ready");
+    for _ in 0..400 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let old_dev = PathBuf::from(std::fs::read_to_string(&ready).expect("child daemon started"));
+    mkfs(&old_dev);
+    let m = Mounted::mount(&old_dev, &s.mnt(), &[]).unwrap();
+    let kept = s.mnt().join("kept.bin");
+    run_ok("dd", &["if=/dev/urandom", &format!("of={}", kept.display()), "bs=1M", "count=2"]);
+    run_ok("sync", &[]);
+    let sum = run_ok("md5sum", &[kept.to_str().unwrap()]);
+
+    child.0.kill().unwrap();
+    // The daemon must die promptly; if it hangs in exit, abort its FUSE connection so the
+    // machine is not left with a stuck mount, then fail.
+    let child_mnt = s.dir.path().join("run/fuse/crash/0");
+    let mut exited = false;
+    for _ in 0..500 {
+        if child.0.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !exited {
+        let _ = run("umount", &["-f", child_mnt.to_str().unwrap()]);
+        panic!("killed daemon did not exit within 10 s");
+    }
+    // I/O now fails at once (EIO), nothing hangs.
+    let out = run(
+        "timeout",
+        &[
+            "20",
+            "sh",
+            "-c",
+            &format!("dd if=/dev/zero of={}/f bs=1M count=2 conv=fsync", s.mnt().display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    m.umount();
+    // Autoclear: the loop device unbinds at its last close.
+    let name = old_dev.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(wait_unbound(&name), "{old_dev:?} still bound after the daemon died");
+
+    // A restarted daemon mounts over the dead mount point and serves the data again.
+    let opts = s.opts();
+    let dev = FuseLoopDevice::start("crash", 0, s.file_backend(), &opts).unwrap();
+    let link = opts.dev_root.join("by-res/crash/0");
+    assert_eq!(std::fs::read_link(&link).unwrap(), dev.device());
+    let m = Mounted::mount(dev.device(), &s.mnt(), &[]).unwrap();
+    assert_eq!(run_ok("md5sum", &[kept.to_str().unwrap()]), sum);
+    m.umount();
+    fsck_clean(dev.device());
+    dev.stop(false).unwrap();
 }

@@ -214,7 +214,10 @@ impl Filesystem for VolumeFs {
                 return reply.error(e);
             }
         }
-        let mut fopen = FopenFlags::FOPEN_DIRECT_IO;
+        // NOFLUSH: a close never waits for the daemon. Without it a dying daemon that still
+        // had the file open would, while exiting, wait for its own (dead) workers to answer
+        // the FLUSH of that close, and hang with its /dev/fuse descriptors still open.
+        let mut fopen = FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH;
         if self.params.parallel_direct_writes {
             fopen |= FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES;
         }

@@ -9,6 +9,10 @@
 //! The read-only flag of `BLKROSET` belongs to the block device and survives a detach, so
 //! attach clears it (unless attaching read-only) and detach clears it before unbinding.
 //!
+//! The device is bound with autoclear: the daemon holds it open while it runs, and if the
+//! daemon dies the kernel unbinds it at the last close (at once, or when the file system on
+//! it is unmounted), so no loop device stays bound to a dead FUSE mount.
+//!
 //! Detaching is asynchronous in the kernel when the device is still open elsewhere: the
 //! kernel then only sets autoclear and releases the backing file at the last close.
 //! [`LoopDevice::detach`] therefore waits (bounded) until sysfs no longer shows a backing file.
@@ -27,6 +31,7 @@ const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
 const BLKROSET: libc::c_ulong = 0x125D;
 const BLKROGET: libc::c_ulong = 0x125E;
 const LO_FLAGS_READ_ONLY: u32 = 1;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
 const LO_FLAGS_DIRECT_IO: u32 = 16;
 const LO_NAME_SIZE: usize = 64;
 const ATTACH_ATTEMPTS_MAX: usize = 16;
@@ -103,7 +108,10 @@ impl LoopDevice {
                 info: unsafe { std::mem::zeroed() },
                 reserved: [0; 8],
             };
-            cfg.info.lo_flags = if read_only { LO_FLAGS_READ_ONLY } else { 0 }
+            // Autoclear: if the daemon dies, the device unbinds at its last close instead of
+            // staying bound to a dead FUSE file.
+            cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR
+                | if read_only { LO_FLAGS_READ_ONLY } else { 0 }
                 | if direct_io { LO_FLAGS_DIRECT_IO } else { 0 };
             let bytes = name.as_os_str().as_encoded_bytes();
             let n = bytes.len().min(LO_NAME_SIZE - 1);

@@ -24,6 +24,13 @@
 //! * The FUSE writeback cache is never enabled; `FSYNC` is always implemented (an `ENOSYS`
 //!   would make the kernel stop sending flushes for the life of the mount).
 //!
+//! # Daemon death
+//! If the daemon dies, the kernel fails the device's I/O with `EIO` (a file system on it
+//! goes read-only), the loop device unbinds at its last close (autoclear), and a restarted
+//! daemon's [`FuseLoopDevice::start`] detaches the dead FUSE mount it finds at its mount
+//! point and replaces the stale links. A hung daemon is the [`FuseLoopOptions::io_timeout`]
+//! watchdog's case.
+//!
 //! # Secondary (read-only) and how it differs from DRBD
 //! DRBD 8.4 refuses to *open* a Secondary: `EROFS` for a write-open and `EMEDIUMTYPE` for a
 //! read-only open (unless the `allow_oos` module parameter is set); DRBD 9 allows read-only
@@ -51,7 +58,7 @@ mod watchdog;
 pub use backend::{BlockBackend, FileBackend, FileBackendOptions, BOUNCE_BYTES};
 pub use loopdev::LoopDevice;
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -289,7 +296,6 @@ struct Parts {
     mount_point: PathBuf,
     mounted: bool,
     created_dirs: Vec<PathBuf>,
-    file: Option<File>,
     loop_dev: Option<LoopDevice>,
     links: Vec<PathBuf>,
     watchdog: Option<(SyncSender<()>, JoinHandle<()>)>,
@@ -357,6 +363,24 @@ fn place_link(link: &Path, target: &Path) -> Result<(), FuseError> {
     std::os::unix::fs::symlink(target, link).map_err(|e| err("create link", e))
 }
 
+/// The mount's source name; characters that would split the mount option string are
+/// replaced.
+fn fs_name(mount_point: &Path) -> String {
+    let raw = format!("drbd-ublk:{}", mount_point.display());
+    raw.chars().map(|c| if c == ',' || c.is_whitespace() { '_' } else { c }).collect()
+}
+
+/// Detaches the FUSE mount a dead daemon left at `mount_point` (`stat` fails with
+/// `ENOTCONN`), so a restarted daemon can mount there again. The kernel already failed that
+/// mount's I/O when its daemon died.
+fn clear_stale_mount(mount_point: &Path) {
+    if let Err(e) = std::fs::metadata(mount_point) {
+        if e.raw_os_error() == Some(libc::ENOTCONN) {
+            let _ = unmount(mount_point, libc::MNT_DETACH);
+        }
+    }
+}
+
 fn unmount(path: &Path, flags: libc::c_int) -> io::Result<()> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -385,8 +409,6 @@ impl Parts {
                 return Err(FuseError::Busy { dev });
             }
             let dev = lo.path().to_path_buf();
-            // Close our descriptor of the file first: the loop's own reference is the last.
-            self.file = None;
             let wait = if force { Duration::from_millis(200) } else { LOOP_DETACH_WAIT };
             match lo.detach(wait) {
                 Ok(()) => {}
@@ -395,7 +417,6 @@ impl Parts {
                 Err(source) => return Err(FuseError::Loop { op: "detach", dev, source }),
             }
         }
-        self.file = None;
         if self.mounted {
             if force {
                 watchdog::abort_connection(&self.mount_point);
@@ -484,7 +505,6 @@ impl FuseLoopDevice {
             mount_point: mount_point.clone(),
             mounted: false,
             created_dirs: Vec::new(),
-            file: None,
             loop_dev: None,
             links: Vec::new(),
             watchdog: None,
@@ -534,6 +554,7 @@ impl FuseLoopDevice {
         aborted: &Arc<AtomicBool>,
     ) -> Result<PathBuf, FuseError> {
         let mp = parts.mount_point.clone();
+        clear_stale_mount(&mp);
         create_dirs(&mp, &mut parts.created_dirs)?;
         let params = FsParams {
             async_dio: opts.async_dio,
@@ -545,7 +566,7 @@ impl FuseLoopDevice {
         let fs = VolumeFs::new(backend.clone(), shared.clone(), file_name.to_string(), params);
         let mut cfg = fuser::Config::default();
         cfg.mount_options = vec![
-            fuser::MountOption::FSName(format!("drbd-ublk:{}", mp.display())),
+            fuser::MountOption::FSName(fs_name(&mp)),
             fuser::MountOption::Subtype("drbd-ublk".to_string()),
             fuser::MountOption::NoExec,
             fuser::MountOption::NoSuid,
@@ -573,7 +594,9 @@ impl FuseLoopDevice {
             file.map_err(|source| FuseError::Path { op: "open", path: file_path.clone(), source })?;
         let lo = LoopDevice::attach(&file, &file_path, !writable, opts.loop_direct_io)
             .map_err(|source| FuseError::Loop { op: "attach", dev: file_path.clone(), source })?;
-        parts.file = Some(file);
+        // The loop driver holds its own reference to the file: ours is closed at once, so a
+        // dying daemon has no descriptor on its own mount whose close could wait on it.
+        drop(file);
         let device = lo.path().to_path_buf();
         let ro_result = if opts.read_only { lo.set_read_only(true) } else { Ok(()) };
         parts.loop_dev = Some(lo);
