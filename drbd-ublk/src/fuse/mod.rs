@@ -20,7 +20,10 @@
 //!   `EBUSY` while something holds the loop device exclusively (a mounted file system) unless
 //!   forced; forced teardown detaches lazily and aborts the FUSE connection, so pending and
 //!   later I/O fail with `EIO` (as when the daemon dies) instead of hanging.
-//! * A daemon must never do I/O on its own loop device (it would wait on itself).
+//! * A daemon must never do I/O on its own loop device (it would wait on itself), and
+//!   keeps no descriptor open on its own FUSE mount: it closes the file once the loop driver
+//!   holds it, and the file is opened with `FOPEN_NOFLUSH`, so a dying daemon never waits in
+//!   `exit` for a reply from its own dead workers.
 //! * The FUSE writeback cache is never enabled; `FSYNC` is always implemented (an `ENOSYS`
 //!   would make the kernel stop sending flushes for the life of the mount).
 //!
