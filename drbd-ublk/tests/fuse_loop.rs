@@ -314,6 +314,14 @@ fn backend_eio_reaches_the_reader_and_the_daemon_keeps_serving() {
     // Outside the bad range everything still works, reads and writes.
     run_ok("dd", &["if=/dev/urandom", &format!("of={d}"), "bs=64k", "count=16", "oflag=direct"]);
     run_ok("dd", &[&format!("if={d}"), "of=/dev/null", "bs=64k", "count=16", "iflag=direct"]);
+    // An explicit abort fails all I/O from then on, without hanging.
+    dev.abort();
+    assert!(dev.is_aborted());
+    let out = run(
+        "timeout",
+        &["15", "dd", &format!("if={d}"), "of=/dev/null", "bs=4k", "count=1", "iflag=direct"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     dev.stop(false).unwrap();
 }
 

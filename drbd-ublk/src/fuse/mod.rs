@@ -670,9 +670,21 @@ impl FuseLoopDevice {
         self.shared.read_only.load(Ordering::Acquire)
     }
 
-    /// Whether the watchdog aborted the FUSE connection (the device then fails all I/O).
+    /// Whether the connection was aborted (by [`abort`](Self::abort) or the watchdog); the
+    /// device then fails all I/O.
     pub fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Aborts the FUSE connection: every pending and later request on the device fails with
+    /// `EIO` (a file system on it goes read-only). For `on-no-data-accessible io-error` and
+    /// for a backend known to be stuck; the device must then be stopped (forced if mounted).
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        let parts = self.lock();
+        if parts.mounted {
+            watchdog::abort_connection(&parts.mount_point);
+        }
     }
 
     /// Whether something holds the loop device exclusively (a mounted file system).
