@@ -782,6 +782,13 @@ mod tests {
     }
 
     #[test]
+    fn handles_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<FuseLoopDevice>();
+        send_sync::<FileBackend>();
+    }
+
+    #[test]
     fn busy_maps_to_ebusy() {
         let e = FuseError::Busy { dev: PathBuf::from("/dev/loop9") };
         assert_eq!(e.errno(), libc::EBUSY);
