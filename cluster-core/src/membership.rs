@@ -1,1 +1,0 @@
-//! Cluster membership, ordered messaging and quorum from Corosync 3 (CPG + votequorum).
