@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use cluster_core::membership::corosync::CorosyncMembership;
 use cluster_core::membership::{choose_dc, Membership, MembershipEvent};
 
-const PREFIX: &str = "rmem";
-const SUBNET: &str = "10.213.157";
 const GROUP: &str = "rmemtest";
 const AGENT_ENV: &str = "RMEM_AGENT_GROUP";
 
@@ -36,40 +34,27 @@ fn must(cmd: &str, args: &[&str]) {
     assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn ns(i: usize) -> String {
-    format!("{PREFIX}{i}")
-}
-
-fn bridge_ns() -> String {
-    format!("{PREFIX}br")
-}
-
 /// The namespaces, corosyncs and agents of one test run; Drop removes all of it.
 struct Cluster {
+    prefix: &'static str,
+    subnet: &'static str,
     dir: tempfile::TempDir,
     corosync: Vec<Option<Child>>,
     agents: Vec<Agent>,
 }
 
-fn remove_namespaces() {
-    for i in 1..=2 {
-        run("ip", &["netns", "del", &ns(i)]);
-    }
-    run("ip", &["netns", "del", &bridge_ns()]);
-}
-
-fn write_conf(dir: &Path, i: usize) -> PathBuf {
+fn write_conf(prefix: &str, subnet: &str, dir: &Path, i: usize) -> PathBuf {
     let nd = dir.join(format!("n{i}"));
     std::fs::create_dir_all(nd.join("run")).unwrap();
     std::fs::create_dir_all(nd.join("state")).unwrap();
     let mut nodes = String::new();
     for j in 1..=2 {
         nodes.push_str(&format!(
-            "  node {{\n    name: {PREFIX}{j}\n    nodeid: {j}\n    ring0_addr: {SUBNET}.{j}\n  }}\n"
+            "  node {{\n    name: {prefix}{j}\n    nodeid: {j}\n    ring0_addr: {subnet}.{j}\n  }}\n"
         ));
     }
     let conf = format!(
-        "totem {{\n  version: 2\n  cluster_name: {PREFIX}\n  transport: knet\n  \
+        "totem {{\n  version: 2\n  cluster_name: {prefix}\n  transport: knet\n  \
          crypto_cipher: none\n  crypto_hash: none\n  token: 1000\n}}\n\
          nodelist {{\n{nodes}}}\n\
          quorum {{\n  provider: corosync_votequorum\n  two_node: 1\n}}\n\
@@ -85,17 +70,19 @@ fn write_conf(dir: &Path, i: usize) -> PathBuf {
 }
 
 impl Cluster {
-    fn up() -> Cluster {
-        remove_namespaces(); // leftovers of an earlier, killed run of this very test
-        let dir = tempfile::Builder::new().prefix("rmem-").tempdir().unwrap();
-        let mut c = Cluster { dir, corosync: vec![None, None], agents: Vec::new() };
-        let br = bridge_ns();
+    /// Namespaces `{prefix}1`, `{prefix}2` and `{prefix}br` on `{subnet}.0/24`.
+    fn up(prefix: &'static str, subnet: &'static str) -> Cluster {
+        let dir = tempfile::Builder::new().prefix(&format!("{prefix}-")).tempdir().unwrap();
+        let mut c =
+            Cluster { prefix, subnet, dir, corosync: vec![None, None], agents: Vec::new() };
+        c.remove_namespaces(); // leftovers of an earlier, killed run of this very test
+        let br = c.bridge_ns();
         must("ip", &["netns", "add", &br]);
         must("ip", &["-n", &br, "link", "set", "lo", "up"]);
         must("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
         must("ip", &["-n", &br, "link", "set", "br0", "up"]);
         for i in 1..=2 {
-            let n = ns(i);
+            let n = c.ns(i);
             let v = format!("v{i}");
             must("ip", &["netns", "add", &n]);
             must("ip", &["-n", &n, "link", "set", "lo", "up"]);
@@ -105,7 +92,7 @@ impl Cluster {
             );
             must("ip", &["-n", &br, "link", "set", &v, "master", "br0"]);
             must("ip", &["-n", &br, "link", "set", &v, "up"]);
-            must("ip", &["-n", &n, "addr", "add", &format!("{SUBNET}.{i}/24"), "dev", "eth0"]);
+            must("ip", &["-n", &n, "addr", "add", &format!("{subnet}.{i}/24"), "dev", "eth0"]);
             must("ip", &["-n", &n, "link", "set", "eth0", "up"]);
         }
         for i in 1..=2 {
@@ -114,8 +101,28 @@ impl Cluster {
         c
     }
 
+    fn ns(&self, i: usize) -> String {
+        format!("{}{i}", self.prefix)
+    }
+
+    fn bridge_ns(&self) -> String {
+        format!("{}br", self.prefix)
+    }
+
+    fn remove_namespaces(&self) {
+        for i in 1..=2 {
+            run("ip", &["netns", "del", &self.ns(i)]);
+        }
+        run("ip", &["netns", "del", &self.bridge_ns()]);
+    }
+
+    /// Sets node `i`'s link up or down (a network partition without stopping anything).
+    fn link(&self, i: usize, up: bool) {
+        must("ip", &["-n", &self.ns(i), "link", "set", "eth0", if up { "up" } else { "down" }]);
+    }
+
     fn start_corosync(&mut self, i: usize) {
-        let conf = write_conf(self.dir.path(), i);
+        let conf = write_conf(self.prefix, self.subnet, self.dir.path(), i);
         let nd = self.dir.path().join(format!("n{i}"));
         let log = std::fs::File::create(nd.join("stderr.log")).unwrap();
         // `ip netns exec` runs in a fresh mount namespace: give this corosync its own /run.
@@ -125,7 +132,7 @@ impl Cluster {
             conf.display()
         );
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns(i), "sh", "-c", &script])
+            .args(["netns", "exec", &self.ns(i), "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -136,7 +143,7 @@ impl Cluster {
         loop {
             if run(
                 "ip",
-                &["netns", "exec", &ns(i), "corosync-cmapctl", "-g", "runtime.votequorum.this_node_id"],
+                &["netns", "exec", &self.ns(i), "corosync-cmapctl", "-g", "runtime.votequorum.this_node_id"],
             ) {
                 eprintln!("corosync {i} answers after {:?}", t0.elapsed());
                 return;
@@ -180,7 +187,7 @@ impl Cluster {
     fn spawn_agent(&mut self, i: usize) -> usize {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns(i)])
+            .args(["netns", "exec", &self.ns(i)])
             .arg(&exe)
             .args(["--ignored", "--exact", "agent", "--nocapture", "--test-threads=1"])
             .env(AGENT_ENV, GROUP)
@@ -216,7 +223,7 @@ impl Drop for Cluster {
         for i in 1..=2 {
             self.stop_corosync(i);
         }
-        remove_namespaces();
+        self.remove_namespaces();
     }
 }
 
@@ -257,6 +264,33 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Waits until one line matched `p1` and one `p2`, in either order (CPG and votequorum
+    /// report independently); returns the last matches.
+    fn wait_both(
+        &mut self,
+        what: &str,
+        p1: impl Fn(&str) -> bool,
+        p2: impl Fn(&str) -> bool,
+    ) -> (String, String) {
+        let (mut m1, mut m2) = (None, None);
+        while m1.is_none() || m2.is_none() {
+            let l = self.wait_for(what, LONG, |l| p1(l) || p2(l));
+            if p1(&l) {
+                m1 = Some(l.clone());
+            }
+            if p2(&l) {
+                m2 = Some(l);
+            }
+        }
+        (m1.unwrap(), m2.unwrap())
+    }
+}
+
+fn is_quorum(l: &str) -> bool {
+    l.starts_with("quorum ")
+}
+
 fn members_are(line: &str, ids: &[u32]) -> bool {
     let Some(rest) = line.strip_prefix("members ") else { return false };
     let list = rest.split(' ').next().unwrap_or("");
@@ -269,47 +303,63 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split(' ').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
-#[test]
-fn two_nodes_real_corosync() {
-    if !run("id", &["-u"]) || String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout).trim() != "0" {
-        println!("SKIP two_nodes_real_corosync: needs root (network namespaces, corosync)");
-        return;
+const LONG: Duration = Duration::from_secs(30);
+
+/// Why the real-corosync tests cannot run here, if they cannot.
+fn skip_reason() -> Option<&'static str> {
+    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
+    if String::from_utf8_lossy(&uid).trim() != "0" {
+        return Some("needs root (network namespaces, corosync)");
     }
     if !run("sh", &["-c", "command -v corosync && command -v corosync-cmapctl"]) {
-        println!("SKIP two_nodes_real_corosync: corosync is not installed (apt-get install corosync)");
-        return;
+        return Some("corosync is not installed (apt-get install corosync)");
     }
-    let t_start = Instant::now();
-    let mut c = Cluster::up();
-    eprintln!("cluster up after {:?}", t_start.elapsed());
+    None
+}
+
+/// Two nodes with an agent each, both having seen both members and two_node quorum.
+/// Returns the cluster and the agents' indexes; checks the DC choice agrees.
+fn formed(prefix: &'static str, subnet: &'static str) -> (Cluster, usize, usize) {
+    let t0 = Instant::now();
+    let mut c = Cluster::up(prefix, subnet);
+    eprintln!("[{prefix}] corosyncs up after {:?}", t0.elapsed());
     let a1 = c.spawn_agent(1);
     let a2 = c.spawn_agent(2);
-    let long = Duration::from_secs(30);
-
-    // Both see each other, node names from the nodelist, and quorum (two_node, wait_for_all).
     for (a, id) in [(a1, 1), (a2, 2)] {
-        let ag = &mut c.agents[a];
-        let l = ag.wait_for("local id", long, |l| l.starts_with("local "));
+        let l = c.agents[a].wait_for("local id", LONG, |l| l.starts_with("local "));
         assert_eq!(l, format!("local {id}"));
     }
     let mut dcs = Vec::new();
     for a in [a1, a2] {
-        let l = c.agents[a].wait_for("both members", long, |l| members_are(l, &[1, 2]));
-        assert!(l.contains(&format!("1:{PREFIX}1:")) && l.contains(&format!("2:{PREFIX}2:")), "{l}");
+        let (l, q) = c.agents[a].wait_both(
+            "both members, quorate with 2 votes",
+            |l| members_are(l, &[1, 2]),
+            |l| is_quorum(l) && field(l, "quorate") == Some("true") && field(l, "votes") == Some("2"),
+        );
+        // Names come from nodelist.node.N.name.
+        assert!(l.contains(&format!("1:{prefix}1:")) && l.contains(&format!("2:{prefix}2:")), "{l}");
         dcs.push(field(&l, "dc").unwrap().to_string());
-        let q = c.agents[a].wait_for("quorate with 2 votes", long, |l| {
-            l.starts_with("quorum ") && field(l, "quorate") == Some("true") && field(l, "votes") == Some("2")
-        });
         assert_eq!(field(&q, "two_node"), Some("true"), "{q}");
         assert_eq!(field(&q, "wait_for_all"), Some("true"), "{q}");
         assert_eq!(field(&q, "quorum"), Some("1"), "{q}");
         assert_eq!(field(&q, "expected"), Some("2"), "{q}");
         assert_eq!(field(&q, "nodes"), Some("1,2"), "{q}");
     }
-    assert_eq!(dcs, vec!["1".to_string(), "1".to_string()], "DC choice differs between nodes");
-    eprintln!("membership and quorum agreed after {:?}", t_start.elapsed());
+    assert_eq!(dcs, ["1", "1"], "DC choice differs between nodes");
+    eprintln!("[{prefix}] membership, quorum and DC agreed after {:?}", t0.elapsed());
+    (c, a1, a2)
+}
 
-    // Ordered delivery: 30 messages from node 1 arrive at node 2 (and back at node 1) in order.
+#[test]
+fn two_nodes_real_corosync() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP two_nodes_real_corosync: {why}");
+        return;
+    }
+    let t_start = Instant::now();
+    let (mut c, a1, a2) = formed("rmem", "10.213.157");
+
+    // Ordered delivery: messages from node 1 arrive at node 2 (and back at node 1) in order.
     let n = 30;
     let t_send = Instant::now();
     for k in 0..n {
@@ -318,12 +368,11 @@ fn two_nodes_real_corosync() {
     for a in [a2, a1] {
         let mut got = Vec::new();
         while got.len() < n {
-            let l = c.agents[a].wait_for("messages", long, |l| l.starts_with("msg "));
-            got.push(l);
+            let l = c.agents[a].wait_for("messages", LONG, |l| l.starts_with("msg "));
+            // Lines are `msg FROM DATA PID`: compare without the pid.
+            got.push(l.rsplit_once(' ').map(|(h, _)| h.to_string()).unwrap_or_default());
         }
         let want: Vec<String> = (0..n).map(|k| format!("msg 1 m{k:03}")).collect();
-        let got: Vec<String> = got.iter().map(|l| l.rsplit_once(' ').map(|(h, _)| h.to_string()).unwrap_or_default()).collect();
-        // Lines are `msg FROM DATA PID`: compare without the pid.
         assert_eq!(got, want, "order or content differs");
     }
     eprintln!("{n} ordered messages delivered to both nodes in {:?}", t_send.elapsed());
@@ -331,23 +380,83 @@ fn two_nodes_real_corosync() {
     // Stop corosync on node 2: node 1 sees the group shrink and stays quorate (two_node).
     let t_stop = Instant::now();
     c.stop_corosync(2);
-    let l = c.agents[a1].wait_for("node 2 leaving the group", long, |l| members_are(l, &[1]));
+    let (l, q) = c.agents[a1].wait_both(
+        "node 2 leaving the group and the quorum",
+        |l| members_are(l, &[1]),
+        |l| is_quorum(l) && field(l, "votes") == Some("1"),
+    );
     assert_eq!(field(&l, "dc"), Some("1"), "{l}");
-    let q = c.agents[a1].wait_for("quorum with node 2 gone", long, |l| {
-        l.starts_with("quorum ") && field(l, "votes") == Some("1")
-    });
     assert_eq!(field(&q, "quorate"), Some("true"), "two_node must keep quorum: {q}");
     assert_eq!(field(&q, "nodes"), Some("1"), "{q}");
     eprintln!("node 1 saw node 2 go after {:?}", t_stop.elapsed());
     // The agent on node 2 learns that its corosync is gone.
-    c.agents[a2].wait_for("disconnect", long, |l| l.starts_with("disconnected"));
+    let l = c.agents[a2].wait_for("disconnect", LONG, |l| l.starts_with("disconnected"));
+    eprintln!("node 2 agent: {l}");
 
-    // Node 1 can still send to itself, then leaves cleanly.
+    // Node 1 still delivers to itself, then leaves and finalizes cleanly.
     c.agents[a1].cmd("send alone");
-    c.agents[a1].wait_for("own message", long, |l| l.starts_with("msg 1 alone "));
+    c.agents[a1].wait_for("own message", LONG, |l| l.starts_with("msg 1 alone "));
     c.agents[a1].cmd("quit");
-    let bye = c.agents[a1].wait_for("clean shutdown", long, |l| l.starts_with("bye "));
-    eprintln!("agent 1 shutdown: {bye}; whole test {:?}", t_start.elapsed());
+    let bye = c.agents[a1].wait_for("clean shutdown", LONG, |l| l.starts_with("bye "));
+    assert!(bye.ends_with("Ok(())"), "{bye}");
+    eprintln!("agent 1: {bye}; whole test {:?}", t_start.elapsed());
+}
+
+#[test]
+fn partition_and_merge_real_corosync() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP partition_and_merge_real_corosync: {why}");
+        return;
+    }
+    let t_start = Instant::now();
+    let (mut c, a1, a2) = formed("rmep", "10.213.158");
+
+    // A clean leave of node 2's daemon: node 1 sees it leave CPG; votequorum is unchanged.
+    c.agents[a2].cmd("quit");
+    c.agents[a2].wait_for("clean shutdown", LONG, |l| l.starts_with("bye "));
+    let l = c.agents[a1].wait_for("daemon on node 2 leaving", LONG, |l| members_are(l, &[1]));
+    assert!(l.contains(" left=2:"), "{l}");
+    let a2 = c.spawn_agent(2);
+    c.agents[a2].wait_for("rejoined", LONG, |l| members_are(l, &[1, 2]));
+    c.agents[a1].wait_for("node 2 back", LONG, |l| members_are(l, &[1, 2]));
+
+    // Cut node 2's link: each side sees only itself, both keep quorum (two_node without a
+    // fence device means both halves are quorate: that is why Pacemaker wants fencing).
+    let t_cut = Instant::now();
+    c.link(2, false);
+    for (a, id) in [(a1, 1u32), (a2, 2)] {
+        let (l, q) = c.agents[a].wait_both(
+            "partitioned",
+            |l| members_are(l, &[id]),
+            |l| is_quorum(l) && field(l, "votes") == Some("1"),
+        );
+        assert_eq!(field(&l, "dc"), Some(id.to_string().as_str()), "{l}");
+        assert_eq!(field(&q, "quorate"), Some("true"), "{q}");
+    }
+    eprintln!("partition seen by both sides after {:?}", t_cut.elapsed());
+
+    // Heal: the membership merges, both agree on the DC again, messages flow in order.
+    let t_heal = Instant::now();
+    c.link(2, true);
+    for a in [a1, a2] {
+        let (l, _) = c.agents[a].wait_both(
+            "merged",
+            |l| members_are(l, &[1, 2]),
+            |l| is_quorum(l) && field(l, "votes") == Some("2"),
+        );
+        assert_eq!(field(&l, "dc"), Some("1"), "{l}");
+    }
+    eprintln!("merge seen by both sides after {:?}", t_heal.elapsed());
+    for k in 0..5 {
+        c.agents[a2].cmd(&format!("send p{k}"));
+    }
+    for a in [a1, a2] {
+        for k in 0..5 {
+            let l = c.agents[a].wait_for("message after merge", LONG, |l| l.starts_with("msg "));
+            assert!(l.starts_with(&format!("msg 2 p{k} ")), "{l}");
+        }
+    }
+    eprintln!("whole partition test {:?}", t_start.elapsed());
 }
 
 /// Runs inside a node's namespace when started by `two_nodes_real_corosync` (does nothing
@@ -386,11 +495,14 @@ fn agent() {
             }
         }
         match m.next_event(Duration::from_millis(20)) {
-            Ok(Some(MembershipEvent::MembersChanged { members, .. })) => {
-                let list: Vec<String> =
-                    members.iter().map(|x| format!("{}:{}:{}", x.node_id, x.name, x.pid)).collect();
+            Ok(Some(MembershipEvent::MembersChanged { members, left, .. })) => {
+                let show = |v: &[cluster_core::membership::Member]| {
+                    let l: Vec<String> =
+                        v.iter().map(|x| format!("{}:{}:{}", x.node_id, x.name, x.pid)).collect();
+                    l.join(",")
+                };
                 let dc = choose_dc(&members).map(|d| d.to_string()).unwrap_or_default();
-                println!("RMEM members {} dc={dc}", list.join(","));
+                println!("RMEM members {} dc={dc} left={}", show(&members), show(&left));
             }
             Ok(Some(MembershipEvent::QuorumChanged(q))) => {
                 let nodes: Vec<String> = q.nodes.iter().map(|n| n.to_string()).collect();
