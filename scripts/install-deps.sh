@@ -9,6 +9,7 @@ packages=(
   resource-agents apache2  # real OCF agents (and apache for ocf:heartbeat:apache) the executor runs in tests
   fence-agents             # fence_dummy: the stonith class against a real Debian fence agent
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
+  corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcfg-dev libcmap-dev  # membership (rust-corosync links these)
 )
 
 missing=()

@@ -6,6 +6,8 @@
 //! `agent` test, selected by environment). Agents print what they see as `RMEM ...` lines and
 //! take `send TEXT` / `quit` on stdin. Everything is torn down by a Drop guard, also on
 //! failure. Needs root and the `corosync` package; without them it prints why and passes.
+// Real processes and real corosync: wall-clock timeouts are the point here.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -73,8 +75,7 @@ impl Cluster {
     /// Namespaces `{prefix}1`, `{prefix}2` and `{prefix}br` on `{subnet}.0/24`.
     fn up(prefix: &'static str, subnet: &'static str) -> Cluster {
         let dir = tempfile::Builder::new().prefix(&format!("{prefix}-")).tempdir().unwrap();
-        let mut c =
-            Cluster { prefix, subnet, dir, corosync: vec![None, None], agents: Vec::new() };
+        let mut c = Cluster { prefix, subnet, dir, corosync: vec![None, None], agents: Vec::new() };
         c.remove_namespaces(); // leftovers of an earlier, killed run of this very test
         let br = c.bridge_ns();
         must("ip", &["netns", "add", &br]);
@@ -88,7 +89,10 @@ impl Cluster {
             must("ip", &["-n", &n, "link", "set", "lo", "up"]);
             must(
                 "ip",
-                &["link", "add", "eth0", "netns", &n, "type", "veth", "peer", "name", &v, "netns", &br],
+                &[
+                    "link", "add", "eth0", "netns", &n, "type", "veth", "peer", "name", &v,
+                    "netns", &br,
+                ],
             );
             must("ip", &["-n", &br, "link", "set", &v, "master", "br0"]);
             must("ip", &["-n", &br, "link", "set", &v, "up"]);
@@ -143,7 +147,14 @@ impl Cluster {
         loop {
             if run(
                 "ip",
-                &["netns", "exec", &self.ns(i), "corosync-cmapctl", "-g", "runtime.votequorum.this_node_id"],
+                &[
+                    "netns",
+                    "exec",
+                    &self.ns(i),
+                    "corosync-cmapctl",
+                    "-g",
+                    "runtime.votequorum.this_node_id",
+                ],
             ) {
                 eprintln!("corosync {i} answers after {:?}", t0.elapsed());
                 return;
@@ -294,8 +305,11 @@ fn is_quorum(l: &str) -> bool {
 fn members_are(line: &str, ids: &[u32]) -> bool {
     let Some(rest) = line.strip_prefix("members ") else { return false };
     let list = rest.split(' ').next().unwrap_or("");
-    let got: Vec<u32> =
-        list.split(',').filter(|s| !s.is_empty()).filter_map(|m| m.split(':').next()?.parse().ok()).collect();
+    let got: Vec<u32> = list
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .filter_map(|m| m.split(':').next()?.parse().ok())
+        .collect();
     got == ids
 }
 
@@ -334,10 +348,17 @@ fn formed(prefix: &'static str, subnet: &'static str) -> (Cluster, usize, usize)
         let (l, q) = c.agents[a].wait_both(
             "both members, quorate with 2 votes",
             |l| members_are(l, &[1, 2]),
-            |l| is_quorum(l) && field(l, "quorate") == Some("true") && field(l, "votes") == Some("2"),
+            |l| {
+                is_quorum(l)
+                    && field(l, "quorate") == Some("true")
+                    && field(l, "votes") == Some("2")
+            },
         );
         // Names come from nodelist.node.N.name.
-        assert!(l.contains(&format!("1:{prefix}1:")) && l.contains(&format!("2:{prefix}2:")), "{l}");
+        assert!(
+            l.contains(&format!("1:{prefix}1:")) && l.contains(&format!("2:{prefix}2:")),
+            "{l}"
+        );
         dcs.push(field(&l, "dc").unwrap().to_string());
         assert_eq!(field(&q, "two_node"), Some("true"), "{q}");
         assert_eq!(field(&q, "wait_for_all"), Some("true"), "{q}");
@@ -523,6 +544,17 @@ fn agent() {
                 println!("RMEM error {e}");
                 return;
             }
+        }
+    }
+}
+
+#[test]
+fn bad_group_name_is_rejected_before_connecting() {
+    use cluster_core::membership::MembershipError;
+    for name in [String::new(), "x".repeat(128), "a\0b".to_string()] {
+        match CorosyncMembership::connect(&name) {
+            Err(MembershipError::BadGroupName(n)) => assert_eq!(n, name),
+            other => panic!("{name:?}: {other:?}"),
         }
     }
 }

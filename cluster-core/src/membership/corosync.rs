@@ -270,10 +270,9 @@ impl CorosyncMembership {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::with_capacity(2);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.to_string())
-                .spawn(f)
-                .map_err(|_| MembershipError::Corosync { op: "spawn", source: CsError::CsErrNoResources })
+            std::thread::Builder::new().name(name.to_string()).spawn(f).map_err(|_| {
+                MembershipError::Corosync { op: "spawn", source: CsError::CsErrNoResources }
+            })
         };
         {
             let (h1, h2, stop) = (cpg_h.clone(), cpg_h.clone(), stop.clone());
@@ -342,7 +341,7 @@ impl CorosyncMembership {
         self.names.get(&id).cloned().unwrap_or_else(|| id.to_string())
     }
 
-    fn to_members(&mut self, list: &[(u32, u32)]) -> Vec<Member> {
+    fn members_of(&mut self, list: &[(u32, u32)]) -> Vec<Member> {
         let v = list
             .iter()
             .map(|&(node_id, pid)| Member { node_id, name: self.node_name(node_id), pid })
@@ -384,9 +383,9 @@ impl CorosyncMembership {
     fn translate(&mut self, raw: Raw) -> Option<MembershipEvent> {
         match raw {
             Raw::Confchg { members, joined, left } => {
-                let members = self.to_members(&members);
-                let joined = self.to_members(&joined);
-                let left = self.to_members(&left);
+                let members = self.members_of(&members);
+                let joined = self.members_of(&joined);
+                let left = self.members_of(&left);
                 self.members = members.clone();
                 Some(MembershipEvent::MembersChanged { members, joined, left })
             }
@@ -410,9 +409,10 @@ impl CorosyncMembership {
         }
     }
 
-    fn close(&mut self) {
+    /// Leaves, stops the threads, finalizes. False if a thread did not stop in time.
+    fn close(&mut self) -> bool {
         if self.rx.is_none() {
-            return;
+            return true;
         }
         self.stop.store(true, Ordering::SeqCst);
         // Wake both dispatch threads with requests that produce a callback.
@@ -456,6 +456,7 @@ impl CorosyncMembership {
             std::mem::forget(self.vq.take());
         }
         self.cmap = None;
+        all_done
     }
 }
 
@@ -476,13 +477,18 @@ impl Membership for CorosyncMembership {
             match cpg::mcast_joined(h, cpg::Guarantee::TypeAgreed, msg) {
                 Ok(()) => return Ok(()),
                 Err(CsError::CsErrTryAgain) => std::thread::sleep(SEND_BACKOFF),
-                Err(source) => return Err(MembershipError::Corosync { op: "cpg_mcast_joined", source }),
+                Err(source) => {
+                    return Err(MembershipError::Corosync { op: "cpg_mcast_joined", source })
+                }
             }
         }
         Err(MembershipError::Busy { tries: SEND_TRIES })
     }
 
-    fn next_event(&mut self, timeout: Duration) -> Result<Option<MembershipEvent>, MembershipError> {
+    fn next_event(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<MembershipEvent>, MembershipError> {
         if self.lost {
             return Err(MembershipError::NotConnected);
         }
@@ -522,13 +528,16 @@ impl Membership for CorosyncMembership {
     }
 
     fn shutdown(&mut self) -> Result<(), MembershipError> {
-        self.close();
-        Ok(())
+        if self.close() {
+            Ok(())
+        } else {
+            Err(MembershipError::ShutdownIncomplete(SHUTDOWN_WAIT))
+        }
     }
 }
 
 impl Drop for CorosyncMembership {
     fn drop(&mut self) {
-        self.close();
+        let _ = self.close();
     }
 }

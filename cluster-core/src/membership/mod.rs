@@ -129,6 +129,10 @@ pub enum MembershipError {
         /// How many times sending was tried.
         tries: u32,
     },
+    /// Shutdown left the group but a dispatch thread did not come back from the corosync
+    /// library in time; its handle was left open rather than finalized under it.
+    #[error("corosync dispatch thread did not stop within {0:?}; handle left open")]
+    ShutdownIncomplete(Duration),
     /// The membership has been shut down or lost its connection; nothing more can be sent.
     #[error("not connected to the membership service")]
     NotConnected,
@@ -145,7 +149,8 @@ pub trait Membership {
 
     /// The next event, waiting at most `timeout` for one. `Ok(None)` means nothing happened
     /// in time. A simulated implementation never waits.
-    fn next_event(&mut self, timeout: Duration) -> Result<Option<MembershipEvent>, MembershipError>;
+    fn next_event(&mut self, timeout: Duration)
+        -> Result<Option<MembershipEvent>, MembershipError>;
 
     /// The group membership as of the last [`MembershipEvent::MembersChanged`] handed out.
     fn members(&self) -> &[Member];

@@ -59,7 +59,12 @@ impl Hub {
     }
 
     fn push(p: &mut Proc, ev: MembershipEvent) {
-        assert!(p.queue.len() < SIM_QUEUE_LIMIT, "simulated node {} pid {} stopped reading", p.node, p.pid);
+        assert!(
+            p.queue.len() < SIM_QUEUE_LIMIT,
+            "simulated node {} pid {} stopped reading",
+            p.node,
+            p.pid
+        );
         p.queue.push_back(ev);
     }
 
@@ -272,7 +277,10 @@ impl Membership for SimMembership {
         Ok(())
     }
 
-    fn next_event(&mut self, _timeout: Duration) -> Result<Option<MembershipEvent>, MembershipError> {
+    fn next_event(
+        &mut self,
+        _timeout: Duration,
+    ) -> Result<Option<MembershipEvent>, MembershipError> {
         let ev = self.hub.lock().procs[self.index].queue.pop_front();
         match &ev {
             Some(MembershipEvent::MembersChanged { members, .. }) => self.members = members.clone(),
