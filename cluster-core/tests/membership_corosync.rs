@@ -380,6 +380,20 @@ fn two_nodes_real_corosync() {
     let t_start = Instant::now();
     let (mut c, a1, a2) = formed("rmem", "10.213.157");
 
+    // A read-only snapshot from node 2 lists both daemons (the same pids) and the quorum.
+    c.agents[a2].cmd("snapshot");
+    let snap = c.agents[a2].wait_for("snapshot", LONG, |l| l.starts_with("snapshot "));
+    let members = c.agents[a2]
+        .seen
+        .iter()
+        .rev()
+        .find(|l| members_are(l, &[1, 2]))
+        .and_then(|l| l.strip_prefix("members "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(snap, format!("snapshot local=2 members={members} quorate=true votes=2"));
+
     // Ordered delivery: messages from node 1 arrive at node 2 (and back at node 1) in order.
     let n = 30;
     let t_send = Instant::now();
@@ -507,6 +521,24 @@ fn agent() {
             if let Some(text) = cmd.strip_prefix("send ") {
                 if let Err(e) = m.send(text.as_bytes()) {
                     println!("RMEM error send: {e}");
+                }
+            } else if cmd == "snapshot" {
+                match cluster_core::membership::corosync::snapshot(&group) {
+                    Ok(snap) => {
+                        let l: Vec<String> = snap
+                            .members
+                            .iter()
+                            .map(|x| format!("{}:{}:{}", x.node_id, x.name, x.pid))
+                            .collect();
+                        println!(
+                            "RMEM snapshot local={} members={} quorate={} votes={}",
+                            snap.local,
+                            l.join(","),
+                            snap.quorum.quorate,
+                            snap.quorum.votes
+                        );
+                    }
+                    Err(e) => println!("RMEM error snapshot: {e}"),
                 }
             } else if cmd == "quit" {
                 let t0 = Instant::now();

@@ -57,11 +57,12 @@ enum Raw {
 /// Context number -> channel of the connection it belongs to.
 static ROUTES: Mutex<BTreeMap<u64, SyncSender<Raw>>> = Mutex::new(BTreeMap::new());
 static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
-/// Counts callbacks, so a dispatch that returned without one can be told apart.
-static CALLBACKS: AtomicU64 = AtomicU64::new(0);
+/// Count callbacks per library, so a dispatch that returned without one can be told apart.
+static CPG_CALLBACKS: AtomicU64 = AtomicU64::new(0);
+static VQ_CALLBACKS: AtomicU64 = AtomicU64::new(0);
 
-fn route(context: u64, raw: Raw) {
-    CALLBACKS.fetch_add(1, Ordering::SeqCst);
+fn route(counter: &AtomicU64, context: u64, raw: Raw) {
+    counter.fetch_add(1, Ordering::SeqCst);
     // Clone the sender and drop the table lock before a possibly blocking send.
     let tx = ROUTES.lock().ok().and_then(|r| r.get(&context).cloned());
     if let Some(tx) = tx {
@@ -83,7 +84,7 @@ fn on_deliver(
     _len: usize,
 ) {
     if let Ok(ctx) = cpg::context_get(h) {
-        route(ctx, Raw::Deliver { from: u32::from(from), pid, data: msg.to_vec() });
+        route(&CPG_CALLBACKS, ctx, Raw::Deliver { from: u32::from(from), pid, data: msg.to_vec() });
     }
 }
 
@@ -97,12 +98,12 @@ fn on_confchg(
     if let Ok(ctx) = cpg::context_get(h) {
         let raw =
             Raw::Confchg { members: addrs(&members), joined: addrs(&joined), left: addrs(&left) };
-        route(ctx, raw);
+        route(&CPG_CALLBACKS, ctx, raw);
     }
 }
 
 fn on_quorum(_h: &votequorum::Handle, ctx: u64, quorate: bool, _nodes: Vec<votequorum::Node>) {
-    route(ctx, Raw::Quorum { quorate });
+    route(&VQ_CALLBACKS, ctx, Raw::Quorum { quorate });
 }
 
 fn on_nodelist(
@@ -111,11 +112,11 @@ fn on_nodelist(
     _ring: votequorum::RingId,
     nodes: Vec<rust_corosync::NodeId>,
 ) {
-    route(ctx, Raw::NodeList { nodes: nodes.into_iter().map(u32::from).collect() });
+    route(&VQ_CALLBACKS, ctx, Raw::NodeList { nodes: nodes.into_iter().map(u32::from).collect() });
 }
 
 fn on_expected(_h: &votequorum::Handle, ctx: u64, _expected: u32) {
-    route(ctx, Raw::Expected);
+    route(&VQ_CALLBACKS, ctx, Raw::Expected);
 }
 
 fn cs(op: &'static str) -> impl FnOnce(CsError) -> MembershipError {
@@ -158,13 +159,14 @@ fn read_names(h: &cmap::Handle) -> Result<BTreeMap<NodeId, String>, MembershipEr
 /// The dispatch loop of one library handle.
 fn dispatch_loop(
     what: &'static str,
+    counter: &'static AtomicU64,
     ctx: u64,
     stop: Arc<AtomicBool>,
     mut dispatch: impl FnMut() -> Result<(), CsError>,
     mut alive: impl FnMut() -> Result<(), CsError>,
 ) {
     while !stop.load(Ordering::SeqCst) {
-        let before = CALLBACKS.load(Ordering::SeqCst);
+        let before = counter.load(Ordering::SeqCst);
         let res = dispatch();
         if stop.load(Ordering::SeqCst) {
             return;
@@ -172,7 +174,7 @@ fn dispatch_loop(
         let res = match res {
             // dispatch(One) came back without calling anybody: the library reports a lost
             // connection this way too. Ask corosync something to find out, without spinning.
-            Ok(()) if CALLBACKS.load(Ordering::SeqCst) == before => {
+            Ok(()) if counter.load(Ordering::SeqCst) == before => {
                 std::thread::sleep(Duration::from_millis(20));
                 alive()
             }
@@ -181,11 +183,88 @@ fn dispatch_loop(
         match res {
             Ok(()) | Err(CsError::CsErrTryAgain) | Err(CsError::CsErrInterrupt) => {}
             Err(err) => {
-                route(ctx, Raw::Gone { what, err });
+                route(counter, ctx, Raw::Gone { what, err });
                 return;
             }
         }
     }
+}
+
+/// What the local corosync says right now, read without joining any group (so a
+/// diagnostic tool never shows up in, or perturbs, the daemon's group).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// This node's id.
+    pub local: NodeId,
+    /// Processes in the CPG group asked about, sorted, with node names.
+    pub members: Vec<Member>,
+    /// votequorum's state from `votequorum_getinfo` (quorate flag, votes of the nodes it
+    /// lists as members, expected votes, quorum, options).
+    pub quorum: QuorumState,
+}
+
+/// Reads the members of CPG group `group` and the quorum state from the local corosync.
+pub fn snapshot(group: &str) -> Result<Snapshot, MembershipError> {
+    if group.is_empty() || group.len() > 127 || group.contains('\0') {
+        return Err(MembershipError::BadGroupName(group.to_string()));
+    }
+    let cmap_h = cmap::initialize(cmap::Map::Icmap).map_err(cs("cmap_initialize"))?;
+    let names = read_names(&cmap_h)?;
+    let model = cpg::ModelData::ModelV1(cpg::Model1Data {
+        flags: cpg::Model1Flags::None,
+        deliver_fn: None,
+        confchg_fn: None,
+        totem_confchg_fn: None,
+    });
+    let cpg_h = cpg::initialize(&model, 0).map_err(cs("cpg_initialize"))?;
+    let local = u32::from(cpg::local_get(&cpg_h).map_err(cs("cpg_local_get"))?);
+    let iter = cpg::CpgIterStart::new(&cpg_h, group, cpg::CpgIterType::OneGroup)
+        .map_err(cs("cpg_iteration_initialize"))?;
+    let name = |id: NodeId| names.get(&id).cloned().unwrap_or_else(|| id.to_string());
+    let members = canonical(
+        iter.into_iter()
+            .filter(|i| i.group == group)
+            .map(|i| {
+                let id = u32::from(i.nodeid);
+                Member { node_id: id, name: name(id), pid: i.pid }
+            })
+            .collect(),
+    );
+    let vq = votequorum::initialize(&votequorum::Callbacks {
+        quorum_notification_fn: None,
+        nodelist_notification_fn: None,
+        expectedvotes_notification_fn: None,
+    })
+    .map_err(cs("votequorum_initialize"))?;
+    let info = votequorum::get_info(&vq, rust_corosync::NodeId::from(local))
+        .map_err(cs("votequorum_getinfo"))?;
+    let mut ids: Vec<NodeId> = names.keys().copied().collect();
+    if !ids.contains(&local) {
+        ids.push(local);
+    }
+    let mut nodes = Vec::new();
+    let mut votes = 0;
+    for id in ids {
+        if let Ok(i) = votequorum::get_info(&vq, rust_corosync::NodeId::from(id)) {
+            if matches!(i.node_state, votequorum::NodeState::Member) {
+                nodes.push(id);
+                votes += i.node_votes;
+            }
+        }
+    }
+    nodes.sort_unstable();
+    let flags = info.flags;
+    use votequorum::NodeInfoFlags as F;
+    let quorum = QuorumState {
+        quorate: flags.contains(F::VOTEQUORUM_INFO_QUORATE),
+        votes,
+        expected: info.node_expected_votes,
+        quorum: info.quorum,
+        two_node: flags.contains(F::VOTEQUORUM_INFO_TWONODE),
+        wait_for_all: flags.contains(F::VOTEQUORUM_INFO_WAIT_FOR_ALL),
+        nodes,
+    };
+    Ok(Snapshot { local, members, quorum })
 }
 
 /// A process's membership in one CPG group on the local corosync.
@@ -281,6 +360,7 @@ impl CorosyncMembership {
                 Box::new(move || {
                     dispatch_loop(
                         "cpg",
+                        &CPG_CALLBACKS,
                         ctx,
                         stop,
                         || cpg::dispatch(&h1, DispatchFlags::One),
@@ -297,6 +377,7 @@ impl CorosyncMembership {
                 Box::new(move || {
                     dispatch_loop(
                         "votequorum",
+                        &VQ_CALLBACKS,
                         ctx,
                         stop,
                         || votequorum::dispatch(&h1, DispatchFlags::One),

@@ -16,6 +16,7 @@
 //!   lookups, vote counting) happens in [`Membership::next_event`], outside the callbacks.
 //! * [`sim::SimHub`] / [`sim::SimMembership`]: an in-process, deterministic implementation
 //!   for the simulator (partitions, crashes, clean leaves, votequorum's arithmetic).
+//! * [`corosync::snapshot`]: members of a group and quorum, read without joining.
 //! * [`choose_dc`]: the deterministic designated-controller rule (see its docs for why).
 //!
 //! Invariants every implementation keeps:
@@ -53,7 +54,7 @@ pub struct Member {
 pub struct QuorumState {
     /// Whether this partition has quorum (votequorum's own verdict).
     pub quorate: bool,
-    /// Votes of the nodes currently in this partition.
+    /// Votes of the nodes currently in this partition (a quorum device's votes not included).
     pub votes: u32,
     /// Expected votes in force.
     pub expected: u32,
