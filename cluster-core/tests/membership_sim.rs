@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use cluster_core::membership::sim::{QuorumOptions, SimHub, SimMembership};
 use cluster_core::membership::{
-    choose_dc, Membership, MembershipError, MembershipEvent, NodeId, QuorumState, MAX_MESSAGE,
+    choose_dc, LeaveReason, Membership, MembershipError, MembershipEvent, NodeId, QuorumState,
+    MAX_MESSAGE,
 };
 
 fn drain(m: &mut SimMembership) -> Vec<MembershipEvent> {
@@ -139,7 +140,8 @@ fn two_node_keeps_quorum_alone_but_waits_for_all_after_a_restart() {
         .iter()
         .find_map(|e| match e {
             MembershipEvent::MembersChanged { left, .. } => {
-                Some(left.iter().map(|x| x.node_id).collect())
+                assert!(left.iter().all(|d| d.reason == LeaveReason::NodeDown), "{left:?}");
+                Some(left.iter().map(|d| d.member.node_id).collect())
             }
             _ => None,
         })
@@ -179,12 +181,36 @@ fn clean_leave_is_seen_by_the_others_and_ends_the_leaver() {
         });
         let left = left.expect("a membership change");
         assert_eq!(left.len(), 1);
-        assert_eq!((left[0].node_id, left[0].pid), (1, leaver_pid));
+        assert_eq!((left[0].member.node_id, left[0].member.pid), (1, leaver_pid));
+        assert_eq!(left[0].reason, LeaveReason::Left);
         assert_eq!(ids(m), [2, 3]);
         // The daemon left but corosync still runs there: votes are unchanged.
         assert_eq!(m.quorum().unwrap().votes, 3);
         assert_eq!(choose_dc(m.members()), Some(2));
     }
+}
+
+#[test]
+fn crashed_process_and_partitioned_node_have_their_reasons() {
+    let (hub, mut ms) = three();
+    ms[2].crash();
+    let reasons = |evs: &[MembershipEvent]| -> Vec<(NodeId, LeaveReason)> {
+        evs.iter()
+            .flat_map(|e| match e {
+                MembershipEvent::MembersChanged { left, .. } => {
+                    left.iter().map(|d| (d.member.node_id, d.reason)).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    assert_eq!(reasons(&drain(&mut ms[0])), [(3, LeaveReason::ProcessDown)]);
+    drain(&mut ms[1]);
+    // Node 3's corosync still runs: votes stay 3.
+    assert_eq!(ms[0].quorum().unwrap().votes, 3);
+    hub.partition(&[&[1], &[2, 3]]);
+    assert_eq!(reasons(&drain(&mut ms[0])), [(2, LeaveReason::NodeDown)]);
+    assert_eq!(reasons(&drain(&mut ms[1])), [(1, LeaveReason::NodeDown)]);
 }
 
 #[test]

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use rust_corosync::{cmap, cpg, votequorum, CsError, DispatchFlags, TrackFlags};
 
 use super::{
-    canonical, Member, Membership, MembershipError, MembershipEvent, NodeId, QuorumState,
-    MAX_MESSAGE,
+    canonical, Departure, LeaveReason, Member, Membership, MembershipError, MembershipEvent,
+    NodeId, QuorumState, MAX_MESSAGE,
 };
 
 /// Default capacity of the callback-to-consumer channel, in events.
@@ -46,12 +46,27 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 /// A callback's arguments, copied.
 #[derive(Debug)]
 enum Raw {
-    Confchg { members: Vec<(u32, u32)>, joined: Vec<(u32, u32)>, left: Vec<(u32, u32)> },
-    Deliver { from: u32, pid: u32, data: Vec<u8> },
-    Quorum { quorate: bool },
-    NodeList { nodes: Vec<u32> },
+    Confchg {
+        members: Vec<(u32, u32)>,
+        joined: Vec<(u32, u32)>,
+        left: Vec<(u32, u32, LeaveReason)>,
+    },
+    Deliver {
+        from: u32,
+        pid: u32,
+        data: Vec<u8>,
+    },
+    Quorum {
+        quorate: bool,
+    },
+    NodeList {
+        nodes: Vec<u32>,
+    },
     Expected,
-    Gone { what: &'static str, err: CsError },
+    Gone {
+        what: &'static str,
+        err: CsError,
+    },
 }
 
 /// Context number -> channel of the connection it belongs to.
@@ -96,8 +111,19 @@ fn on_confchg(
     joined: Vec<cpg::Address>,
 ) {
     if let Ok(ctx) = cpg::context_get(h) {
-        let raw =
-            Raw::Confchg { members: addrs(&members), joined: addrs(&joined), left: addrs(&left) };
+        let left = left
+            .iter()
+            .map(|a| {
+                let reason = match a.reason {
+                    cpg::Reason::Leave => LeaveReason::Left,
+                    cpg::Reason::ProcDown => LeaveReason::ProcessDown,
+                    cpg::Reason::NodeDown => LeaveReason::NodeDown,
+                    _ => LeaveReason::Unknown,
+                };
+                (u32::from(a.nodeid), a.pid, reason)
+            })
+            .collect();
+        let raw = Raw::Confchg { members: addrs(&members), joined: addrs(&joined), left };
         route(&CPG_CALLBACKS, ctx, raw);
     }
 }
@@ -466,7 +492,14 @@ impl CorosyncMembership {
             Raw::Confchg { members, joined, left } => {
                 let members = self.members_of(&members);
                 let joined = self.members_of(&joined);
-                let left = self.members_of(&left);
+                let mut left: Vec<Departure> = left
+                    .into_iter()
+                    .map(|(node_id, pid, reason)| Departure {
+                        member: Member { node_id, name: self.node_name(node_id), pid },
+                        reason,
+                    })
+                    .collect();
+                left.sort();
                 self.members = members.clone();
                 Some(MembershipEvent::MembersChanged { members, joined, left })
             }

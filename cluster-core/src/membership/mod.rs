@@ -49,6 +49,30 @@ pub struct Member {
     pub pid: u32,
 }
 
+/// Why a member left the group, as CPG reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LeaveReason {
+    /// The process left the group itself (orderly daemon shutdown).
+    Left,
+    /// The process went away without leaving (crashed or killed); its node is still in the
+    /// cluster.
+    ProcessDown,
+    /// The node left the corosync membership (crash, corosync stopped, network cut): what
+    /// Pacemaker treats as a lost node, unclean unless it shut down cleanly.
+    NodeDown,
+    /// Corosync gave no or an unknown reason.
+    Unknown,
+}
+
+/// A member that left, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Departure {
+    /// Who left.
+    pub member: Member,
+    /// Why.
+    pub reason: LeaveReason,
+}
+
 /// The quorum verdict of votequorum as seen from the local node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuorumState {
@@ -79,8 +103,8 @@ pub enum MembershipEvent {
         members: Vec<Member>,
         /// Who joined with this change.
         joined: Vec<Member>,
-        /// Who left (cleanly or because their node or process went away).
-        left: Vec<Member>,
+        /// Who left, and why (a clean leave, a process gone, a node gone).
+        left: Vec<Departure>,
     },
     /// votequorum's view changed (quorate flag, votes, expected votes or node list).
     QuorumChanged(QuorumState),

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    canonical, Member, Membership, MembershipError, MembershipEvent, NodeId, QuorumState,
-    MAX_MESSAGE,
+    canonical, Departure, LeaveReason, Member, Membership, MembershipError, MembershipEvent,
+    NodeId, QuorumState, MAX_MESSAGE,
 };
 
 /// The `quorum {}` options the simulated votequorum honours.
@@ -36,6 +36,8 @@ struct Proc {
     node: NodeId,
     pid: u32,
     alive: bool,
+    /// Why the process is gone, once it is.
+    gone: LeaveReason,
     queue: VecDeque<MembershipEvent>,
     view: Vec<Member>,
     quorum: Option<QuorumState>,
@@ -110,13 +112,24 @@ impl Hub {
                 })
             })
             .collect();
+        // A live process missing from a view is on the other side of a partition.
+        let reasons: BTreeMap<(NodeId, u32), LeaveReason> = self
+            .procs
+            .iter()
+            .map(|p| ((p.node, p.pid), if p.alive { LeaveReason::NodeDown } else { p.gone }))
+            .collect();
         let quorums: Vec<Option<QuorumState>> =
             self.procs.iter().map(|p| p.alive.then(|| self.quorum_of(p.node))).collect();
         for (i, p) in self.procs.iter_mut().enumerate() {
             let (Some(view), Some(q)) = (views[i].clone(), quorums[i].clone()) else { continue };
             if view != p.view {
                 let joined = view.iter().filter(|m| !p.view.contains(m)).cloned().collect();
-                let left = p.view.iter().filter(|m| !view.contains(m)).cloned().collect();
+                let left = p
+                    .view
+                    .iter()
+                    .filter(|m| !view.contains(m))
+                    .map(|m| Departure { member: m.clone(), reason: reasons[&(m.node_id, m.pid)] })
+                    .collect();
                 p.view = view.clone();
                 Self::push(p, MembershipEvent::MembersChanged { members: view, joined, left });
             }
@@ -131,6 +144,7 @@ impl Hub {
     fn disconnect(&mut self, node: NodeId) {
         for p in self.procs.iter_mut().filter(|p| p.node == node && p.alive) {
             p.alive = false;
+            p.gone = LeaveReason::NodeDown;
             p.queue.push_back(MembershipEvent::Disconnected { reason: "corosync stopped".into() });
         }
     }
@@ -177,6 +191,7 @@ impl SimHub {
             node,
             pid,
             alive: true,
+            gone: LeaveReason::Unknown,
             queue: VecDeque::new(),
             view: Vec::new(),
             quorum: None,
@@ -246,6 +261,25 @@ pub struct SimMembership {
 }
 
 impl SimMembership {
+    /// The process dies without leaving the group (the others see [`LeaveReason::ProcessDown`]).
+    pub fn crash(&mut self) {
+        self.end(LeaveReason::ProcessDown);
+    }
+
+    fn end(&mut self, why: LeaveReason) {
+        if !self.closed {
+            self.closed = true;
+            let mut h = self.hub.lock();
+            let p = &mut h.procs[self.index];
+            if p.alive {
+                p.alive = false;
+                p.gone = why;
+            }
+            p.queue.clear();
+            h.reconcile();
+        }
+    }
+
     /// This process's pid in the simulation.
     pub fn pid(&self) -> u32 {
         self.hub.lock().procs[self.index].pid
@@ -300,13 +334,7 @@ impl Membership for SimMembership {
     }
 
     fn shutdown(&mut self) -> Result<(), MembershipError> {
-        if !self.closed {
-            self.closed = true;
-            let mut h = self.hub.lock();
-            h.procs[self.index].alive = false;
-            h.procs[self.index].queue.clear();
-            h.reconcile();
-        }
+        self.end(LeaveReason::Left);
         Ok(())
     }
 }

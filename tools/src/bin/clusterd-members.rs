@@ -11,13 +11,29 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cluster_core::membership::corosync::{snapshot, CorosyncMembership};
-use cluster_core::membership::{choose_dc, Member, Membership, MembershipEvent, QuorumState};
+use cluster_core::membership::{
+    choose_dc, Departure, Member, Membership, MembershipEvent, QuorumState,
+};
 
 const USAGE: &str = "usage: clusterd-members [-g|--group GROUP] [--watch [-t|--timeout SECONDS]]";
 
 fn show_members(m: &[Member]) -> String {
     let v: Vec<String> =
         m.iter().map(|x| format!("{} {} (pid {})", x.node_id, x.name, x.pid)).collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn show_departures(d: &[Departure]) -> String {
+    let v: Vec<String> = d
+        .iter()
+        .map(|x| {
+            format!("{} {} (pid {}, {:?})", x.member.node_id, x.member.name, x.member.pid, x.reason)
+        })
+        .collect();
     if v.is_empty() {
         "(none)".into()
     } else {
@@ -88,7 +104,7 @@ fn main() -> Result<()> {
                 "members: {} | joined: {} | left: {}",
                 show_members(&members),
                 show_members(&joined),
-                show_members(&left)
+                show_departures(&left)
             ),
             Some(MembershipEvent::QuorumChanged(q)) => println!("quorum: {}", show_quorum(&q)),
             Some(MembershipEvent::Message { from, pid, data }) => {
