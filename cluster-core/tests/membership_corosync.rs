@@ -412,6 +412,20 @@ fn two_nodes_real_corosync() {
     }
     eprintln!("{n} ordered messages delivered to both nodes in {:?}", t_send.elapsed());
 
+    // The largest message the layer accepts (CPG fragments it) arrives whole, in order.
+    let t_big = Instant::now();
+    let max = cluster_core::membership::MAX_MESSAGE;
+    c.agents[a2].cmd(&format!("sendbig {max}"));
+    c.agents[a2].cmd("send after-big");
+    for a in [a1, a2] {
+        let l = c.agents[a]
+            .wait_for("big message", LONG, |l| l.starts_with("big ") || l.starts_with("msg "));
+        assert!(l.starts_with(&format!("big 2 {max} intact=true ")), "{l}");
+        let l = c.agents[a].wait_for("message after the big one", LONG, |l| l.starts_with("msg "));
+        assert!(l.starts_with("msg 2 after-big "), "{l}");
+    }
+    eprintln!("{max} byte message delivered to both nodes in {:?}", t_big.elapsed());
+
     // Stop corosync on node 2: node 1 sees the group shrink and stays quorate (two_node).
     let t_stop = Instant::now();
     c.stop_corosync(2);
@@ -533,6 +547,13 @@ fn agent() {
                 if let Err(e) = m.send(text.as_bytes()) {
                     println!("RMEM error send: {e}");
                 }
+            } else if let Some(n) = cmd.strip_prefix("sendbig ") {
+                // n bytes of a pattern the receiver can check.
+                let n: usize = n.parse().unwrap();
+                let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+                if let Err(e) = m.send(&data) {
+                    println!("RMEM error send: {e}");
+                }
             } else if cmd == "snapshot" {
                 match cluster_core::membership::corosync::snapshot(&group) {
                     Ok(snap) => {
@@ -581,6 +602,10 @@ fn agent() {
                     "RMEM quorum quorate={} votes={} expected={} quorum={} two_node={} wait_for_all={} nodes={}",
                     q.quorate, q.votes, q.expected, q.quorum, q.two_node, q.wait_for_all, nodes.join(",")
                 );
+            }
+            Ok(Some(MembershipEvent::Message { from, pid, data })) if data.len() > 1000 => {
+                let intact = data.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8);
+                println!("RMEM big {from} {} intact={intact} {pid}", data.len());
             }
             Ok(Some(MembershipEvent::Message { from, pid, data })) => {
                 println!("RMEM msg {from} {} {pid}", String::from_utf8_lossy(&data));

@@ -655,3 +655,15 @@ impl Drop for CorosyncMembership {
         let _ = self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The controller moves its membership into its own thread.
+    #[test]
+    fn corosync_membership_is_send() {
+        fn send<T: Send>() {}
+        send::<CorosyncMembership>();
+    }
+}
