@@ -440,7 +440,7 @@ impl CorosyncMembership {
     /// its decimal id when corosync.conf does not list it.
     pub fn node_name(&mut self, id: NodeId) -> String {
         if !self.names.contains_key(&id) {
-            // A node added at runtime (config reload): look again, once per miss.
+            // A node added at runtime (config reload): read the nodelist again.
             if let Some(Ok(names)) = self.cmap.as_ref().map(read_names) {
                 self.names = names;
             }
