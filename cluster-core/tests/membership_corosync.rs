@@ -1,11 +1,14 @@
 //! `CorosyncMembership` against real corosync 3 (knet) in two network namespaces.
 //!
-//! The test builds `rmembr` (a bridge namespace) and `rmem1`/`rmem2` on 10.213.157.0/24, starts
-//! one corosync per namespace (each with its own /run bind mount, since corosync locks a fixed
-//! pid file), and runs this same test binary inside each namespace as an agent (the ignored
-//! `agent` test, selected by environment). Agents print what they see as `RMEM ...` lines and
-//! take `send TEXT` / `quit` on stdin. Everything is torn down by a Drop guard, also on
-//! failure. Needs root and the `corosync` package; without them it prints why and passes.
+//! Each test builds its own bridge namespace and two node namespaces (`rmembr`, `rmem1`,
+//! `rmem2` on 10.213.157.0/24; `rmep*` on 10.213.158.0/24), starts one corosync per node
+//! namespace (each with its own /run bind mount, since corosync locks a fixed pid file;
+//! client IPC uses abstract sockets, scoped to the namespace) and runs this same test binary
+//! inside each namespace as an agent (the ignored `agent` test, selected by environment).
+//! Agents print what they see as `RMEM ...` lines and take `send TEXT`, `sendbig N`,
+//! `snapshot` and `quit` on stdin. Everything is torn down by a Drop guard, also on failure.
+//! Needs root and the `corosync` package; without them the tests print why and pass.
+
 // Real processes and real corosync: wall-clock timeouts are the point here.
 #![allow(clippy::disallowed_methods)]
 
