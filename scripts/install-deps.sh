@@ -10,6 +10,7 @@ packages=(
   fence-agents             # fence_dummy: the stonith class against a real Debian fence agent
   fio                      # FUSE front-end parallel I/O test and benches/fuse-vs-loop.sh
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
+  corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcfg-dev libcmap-dev  # membership (rust-corosync links these)
 )
 
 missing=()

@@ -7,5 +7,6 @@
 pub mod cib;
 pub mod crmsh;
 pub mod exec;
+pub mod membership;
 pub mod scheduler;
 pub mod status;
