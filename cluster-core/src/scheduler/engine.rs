@@ -93,6 +93,7 @@ struct R {
     on_fail_stop: bool,
     failure_ignored: bool,
     stop_failed_nodes: Vec<usize>,
+    hist_name: Option<String>,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -222,6 +223,7 @@ impl<'a> Eng<'a> {
             on_fail_stop: false,
             failure_ignored: false,
             stop_failed_nodes: Vec::new(),
+            hist_name: None,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -314,6 +316,9 @@ impl<'a> Eng<'a> {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
                 let Some(p) = self.map_history(&h.id, n) else { continue };
+                if self.rs[p].hist_name.is_none() {
+                    self.rs[p].hist_name = Some(h.id.clone());
+                }
                 self.apply_ops(p, n, &h.ops);
             }
         }
@@ -998,13 +1003,7 @@ impl<'a> Eng<'a> {
                 .then((Some(b) == current).cmp(&(Some(a) == current)))
                 .then(self.nodes[a].name.cmp(&self.nodes[b].name))
         });
-        let best = cands[0];
-        if let Some(c) = current {
-            if cands.contains(&c) && w[c] == w[best] {
-                return Some(c);
-            }
-        }
-        Some(best)
+        Some(cands[0])
     }
 
     fn can_start_anything(&self) -> bool {
@@ -1062,8 +1061,17 @@ impl<'a> Eng<'a> {
         })
     }
 
+    fn needs_quorum(&self, i: usize) -> bool {
+        let mut ps = Vec::new();
+        self.primitives_under(i, &mut ps);
+        ps.iter().any(|&p| {
+            let r = &self.rs[p];
+            !(r.def.agent.starts_with("stonith:") || r.def.meta("requires") == Some("nothing"))
+        })
+    }
+
     fn apply_quorum_and_role(&self, i: usize, w: &mut [Option<i64>]) {
-        if !self.can_start_anything() {
+        if !self.can_start_anything() && self.needs_quorum(i) {
             match self.quorum_policy.as_str() {
                 "freeze" => {
                     let mut ps = Vec::new();
@@ -1214,9 +1222,16 @@ impl<'a> Eng<'a> {
             }
             let mut score_v: Option<i64> = None;
             for &p in &ps {
-                let uniq = self.rs[c].unique;
-                let name = if uniq { self.rs[p].id.clone() } else { self.rs[p].base.clone() };
-                if let Some(v) = self.nodes[n].attrs.get(&format!("master-{name}")) {
+                let first_name = self.rs[p].hist_name.clone().unwrap_or(self.rs[p].id.clone());
+                let attrs = &self.nodes[n].attrs;
+                let v = attrs.get(&format!("master-{first_name}")).or_else(|| {
+                    if self.rs[c].unique {
+                        None
+                    } else {
+                        attrs.get(&format!("master-{}", self.rs[p].base))
+                    }
+                });
+                if let Some(v) = v {
                     score_v = Some(add(score_v.unwrap_or(0), score::parse(v)));
                 }
             }
@@ -1332,89 +1347,93 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     Transition { summary, actions, edges, before, after }
 }
 
+struct Ord {
+    first: usize,
+    then: usize,
+    first_action: String,
+    implicit: bool,
+}
+
+fn prim_restarts(r: &R) -> bool {
+    r.assigned.is_some() && !r.running.is_empty() && (r.failed || r.restart_reason.is_some() || r.assigned != r.running.first().copied())
+}
+
+fn first_up(e: &Eng, f: usize, action: &str) -> bool {
+    let up = |p: usize| {
+        let r = &e.rs[p];
+        r.assigned.is_some() && r.start_blocked.is_none() && (action != "promote" || r.next_role == Role::Promoted)
+    };
+    match e.rs[f].kind {
+        Kind::Primitive => up(f),
+        Kind::Group => e.rs[f].children.iter().all(|&m| up(m)),
+        Kind::Clone => {
+            let min = e.rs[f].def.meta("clone-min").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
+            let n = e.rs[f]
+                .children
+                .iter()
+                .filter(|&&k| {
+                    let mut ps = Vec::new();
+                    e.primitives_under(k, &mut ps);
+                    !ps.is_empty() && ps.iter().all(|&p| up(p))
+                })
+                .count();
+            n >= min
+        }
+    }
+}
+
 fn apply_orders(e: &mut Eng) {
-    let orders = e.inp.orders.clone();
-    for _ in 0..3 {
-        for o in &orders {
-            if !o.mandatory {
-                continue;
+    let mut ords: Vec<Ord> = Vec::new();
+    for g in 0..e.rs.len() {
+        if e.rs[g].kind == Kind::Group && e.rs[g].def.meta_bool("ordered", true) {
+            let kids = e.rs[g].children.clone();
+            for w in kids.windows(2) {
+                ords.push(Ord { first: w[0], then: w[1], first_action: "start".into(), implicit: true });
             }
-            let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then))
-            else {
-                continue;
+        }
+    }
+    for o in &e.inp.orders {
+        if !o.mandatory || o.then_action != "start" || !(o.first_action == "start" || o.first_action == "promote") {
+            continue;
+        }
+        let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then)) else { continue };
+        ords.push(Ord { first: f, then: t, first_action: o.first_action.clone(), implicit: false });
+    }
+    let limit = e.rs.len() + 2;
+    for _ in 0..limit {
+        let mut changed = false;
+        for o in &ords {
+            let f = o.first;
+            let label = match e.rs[f].kind {
+                Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
+                _ => format!("{} {}", e.rs[f].id, if o.first_action == "promote" { "promoted" } else { "running" }),
             };
-            if o.first_action != "start" || o.then_action != "start" {
-                continue;
-            }
-            let mut fp = Vec::new();
-            e.primitives_under(f, &mut fp);
             let mut tp = Vec::new();
-            e.primitives_under(t, &mut tp);
-            let first_up =
-                fp.iter().any(|&p| e.rs[p].assigned.is_some() && e.rs[p].start_blocked.is_none());
-            let is_clone = e.rs[f].kind == Kind::Clone;
-            let label = if is_clone || e.rs[f].kind == Kind::Group {
-                format!("{} running", e.rs[f].id)
-            } else {
-                format!("{} start", e.rs[f].id)
-            };
-            if !first_up {
+            e.primitives_under(o.then, &mut tp);
+            if !first_up(e, f, &o.first_action) {
+                let reason = if o.implicit { format!("required {label}") } else { format!("unrunnable {label}") };
                 for &p in &tp {
-                    let r = &mut e.rs[p];
-                    if r.assigned.is_some()
-                        && (r.running.is_empty() || r.assigned != r.running.first().copied())
-                        && r.start_blocked.is_none()
-                        && !r.on_fail_block
-                    {
-                        r.start_blocked = Some(format!("unrunnable {label}"));
+                    if e.rs[p].assigned.is_some() && e.rs[p].start_blocked.is_none() && e.is_managed(p) {
+                        e.rs[p].start_blocked = Some(reason.clone());
+                        changed = true;
                     }
                 }
             } else {
-                let restarts = fp.iter().any(|&p| {
-                    let r = &e.rs[p];
-                    r.assigned.is_some()
-                        && !r.running.is_empty()
-                        && (r.failed
-                            || r.restart_reason.is_some()
-                            || r.assigned != r.running.first().copied())
-                });
-                if restarts {
-                    let fprim = e.rs[f].kind == Kind::Primitive;
-                    let fid = e.rs[f].id.clone();
+                let mut fp = Vec::new();
+                e.primitives_under(f, &mut fp);
+                if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
                     for &p in &tp {
                         let r = &mut e.rs[p];
-                        if r.assigned.is_some()
-                            && r.running.first().copied() == r.assigned
-                            && !r.failed
-                            && r.restart_reason.is_none()
-                            && fprim
-                        {
-                            r.restart_reason = Some(format!("required {fid} start"));
+                        if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() {
+                            r.restart_reason = Some(format!("required {label}"));
+                            changed = true;
                         }
                     }
                 }
             }
         }
-    }
-    // Group members after an unrunnable member are blocked too.
-    for g in 0..e.rs.len() {
-        if e.rs[g].kind != Kind::Group {
-            continue;
-        }
-        let kids = e.rs[g].children.clone();
-        let mut blocked: Option<String> = None;
-        for m in kids {
-            if let Some(b) = &blocked {
-                if e.rs[m].start_blocked.is_none()
-                    && e.rs[m].assigned.is_some()
-                    && e.rs[m].running.is_empty()
-                {
-                    e.rs[m].start_blocked = Some(b.clone());
-                }
-            }
-            if let Some(b) = &e.rs[m].start_blocked {
-                blocked = Some(b.clone());
-            }
+        if !changed {
+            break;
         }
     }
 }
@@ -1450,12 +1469,9 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
         let on_fenced = cur.map(|n| e.nodes[n].unclean).unwrap_or(false);
         let mut next_eff = next;
         let mut reason = r.start_blocked.clone();
-        if let (Some(b), Some(c)) = (&r.start_blocked, cur) {
-            if next != Some(c) {
-                // cannot start elsewhere: it stops
-                next_eff = None;
-                reason = Some(b.clone());
-            }
+        if let (Some(b), Some(_)) = (&r.start_blocked, cur) {
+            next_eff = None;
+            reason = Some(b.clone());
         }
         let need_role = r.role > Role::Started || r.next_role > Role::Unpromoted;
         match (cur, next_eff) {
