@@ -167,8 +167,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cib-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = CibSource::File(dir.join("cib.xml"));
-        let mut cib = Element::parse(r#"<cib epoch="4" num_updates="7"><configuration/></cib>"#)
-            .unwrap();
+        let mut cib =
+            Element::parse(r#"<cib epoch="4" num_updates="7"><configuration/></cib>"#).unwrap();
         bump_epoch(&mut cib);
         src.save(&cib).unwrap();
         let back = src.load().unwrap();

@@ -162,7 +162,8 @@ impl Element {
         };
         loop {
             let pos = reader.buffer_position();
-            let event = reader.read_event().map_err(|e| err(reader.error_position(), e.to_string()))?;
+            let event =
+                reader.read_event().map_err(|e| err(reader.error_position(), e.to_string()))?;
             match event {
                 Event::Start(start) => stack.push(element_from(&start).map_err(|m| err(pos, m))?),
                 Event::Empty(start) => {

@@ -1330,7 +1330,7 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     e.apply_locations();
     // Fencing of unclean nodes.
     for n in 0..e.nodes.len() {
-        if e.nodes[n].unclean && e.stonith {
+        if e.nodes[n].unclean && e.stonith && e.can_start_anything() {
             let r = e.nodes[n].unclean_reason.clone();
             e.fences.push((n, r));
         }
@@ -1355,7 +1355,9 @@ struct Ord {
 }
 
 fn prim_restarts(r: &R) -> bool {
-    r.assigned.is_some() && !r.running.is_empty() && (r.failed || r.restart_reason.is_some() || r.assigned != r.running.first().copied())
+    r.assigned.is_some()
+        && r.start_blocked.is_none()
+        && (r.running.is_empty() || r.failed || r.restart_reason.is_some() || r.running.len() > 1 || r.assigned != r.running.first().copied())
 }
 
 fn first_up(e: &Eng, f: usize, action: &str) -> bool {
@@ -1374,7 +1376,7 @@ fn first_up(e: &Eng, f: usize, action: &str) -> bool {
                 .filter(|&&k| {
                     let mut ps = Vec::new();
                     e.primitives_under(k, &mut ps);
-                    !ps.is_empty() && ps.iter().all(|&p| up(p))
+                    !ps.is_empty() && ps.iter().all(|&p| up(p) || (min == 1 && !e.rs[p].running.is_empty() && action != "promote"))
                 })
                 .count();
             n >= min
@@ -1408,8 +1410,56 @@ fn apply_orders(e: &mut Eng) {
                 Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
                 _ => format!("{} {}", e.rs[f].id, if o.first_action == "promote" { "promoted" } else { "running" }),
             };
+            let interleave = e.rs[f].kind == Kind::Clone && e.rs[o.then].kind == Kind::Clone && e.rs[o.then].def.meta_bool("interleave", false);
+            if interleave {
+                // Per node: the then-instance follows the first-instance on the same node.
+                let finst = e.rs[f].children.clone();
+                let tinst = e.rs[o.then].children.clone();
+                for &ti in &tinst {
+                    let mut tp = Vec::new();
+                    e.primitives_under(ti, &mut tp);
+                    let Some(&t0) = tp.first() else { continue };
+                    let Some(node) = e.rs[t0].assigned else { continue };
+                    let fi = finst.iter().copied().find(|&k| {
+                        let mut ps = Vec::new();
+                        e.primitives_under(k, &mut ps);
+                        ps.first().map(|&p| e.rs[p].assigned == Some(node) || e.rs[p].running.contains(&node)).unwrap_or(false)
+                    });
+                    let Some(fi) = fi else { continue };
+                    let mut fp = Vec::new();
+                    e.primitives_under(fi, &mut fp);
+                    let flabel = if e.rs[fi].kind == Kind::Primitive { format!("{} start", e.rs[fi].id) } else { format!("{} running", e.rs[fi].id) };
+                    if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+                        let tfirst = if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        for p in tfirst {
+                            let r = &mut e.rs[p];
+                            if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() {
+                                r.restart_reason = Some(format!("required {flabel}"));
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             let mut tp = Vec::new();
             e.primitives_under(o.then, &mut tp);
+            if e.rs[o.then].kind == Kind::Group {
+                tp.truncate(1);
+            }
+            if e.rs[o.then].kind == Kind::Clone {
+                // Cloned groups: only each instance's first member.
+                let mut keep = Vec::new();
+                for &k in &e.rs[o.then].children {
+                    let mut ps = Vec::new();
+                    e.primitives_under(k, &mut ps);
+                    if e.rs[k].kind == Kind::Group {
+                        ps.truncate(1);
+                    }
+                    keep.extend(ps);
+                }
+                tp = keep;
+            }
             if !first_up(e, f, &o.first_action) {
                 let reason = if o.implicit { format!("required {label}") } else { format!("unrunnable {label}") };
                 for &p in &tp {
@@ -1424,7 +1474,7 @@ fn apply_orders(e: &mut Eng) {
                 if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
                     for &p in &tp {
                         let r = &mut e.rs[p];
-                        if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() {
+                        if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() && r.running.len() == 1 {
                             r.restart_reason = Some(format!("required {label}"));
                             changed = true;
                         }
@@ -1551,6 +1601,14 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     runnable: true,
                 });
                 edges.push((actions.len() - 2, actions.len() - 1));
+            }
+            (Some(c), Some(n)) if r.running.len() > 1 => {
+                let _ = c;
+                lines.push(line(if r.failed { "Recover" } else { "Restart" }, &r.id, &name(n), None));
+                for &x in &r.running {
+                    actions.push(Action { rsc: r.id.clone(), task: "stop".into(), node: Some(name(x)), pseudo: false, runnable: true });
+                }
+                actions.push(Action { rsc: r.id.clone(), task: "start".into(), node: Some(name(n)), pseudo: false, runnable: true });
             }
             (Some(c), Some(_)) => {
                 if r.failed || r.restart_reason.is_some() {
