@@ -1394,12 +1394,35 @@ fn apply_orders(e: &mut Eng) {
             }
         }
     }
+    let mut restart_only: Vec<Ord> = Vec::new();
     for o in &e.inp.orders {
+        if !o.mandatory && o.then_action == "start" && o.first_action == "start" {
+            if let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then)) {
+                if e.rs[t].def.meta("restart-type") == Some("restart") {
+                    restart_only.push(Ord { first: f, then: t, first_action: "start".into(), implicit: false });
+                }
+            }
+        }
         if !o.mandatory || o.then_action != "start" || !(o.first_action == "start" || o.first_action == "promote") {
             continue;
         }
         let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then)) else { continue };
         ords.push(Ord { first: f, then: t, first_action: o.first_action.clone(), implicit: false });
+    }
+    for o in &restart_only {
+        let mut fp = Vec::new();
+        e.primitives_under(o.first, &mut fp);
+        if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+            let label = if e.rs[o.first].kind == Kind::Primitive { format!("{} start", e.rs[o.first].id) } else { format!("{} running", e.rs[o.first].id) };
+            let mut tp = Vec::new();
+            e.primitives_under(o.then, &mut tp);
+            for p in tp {
+                let r = &mut e.rs[p];
+                if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() && r.running.len() == 1 {
+                    r.restart_reason = Some(format!("required {label}"));
+                }
+            }
+        }
     }
     let limit = e.rs.len() + 2;
     for _ in 0..limit {

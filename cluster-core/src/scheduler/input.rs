@@ -71,6 +71,8 @@ pub struct NodeDef {
     pub attrs: BTreeMap<String, String>,
     /// Has a `node_state` entry.
     pub has_state: bool,
+    /// Position of the `node_state` entry in the status section.
+    pub state_order: usize,
     /// `node_state` attributes.
     pub state: BTreeMap<String, String>,
     /// The node's `lrm_resource` entries in document order: (id, class, provider, type, ops).
@@ -540,7 +542,7 @@ impl SchedulerInput {
             }
         }
         if let Some(st) = cib.child("status") {
-            for ns in st.children_named("node_state") {
+            for (pos, ns) in st.children_named("node_state").enumerate() {
                 let id = ns.attr("id").unwrap_or("");
                 let uname = ns.attr("uname");
                 let Some(node) =
@@ -549,6 +551,7 @@ impl SchedulerInput {
                     continue;
                 };
                 node.has_state = true;
+                node.state_order = pos;
                 for (k, v) in &ns.attrs {
                     node.state.insert(k.clone(), v.clone());
                 }
