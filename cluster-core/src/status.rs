@@ -102,6 +102,8 @@ pub enum RscView {
         allowed: Vec<String>,
         /// target-role=Stopped.
         disabled: bool,
+        /// `clone-max`: the Stopped list is shown only while fewer instances are active.
+        max_instances: usize,
     },
 }
 
@@ -174,7 +176,7 @@ fn render_rsc(out: &mut String, r: &RscView, ind: usize) {
                 let _ = writeln!(out, "{pad}  * {}", prim_line(m, &m.id));
             }
         }
-        RscView::Clone { id, child, promotable, unique, flags, instances, allowed, disabled } => {
+        RscView::Clone { id, child, promotable, unique, flags, instances, allowed, disabled, max_instances } => {
             let mut f: Vec<String> = Vec::new();
             if *promotable {
                 f.push("promotable".into());
@@ -193,6 +195,7 @@ fn render_rsc(out: &mut String, r: &RscView, ind: usize) {
                 return;
             }
             let mut by_role: Vec<(String, Vec<String>)> = Vec::new();
+            let mut active_count = 0usize;
             let mut active_nodes: Vec<String> = Vec::new();
             for i in instances {
                 let (summarisable, role, nodes) = match i {
@@ -231,6 +234,7 @@ fn render_rsc(out: &mut String, r: &RscView, ind: usize) {
                 if nodes.is_empty() {
                     continue;
                 }
+                active_count += 1;
                 if summarisable {
                     if let Some(e) = by_role.iter_mut().find(|(r, _)| *r == role) {
                         e.1.push(nodes[0].clone());
@@ -256,7 +260,7 @@ fn render_rsc(out: &mut String, r: &RscView, ind: usize) {
             let mut stopped: Vec<String> =
                 allowed.iter().filter(|n| !active_nodes.contains(n)).cloned().collect();
             stopped.sort_by(|a, b| node_cmp(a, b));
-            if !stopped.is_empty() {
+            if !stopped.is_empty() && active_count < *max_instances {
                 let w = if *disabled { "Stopped (disabled)" } else { "Stopped" };
                 let _ = writeln!(out, "{ipad}* {w}: [ {} ]", stopped.join(" "));
             }
@@ -347,6 +351,7 @@ mod tests {
                     })],
                     allowed: vec!["node1".into(), "node2".into()],
                     disabled: false,
+                    max_instances: 2,
                 },
             ],
         };

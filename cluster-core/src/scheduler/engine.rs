@@ -1790,7 +1790,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
     let managed = e.is_managed(p);
     let (nodes, role, failed) = if after && managed {
         match r.assigned {
-            Some(n) if r.start_blocked.is_none() || r.running.contains(&n) => {
+            Some(n) if r.start_blocked.is_none() => {
                 (vec![n], r.next_role, false)
             }
             _ => (vec![], Role::Stopped, false),
@@ -1835,7 +1835,7 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
         Kind::Primitive => RscView::Primitive(prim_view(e, i, after)),
         Kind::Group => {
             let mut flags = Vec::new();
-            if !r.def.meta_bool("is-managed", true) {
+            if !r.def.meta_bool("is-managed", true) || r.children.iter().any(|&m| e.rs[m].on_fail_block) {
                 flags.push("unmanaged".to_string());
             }
             RscView::Group {
@@ -1865,6 +1865,7 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
                 instances: r.children.iter().map(|&k| rsc_view(e, k, after)).collect(),
                 allowed,
                 disabled: e.target_role(i) == Some(Role::Stopped),
+                max_instances: r.clone_max,
             }
         }
     }
