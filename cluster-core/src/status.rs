@@ -132,10 +132,6 @@ fn prim_line(p: &PrimitiveView, show_id: &str) -> String {
     if p.nodes.len() == 1 {
         s.push(' ');
         s.push_str(&p.nodes[0]);
-    } else if p.nodes.len() > 1 {
-        s.push_str(" [ ");
-        s.push_str(&p.nodes.join(" "));
-        s.push_str(" ]");
     }
     let mut flags = Vec::new();
     if p.on_unclean {
@@ -154,6 +150,11 @@ fn prim_line(p: &PrimitiveView, show_id: &str) -> String {
     }
     if !flags.is_empty() {
         let _ = write!(s, " ({})", flags.join(", "));
+    }
+    if p.nodes.len() > 1 {
+        s.push_str(" [ ");
+        s.push_str(&p.nodes.join(" "));
+        s.push_str(" ]");
     }
     s
 }

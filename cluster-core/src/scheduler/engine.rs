@@ -211,7 +211,8 @@ impl<'a> Eng<'a> {
             children: Vec::new(),
             def: def.clone(),
             promotable,
-            unique: def.meta_bool("globally-unique", false),
+            unique: def.meta_bool("globally-unique", false)
+                && !def.children.first().map(|c| c.agent.starts_with("lsb:")).unwrap_or(false),
             clone_max: num("clone-max", nn),
             clone_node_max: num("clone-node-max", 1),
             promoted_max: num("promoted-max", 1),
@@ -1835,8 +1836,11 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
         Kind::Primitive => RscView::Primitive(prim_view(e, i, after)),
         Kind::Group => {
             let mut flags = Vec::new();
-            if !r.def.meta_bool("is-managed", true) || r.children.iter().any(|&m| e.rs[m].on_fail_block) {
+            if !r.def.meta_bool("is-managed", true) || r.def.meta_bool("maintenance", false) {
                 flags.push("unmanaged".to_string());
+            }
+            if e.target_role(i) == Some(Role::Stopped) {
+                flags.push("disabled".to_string());
             }
             RscView::Group {
                 id: r.id.clone(),
