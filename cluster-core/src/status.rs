@@ -177,7 +177,17 @@ fn render_rsc(out: &mut String, r: &RscView, ind: usize) {
                 let _ = writeln!(out, "{pad}  * {}", prim_line(m, &m.id));
             }
         }
-        RscView::Clone { id, child, promotable, unique, flags, instances, allowed, disabled, max_instances } => {
+        RscView::Clone {
+            id,
+            child,
+            promotable,
+            unique,
+            flags,
+            instances,
+            allowed,
+            disabled,
+            max_instances,
+        } => {
             let mut f: Vec<String> = Vec::new();
             if *promotable {
                 f.push("promotable".into());

@@ -304,14 +304,15 @@ impl<'a> Eng<'a> {
     }
 
     fn unpack_status(&mut self) {
-        // Online nodes first, then the others when fencing is enabled.
-        let mut order: Vec<usize> = (0..self.nodes.len())
-            .filter(|&n| self.nodes[n].online || self.nodes[n].pending)
-            .collect();
+        // History in node_state order; with fencing enabled, offline nodes come last.
+        let mut by_state: Vec<usize> =
+            (0..self.nodes.len()).filter(|&n| self.inp.nodes[n].has_state).collect();
+        by_state.sort_by_key(|&n| self.inp.nodes[n].state_order);
+        let live = |e: &Self, n: usize| e.nodes[n].online || e.nodes[n].pending;
+        let mut order: Vec<usize> =
+            by_state.iter().copied().filter(|&n| !self.stonith || live(self, n)).collect();
         if self.stonith {
-            order.extend(
-                (0..self.nodes.len()).filter(|&n| !(self.nodes[n].online || self.nodes[n].pending)),
-            );
+            order.extend(by_state.iter().copied().filter(|&n| !live(self, n)));
         }
         for n in order {
             let hist = self.inp.nodes[n].history.clone();
@@ -902,6 +903,9 @@ impl<'a> Eng<'a> {
                 continue;
             }
             let pt = self.top_of(p);
+            if self.rs[pt].busy {
+                continue;
+            }
             self.assign(pt);
             let inf = c.score >= INFINITY;
             let Some(pn) = self.primary_nodes(p, c.with_role, inf) else {
@@ -1358,26 +1362,41 @@ struct Ord {
 fn prim_restarts(r: &R) -> bool {
     r.assigned.is_some()
         && r.start_blocked.is_none()
-        && (r.running.is_empty() || r.failed || r.restart_reason.is_some() || r.running.len() > 1 || r.assigned != r.running.first().copied())
+        && (r.running.is_empty()
+            || r.failed
+            || r.restart_reason.is_some()
+            || r.running.len() > 1
+            || r.assigned != r.running.first().copied())
 }
 
 fn first_up(e: &Eng, f: usize, action: &str) -> bool {
     let up = |p: usize| {
         let r = &e.rs[p];
-        r.assigned.is_some() && r.start_blocked.is_none() && (action != "promote" || r.next_role == Role::Promoted)
+        r.assigned.is_some()
+            && r.start_blocked.is_none()
+            && (action != "promote" || r.next_role == Role::Promoted)
     };
     match e.rs[f].kind {
         Kind::Primitive => up(f),
         Kind::Group => e.rs[f].children.iter().all(|&m| up(m)),
         Kind::Clone => {
-            let min = e.rs[f].def.meta("clone-min").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
+            let min = e.rs[f]
+                .def
+                .meta("clone-min")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
             let n = e.rs[f]
                 .children
                 .iter()
                 .filter(|&&k| {
                     let mut ps = Vec::new();
                     e.primitives_under(k, &mut ps);
-                    !ps.is_empty() && ps.iter().all(|&p| up(p) || (min == 1 && !e.rs[p].running.is_empty() && action != "promote"))
+                    !ps.is_empty()
+                        && ps.iter().all(|&p| {
+                            up(p)
+                                || (min == 1 && !e.rs[p].running.is_empty() && action != "promote")
+                        })
                 })
                 .count();
             n >= min
@@ -1391,35 +1410,62 @@ fn apply_orders(e: &mut Eng) {
         if e.rs[g].kind == Kind::Group && e.rs[g].def.meta_bool("ordered", true) {
             let kids = e.rs[g].children.clone();
             for w in kids.windows(2) {
-                ords.push(Ord { first: w[0], then: w[1], first_action: "start".into(), implicit: true });
+                ords.push(Ord {
+                    first: w[0],
+                    then: w[1],
+                    first_action: "start".into(),
+                    implicit: true,
+                });
             }
         }
     }
     let mut restart_only: Vec<Ord> = Vec::new();
     for o in &e.inp.orders {
         if !o.mandatory && o.then_action == "start" && o.first_action == "start" {
-            if let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then)) {
+            if let (Some(f), Some(t)) =
+                (e.constraint_target(&o.first), e.constraint_target(&o.then))
+            {
                 if e.rs[t].def.meta("restart-type") == Some("restart") {
-                    restart_only.push(Ord { first: f, then: t, first_action: "start".into(), implicit: false });
+                    restart_only.push(Ord {
+                        first: f,
+                        then: t,
+                        first_action: "start".into(),
+                        implicit: false,
+                    });
                 }
             }
         }
-        if !o.mandatory || o.then_action != "start" || !(o.first_action == "start" || o.first_action == "promote") {
+        if !o.mandatory
+            || o.then_action != "start"
+            || !(o.first_action == "start" || o.first_action == "promote")
+        {
             continue;
         }
-        let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then)) else { continue };
+        let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then))
+        else {
+            continue;
+        };
         ords.push(Ord { first: f, then: t, first_action: o.first_action.clone(), implicit: false });
     }
     for o in &restart_only {
         let mut fp = Vec::new();
         e.primitives_under(o.first, &mut fp);
         if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
-            let label = if e.rs[o.first].kind == Kind::Primitive { format!("{} start", e.rs[o.first].id) } else { format!("{} running", e.rs[o.first].id) };
+            let label = if e.rs[o.first].kind == Kind::Primitive {
+                format!("{} start", e.rs[o.first].id)
+            } else {
+                format!("{} running", e.rs[o.first].id)
+            };
             let mut tp = Vec::new();
             e.primitives_under(o.then, &mut tp);
             for p in tp {
                 let r = &mut e.rs[p];
-                if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() && r.running.len() == 1 {
+                if r.assigned.is_some()
+                    && r.running.first().copied() == r.assigned
+                    && !r.failed
+                    && r.restart_reason.is_none()
+                    && r.running.len() == 1
+                {
                     r.restart_reason = Some(format!("required {label}"));
                 }
             }
@@ -1432,9 +1478,15 @@ fn apply_orders(e: &mut Eng) {
             let f = o.first;
             let label = match e.rs[f].kind {
                 Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
-                _ => format!("{} {}", e.rs[f].id, if o.first_action == "promote" { "promoted" } else { "running" }),
+                _ => format!(
+                    "{} {}",
+                    e.rs[f].id,
+                    if o.first_action == "promote" { "promoted" } else { "running" }
+                ),
             };
-            let interleave = e.rs[f].kind == Kind::Clone && e.rs[o.then].kind == Kind::Clone && e.rs[o.then].def.meta_bool("interleave", false);
+            let interleave = e.rs[f].kind == Kind::Clone
+                && e.rs[o.then].kind == Kind::Clone
+                && e.rs[o.then].def.meta_bool("interleave", false);
             if interleave {
                 // Per node: the then-instance follows the first-instance on the same node.
                 let finst = e.rs[f].children.clone();
@@ -1447,17 +1499,30 @@ fn apply_orders(e: &mut Eng) {
                     let fi = finst.iter().copied().find(|&k| {
                         let mut ps = Vec::new();
                         e.primitives_under(k, &mut ps);
-                        ps.first().map(|&p| e.rs[p].assigned == Some(node) || e.rs[p].running.contains(&node)).unwrap_or(false)
+                        ps.first()
+                            .map(|&p| {
+                                e.rs[p].assigned == Some(node) || e.rs[p].running.contains(&node)
+                            })
+                            .unwrap_or(false)
                     });
                     let Some(fi) = fi else { continue };
                     let mut fp = Vec::new();
                     e.primitives_under(fi, &mut fp);
-                    let flabel = if e.rs[fi].kind == Kind::Primitive { format!("{} start", e.rs[fi].id) } else { format!("{} running", e.rs[fi].id) };
+                    let flabel = if e.rs[fi].kind == Kind::Primitive {
+                        format!("{} start", e.rs[fi].id)
+                    } else {
+                        format!("{} running", e.rs[fi].id)
+                    };
                     if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
-                        let tfirst = if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        let tfirst =
+                            if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
                         for p in tfirst {
                             let r = &mut e.rs[p];
-                            if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() {
+                            if r.assigned.is_some()
+                                && r.running.first().copied() == r.assigned
+                                && !r.failed
+                                && r.restart_reason.is_none()
+                            {
                                 r.restart_reason = Some(format!("required {flabel}"));
                                 changed = true;
                             }
@@ -1485,9 +1550,16 @@ fn apply_orders(e: &mut Eng) {
                 tp = keep;
             }
             if !first_up(e, f, &o.first_action) {
-                let reason = if o.implicit { format!("required {label}") } else { format!("unrunnable {label}") };
+                let reason = if o.implicit {
+                    format!("required {label}")
+                } else {
+                    format!("unrunnable {label}")
+                };
                 for &p in &tp {
-                    if e.rs[p].assigned.is_some() && e.rs[p].start_blocked.is_none() && e.is_managed(p) {
+                    if e.rs[p].assigned.is_some()
+                        && e.rs[p].start_blocked.is_none()
+                        && e.is_managed(p)
+                    {
                         e.rs[p].start_blocked = Some(reason.clone());
                         changed = true;
                     }
@@ -1498,7 +1570,12 @@ fn apply_orders(e: &mut Eng) {
                 if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
                     for &p in &tp {
                         let r = &mut e.rs[p];
-                        if r.assigned.is_some() && r.running.first().copied() == r.assigned && !r.failed && r.restart_reason.is_none() && r.running.len() == 1 {
+                        if r.assigned.is_some()
+                            && r.running.first().copied() == r.assigned
+                            && !r.failed
+                            && r.restart_reason.is_none()
+                            && r.running.len() == 1
+                        {
                             r.restart_reason = Some(format!("required {label}"));
                             changed = true;
                         }
@@ -1628,11 +1705,28 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             }
             (Some(c), Some(n)) if r.running.len() > 1 => {
                 let _ = c;
-                lines.push(line(if r.failed { "Recover" } else { "Restart" }, &r.id, &name(n), None));
+                lines.push(line(
+                    if r.failed { "Recover" } else { "Restart" },
+                    &r.id,
+                    &name(n),
+                    None,
+                ));
                 for &x in &r.running {
-                    actions.push(Action { rsc: r.id.clone(), task: "stop".into(), node: Some(name(x)), pseudo: false, runnable: true });
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "stop".into(),
+                        node: Some(name(x)),
+                        pseudo: false,
+                        runnable: true,
+                    });
                 }
-                actions.push(Action { rsc: r.id.clone(), task: "start".into(), node: Some(name(n)), pseudo: false, runnable: true });
+                actions.push(Action {
+                    rsc: r.id.clone(),
+                    task: "start".into(),
+                    node: Some(name(n)),
+                    pseudo: false,
+                    runnable: true,
+                });
             }
             (Some(c), Some(_)) => {
                 if r.failed || r.restart_reason.is_some() {
@@ -1791,9 +1885,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
     let managed = e.is_managed(p);
     let (nodes, role, failed) = if after && managed {
         match r.assigned {
-            Some(n) if r.start_blocked.is_none() => {
-                (vec![n], r.next_role, false)
-            }
+            Some(n) if r.start_blocked.is_none() => (vec![n], r.next_role, false),
             _ => (vec![], Role::Stopped, false),
         }
     } else {

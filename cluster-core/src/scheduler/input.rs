@@ -309,7 +309,7 @@ fn nvpairs(e: &Element, out: &mut BTreeMap<String, String>) {
         {
             for nv in set.children_named("nvpair") {
                 if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
-                    out.insert(n.to_string(), v.to_string());
+                    out.entry(n.to_string()).or_insert_with(|| v.to_string());
                 }
             }
         }
@@ -433,7 +433,7 @@ impl SchedulerInput {
             for set in cc.children_named("cluster_property_set") {
                 for nv in set.children_named("nvpair") {
                     if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
-                        inp.options.insert(n.replace('_', "-"), v.to_string());
+                        inp.options.entry(n.replace('_', "-")).or_insert_with(|| v.to_string());
                     }
                 }
             }
