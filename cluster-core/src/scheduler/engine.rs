@@ -309,8 +309,7 @@ impl<'a> Eng<'a> {
             (0..self.nodes.len()).filter(|&n| self.inp.nodes[n].has_state).collect();
         by_state.sort_by_key(|&n| self.inp.nodes[n].state_order);
         let live = |e: &Self, n: usize| e.nodes[n].online || e.nodes[n].pending;
-        let mut order: Vec<usize> =
-            by_state.iter().copied().filter(|&n| !self.stonith || live(self, n)).collect();
+        let mut order: Vec<usize> = by_state.iter().copied().filter(|&n| live(self, n)).collect();
         if self.stonith {
             order.extend(by_state.iter().copied().filter(|&n| !live(self, n)));
         }
@@ -1078,18 +1077,14 @@ impl<'a> Eng<'a> {
     fn apply_quorum_and_role(&self, i: usize, w: &mut [Option<i64>]) {
         if !self.can_start_anything() && self.needs_quorum(i) {
             match self.quorum_policy.as_str() {
-                "freeze" => {
+                "freeze" => {}
+                _ => {
                     let mut ps = Vec::new();
                     self.primitives_under(i, &mut ps);
-                    for (n, s) in w.iter_mut().enumerate() {
-                        if !ps.iter().any(|&p| self.rs[p].running.contains(&n)) {
+                    if ps.iter().any(|&p| !self.rs[p].running.is_empty()) {
+                        for s in w.iter_mut() {
                             *s = Some(-INFINITY);
                         }
-                    }
-                }
-                _ => {
-                    for s in w.iter_mut() {
-                        *s = Some(-INFINITY);
                     }
                 }
             }
@@ -1341,10 +1336,32 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
         }
     }
     let before = view(&e, false);
+    // Fencing makes everything on the node stopped, clearing blocked failures there.
+    for p in 0..e.rs.len() {
+        let r = &e.rs[p];
+        if !r.running.is_empty() && r.running.iter().all(|&n| e.fences.iter().any(|(f, _)| *f == n))
+        {
+            e.rs[p].failed = false;
+            e.rs[p].on_fail_block = false;
+        }
+    }
     let mut order = e.tops.clone();
     order.sort_by_key(|&i| -e.rs[i].def.meta("priority").map(score::parse).unwrap_or(0));
     for i in order {
         e.assign(i);
+    }
+    if !e.can_start_anything() {
+        let why = if e.quorum_policy == "freeze" { "quorum freeze" } else { "no quorum" };
+        for p in 0..e.rs.len() {
+            if e.rs[p].kind == Kind::Primitive
+                && e.rs[p].assigned.is_some()
+                && e.rs[p].running.is_empty()
+                && e.is_managed(p)
+                && e.needs_quorum(p)
+            {
+                e.rs[p].start_blocked = Some(why.to_string());
+            }
+        }
     }
     apply_orders(&mut e);
     let (summary, actions, edges) = derive_actions(&mut e);
@@ -1661,13 +1678,24 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             (Some(c), None) => {
                 let why = if let Some(b) = reason {
                     Some(format!("due to {b}"))
-                } else if no_quorum {
+                } else if no_quorum && e.needs_quorum(p) {
                     Some("due to no quorum".to_string())
                 } else {
                     Some("due to node availability".to_string())
                 };
                 let det =
                     if need_role { format!("{} {}", r.role.name(), name(c)) } else { name(c) };
+                let stuck = e.nodes[c].unclean && !e.fences.iter().any(|(f, _)| *f == c);
+                let why = if stuck {
+                    Some(match why {
+                        Some(w) if no_quorum && e.quorum_policy != "freeze" => {
+                            format!("{w} (blocked)")
+                        }
+                        _ => "blocked".to_string(),
+                    })
+                } else {
+                    why
+                };
                 lines.push(line("Stop", &r.id, &det, why));
                 actions.push(Action {
                     rsc: r.id.clone(),
