@@ -468,6 +468,17 @@ impl<'a> Eng<'a> {
             }
             // Failure.
             let of = self.op_on_fail(p, op);
+            if of == "ignore" {
+                self.rs[p].failure_ignored = true;
+                match op.task.as_str() {
+                    "start" => role = Role::Started,
+                    "stop" => role = Role::Stopped,
+                    "promote" => role = Role::Promoted,
+                    "demote" => role = Role::Unpromoted,
+                    _ => {}
+                }
+                continue;
+            }
             match op.task.as_str() {
                 "stop" => {
                     stop_failed = true;
@@ -745,7 +756,7 @@ impl<'a> Eng<'a> {
         for (k, v) in attrs {
             let matches =
                 k == &format!("fail-count-{name}") || k.starts_with(&format!("fail-count-{name}#"));
-            if matches {
+            if matches && !r.failure_ignored {
                 if ft > 0 {
                     if let (Some(now), Some(lf)) = (
                         self.inp.now,
@@ -1352,12 +1363,13 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     }
     if !e.can_start_anything() {
         let why = if e.quorum_policy == "freeze" { "quorum freeze" } else { "no quorum" };
+        let stuck_nodes = e.nodes.iter().any(|n| n.unclean);
         for p in 0..e.rs.len() {
             if e.rs[p].kind == Kind::Primitive
                 && e.rs[p].assigned.is_some()
                 && e.rs[p].running.is_empty()
                 && e.is_managed(p)
-                && e.needs_quorum(p)
+                && (e.needs_quorum(p) || stuck_nodes)
             {
                 e.rs[p].start_blocked = Some(why.to_string());
             }
@@ -1943,9 +1955,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         unmanaged: !managed && !r.on_fail_block,
         blocked: r.on_fail_block,
         disabled: e.target_role(p) == Some(Role::Stopped),
-        failure_ignored: r.failure_ignored
-            && !r.running.is_empty()
-            && (!after || r.assigned.is_some()),
+        failure_ignored: r.failure_ignored,
         on_unclean,
     }
 }

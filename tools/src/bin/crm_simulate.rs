@@ -228,7 +228,11 @@ fn run() -> Result<u8> {
     }
     let now = match &o.date {
         Some(d) => Some(parse_date(d)?),
-        None => None,
+        None if cib.attr("execution-date").is_some() => None,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs() as i64),
     };
     let input =
         SchedulerInput::from_cib(&cib, now).with_context(|| format!("invalid CIB {path}"))?;
