@@ -656,12 +656,20 @@ impl<'a> Eng<'a> {
             let Some(t) = self.constraint_target(&l.rsc) else { continue };
             let promo = l.role == Some(Role::Promoted);
             let mut per: Vec<Option<i64>> = vec![None; self.nodes.len()];
+            let mut per_promo: Vec<Option<i64>> = vec![None; self.nodes.len()];
             if let Some((node, sc)) = &l.node {
                 if let Some(n) = self.nodes.iter().position(|x| &x.name == node) {
-                    per[n] = Some(*sc);
+                    if promo {
+                        per_promo[n] = Some(*sc);
+                    } else {
+                        per[n] = Some(*sc);
+                    }
                 }
             }
             for rule in &l.rules {
+                let rule_promo =
+                    promo || rule.attr("role").and_then(Role::parse) == Some(Role::Promoted);
+                let per = if rule_promo { &mut per_promo } else { &mut per };
                 let sc =
                     if let Some(s) = rule.attr("score") { Some(score::parse(s)) } else { None };
                 for (n, slot) in per.iter_mut().enumerate() {
@@ -680,11 +688,13 @@ impl<'a> Eng<'a> {
                     }
                 }
             }
+            for (n, v) in per_promo.into_iter().enumerate() {
+                let Some(v) = v else { continue };
+                self.rs[t].promo_loc[n] = add(self.rs[t].promo_loc[n], v);
+            }
             for (n, v) in per.into_iter().enumerate() {
                 let Some(v) = v else { continue };
-                if promo {
-                    self.rs[t].promo_loc[n] = add(self.rs[t].promo_loc[n], v);
-                } else {
+                {
                     self.rs[t].loc[n] = Some(match self.rs[t].loc[n] {
                         Some(x) => add(x, v),
                         None => v,
