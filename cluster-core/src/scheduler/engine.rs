@@ -317,7 +317,7 @@ impl<'a> Eng<'a> {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
                 let Some(p) = self.map_history(&h.id, n) else { continue };
-                if self.rs[p].hist_name.is_none() {
+                if h.id != self.rs[p].id && self.rs[p].hist_name.as_deref() != Some(h.id.as_str()) {
                     self.rs[p].hist_name = Some(h.id.clone());
                 }
                 self.apply_ops(p, n, &h.ops);
@@ -1290,6 +1290,9 @@ impl<'a> Eng<'a> {
             }
             if self.rs[first].role == Role::Promoted && self.rs[first].running.contains(&n) {
                 s = add(s, 0);
+            }
+            if std::env::var_os("SCHED_DEBUG").is_some() {
+                eprintln!("promo {} on {} = {}", self.rs[k].id, self.nodes[n].name, s);
             }
             prio.push((s, idx, k));
         }
