@@ -94,6 +94,8 @@ struct R {
     failure_ignored: bool,
     stop_failed_nodes: Vec<usize>,
     hist_name: Option<String>,
+    banned: Vec<usize>,
+    banned_everywhere: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -225,6 +227,8 @@ impl<'a> Eng<'a> {
             failure_ignored: false,
             stop_failed_nodes: Vec::new(),
             hist_name: None,
+            banned: Vec::new(),
+            banned_everywhere: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -486,7 +490,15 @@ impl<'a> Eng<'a> {
                 }
                 "start" => role = Role::Started,
                 "promote" => role = Role::Promoted,
-                "demote" => role = Role::Promoted,
+                "demote" => {
+                    role = if of == "block" {
+                        Role::Promoted
+                    } else if op.rc == 7 {
+                        Role::Stopped
+                    } else {
+                        Role::Unpromoted
+                    }
+                }
                 "monitor" => {
                     if op.rc == 7 {
                         // not running when expected to be: role stays as before (failed)
@@ -513,6 +525,19 @@ impl<'a> Eng<'a> {
                 "fence" => 5,
                 _ => 1,
             };
+            if matches!(op.rc, 2 | 5) && !(op.task == "monitor" && op.interval == 0 && op.rc == 5) {
+                if !self.rs[p].banned.contains(&n) {
+                    self.rs[p].banned.push(n);
+                }
+            } else if op.rc == 6 {
+                self.rs[p].banned_everywhere = true;
+            } else if op.task == "monitor"
+                && op.interval == 0
+                && op.rc == 5
+                && !self.rs[p].banned.contains(&n)
+            {
+                self.rs[p].banned.push(n);
+            }
             if on_fail.as_ref().map(|c| sev(&of) >= sev(c)).unwrap_or(true) {
                 on_fail = Some(of);
             }
@@ -744,10 +769,13 @@ impl<'a> Eng<'a> {
                 }
             }
         }
-        if r.on_fail_stop && r.failed {
+        if (r.on_fail_stop && r.failed) || r.banned_everywhere {
             for s in w.iter_mut() {
                 *s = Some(-INFINITY);
             }
+        }
+        for &n in &r.banned {
+            w[n] = Some(-INFINITY);
         }
         w
     }
@@ -1354,7 +1382,7 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     e.apply_locations();
     // Fencing of unclean nodes.
     for n in 0..e.nodes.len() {
-        if e.nodes[n].unclean && e.stonith && e.can_start_anything() {
+        if e.nodes[n].unclean && e.stonith && (e.can_start_anything() || e.nodes[n].online) {
             let r = e.nodes[n].unclean_reason.clone();
             e.fences.push((n, r));
         }
@@ -1592,7 +1620,9 @@ fn apply_orders(e: &mut Eng) {
                 tp = keep;
             }
             if !first_up(e, f, &o.first_action) {
-                let reason = if o.implicit {
+                let first_active_prim =
+                    e.rs[f].kind == Kind::Primitive && !e.rs[f].running.is_empty();
+                let reason = if o.implicit || first_active_prim {
                     format!("required {label}")
                 } else {
                     format!("unrunnable {label}")
