@@ -402,7 +402,18 @@ impl<'a> Eng<'a> {
     }
 
     fn apply_ops(&mut self, p: usize, n: usize, ops: &[LrmOp]) {
-        let mut ops: Vec<&LrmOp> = ops.iter().collect();
+        let lsb = self.rs[p].def.agent.starts_with("lsb:");
+        let mapped: Vec<LrmOp> = ops
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                if lsb && o.task == "monitor" && o.rc == 3 {
+                    o.rc = 7;
+                }
+                o
+            })
+            .collect();
+        let mut ops: Vec<&LrmOp> = mapped.iter().collect();
         ops.sort_by_key(|o| if o.call_id < 0 { i64::MAX } else { o.call_id });
         let mut role = Role::Unknown;
         let mut on_fail: Option<String> = None;
@@ -472,6 +483,18 @@ impl<'a> Eng<'a> {
             }
             // Failure.
             let of = self.op_on_fail(p, op);
+            let ft = self.rs[p]
+                .def
+                .meta("failure-timeout")
+                .map(|s| super::input::parse_interval(s, false) / 1000)
+                .unwrap_or(0) as i64;
+            if ft > 0 && of != "block" {
+                if let (Some(now), Some(lc)) = (self.inp.now, op.last_change) {
+                    if now > lc + ft {
+                        continue;
+                    }
+                }
+            }
             if of == "ignore" {
                 self.rs[p].failure_ignored = true;
                 match op.task.as_str() {
@@ -509,6 +532,9 @@ impl<'a> Eng<'a> {
                         role = Role::Promoted;
                     } else if op.interval == 0 && matches!(op.rc, 5) {
                         role = Role::Stopped;
+                        if !self.rs[p].banned.contains(&n) {
+                            self.rs[p].banned.push(n);
+                        }
                         continue;
                     } else if role == Role::Unknown || role == Role::Stopped {
                         role = Role::Started;
@@ -531,11 +557,7 @@ impl<'a> Eng<'a> {
                 }
             } else if op.rc == 6 {
                 self.rs[p].banned_everywhere = true;
-            } else if op.task == "monitor"
-                && op.interval == 0
-                && op.rc == 5
-                && !self.rs[p].banned.contains(&n)
-            {
+            } else if matches!(op.rc, 3 | 4) && !self.rs[p].banned.contains(&n) {
                 self.rs[p].banned.push(n);
             }
             if on_fail.as_ref().map(|c| sev(&of) >= sev(c)).unwrap_or(true) {
