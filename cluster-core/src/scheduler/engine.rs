@@ -7,6 +7,8 @@
 //! it is colocated with. Actions are derived per primitive from (current node, role) to
 //! (assigned node, next role) and ordered; the order graph is checked for cycles.
 
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::BTreeMap;
 
 use super::input::{is_true, Kind, LrmOp, Role, RscDef, SchedulerInput};
@@ -104,7 +106,6 @@ struct R {
     next_role: Role,
     done: bool,
     busy: bool,
-    stop_reason: Option<String>,
     start_blocked: Option<String>,
     restart_reason: Option<String>,
 }
@@ -235,7 +236,6 @@ impl<'a> Eng<'a> {
             next_role: Role::Stopped,
             done: false,
             busy: false,
-            stop_reason: None,
             start_blocked: None,
             restart_reason: None,
         };
@@ -279,17 +279,6 @@ impl<'a> Eng<'a> {
         for &c in &self.rs[i].children {
             self.primitives_under(c, out);
         }
-    }
-
-    fn find_by_id(&self, id: &str) -> Option<usize> {
-        self.rs
-            .iter()
-            .position(|r| r.id == id && (r.parent.is_none() || self.clone_of_idx_direct(r)))
-            .or_else(|| self.rs.iter().position(|r| r.id == id))
-    }
-
-    fn clone_of_idx_direct(&self, r: &R) -> bool {
-        r.parent.map(|p| self.rs[p].kind == Kind::Group).unwrap_or(false)
     }
 
     /// Constraint target: a clone's child template id resolves to the clone.
@@ -656,7 +645,7 @@ impl<'a> Eng<'a> {
                         };
                         use std::cmp::Ordering::*;
                         match op {
-                            "eq" => v.eq_ignore_ascii_case(want) && v == want || v == want,
+                            "eq" => v == want,
                             "ne" => v != want,
                             "lt" => ord == Less,
                             "gt" => ord == Greater,
@@ -717,8 +706,7 @@ impl<'a> Eng<'a> {
                 let rule_promo =
                     promo || rule.attr("role").and_then(Role::parse) == Some(Role::Promoted);
                 let per = if rule_promo { &mut per_promo } else { &mut per };
-                let sc =
-                    if let Some(s) = rule.attr("score") { Some(score::parse(s)) } else { None };
+                let sc = rule.attr("score").map(score::parse);
                 for (n, slot) in per.iter_mut().enumerate() {
                     if self.eval_rule(rule, n) {
                         let v = match sc {
@@ -1179,11 +1167,7 @@ impl<'a> Eng<'a> {
                         }
                     }
                     self.assign_primitive_to(m, ok);
-                    if self.rs[m].assigned.is_none()
-                        || (self.rs[m].assigned != ok && self.is_managed(m))
-                    {
-                        ok = None;
-                    } else if !self.is_managed(m) && ok.is_some() && self.rs[m].assigned != ok {
+                    if self.rs[m].assigned.is_none() || self.rs[m].assigned != ok {
                         ok = None;
                     }
                 }
@@ -1220,7 +1204,7 @@ impl<'a> Eng<'a> {
                     _ => None,
                 };
                 if let Some(x) = extra {
-                    out[n] = out[n].map(|y| add(y, x)).or(if e.symmetric { None } else { None });
+                    out[n] = out[n].map(|y| add(y, x));
                 }
             }
             out
