@@ -1450,6 +1450,7 @@ fn first_up(e: &Eng, f: usize, action: &str) -> bool {
         let r = &e.rs[p];
         r.assigned.is_some()
             && r.start_blocked.is_none()
+            && !r.on_fail_block
             && (action != "promote" || r.next_role == Role::Promoted)
     };
     match e.rs[f].kind {
@@ -1626,8 +1627,9 @@ fn apply_orders(e: &mut Eng) {
                 tp = keep;
             }
             if !first_up(e, f, &o.first_action) {
-                let first_active_prim =
-                    e.rs[f].kind == Kind::Primitive && !e.rs[f].running.is_empty();
+                let first_active_prim = e.rs[f].kind == Kind::Primitive
+                    && !e.rs[f].running.is_empty()
+                    && !e.rs[f].on_fail_block;
                 let reason = if o.implicit || first_active_prim {
                     format!("required {label}")
                 } else {
@@ -1757,7 +1759,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                 } else {
                     why
                 };
-                lines.push(line("Stop", &r.id, &det, why));
+                lines.push(line("Stop", &r.id, &det, why.clone()));
                 actions.push(Action {
                     rsc: r.id.clone(),
                     task: "stop".into(),
@@ -1765,6 +1767,16 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     pseudo: on_fenced,
                     runnable: true,
                 });
+                for &x in r.running.iter().skip(1) {
+                    lines.push(line("Stop", &r.id, &name(x), why.clone()));
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "stop".into(),
+                        node: Some(name(x)),
+                        pseudo: e.nodes[x].unclean,
+                        runnable: true,
+                    });
+                }
             }
             (Some(c), Some(n)) if c != n => {
                 let change = if r.failed { "Recover" } else { "Move" };
