@@ -98,6 +98,7 @@ struct R {
     hist_name: Option<String>,
     banned: Vec<usize>,
     banned_everywhere: bool,
+    orphan: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -230,6 +231,7 @@ impl<'a> Eng<'a> {
             hist_name: None,
             banned: Vec::new(),
             banned_everywhere: false,
+            orphan: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -309,7 +311,14 @@ impl<'a> Eng<'a> {
         for n in order {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
-                let Some(p) = self.map_history(&h.id, n) else { continue };
+                let Some(mut p) = self.map_history(&h.id, n) else { continue };
+                if p > self.rs.len() {
+                    let active = h.ops.iter().any(|o| o.task == "start" || o.rc == 0 || o.rc == 8);
+                    if !active {
+                        continue;
+                    }
+                    p = self.make_orphan(usize::MAX - p);
+                }
                 if h.id != self.rs[p].id && self.rs[p].hist_name.as_deref() != Some(h.id.as_str()) {
                     self.rs[p].hist_name = Some(h.id.clone());
                 }
@@ -350,7 +359,12 @@ impl<'a> Eng<'a> {
         };
         for &c in &cands {
             if self.rs[c].running.contains(&node) {
-                return Some(c);
+                // A second active history of an anonymous instance on one node: an orphan.
+                return if self.rs[inst_of(c)].kind == Kind::Primitive {
+                    Some(usize::MAX - clone)
+                } else {
+                    Some(c)
+                };
             }
         }
         for &c in &cands {
@@ -371,7 +385,27 @@ impl<'a> Eng<'a> {
                 return Some(c);
             }
         }
+        if self.rs[inst_of(cands[0])].kind == Kind::Primitive {
+            return Some(usize::MAX - clone);
+        }
         None
+    }
+
+    /// A new stopped-on-arrival instance of anonymous clone `clone` for surplus history.
+    fn make_orphan(&mut self, clone: usize) -> usize {
+        let tmpl = self.rs[clone].children[0];
+        let num = self.rs[clone].children.len();
+        let mut r = self.rs[tmpl].clone();
+        r.id = format!("{}:{num}", r.base);
+        r.running.clear();
+        r.role = Role::Stopped;
+        r.failed = false;
+        r.hist_name = None;
+        r.orphan = true;
+        let idx = self.rs.len();
+        self.rs.push(r);
+        self.rs[clone].children.push(idx);
+        idx
     }
 
     fn op_on_fail(&self, p: usize, op: &LrmOp) -> String {
@@ -779,7 +813,7 @@ impl<'a> Eng<'a> {
                 }
             }
         }
-        if (r.on_fail_stop && r.failed) || r.banned_everywhere {
+        if (r.on_fail_stop && r.failed) || r.banned_everywhere || r.orphan {
             for s in w.iter_mut() {
                 *s = Some(-INFINITY);
             }
@@ -1211,6 +1245,10 @@ impl<'a> Eng<'a> {
         };
         // Pass 1: keep running instances where they are.
         for &k in &inst {
+            if self.rs[k].orphan {
+                self.place_instance(k, None);
+                continue;
+            }
             let cur = self.current_node(k);
             let iw = inst_weights(self, k);
             let mut ps = Vec::new();
