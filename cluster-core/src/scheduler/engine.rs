@@ -2103,3 +2103,36 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CIB: &str = r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources><group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group></resources>
+<constraints><rsc_location id="l" rsc="g" node="n1" score="-INFINITY"/></constraints></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"><lrm><lrm_resources>
+<lrm_resource id="a" class="ocf" provider="heartbeat" type="Dummy"><lrm_rsc_op id="a_last_0" operation="start" interval="0" rc-code="0" op-status="0" call-id="2" transition-key="1:1:0:x"/></lrm_resource>
+</lrm_resources></lrm></node_state>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/></status></cib>"#;
+
+    #[test]
+    fn banned_group_moves_as_a_whole() {
+        let cib = Element::parse(CIB).unwrap();
+        let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
+        let t = schedule(&inp);
+        let s: Vec<String> =
+            t.summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(s, vec!["Move a ( n1 -> n2 )", "Start b ( n2 )"]);
+        assert!(is_acyclic(t.actions.len(), &t.edges));
+        // Deterministic: same input, same output.
+        assert_eq!(schedule(&inp).summary, t.summary);
+    }
+
+    #[test]
+    fn cycle_detection() {
+        assert!(is_acyclic(3, &[(0, 1), (1, 2)]));
+        assert!(!is_acyclic(3, &[(0, 1), (1, 2), (2, 0)]));
+    }
+}
