@@ -1471,6 +1471,7 @@ struct Ord {
     then: usize,
     first_action: String,
     implicit: bool,
+    id: String,
 }
 
 fn prim_restarts(r: &R) -> bool {
@@ -1530,6 +1531,7 @@ fn apply_orders(e: &mut Eng) {
                     then: w[1],
                     first_action: "start".into(),
                     implicit: true,
+                    id: String::new(),
                 });
             }
         }
@@ -1546,6 +1548,7 @@ fn apply_orders(e: &mut Eng) {
                         then: t,
                         first_action: "start".into(),
                         implicit: false,
+                        id: o.id.clone(),
                     });
                 }
             }
@@ -1560,7 +1563,13 @@ fn apply_orders(e: &mut Eng) {
         else {
             continue;
         };
-        ords.push(Ord { first: f, then: t, first_action: o.first_action.clone(), implicit: false });
+        ords.push(Ord {
+            first: f,
+            then: t,
+            first_action: o.first_action.clone(),
+            implicit: false,
+            id: o.id.clone(),
+        });
     }
     for o in &restart_only {
         let mut fp = Vec::new();
@@ -1593,6 +1602,9 @@ fn apply_orders(e: &mut Eng) {
             let f = o.first;
             let label = match e.rs[f].kind {
                 Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
+                Kind::Clone if e.rs[f].def.meta("clone-min").is_some() => {
+                    format!("clone-one-or-more:{}", o.id)
+                }
                 _ => format!(
                     "{} {}",
                     e.rs[f].id,
@@ -1600,6 +1612,7 @@ fn apply_orders(e: &mut Eng) {
                 ),
             };
             let interleave = e.rs[f].kind == Kind::Clone
+                && e.rs[f].def.meta("clone-min").is_none()
                 && e.rs[o.then].kind == Kind::Clone
                 && e.rs[o.then].def.meta_bool("interleave", false);
             if interleave {
@@ -1628,6 +1641,25 @@ fn apply_orders(e: &mut Eng) {
                     } else {
                         format!("{} running", e.rs[fi].id)
                     };
+                    let fi_up = fp.iter().all(|&p| {
+                        let r = &e.rs[p];
+                        r.assigned.is_some() && r.start_blocked.is_none() && !r.on_fail_block
+                    });
+                    if !fi_up && o.first_action == "start" {
+                        let tfirst =
+                            if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        for p in tfirst {
+                            if e.rs[p].assigned.is_some()
+                                && e.rs[p].running.is_empty()
+                                && e.rs[p].start_blocked.is_none()
+                                && e.is_managed(p)
+                            {
+                                e.rs[p].start_blocked = Some(format!("unrunnable {flabel}"));
+                                changed = true;
+                            }
+                        }
+                        continue;
+                    }
                     if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
                         let tfirst =
                             if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
