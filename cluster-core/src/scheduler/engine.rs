@@ -1472,6 +1472,7 @@ struct Ord {
     first_action: String,
     implicit: bool,
     id: String,
+    symmetrical: bool,
 }
 
 fn prim_restarts(r: &R) -> bool {
@@ -1484,7 +1485,7 @@ fn prim_restarts(r: &R) -> bool {
             || r.assigned != r.running.first().copied())
 }
 
-fn first_up(e: &Eng, f: usize, action: &str) -> bool {
+fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool) -> bool {
     let up = |p: usize| {
         let r = &e.rs[p];
         r.assigned.is_some()
@@ -1511,7 +1512,10 @@ fn first_up(e: &Eng, f: usize, action: &str) -> bool {
                     !ps.is_empty()
                         && ps.iter().all(|&p| {
                             up(p)
-                                || (min == 1 && !e.rs[p].running.is_empty() && action != "promote")
+                                || (min == 1
+                                    && !symmetrical
+                                    && !e.rs[p].running.is_empty()
+                                    && action != "promote")
                         })
                 })
                 .count();
@@ -1532,6 +1536,7 @@ fn apply_orders(e: &mut Eng) {
                     first_action: "start".into(),
                     implicit: true,
                     id: String::new(),
+                    symmetrical: true,
                 });
             }
         }
@@ -1549,6 +1554,7 @@ fn apply_orders(e: &mut Eng) {
                         first_action: "start".into(),
                         implicit: false,
                         id: o.id.clone(),
+                        symmetrical: o.symmetrical,
                     });
                 }
             }
@@ -1569,6 +1575,7 @@ fn apply_orders(e: &mut Eng) {
             first_action: o.first_action.clone(),
             implicit: false,
             id: o.id.clone(),
+            symmetrical: o.symmetrical,
         });
     }
     for o in &restart_only {
@@ -1680,7 +1687,7 @@ fn apply_orders(e: &mut Eng) {
             }
             let mut tp = Vec::new();
             e.primitives_under(o.then, &mut tp);
-            if e.rs[o.then].kind == Kind::Group {
+            if e.rs[o.then].kind == Kind::Group && e.rs[o.then].def.meta_bool("ordered", true) {
                 tp.truncate(1);
             }
             if e.rs[o.then].kind == Kind::Clone {
@@ -1696,10 +1703,16 @@ fn apply_orders(e: &mut Eng) {
                 }
                 tp = keep;
             }
-            if !first_up(e, f, &o.first_action) {
-                let first_active_prim = e.rs[f].kind == Kind::Primitive
+            if !first_up(e, f, &o.first_action, o.symmetrical) {
+                let mut fps = Vec::new();
+                e.primitives_under(f, &mut fps);
+                let first_active_prim = (e.rs[f].kind == Kind::Primitive
                     && !e.rs[f].running.is_empty()
-                    && !e.rs[f].on_fail_block;
+                    && !e.rs[f].on_fail_block)
+                    || (e.rs[f].kind == Kind::Clone
+                        && fps.iter().any(|&p| {
+                            !e.rs[p].running.is_empty() && e.rs[p].start_blocked.is_some()
+                        }));
                 let reason = if o.implicit || first_active_prim {
                     format!("required {label}")
                 } else {
