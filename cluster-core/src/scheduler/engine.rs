@@ -311,7 +311,10 @@ impl<'a> Eng<'a> {
         for n in order {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
-                let Some(mut p) = self.map_history(&h.id, n) else { continue };
+                let Some(mut p) = self.map_history(&h.id, n).or_else(|| self.orphan_primitive(h))
+                else {
+                    continue;
+                };
                 if p > self.rs.len() {
                     let active = h.ops.iter().any(|o| o.task == "start" || o.rc == 0 || o.rc == 8);
                     if !active {
@@ -389,6 +392,32 @@ impl<'a> Eng<'a> {
             return Some(usize::MAX - clone);
         }
         None
+    }
+
+    /// A top-level primitive for history of a resource no longer configured.
+    fn orphan_primitive(&mut self, h: &super::input::LrmResource) -> Option<usize> {
+        let base = h.id.split(':').next().unwrap_or(&h.id);
+        if self.rs.iter().any(|r| r.base == base || r.id == h.id) {
+            return None;
+        }
+        let agent = if h.provider.is_empty() {
+            format!("{}:{}", h.class, h.ty)
+        } else {
+            format!("{}:{}:{}", h.class, h.provider, h.ty)
+        };
+        let def = RscDef {
+            id: h.id.clone(),
+            kind: Kind::Primitive,
+            agent,
+            meta: BTreeMap::new(),
+            children: Vec::new(),
+            ops: Vec::new(),
+            params: BTreeMap::new(),
+        };
+        let idx = self.add_rsc(&def, None, "");
+        self.rs[idx].orphan = true;
+        self.tops.push(idx);
+        Some(idx)
     }
 
     /// A new stopped-on-arrival instance of anonymous clone `clone` for surplus history.
@@ -1448,13 +1477,12 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     }
     if !e.can_start_anything() {
         let why = if e.quorum_policy == "freeze" { "quorum freeze" } else { "no quorum" };
-        let stuck_nodes = e.nodes.iter().any(|n| n.unclean);
         for p in 0..e.rs.len() {
             if e.rs[p].kind == Kind::Primitive
                 && e.rs[p].assigned.is_some()
                 && e.rs[p].running.is_empty()
                 && e.is_managed(p)
-                && (e.needs_quorum(p) || stuck_nodes)
+                && e.needs_quorum(p)
             {
                 e.rs[p].start_blocked = Some(why.to_string());
             }
@@ -2060,7 +2088,20 @@ fn view(e: &Eng, after: bool) -> ClusterView {
         };
         nodes.push(NodeView { name: node.name.clone(), status });
     }
-    let resources = e.tops.iter().map(|&i| rsc_view(e, i, after)).collect();
+    let resources = e
+        .tops
+        .iter()
+        .filter(|&&i| {
+            let r = &e.rs[i];
+            !r.orphan
+                || if after {
+                    r.assigned.is_some() || !e.is_managed(i)
+                } else {
+                    !r.running.is_empty()
+                }
+        })
+        .map(|&i| rsc_view(e, i, after))
+        .collect();
     ClusterView { nodes, resources }
 }
 
@@ -2100,6 +2141,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         blocked: r.on_fail_block,
         disabled: e.target_role(p) == Some(Role::Stopped),
         failure_ignored: r.failure_ignored,
+        orphaned: r.orphan,
         on_unclean,
     }
 }
