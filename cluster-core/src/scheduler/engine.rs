@@ -1489,6 +1489,30 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
         }
     }
     apply_orders(&mut e);
+    // Dependents of a primary whose start cannot happen cannot stay with it.
+    let mut coloc_changed = false;
+    for c in e.inp.colocations.clone() {
+        if c.score < INFINITY {
+            continue;
+        }
+        let (Some(d), Some(p)) = (e.constraint_target(&c.rsc), e.constraint_target(&c.with)) else {
+            continue;
+        };
+        if e.rs[p].kind != Kind::Primitive || e.rs[p].start_blocked.is_none() {
+            continue;
+        }
+        let mut dps = Vec::new();
+        e.primitives_under(d, &mut dps);
+        for q in dps {
+            if e.rs[q].assigned.is_some() && e.rs[q].start_blocked.is_none() && e.is_managed(q) {
+                e.rs[q].start_blocked = Some(format!("colocation with {}", e.rs[p].id));
+                coloc_changed = true;
+            }
+        }
+    }
+    if coloc_changed {
+        apply_orders(&mut e);
+    }
     let (summary, actions, edges) = derive_actions(&mut e);
     let after = view(&e, true);
     Transition { summary, actions, edges, before, after }
