@@ -1141,6 +1141,9 @@ impl<'a> Eng<'a> {
         if !self.is_managed(p) {
             self.rs[p].assigned = self.rs[p].running.first().copied();
             self.rs[p].next_role = self.rs[p].role;
+            if let Some(x) = self.rs[p].assigned {
+                self.nodes[x].assigned_count += 1;
+            }
             return;
         }
         let n = n.filter(|_| self.target_role(p) != Some(Role::Stopped));

@@ -263,8 +263,9 @@ pub fn parse_interval(s: &str, ms_default: bool) -> u64 {
     if t.is_empty() {
         return 0;
     }
-    if let Some(iso) = t.strip_prefix("pt") {
+    if let Some(iso) = t.strip_prefix('p') {
         let mut total = 0u64;
+        let mut in_time = false;
         let mut num = String::new();
         for c in iso.chars() {
             if c.is_ascii_digit() {
@@ -273,8 +274,15 @@ pub fn parse_interval(s: &str, ms_default: bool) -> u64 {
                 let n: u64 = num.parse().unwrap_or(0);
                 num.clear();
                 total += match c {
+                    't' => {
+                        in_time = true;
+                        0
+                    }
+                    'd' => n * 86_400_000,
+                    'w' => n * 7 * 86_400_000,
                     'h' => n * 3_600_000,
-                    'm' => n * 60_000,
+                    'm' if in_time => n * 60_000,
+                    'm' => n * 30 * 86_400_000,
                     's' => n * 1000,
                     _ => 0,
                 };
