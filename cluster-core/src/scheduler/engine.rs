@@ -1275,7 +1275,12 @@ impl<'a> Eng<'a> {
             }
             out
         };
-        // Pass 1: keep running instances where they are.
+        // Pass 1: keep running instances where they are, up to an even share per node.
+        let avail = (0..nn)
+            .filter(|&n| self.nodes[n].can_run() && w[n].map(|x| x >= 0).unwrap_or(false))
+            .count()
+            .max(1);
+        let share = total_max.div_ceil(avail).clamp(1, node_max);
         for &k in &inst {
             if self.rs[k].orphan {
                 self.place_instance(k, None);
@@ -1296,7 +1301,7 @@ impl<'a> Eng<'a> {
             match cur {
                 Some(n)
                     if placed < total_max
-                        && per_node[n] < node_max
+                        && per_node[n] < share
                         && iw[n].map(|x| x >= 0).unwrap_or(false)
                         && self.nodes[n].can_run() =>
                 {
