@@ -1779,9 +1779,14 @@ fn apply_orders(e: &mut Eng) {
                     format!("unrunnable {label}")
                 };
                 for &p in &tp {
+                    let staying = e.rs[p].running.len() == 1
+                        && e.rs[p].running.first().copied() == e.rs[p].assigned
+                        && !e.rs[p].failed
+                        && e.rs[p].restart_reason.is_none();
                     if e.rs[p].assigned.is_some()
                         && e.rs[p].start_blocked.is_none()
                         && e.is_managed(p)
+                        && (o.symmetrical || !staying)
                     {
                         e.rs[p].start_blocked = Some(reason.clone());
                         changed = true;
