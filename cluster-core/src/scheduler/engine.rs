@@ -1490,7 +1490,7 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
                 && e.rs[p].assigned.is_some()
                 && e.rs[p].running.is_empty()
                 && e.is_managed(p)
-                && e.needs_quorum(p)
+                && e.rs[p].def.meta("requires") != Some("nothing")
             {
                 e.rs[p].start_blocked = Some(why.to_string());
             }
