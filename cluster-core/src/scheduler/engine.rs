@@ -99,6 +99,7 @@ struct R {
     banned: Vec<usize>,
     banned_everywhere: bool,
     orphan: bool,
+    stop_stuck: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -232,6 +233,7 @@ impl<'a> Eng<'a> {
             banned: Vec::new(),
             banned_everywhere: false,
             orphan: false,
+            stop_stuck: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -1833,6 +1835,29 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
         });
     }
     let no_quorum = !e.can_start_anything();
+    // Stops that must wait for a blocked resource's stop cannot happen either.
+    let mut stop_blocked: Vec<usize> = Vec::new();
+    for o in &e.inp.orders {
+        if !o.mandatory {
+            continue;
+        }
+        let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then))
+        else {
+            continue;
+        };
+        let (before, after) = if o.first_action == "stop" && o.then_action == "stop" {
+            (f, t)
+        } else if o.first_action == "start" && o.then_action == "start" && o.symmetrical {
+            (t, f)
+        } else {
+            continue;
+        };
+        let mut bp = Vec::new();
+        e.primitives_under(before, &mut bp);
+        if bp.iter().any(|&p| e.rs[p].on_fail_block && !e.rs[p].running.is_empty()) {
+            e.primitives_under(after, &mut stop_blocked);
+        }
+    }
     for p in 0..e.rs.len() {
         if e.rs[p].kind != Kind::Primitive {
             continue;
@@ -1897,7 +1922,12 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                 let det =
                     if need_role { format!("{} {}", r.role.name(), name(c)) } else { name(c) };
                 let stuck = e.nodes[c].unclean && !e.fences.iter().any(|(f, _)| *f == c);
-                let why = if stuck {
+                if stop_blocked.contains(&p) || stuck {
+                    e.rs[p].stop_stuck = true;
+                }
+                let why = if stop_blocked.contains(&p) && !stuck {
+                    why.map(|w| format!("{w} (blocked)"))
+                } else if stuck {
                     Some(match why {
                         Some(w) if no_quorum && e.quorum_policy != "freeze" => {
                             format!("{w} (blocked)")
@@ -2145,7 +2175,9 @@ fn view(e: &Eng, after: bool) -> ClusterView {
 fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
     let r = &e.rs[p];
     let managed = e.is_managed(p);
-    let (nodes, role, failed) = if after && managed {
+    let (nodes, role, failed) = if after && r.stop_stuck {
+        (r.running.clone(), r.role, false)
+    } else if after && managed {
         match r.assigned {
             Some(n) if r.start_blocked.is_none() => (vec![n], r.next_role, false),
             _ => (vec![], Role::Stopped, false),
