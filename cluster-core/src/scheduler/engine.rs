@@ -1858,6 +1858,20 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             e.primitives_under(after, &mut stop_blocked);
         }
     }
+    for g in 0..e.rs.len() {
+        if e.rs[g].kind != Kind::Group {
+            continue;
+        }
+        let kids = e.rs[g].children.clone();
+        for k in (0..kids.len().saturating_sub(1)).rev() {
+            let later = kids[k + 1];
+            if (e.rs[later].on_fail_block && !e.rs[later].running.is_empty())
+                || stop_blocked.contains(&later)
+            {
+                stop_blocked.push(kids[k]);
+            }
+        }
+    }
     for p in 0..e.rs.len() {
         if e.rs[p].kind != Kind::Primitive {
             continue;
@@ -2198,8 +2212,9 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         Role::Promoted => "Promoted",
     };
     let on_unclean = !after && nodes.iter().any(|&n| e.nodes[n].unclean);
-    let on_unclean =
-        on_unclean || (after && nodes.iter().any(|&n| e.nodes[n].unclean && !e.stonith));
+    let on_unclean = on_unclean
+        || (after
+            && nodes.iter().any(|&n| e.nodes[n].unclean && !e.fences.iter().any(|(f, _)| *f == n)));
     PrimitiveView {
         id: r.id.clone(),
         agent: r.def.agent.clone(),
