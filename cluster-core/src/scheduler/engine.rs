@@ -973,6 +973,7 @@ impl<'a> Eng<'a> {
                 let mut w: Vec<Option<i64>> = vec![None; self.nodes.len()];
                 for (k, &m) in self.rs[i].children.iter().enumerate() {
                     let mw = self.base_weights(m);
+                    let before = w.clone();
                     for n in 0..w.len() {
                         w[n] = match (w[n], mw[n]) {
                             (Some(a), Some(b)) => Some(add(a, b)),
@@ -986,6 +987,15 @@ impl<'a> Eng<'a> {
                                 }
                             }
                         };
+                    }
+                    // A later member's preferences are dropped if they leave the group nowhere.
+                    if k > 0
+                        && !(0..w.len()).any(|n| {
+                            w[n].map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run()
+                        })
+                    {
+                        w = before;
+                        break;
                     }
                 }
                 w
