@@ -536,7 +536,11 @@ impl<'a> Eng<'a> {
                 // cancelled/timeout with success code: treat as error
             }
             // Failure.
-            let of = self.op_on_fail(p, op);
+            let mut of = self.op_on_fail(p, op);
+            if of == "ignore" && op.status == 7 {
+                // A missing agent cannot be ignored.
+                of = "restart".into();
+            }
             let ft = self.rs[p]
                 .def
                 .meta("failure-timeout")
