@@ -1432,6 +1432,19 @@ impl<'a> Eng<'a> {
         });
         let mut count = 0usize;
         let mut per_node: BTreeMap<usize, usize> = BTreeMap::new();
+        // Unmanaged instances keep their role and use up promotion slots.
+        for &k in &inst {
+            let mut ps = Vec::new();
+            self.primitives_under(k, &mut ps);
+            if let Some(&first) = ps.first() {
+                if !self.is_managed(first) && self.rs[first].role == Role::Promoted {
+                    count += 1;
+                    if let Some(n) = self.rs[first].running.first() {
+                        *per_node.entry(*n).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
         for (s, _, k) in prio {
             let mut ps = Vec::new();
             self.primitives_under(k, &mut ps);
