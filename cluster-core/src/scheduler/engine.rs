@@ -571,15 +571,7 @@ impl<'a> Eng<'a> {
                 }
                 "start" => role = Role::Started,
                 "promote" => role = Role::Promoted,
-                "demote" => {
-                    role = if of == "block" {
-                        Role::Promoted
-                    } else if op.rc == 7 {
-                        Role::Stopped
-                    } else {
-                        Role::Unpromoted
-                    }
-                }
+                "demote" => role = if of == "block" { Role::Promoted } else { Role::Unpromoted },
                 "monitor" => {
                     if op.rc == 7 {
                         // not running when expected to be: role stays as before (failed)
