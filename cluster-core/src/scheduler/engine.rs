@@ -1736,13 +1736,17 @@ fn apply_orders(e: &mut Eng) {
                     if !fi_up && o.first_action == "start" {
                         let tfirst =
                             if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        let fi_blocked = fp.iter().any(|&p| {
+                            e.rs[p].start_blocked.is_some() && !e.rs[p].running.is_empty()
+                        });
                         for p in tfirst {
                             if e.rs[p].assigned.is_some()
-                                && e.rs[p].running.is_empty()
+                                && (e.rs[p].running.is_empty() || fi_blocked)
                                 && e.rs[p].start_blocked.is_none()
                                 && e.is_managed(p)
                             {
-                                e.rs[p].start_blocked = Some(format!("unrunnable {flabel}"));
+                                let why = if fi_blocked { "required" } else { "unrunnable" };
+                                e.rs[p].start_blocked = Some(format!("{why} {flabel}"));
                                 changed = true;
                             }
                         }

@@ -313,7 +313,7 @@ fn set_pairs(e: &Element, set_name: &str, out: &mut BTreeMap<String, String>) {
     for set in e.children_named(set_name) {
         for nv in set.children_named("nvpair") {
             if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
-                out.insert(n.to_string(), v.to_string());
+                out.entry(n.to_string()).or_insert_with(|| v.to_string());
             }
         }
     }
@@ -605,7 +605,9 @@ impl SchedulerInput {
                     node.state.insert(k.clone(), v.clone());
                 }
                 if let Some(ta) = ns.child("transient_attributes") {
-                    set_pairs(ta, "instance_attributes", &mut node.attrs);
+                    let mut transient = BTreeMap::new();
+                    set_pairs(ta, "instance_attributes", &mut transient);
+                    node.attrs.extend(transient);
                 }
                 if let Some(lrs) = ns.path(&["lrm", "lrm_resources"]) {
                     for lr in lrs.children_named("lrm_resource") {
