@@ -175,6 +175,10 @@ impl<'a> Eng<'a> {
                 }
             } else if in_ccm && crmd && join == "member" {
                 node.online = true;
+            } else if in_ccm && !crmd && expected == "member" {
+                // Without fencing this is only reported, never acted upon.
+                node.unclean = true;
+                node.unclean_reason = "peer process is no longer available".into();
             }
             let attr_true = |k: &str| n.attrs.get(k).map(|v| is_true(v)).unwrap_or(false);
             node.standby = attr_true("standby");
