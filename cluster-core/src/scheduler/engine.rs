@@ -221,7 +221,7 @@ impl<'a> Eng<'a> {
             def: def.clone(),
             promotable,
             unique: def.meta_bool("globally-unique", false)
-                && !def.children.first().map(|c| c.agent.starts_with("lsb:")).unwrap_or(false),
+                && !def.children.first().map(has_lsb).unwrap_or(false),
             clone_max: num("clone-max", nn),
             clone_node_max: num("clone-node-max", 1),
             promoted_max: num("promoted-max", 1),
@@ -899,6 +899,9 @@ impl<'a> Eng<'a> {
         if self.inp.option("maintenance-mode").map(is_true).unwrap_or(false) {
             return false;
         }
+        if r.orphan && !self.inp.option("stop-orphan-resources").map(is_true).unwrap_or(true) {
+            return false;
+        }
         if r.running.iter().any(|&n| self.nodes[n].maintenance) {
             return false;
         }
@@ -1475,6 +1478,11 @@ fn line(
     reason: Option<String>,
 ) -> (String, String, String, Option<String>) {
     (change.to_string(), rsc.to_string(), details.to_string(), reason)
+}
+
+/// Whether a definition is or contains an LSB primitive (which forces anonymous clones).
+fn has_lsb(d: &RscDef) -> bool {
+    d.agent.starts_with("lsb:") || d.children.iter().any(has_lsb)
 }
 
 /// Compute the transition for `input`.
