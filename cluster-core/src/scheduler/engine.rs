@@ -1566,6 +1566,7 @@ struct Ord {
     implicit: bool,
     id: String,
     symmetrical: bool,
+    one_or_more: bool,
 }
 
 fn prim_restarts(r: &R) -> bool {
@@ -1578,7 +1579,7 @@ fn prim_restarts(r: &R) -> bool {
             || r.assigned != r.running.first().copied())
 }
 
-fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool) -> bool {
+fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool, one_or_more: bool) -> bool {
     let up = |p: usize| {
         let r = &e.rs[p];
         r.assigned.is_some()
@@ -1607,6 +1608,7 @@ fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool) -> bool {
                             up(p)
                                 || (min == 1
                                     && !symmetrical
+                                    && !one_or_more
                                     && !e.rs[p].running.is_empty()
                                     && action != "promote")
                         })
@@ -1630,6 +1632,7 @@ fn apply_orders(e: &mut Eng) {
                     implicit: true,
                     id: String::new(),
                     symmetrical: true,
+                    one_or_more: false,
                 });
             }
         }
@@ -1648,6 +1651,7 @@ fn apply_orders(e: &mut Eng) {
                         implicit: false,
                         id: o.id.clone(),
                         symmetrical: o.symmetrical,
+                        one_or_more: false,
                     });
                 }
             }
@@ -1669,6 +1673,7 @@ fn apply_orders(e: &mut Eng) {
             implicit: false,
             id: o.id.clone(),
             symmetrical: o.symmetrical,
+            one_or_more: !o.require_all,
         });
     }
     for o in &restart_only {
@@ -1702,7 +1707,7 @@ fn apply_orders(e: &mut Eng) {
             let f = o.first;
             let label = match e.rs[f].kind {
                 Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
-                Kind::Clone if e.rs[f].def.meta("clone-min").is_some() => {
+                Kind::Clone if e.rs[f].def.meta("clone-min").is_some() || o.one_or_more => {
                     format!("clone-one-or-more:{}", o.id)
                 }
                 _ => format!(
@@ -1713,6 +1718,7 @@ fn apply_orders(e: &mut Eng) {
             };
             let interleave = e.rs[f].kind == Kind::Clone
                 && e.rs[f].def.meta("clone-min").is_none()
+                && !o.one_or_more
                 && e.rs[o.then].kind == Kind::Clone
                 && e.rs[o.then].def.meta_bool("interleave", false);
             if interleave {
@@ -1800,7 +1806,7 @@ fn apply_orders(e: &mut Eng) {
                 }
                 tp = keep;
             }
-            if !first_up(e, f, &o.first_action, o.symmetrical) {
+            if !first_up(e, f, &o.first_action, o.symmetrical, o.one_or_more) {
                 let mut fps = Vec::new();
                 e.primitives_under(f, &mut fps);
                 let first_active_prim = (e.rs[f].kind == Kind::Primitive

@@ -226,6 +226,8 @@ pub struct Order {
     pub mandatory: bool,
     /// Symmetrical.
     pub symmetrical: bool,
+    /// `require-all` (false: one active instance of a cloned first is enough).
+    pub require_all: bool,
 }
 
 /// Everything the scheduler reads from a CIB.
@@ -576,6 +578,7 @@ impl SchedulerInput {
                             .attr("symmetrical")
                             .map(is_true)
                             .unwrap_or(kind.as_deref() != Some("serialize"));
+                        let require_all = c.attr("require-all").map(is_true).unwrap_or(true);
                         inp.orders.push(Order {
                             id,
                             first: a.to_string(),
@@ -584,6 +587,7 @@ impl SchedulerInput {
                             then_action: ta,
                             mandatory,
                             symmetrical,
+                            require_all,
                         });
                     }
                     _ => {}
