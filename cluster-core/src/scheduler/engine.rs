@@ -1109,7 +1109,19 @@ impl<'a> Eng<'a> {
             if self.rs[dt].done || self.rs[dt].busy || self.rs[dt].kind == Kind::Clone {
                 continue;
             }
-            let dw = self.own_weights(dt);
+            let mut dw = self.own_weights(dt);
+            if c.node_attr != "#uname" {
+                // Dependents follow the attribute value: the best score among nodes sharing it.
+                let val = |n: usize| self.nodes[n].attrs.get(&c.node_attr).cloned();
+                let orig = dw.clone();
+                for n in 0..dw.len() {
+                    let v = val(n);
+                    dw[n] = (0..orig.len())
+                        .filter(|&m| v.is_some() && val(m) == v && self.nodes[m].can_run())
+                        .filter_map(|m| orig[m])
+                        .max();
+                }
+            }
             let factor = c.score as f64 / INFINITY as f64;
             let before = w.to_vec();
             for n in 0..w.len() {
