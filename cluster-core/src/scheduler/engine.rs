@@ -1,0 +1,2049 @@
+//! Unpacking, assignment and action derivation.
+//!
+//! Resources are expanded into an arena: groups hold members, clones hold `clone-max`
+//! instances (`child:N`, a cloned group gives `group:N` with `member:N`). Status history is
+//! mapped onto primitives (anonymous clones take the first free instance number), then the
+//! top-level resources are assigned in priority order; a resource first assigns the primaries
+//! it is colocated with. Actions are derived per primitive from (current node, role) to
+//! (assigned node, next role) and ordered; the order graph is checked for cycles.
+
+use std::collections::BTreeMap;
+
+use super::input::{is_true, Kind, LrmOp, Role, RscDef, SchedulerInput};
+use super::score::{self, add, INFINITY};
+use crate::cib::xml::Element;
+use crate::status::{ClusterView, NodeStatus, NodeView, PrimitiveView, RscView};
+
+/// One scheduled action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Resource (instance) id, or node name for fencing.
+    pub rsc: String,
+    /// Task: start, stop, promote, demote, monitor, fence, ...
+    pub task: String,
+    /// Node the action runs on.
+    pub node: Option<String>,
+    /// Pseudo action (implied, nothing executes).
+    pub pseudo: bool,
+    /// Runnable.
+    pub runnable: bool,
+}
+
+/// The scheduler's decision.
+#[derive(Debug, Clone, Default)]
+pub struct Transition {
+    /// "Transition Summary" lines, without the leading `  * `.
+    pub summary: Vec<String>,
+    /// Actions in a valid execution order.
+    pub actions: Vec<Action>,
+    /// Ordering edges `(before, after)` as indexes into `actions`.
+    pub edges: Vec<(usize, usize)>,
+    /// Status before the transition.
+    pub before: ClusterView,
+    /// Status after every action succeeded.
+    pub after: ClusterView,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    name: String,
+    online: bool,
+    unclean: bool,
+    unclean_reason: String,
+    standby: bool,
+    maintenance: bool,
+    shutdown: bool,
+    pending: bool,
+    attrs: BTreeMap<String, String>,
+    id: String,
+    assigned_count: usize,
+}
+
+impl Node {
+    fn can_run(&self) -> bool {
+        self.online
+            && !self.unclean
+            && !self.standby
+            && !self.maintenance
+            && !self.shutdown
+            && !self.pending
+    }
+}
+
+#[derive(Debug, Clone)]
+struct R {
+    id: String,
+    base: String,
+    kind: Kind,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    def: RscDef,
+    // clone options
+    promotable: bool,
+    unique: bool,
+    clone_max: usize,
+    clone_node_max: usize,
+    promoted_max: usize,
+    promoted_node_max: usize,
+    // status
+    running: Vec<usize>,
+    role: Role,
+    failed: bool,
+    on_fail_block: bool,
+    on_fail_stop: bool,
+    failure_ignored: bool,
+    stop_failed_nodes: Vec<usize>,
+    hist_name: Option<String>,
+    banned: Vec<usize>,
+    banned_everywhere: bool,
+    // location weights (None = not allowed in an asymmetric cluster)
+    loc: Vec<Option<i64>>,
+    promo_loc: Vec<i64>,
+    // assignment
+    assigned: Option<usize>,
+    next_role: Role,
+    done: bool,
+    busy: bool,
+    stop_reason: Option<String>,
+    start_blocked: Option<String>,
+    restart_reason: Option<String>,
+}
+
+struct Eng<'a> {
+    inp: &'a SchedulerInput,
+    nodes: Vec<Node>,
+    rs: Vec<R>,
+    tops: Vec<usize>,
+    symmetric: bool,
+    stonith: bool,
+    quorum_policy: String,
+    have_quorum: bool,
+    fences: Vec<(usize, String)>,
+}
+
+fn role_of_monitor_rc(rc: i32) -> Option<Role> {
+    match rc {
+        0 => Some(Role::Started),
+        8 => Some(Role::Promoted),
+        7 => Some(Role::Stopped),
+        _ => None,
+    }
+}
+
+impl<'a> Eng<'a> {
+    fn new(inp: &'a SchedulerInput) -> Self {
+        let opt = |k: &str| inp.option(k);
+        let stonith = opt("stonith-enabled").map(is_true).unwrap_or(true);
+        let symmetric = opt("symmetric-cluster").map(is_true).unwrap_or(true);
+        let maint_mode = opt("maintenance-mode").map(is_true).unwrap_or(false);
+        let mut nodes = Vec::new();
+        for n in &inp.nodes {
+            let st = |k: &str| n.state.get(k).map(|s| s.as_str());
+            let in_ccm = st("in_ccm")
+                .map(|v| is_true(v) || v.parse::<i64>().map(|x| x > 0).unwrap_or(false))
+                .unwrap_or(false);
+            let crmd = st("crmd")
+                .map(|v| v == "online" || v.parse::<i64>().map(|x| x > 0).unwrap_or(false))
+                .unwrap_or(false);
+            let join = st("join").unwrap_or("down");
+            let expected = st("expected").unwrap_or("down");
+            let mut node = Node {
+                name: n.uname.clone(),
+                id: n.id.clone(),
+                attrs: n.attrs.clone(),
+                ..Default::default()
+            };
+            if !n.has_state {
+                if stonith && opt("startup-fencing").map(is_true).unwrap_or(true) {
+                    node.unclean = true;
+                    node.unclean_reason = "node is unclean".into();
+                }
+            } else if stonith {
+                if in_ccm && crmd && join == "member" {
+                    node.online = true;
+                } else if in_ccm && crmd && join == "pending" {
+                    node.pending = true;
+                } else if !in_ccm && expected == "member" {
+                    node.unclean = true;
+                    node.unclean_reason = "peer is no longer part of the cluster".into();
+                } else if in_ccm && !crmd && expected == "member" {
+                    node.unclean = true;
+                    node.unclean_reason = "peer process is no longer available".into();
+                }
+            } else if in_ccm && crmd && join == "member" {
+                node.online = true;
+            }
+            let attr_true = |k: &str| n.attrs.get(k).map(|v| is_true(v)).unwrap_or(false);
+            node.standby = attr_true("standby");
+            node.maintenance = attr_true("maintenance") || maint_mode;
+            if let Some(s) = st("shutdown") {
+                if s != "0" && !s.is_empty() && node.online {
+                    node.shutdown = true;
+                }
+            }
+            if n.attrs.get("shutdown").map(|s| s != "0").unwrap_or(false) && node.online {
+                node.shutdown = true;
+            }
+            nodes.push(node);
+        }
+        let qp = opt("no-quorum-policy").unwrap_or("stop").to_ascii_lowercase();
+        Eng {
+            inp,
+            nodes,
+            rs: Vec::new(),
+            tops: Vec::new(),
+            symmetric,
+            stonith,
+            quorum_policy: qp,
+            have_quorum: inp.have_quorum,
+            fences: Vec::new(),
+        }
+    }
+
+    fn add_rsc(&mut self, def: &RscDef, parent: Option<usize>, suffix: &str) -> usize {
+        let nn = self.nodes.len();
+        let num =
+            |k: &str, d: usize| def.meta(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(d);
+        let promotable = def.kind == Kind::Clone && def.meta_bool("promotable", false);
+        let r = R {
+            id: format!("{}{}", def.id, suffix),
+            base: def.id.clone(),
+            kind: def.kind,
+            parent,
+            children: Vec::new(),
+            def: def.clone(),
+            promotable,
+            unique: def.meta_bool("globally-unique", false)
+                && !def.children.first().map(|c| c.agent.starts_with("lsb:")).unwrap_or(false),
+            clone_max: num("clone-max", nn),
+            clone_node_max: num("clone-node-max", 1),
+            promoted_max: num("promoted-max", 1),
+            promoted_node_max: num("promoted-node-max", 1),
+            running: Vec::new(),
+            role: Role::Stopped,
+            failed: false,
+            on_fail_block: false,
+            on_fail_stop: false,
+            failure_ignored: false,
+            stop_failed_nodes: Vec::new(),
+            hist_name: None,
+            banned: Vec::new(),
+            banned_everywhere: false,
+            loc: vec![if self.symmetric { Some(0) } else { None }; nn],
+            promo_loc: vec![0; nn],
+            assigned: None,
+            next_role: Role::Stopped,
+            done: false,
+            busy: false,
+            stop_reason: None,
+            start_blocked: None,
+            restart_reason: None,
+        };
+        let idx = self.rs.len();
+        self.rs.push(r);
+        let kids: Vec<usize> = match def.kind {
+            Kind::Primitive => Vec::new(),
+            Kind::Group => {
+                def.children.iter().map(|c| self.add_rsc(c, Some(idx), suffix)).collect()
+            }
+            Kind::Clone => {
+                let max = self.rs[idx].clone_max;
+                let mut v = Vec::new();
+                if let Some(c) = def.children.first() {
+                    for i in 0..max {
+                        v.push(self.add_rsc(c, Some(idx), &format!(":{i}")));
+                    }
+                }
+                v
+            }
+        };
+        self.rs[idx].children = kids;
+        idx
+    }
+
+    fn clone_of(&self, i: usize) -> Option<usize> {
+        let mut p = self.rs[i].parent;
+        while let Some(x) = p {
+            if self.rs[x].kind == Kind::Clone {
+                return Some(x);
+            }
+            p = self.rs[x].parent;
+        }
+        None
+    }
+
+    fn primitives_under(&self, i: usize, out: &mut Vec<usize>) {
+        if self.rs[i].kind == Kind::Primitive {
+            out.push(i);
+        }
+        for &c in &self.rs[i].children {
+            self.primitives_under(c, out);
+        }
+    }
+
+    fn find_by_id(&self, id: &str) -> Option<usize> {
+        self.rs
+            .iter()
+            .position(|r| r.id == id && (r.parent.is_none() || self.clone_of_idx_direct(r)))
+            .or_else(|| self.rs.iter().position(|r| r.id == id))
+    }
+
+    fn clone_of_idx_direct(&self, r: &R) -> bool {
+        r.parent.map(|p| self.rs[p].kind == Kind::Group).unwrap_or(false)
+    }
+
+    /// Constraint target: a clone's child template id resolves to the clone.
+    fn constraint_target(&self, id: &str) -> Option<usize> {
+        if let Some(i) = self.rs.iter().position(|r| r.id == id) {
+            return Some(i);
+        }
+        // A clone child template: rs ids carry ":N"; find the clone whose child base matches.
+        for (i, r) in self.rs.iter().enumerate() {
+            if r.kind == Kind::Clone && r.def.children.first().map(|c| c.id == id).unwrap_or(false)
+            {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    fn unpack_status(&mut self) {
+        // History in node_state order; with fencing enabled, offline nodes come last.
+        let mut by_state: Vec<usize> =
+            (0..self.nodes.len()).filter(|&n| self.inp.nodes[n].has_state).collect();
+        by_state.sort_by_key(|&n| self.inp.nodes[n].state_order);
+        let live = |e: &Self, n: usize| e.nodes[n].online || e.nodes[n].pending;
+        let mut order: Vec<usize> = by_state.iter().copied().filter(|&n| live(self, n)).collect();
+        if self.stonith {
+            order.extend(by_state.iter().copied().filter(|&n| !live(self, n)));
+        }
+        for n in order {
+            let hist = self.inp.nodes[n].history.clone();
+            for h in &hist {
+                let Some(p) = self.map_history(&h.id, n) else { continue };
+                if h.id != self.rs[p].id && self.rs[p].hist_name.as_deref() != Some(h.id.as_str()) {
+                    self.rs[p].hist_name = Some(h.id.clone());
+                }
+                self.apply_ops(p, n, &h.ops);
+            }
+        }
+    }
+
+    fn map_history(&self, id: &str, node: usize) -> Option<usize> {
+        if let Some(i) = self.rs.iter().position(|r| r.id == id && r.kind == Kind::Primitive) {
+            if self.clone_of(i).is_none() || self.rs[self.clone_of(i).unwrap()].unique {
+                return Some(i);
+            }
+        }
+        let base = id.split(':').next().unwrap_or(id);
+        let cands: Vec<usize> = (0..self.rs.len())
+            .filter(|&i| {
+                self.rs[i].kind == Kind::Primitive
+                    && self.rs[i].base == base
+                    && self.clone_of(i).is_some()
+            })
+            .collect();
+        if cands.is_empty() {
+            return None;
+        }
+        let clone = self.clone_of(cands[0]).unwrap();
+        if self.rs[clone].unique {
+            return cands.into_iter().find(|&i| self.rs[i].id == id);
+        }
+        // Anonymous: an instance already active on this node (cloned group sibling), else the
+        // first instance not active anywhere.
+        let inst_of = |i: usize| -> usize {
+            let mut x = i;
+            while self.rs[x].parent != Some(clone) {
+                x = self.rs[x].parent.unwrap();
+            }
+            x
+        };
+        for &c in &cands {
+            if self.rs[c].running.contains(&node) {
+                return Some(c);
+            }
+        }
+        for &c in &cands {
+            let inst = inst_of(c);
+            let mut prims = Vec::new();
+            self.primitives_under(inst, &mut prims);
+            if prims.iter().any(|&p| self.rs[p].running.contains(&node))
+                && self.rs[c].running.is_empty()
+            {
+                return Some(c);
+            }
+        }
+        for &c in &cands {
+            let inst = inst_of(c);
+            let mut prims = Vec::new();
+            self.primitives_under(inst, &mut prims);
+            if prims.iter().all(|&p| self.rs[p].running.is_empty()) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn op_on_fail(&self, p: usize, op: &LrmOp) -> String {
+        let def = &self.rs[p].def;
+        let cfg = def
+            .ops
+            .iter()
+            .find(|o| o.name == op.task && o.interval == op.interval)
+            .and_then(|o| o.on_fail.clone());
+        if let Some(c) = cfg {
+            return c;
+        }
+        if op.task == "stop" {
+            return if self.stonith { "fence".into() } else { "block".into() };
+        }
+        "restart".into()
+    }
+
+    fn apply_ops(&mut self, p: usize, n: usize, ops: &[LrmOp]) {
+        let mut ops: Vec<&LrmOp> = ops.iter().collect();
+        ops.sort_by_key(|o| if o.call_id < 0 { i64::MAX } else { o.call_id });
+        let mut role = Role::Unknown;
+        let mut on_fail: Option<String> = None;
+        let mut stop_failed = false;
+        let promotable = self.clone_of(p).map(|c| self.rs[c].promotable).unwrap_or(false);
+        for op in ops {
+            if op.task == "notify" || op.status == 1 && op.interval > 0 {
+                continue;
+            }
+            if op.status == -1 || op.call_id == -1 {
+                // pending
+                match op.task.as_str() {
+                    "start" | "promote" | "demote" | "stop" => role = Role::Started.max(role),
+                    _ => {}
+                }
+                continue;
+            }
+            let expected =
+                op.expected.unwrap_or(if op.task == "monitor" && op.interval == 0 { 7 } else { 0 });
+            let ok = op.rc == expected
+                || (op.task == "monitor" && op.interval == 0 && matches!(op.rc, 0 | 7 | 8));
+            if ok && (op.status == 0 || op.status == 4 || op.status == 5 || op.status == 6) {
+                match op.task.as_str() {
+                    "start" => {
+                        role = Role::Started;
+                        on_fail = None;
+                    }
+                    "stop" => {
+                        role = Role::Stopped;
+                        on_fail = None;
+                    }
+                    "promote" => {
+                        role = Role::Promoted;
+                        on_fail = None;
+                    }
+                    "demote" => {
+                        role = Role::Unpromoted;
+                        on_fail = None;
+                    }
+                    "monitor" => {
+                        if let Some(r) = role_of_monitor_rc(op.rc) {
+                            if op.interval == 0
+                                || role == Role::Unknown
+                                || r == Role::Promoted
+                                || r == Role::Stopped
+                            {
+                                role = if r == Role::Started
+                                    && (role == Role::Unpromoted || role == Role::Promoted)
+                                    && op.interval > 0
+                                {
+                                    role
+                                } else {
+                                    r
+                                };
+                            }
+                            if op.interval == 0 {
+                                on_fail = None;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if op.status == 2 && op.rc == 0 {
+                // cancelled/timeout with success code: treat as error
+            }
+            // Failure.
+            let of = self.op_on_fail(p, op);
+            if of == "ignore" {
+                self.rs[p].failure_ignored = true;
+                match op.task.as_str() {
+                    "start" => role = Role::Started,
+                    "stop" => role = Role::Stopped,
+                    "promote" => role = Role::Promoted,
+                    "demote" => role = Role::Unpromoted,
+                    _ => {}
+                }
+                continue;
+            }
+            match op.task.as_str() {
+                "stop" => {
+                    stop_failed = true;
+                    role = Role::Started;
+                }
+                "start" => role = Role::Started,
+                "promote" => role = Role::Promoted,
+                "demote" => {
+                    role = if of == "block" {
+                        Role::Promoted
+                    } else if op.rc == 7 {
+                        Role::Stopped
+                    } else {
+                        Role::Unpromoted
+                    }
+                }
+                "monitor" => {
+                    if op.rc == 7 {
+                        // not running when expected to be: role stays as before (failed)
+                        if role == Role::Unknown || role == Role::Stopped {
+                            role = if op.interval == 0 { Role::Stopped } else { Role::Started };
+                        }
+                    } else if op.rc == 8 {
+                        role = Role::Promoted;
+                    } else if op.interval == 0 && matches!(op.rc, 5) {
+                        role = Role::Stopped;
+                        continue;
+                    } else if role == Role::Unknown || role == Role::Stopped {
+                        role = Role::Started;
+                    }
+                }
+                _ => {}
+            }
+            let sev = |s: &str| match s {
+                "ignore" => 0,
+                "restart" => 1,
+                "block" => 3,
+                "stop" => 2,
+                "standby" => 4,
+                "fence" => 5,
+                _ => 1,
+            };
+            if matches!(op.rc, 2 | 5) && !(op.task == "monitor" && op.interval == 0 && op.rc == 5) {
+                if !self.rs[p].banned.contains(&n) {
+                    self.rs[p].banned.push(n);
+                }
+            } else if op.rc == 6 {
+                self.rs[p].banned_everywhere = true;
+            } else if op.task == "monitor"
+                && op.interval == 0
+                && op.rc == 5
+                && !self.rs[p].banned.contains(&n)
+            {
+                self.rs[p].banned.push(n);
+            }
+            if on_fail.as_ref().map(|c| sev(&of) >= sev(c)).unwrap_or(true) {
+                on_fail = Some(of);
+            }
+        }
+        if role == Role::Unknown {
+            role = Role::Stopped;
+        }
+        if role == Role::Started && promotable {
+            role = Role::Unpromoted;
+        }
+        if role == Role::Stopped && !stop_failed {
+            if on_fail.as_deref() == Some("stop") {
+                self.rs[p].on_fail_stop = true;
+            }
+            return;
+        }
+        let r = &mut self.rs[p];
+        if !r.running.contains(&n) {
+            r.running.push(n);
+        }
+        if r.role < role || r.role == Role::Stopped {
+            r.role = role;
+        }
+        match on_fail.as_deref() {
+            Some("ignore") => r.failure_ignored = true,
+            Some("block") => {
+                r.failed = true;
+                r.on_fail_block = true;
+            }
+            Some("stop") => {
+                r.failed = true;
+                r.on_fail_stop = true;
+            }
+            Some("fence") => {
+                r.failed = true;
+                if stop_failed {
+                    r.stop_failed_nodes.push(n);
+                }
+                let id = r.id.clone();
+                if self.stonith && !self.nodes[n].unclean {
+                    self.nodes[n].unclean = true;
+                    self.nodes[n].unclean_reason = format!("{id} failed there");
+                }
+            }
+            Some("standby") => {
+                r.failed = true;
+                self.nodes[n].standby = true;
+            }
+            Some(_) => r.failed = true,
+            None => {}
+        }
+        if stop_failed && !self.stonith {
+            let r = &mut self.rs[p];
+            r.on_fail_block = true;
+            r.failed = true;
+        }
+    }
+
+    fn eval_expr(&self, e: &Element, n: usize) -> bool {
+        match e.name.as_str() {
+            "expression" => {
+                let attr = e.attr("attribute").unwrap_or("");
+                let node = &self.nodes[n];
+                let val: Option<String> = match attr {
+                    "#uname" => Some(node.name.clone()),
+                    "#id" => Some(node.id.clone()),
+                    "#kind" => Some("cluster".into()),
+                    "#is_dc" => Some(
+                        if self.inp.dc_uuid.as_deref() == Some(node.id.as_str()) {
+                            "true"
+                        } else {
+                            "false"
+                        }
+                        .into(),
+                    ),
+                    _ => node.attrs.get(attr).cloned(),
+                };
+                let op = e.attr("operation").unwrap_or("eq");
+                let want = e.attr("value").unwrap_or("");
+                match op {
+                    "defined" => val.is_some(),
+                    "not_defined" => val.is_none(),
+                    _ => {
+                        let Some(v) = val else { return false };
+                        let num = match (v.trim().parse::<f64>(), want.trim().parse::<f64>()) {
+                            (Ok(a), Ok(b)) if matches!(op, "lt" | "gt" | "lte" | "gte") => {
+                                Some((a, b))
+                            }
+                            _ => None,
+                        };
+                        let ord = match num {
+                            Some((a, b)) => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+                            None => v.as_str().cmp(want),
+                        };
+                        use std::cmp::Ordering::*;
+                        match op {
+                            "eq" => v.eq_ignore_ascii_case(want) && v == want || v == want,
+                            "ne" => v != want,
+                            "lt" => ord == Less,
+                            "gt" => ord == Greater,
+                            "lte" => ord != Greater,
+                            "gte" => ord != Less,
+                            _ => false,
+                        }
+                    }
+                }
+            }
+            "rule" => self.eval_rule(e, n),
+            "date_expression" => false,
+            _ => false,
+        }
+    }
+
+    fn eval_rule(&self, rule: &Element, n: usize) -> bool {
+        let or = rule.attr("boolean-op").map(|s| s == "or").unwrap_or(false);
+        let mut any = false;
+        let mut all = true;
+        let mut count = 0;
+        for c in &rule.children {
+            if !matches!(c.name.as_str(), "expression" | "rule" | "date_expression") {
+                continue;
+            }
+            count += 1;
+            let v = self.eval_expr(c, n);
+            any |= v;
+            all &= v;
+        }
+        if count == 0 {
+            return true;
+        }
+        if or {
+            any
+        } else {
+            all
+        }
+    }
+
+    fn apply_locations(&mut self) {
+        let locs = self.inp.locations.clone();
+        for l in &locs {
+            let Some(t) = self.constraint_target(&l.rsc) else { continue };
+            let promo = l.role == Some(Role::Promoted);
+            let mut per: Vec<Option<i64>> = vec![None; self.nodes.len()];
+            let mut per_promo: Vec<Option<i64>> = vec![None; self.nodes.len()];
+            if let Some((node, sc)) = &l.node {
+                if let Some(n) = self.nodes.iter().position(|x| &x.name == node) {
+                    if promo {
+                        per_promo[n] = Some(*sc);
+                    } else {
+                        per[n] = Some(*sc);
+                    }
+                }
+            }
+            for rule in &l.rules {
+                let rule_promo =
+                    promo || rule.attr("role").and_then(Role::parse) == Some(Role::Promoted);
+                let per = if rule_promo { &mut per_promo } else { &mut per };
+                let sc =
+                    if let Some(s) = rule.attr("score") { Some(score::parse(s)) } else { None };
+                for (n, slot) in per.iter_mut().enumerate() {
+                    if self.eval_rule(rule, n) {
+                        let v = match sc {
+                            Some(v) => v,
+                            None => match rule
+                                .attr("score-attribute")
+                                .and_then(|a| self.nodes[n].attrs.get(a))
+                            {
+                                Some(v) => score::parse(v),
+                                None => continue,
+                            },
+                        };
+                        *slot = Some(slot.map(|x| add(x, v)).unwrap_or(v));
+                    }
+                }
+            }
+            for (n, v) in per_promo.into_iter().enumerate() {
+                let Some(v) = v else { continue };
+                self.rs[t].promo_loc[n] = add(self.rs[t].promo_loc[n], v);
+            }
+            for (n, v) in per.into_iter().enumerate() {
+                let Some(v) = v else { continue };
+                {
+                    self.rs[t].loc[n] = Some(match self.rs[t].loc[n] {
+                        Some(x) => add(x, v),
+                        None => v,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Base weights of a primitive: own + ancestors' locations, stickiness, fail-count bans.
+    fn base_weights(&self, p: usize) -> Vec<Option<i64>> {
+        let nn = self.nodes.len();
+        let mut w = self.rs[p].loc.clone();
+        let mut a = self.rs[p].parent;
+        while let Some(x) = a {
+            for (n, slot) in w.iter_mut().enumerate() {
+                if let Some(v) = self.rs[x].loc[n] {
+                    *slot = Some(slot.map(|y| add(y, v)).unwrap_or(v));
+                } else if !self.symmetric
+                    && self.rs[x].loc[n].is_none()
+                    && slot.is_some()
+                    && self.rs[p].loc[n].is_none()
+                {
+                    // not allowed by the ancestor
+                }
+            }
+            a = self.rs[x].parent;
+        }
+        let r = &self.rs[p];
+        let managed = self.is_managed(p);
+        let stick = self.stickiness(p);
+        if managed && stick > 0 && r.running.len() == 1 {
+            let n = r.running[0];
+            if let Some(v) = w[n] {
+                w[n] = Some(add(v, stick));
+            } else if self.symmetric {
+                w[n] = Some(stick);
+            }
+        }
+        // migration-threshold
+        let thr = r.def.meta("migration-threshold").map(score::parse).unwrap_or(INFINITY);
+        if thr > 0 {
+            for n in 0..nn {
+                let fc = self.fail_count(p, n);
+                if fc >= thr {
+                    w[n] = Some(-INFINITY);
+                }
+            }
+        }
+        if (r.on_fail_stop && r.failed) || r.banned_everywhere {
+            for s in w.iter_mut() {
+                *s = Some(-INFINITY);
+            }
+        }
+        for &n in &r.banned {
+            w[n] = Some(-INFINITY);
+        }
+        w
+    }
+
+    fn fail_count(&self, p: usize, n: usize) -> i64 {
+        let r = &self.rs[p];
+        let uniq = self.clone_of(p).map(|c| self.rs[c].unique).unwrap_or(true);
+        let name = if uniq { r.id.clone() } else { r.base.clone() };
+        let ft = r
+            .def
+            .meta("failure-timeout")
+            .map(|s| super::input::parse_interval(s, false) / 1000)
+            .unwrap_or(0) as i64;
+        let attrs = &self.nodes[n].attrs;
+        let mut total = 0i64;
+        for (k, v) in attrs {
+            let matches =
+                k == &format!("fail-count-{name}") || k.starts_with(&format!("fail-count-{name}#"));
+            if matches && !r.failure_ignored {
+                if ft > 0 {
+                    if let (Some(now), Some(lf)) = (
+                        self.inp.now,
+                        attrs
+                            .get(&k.replace("fail-count-", "last-failure-"))
+                            .and_then(|s| s.parse::<i64>().ok()),
+                    ) {
+                        if now > lf + ft {
+                            continue;
+                        }
+                    }
+                }
+                total = add(total, score::parse(v));
+            }
+        }
+        total
+    }
+
+    fn is_managed(&self, p: usize) -> bool {
+        let r = &self.rs[p];
+        if !r.def.meta_bool("is-managed", true)
+            || r.def.meta_bool("maintenance", false)
+            || r.on_fail_block
+        {
+            return false;
+        }
+        if self.inp.option("maintenance-mode").map(is_true).unwrap_or(false) {
+            return false;
+        }
+        if r.running.iter().any(|&n| self.nodes[n].maintenance) {
+            return false;
+        }
+        true
+    }
+
+    fn stickiness(&self, p: usize) -> i64 {
+        let r = &self.rs[p];
+        match r.def.meta("resource-stickiness") {
+            Some(v) => score::parse(v),
+            None => {
+                if self.clone_of(p).is_some() {
+                    1
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    fn target_role(&self, i: usize) -> Option<Role> {
+        self.rs[i].def.meta("target-role").and_then(Role::parse)
+    }
+
+    fn primary_nodes(&self, prim: usize, role: Option<Role>, infinite: bool) -> Option<Vec<usize>> {
+        let r = &self.rs[prim];
+        match r.kind {
+            Kind::Primitive => {
+                let n = r.assigned?;
+                if let Some(Role::Promoted) = role {
+                    if r.next_role != Role::Promoted {
+                        return Some(vec![]);
+                    }
+                }
+                Some(vec![n])
+            }
+            Kind::Group => {
+                let m = if infinite { *r.children.last()? } else { *r.children.first()? };
+                self.primary_nodes(m, role, infinite)
+            }
+            Kind::Clone => {
+                let mut v = Vec::new();
+                for &c in &r.children {
+                    let mut ps = Vec::new();
+                    self.primitives_under(c, &mut ps);
+                    if let Some(&first) = ps.first() {
+                        if let Some(n) = self.rs[first].assigned {
+                            if role == Some(Role::Promoted)
+                                && self.rs[first].next_role != Role::Promoted
+                            {
+                                continue;
+                            }
+                            if role == Some(Role::Unpromoted)
+                                && self.rs[first].next_role == Role::Promoted
+                            {
+                                continue;
+                            }
+                            v.push(n);
+                        }
+                    }
+                }
+                Some(v)
+            }
+        }
+    }
+
+    /// Weights for choosing a node for resource i (primitive or group), before colocations.
+    fn own_weights(&self, i: usize) -> Vec<Option<i64>> {
+        match self.rs[i].kind {
+            Kind::Primitive => self.base_weights(i),
+            Kind::Group => {
+                let mut w: Vec<Option<i64>> = vec![None; self.nodes.len()];
+                for (k, &m) in self.rs[i].children.iter().enumerate() {
+                    let mw = self.base_weights(m);
+                    for n in 0..w.len() {
+                        w[n] = match (w[n], mw[n]) {
+                            (Some(a), Some(b)) => Some(add(a, b)),
+                            (None, Some(b)) if k == 0 => Some(b),
+                            (None, Some(_)) => None,
+                            (a, None) => {
+                                if k == 0 {
+                                    None
+                                } else {
+                                    a
+                                }
+                            }
+                        };
+                    }
+                }
+                w
+            }
+            Kind::Clone => self.rs[i].loc.clone(),
+        }
+    }
+
+    fn top_of(&self, i: usize) -> usize {
+        let mut x = i;
+        while let Some(p) = self.rs[x].parent {
+            if self.rs[p].kind == Kind::Clone {
+                break;
+            }
+            x = p;
+        }
+        x
+    }
+
+    fn apply_colocations(&mut self, i: usize, w: &mut [Option<i64>]) {
+        let cols = self.inp.colocations.clone();
+        let mut members = vec![i];
+        if self.rs[i].kind == Kind::Group {
+            members.extend(self.rs[i].children.iter().copied());
+        }
+        let mut sorted: Vec<&super::input::Colocation> = cols.iter().collect();
+        sorted.sort_by_key(|c| if c.score.abs() >= INFINITY { 0 } else { 1 });
+        for c in sorted {
+            let Some(d) = self.constraint_target(&c.rsc) else { continue };
+            if !members.contains(&d) {
+                continue;
+            }
+            let Some(p) = self.constraint_target(&c.with) else { continue };
+            if self.top_of(p) == self.top_of(i) {
+                continue;
+            }
+            if c.rsc_role == Some(Role::Promoted) {
+                continue;
+            }
+            let pt = self.top_of(p);
+            if self.rs[pt].busy {
+                continue;
+            }
+            self.assign(pt);
+            let inf = c.score >= INFINITY;
+            let Some(pn) = self.primary_nodes(p, c.with_role, inf) else {
+                if inf {
+                    for s in w.iter_mut() {
+                        *s = Some(-INFINITY);
+                    }
+                }
+                continue;
+            };
+            let attr_of = |e: &Self, n: usize| -> Option<String> {
+                if c.node_attr == "#uname" {
+                    Some(e.nodes[n].name.clone())
+                } else {
+                    e.nodes[n].attrs.get(&c.node_attr).cloned()
+                }
+            };
+            let vals: Vec<Option<String>> = pn.iter().map(|&n| attr_of(self, n)).collect();
+            let before = w.to_vec();
+            for n in 0..w.len() {
+                let v = attr_of(self, n);
+                let same = v.is_some() && vals.contains(&v);
+                if same {
+                    if c.score <= -INFINITY {
+                        w[n] = Some(-INFINITY);
+                    } else if c.score < INFINITY {
+                        w[n] = w[n].map(|x| add(x, c.score));
+                    }
+                } else if inf {
+                    w[n] = Some(-INFINITY);
+                }
+            }
+            if c.score.abs() < INFINITY
+                && !w
+                    .iter()
+                    .enumerate()
+                    .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
+            {
+                w.copy_from_slice(&before);
+            }
+        }
+    }
+
+    fn add_influence(&mut self, i: usize, w: &mut [Option<i64>]) {
+        let cols = self.inp.colocations.clone();
+        let mut members = vec![i];
+        if self.rs[i].kind == Kind::Group {
+            members.extend(self.rs[i].children.iter().copied());
+        }
+        for c in &cols {
+            let Some(p) = self.constraint_target(&c.with) else { continue };
+            if !members.contains(&p)
+                || c.score <= 0
+                || !c.influence
+                || c.with_role.is_some() && c.with_role != Some(Role::Started)
+            {
+                continue;
+            }
+            let Some(d) = self.constraint_target(&c.rsc) else { continue };
+            let dt = self.top_of(d);
+            if self.rs[dt].done || self.rs[dt].busy || self.rs[dt].kind == Kind::Clone {
+                continue;
+            }
+            let dw = self.own_weights(dt);
+            let factor = c.score as f64 / INFINITY as f64;
+            let before = w.to_vec();
+            for n in 0..w.len() {
+                if let (Some(a), Some(b)) = (w[n], dw[n]) {
+                    w[n] = Some(add(a, score::scale(b, factor)));
+                }
+            }
+            if !w
+                .iter()
+                .enumerate()
+                .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
+            {
+                w.copy_from_slice(&before);
+            }
+        }
+    }
+
+    fn choose(
+        &self,
+        w: &[Option<i64>],
+        current: Option<usize>,
+        extra_ok: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let mut cands: Vec<usize> = (0..w.len())
+            .filter(|&n| {
+                w[n].map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run() && extra_ok(n)
+            })
+            .collect();
+        if cands.is_empty() {
+            return None;
+        }
+        cands.sort_by(|&a, &b| {
+            let (wa, wb) = (w[a].unwrap(), w[b].unwrap());
+            wb.cmp(&wa)
+                .then(self.nodes[a].assigned_count.cmp(&self.nodes[b].assigned_count))
+                .then((Some(b) == current).cmp(&(Some(a) == current)))
+                .then(self.nodes[a].name.cmp(&self.nodes[b].name))
+        });
+        Some(cands[0])
+    }
+
+    fn can_start_anything(&self) -> bool {
+        self.have_quorum || self.quorum_policy == "ignore"
+    }
+
+    fn assign_primitive_to(&mut self, p: usize, n: Option<usize>) {
+        self.rs[p].done = true;
+        if !self.is_managed(p) {
+            self.rs[p].assigned = self.rs[p].running.first().copied();
+            self.rs[p].next_role = self.rs[p].role;
+            return;
+        }
+        let n = n.filter(|_| self.target_role(p) != Some(Role::Stopped));
+        self.rs[p].assigned = n;
+        if let Some(x) = n {
+            self.nodes[x].assigned_count += 1;
+            let promotable = self.clone_of(p).map(|c| self.rs[c].promotable).unwrap_or(false);
+            self.rs[p].next_role = if promotable { Role::Unpromoted } else { Role::Started };
+        } else {
+            self.rs[p].next_role = Role::Stopped;
+        }
+    }
+
+    fn assign(&mut self, i: usize) {
+        if self.rs[i].done || self.rs[i].busy {
+            return;
+        }
+        self.rs[i].busy = true;
+        match self.rs[i].kind {
+            Kind::Primitive | Kind::Group => {
+                let mut w = self.own_weights(i);
+                self.apply_colocations(i, &mut w);
+                self.add_influence(i, &mut w);
+                self.apply_quorum_and_role(i, &mut w);
+                let current = self.current_node(i);
+                let chosen = self.choose(&w, current, &|_| true);
+                self.place(i, chosen);
+            }
+            Kind::Clone => self.assign_clone(i),
+        }
+        self.rs[i].busy = false;
+        self.rs[i].done = true;
+    }
+
+    fn current_node(&self, i: usize) -> Option<usize> {
+        let mut ps = Vec::new();
+        self.primitives_under(i, &mut ps);
+        ps.iter().find_map(|&p| {
+            if self.rs[p].running.len() == 1 {
+                Some(self.rs[p].running[0])
+            } else {
+                None
+            }
+        })
+    }
+
+    fn needs_quorum(&self, i: usize) -> bool {
+        let mut ps = Vec::new();
+        self.primitives_under(i, &mut ps);
+        ps.iter().any(|&p| {
+            let r = &self.rs[p];
+            !(r.def.agent.starts_with("stonith:") || r.def.meta("requires") == Some("nothing"))
+        })
+    }
+
+    fn apply_quorum_and_role(&self, i: usize, w: &mut [Option<i64>]) {
+        if !self.can_start_anything() && self.needs_quorum(i) {
+            match self.quorum_policy.as_str() {
+                "freeze" => {}
+                _ => {
+                    let mut ps = Vec::new();
+                    self.primitives_under(i, &mut ps);
+                    if ps.iter().any(|&p| !self.rs[p].running.is_empty()) {
+                        for s in w.iter_mut() {
+                            *s = Some(-INFINITY);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Place a primitive or group on `node` (members follow while they can).
+    fn place(&mut self, i: usize, node: Option<usize>) {
+        match self.rs[i].kind {
+            Kind::Primitive => self.assign_primitive_to(i, node),
+            Kind::Group => {
+                let mut ok = node;
+                let kids = self.rs[i].children.clone();
+                for m in kids {
+                    if let Some(n) = ok {
+                        let bw = self.base_weights(m);
+                        if bw[n].map(|x| x < 0).unwrap_or(!self.symmetric)
+                            || self.target_role(m) == Some(Role::Stopped)
+                        {
+                            ok = None;
+                        }
+                    }
+                    self.assign_primitive_to(m, ok);
+                    if self.rs[m].assigned.is_none()
+                        || (self.rs[m].assigned != ok && self.is_managed(m))
+                    {
+                        ok = None;
+                    } else if !self.is_managed(m) && ok.is_some() && self.rs[m].assigned != ok {
+                        ok = None;
+                    }
+                }
+                self.rs[i].done = true;
+            }
+            Kind::Clone => {}
+        }
+    }
+
+    fn assign_clone(&mut self, c: usize) {
+        let mut w = self.own_weights(c);
+        self.apply_colocations(c, &mut w);
+        self.apply_quorum_and_role(c, &mut w);
+        let inst = self.rs[c].children.clone();
+        let node_max = self.rs[c].clone_node_max.max(1);
+        let total_max = self.rs[c].clone_max;
+        let nn = self.nodes.len();
+        let mut per_node = vec![0usize; nn];
+        let mut placed = 0usize;
+        let mut pending: Vec<usize> = Vec::new();
+        let inst_weights = |e: &Self, k: usize| -> Vec<Option<i64>> {
+            let own = e.own_weights(k);
+            let mut out = w.clone();
+            // instance-specific parts (stickiness, fail counts) = own minus clone locations
+            for n in 0..nn {
+                let extra = match (own[n], e.rs[c].loc[n]) {
+                    (Some(a), Some(b))
+                        if a > -INFINITY && b > -INFINITY && a < INFINITY && b < INFINITY =>
+                    {
+                        Some(a - b)
+                    }
+                    (Some(a), _) if a <= -INFINITY => Some(-INFINITY),
+                    (Some(a), None) => Some(a),
+                    _ => None,
+                };
+                if let Some(x) = extra {
+                    out[n] = out[n].map(|y| add(y, x)).or(if e.symmetric { None } else { None });
+                }
+            }
+            out
+        };
+        // Pass 1: keep running instances where they are.
+        for &k in &inst {
+            let cur = self.current_node(k);
+            let iw = inst_weights(self, k);
+            let mut ps = Vec::new();
+            self.primitives_under(k, &mut ps);
+            let all_unmanaged = ps.iter().all(|&p| !self.is_managed(p))
+                && !ps.is_empty()
+                && ps.iter().any(|&p| !self.rs[p].running.is_empty());
+            if all_unmanaged {
+                self.place_instance(k, cur);
+                placed += 1;
+                continue;
+            }
+            match cur {
+                Some(n)
+                    if placed < total_max
+                        && per_node[n] < node_max
+                        && iw[n].map(|x| x >= 0).unwrap_or(false)
+                        && self.nodes[n].can_run() =>
+                {
+                    per_node[n] += 1;
+                    placed += 1;
+                    self.place_instance(k, Some(n));
+                }
+                _ => pending.push(k),
+            }
+        }
+        // Pass 2: the rest.
+        for k in pending {
+            if placed >= total_max {
+                self.place_instance(k, None);
+                continue;
+            }
+            let iw = inst_weights(self, k);
+            let pn = per_node.clone();
+            let chosen = self.choose(&iw, self.current_node(k), &|n| pn[n] < node_max);
+            if let Some(n) = chosen {
+                per_node[n] += 1;
+                placed += 1;
+            }
+            self.place_instance(k, chosen);
+        }
+        if self.rs[c].promotable {
+            self.promote(c);
+        }
+    }
+
+    fn place_instance(&mut self, k: usize, n: Option<usize>) {
+        self.place(k, n);
+        self.rs[k].done = true;
+    }
+
+    fn promote(&mut self, c: usize) {
+        let inst = self.rs[c].children.clone();
+        let can_promote = self.target_role(c) != Some(Role::Unpromoted)
+            && (self.can_start_anything() || self.quorum_policy == "freeze");
+        let mut prio: Vec<(i64, usize, usize)> = Vec::new();
+        for (idx, &k) in inst.iter().enumerate() {
+            let mut ps = Vec::new();
+            self.primitives_under(k, &mut ps);
+            let Some(&first) = ps.first() else { continue };
+            let Some(n) = self.rs[first].assigned else { continue };
+            if !self.is_managed(first) {
+                continue;
+            }
+            let mut score_v: Option<i64> = None;
+            for &p in &ps {
+                let first_name = self.rs[p].hist_name.clone().unwrap_or(self.rs[p].id.clone());
+                let attrs = &self.nodes[n].attrs;
+                let v = attrs.get(&format!("master-{first_name}")).or_else(|| {
+                    if self.rs[c].unique {
+                        None
+                    } else {
+                        attrs.get(&format!("master-{}", self.rs[p].base))
+                    }
+                });
+                if let Some(v) = v {
+                    score_v = Some(add(score_v.unwrap_or(0), score::parse(v)));
+                }
+            }
+            let mut s = score_v.unwrap_or(-1);
+            if self.target_role(first) == Some(Role::Unpromoted) {
+                s = -INFINITY;
+            }
+            s = add(s, self.rs[c].promo_loc[n]);
+            // Colocations whose dependent is this clone in the promoted role.
+            for col in self.inp.colocations.clone() {
+                let Some(d) = self.constraint_target(&col.rsc) else { continue };
+                let Some(p) = self.constraint_target(&col.with) else { continue };
+                if d == c && col.rsc_role == Some(Role::Promoted) {
+                    let pt = self.top_of(p);
+                    self.assign(pt);
+                    let pn = self
+                        .primary_nodes(p, col.with_role, col.score >= INFINITY)
+                        .unwrap_or_default();
+                    if pn.contains(&n) {
+                        if col.score < INFINITY {
+                            s = add(s, col.score);
+                        }
+                    } else if col.score >= INFINITY {
+                        s = -INFINITY;
+                    }
+                } else if p == c && col.with_role == Some(Role::Promoted) && col.score > -INFINITY {
+                    let dt = self.top_of(d);
+                    if self.rs[dt].kind != Kind::Clone {
+                        let dw = self.own_weights(dt);
+                        if let Some(v) = dw[n] {
+                            s = add(s, score::scale(v, col.score as f64 / INFINITY as f64));
+                        }
+                    }
+                }
+            }
+            if self.rs[first].role == Role::Promoted && self.rs[first].running.contains(&n) {
+                s = add(s, 0);
+            }
+            if std::env::var_os("SCHED_DEBUG").is_some() {
+                eprintln!("promo {} on {} = {}", self.rs[k].id, self.nodes[n].name, s);
+            }
+            prio.push((s, idx, k));
+        }
+        prio.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| {
+                    let pa = self.is_promoted_now(a.2);
+                    let pb = self.is_promoted_now(b.2);
+                    pb.cmp(&pa)
+                })
+                .then(a.1.cmp(&b.1))
+        });
+        let mut count = 0usize;
+        let mut per_node: BTreeMap<usize, usize> = BTreeMap::new();
+        for (s, _, k) in prio {
+            let mut ps = Vec::new();
+            self.primitives_under(k, &mut ps);
+            let n = self.rs[ps[0]].assigned.unwrap();
+            if can_promote
+                && s >= 0
+                && count < self.rs[c].promoted_max
+                && *per_node.get(&n).unwrap_or(&0) < self.rs[c].promoted_node_max
+            {
+                count += 1;
+                *per_node.entry(n).or_insert(0) += 1;
+                for p in ps {
+                    if self.rs[p].assigned.is_some() {
+                        self.rs[p].next_role = Role::Promoted;
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_promoted_now(&self, k: usize) -> bool {
+        let mut ps = Vec::new();
+        self.primitives_under(k, &mut ps);
+        ps.iter().any(|&p| self.rs[p].role == Role::Promoted)
+    }
+}
+
+fn line(
+    change: &str,
+    rsc: &str,
+    details: &str,
+    reason: Option<String>,
+) -> (String, String, String, Option<String>) {
+    (change.to_string(), rsc.to_string(), details.to_string(), reason)
+}
+
+/// Compute the transition for `input`.
+pub fn schedule(input: &SchedulerInput) -> Transition {
+    let mut e = Eng::new(input);
+    for d in input.resources.clone() {
+        let i = e.add_rsc(&d, None, "");
+        e.tops.push(i);
+    }
+    e.unpack_status();
+    e.apply_locations();
+    // Fencing of unclean nodes.
+    for n in 0..e.nodes.len() {
+        if e.nodes[n].unclean && e.stonith && (e.can_start_anything() || e.nodes[n].online) {
+            let r = e.nodes[n].unclean_reason.clone();
+            e.fences.push((n, r));
+        }
+    }
+    let before = view(&e, false);
+    // Fencing makes everything on the node stopped, clearing blocked failures there.
+    for p in 0..e.rs.len() {
+        let r = &e.rs[p];
+        if !r.running.is_empty() && r.running.iter().all(|&n| e.fences.iter().any(|(f, _)| *f == n))
+        {
+            e.rs[p].failed = false;
+            e.rs[p].on_fail_block = false;
+        }
+    }
+    let mut order = e.tops.clone();
+    order.sort_by_key(|&i| -e.rs[i].def.meta("priority").map(score::parse).unwrap_or(0));
+    for i in order {
+        e.assign(i);
+    }
+    if !e.can_start_anything() {
+        let why = if e.quorum_policy == "freeze" { "quorum freeze" } else { "no quorum" };
+        let stuck_nodes = e.nodes.iter().any(|n| n.unclean);
+        for p in 0..e.rs.len() {
+            if e.rs[p].kind == Kind::Primitive
+                && e.rs[p].assigned.is_some()
+                && e.rs[p].running.is_empty()
+                && e.is_managed(p)
+                && (e.needs_quorum(p) || stuck_nodes)
+            {
+                e.rs[p].start_blocked = Some(why.to_string());
+            }
+        }
+    }
+    apply_orders(&mut e);
+    let (summary, actions, edges) = derive_actions(&mut e);
+    let after = view(&e, true);
+    Transition { summary, actions, edges, before, after }
+}
+
+struct Ord {
+    first: usize,
+    then: usize,
+    first_action: String,
+    implicit: bool,
+}
+
+fn prim_restarts(r: &R) -> bool {
+    r.assigned.is_some()
+        && r.start_blocked.is_none()
+        && (r.running.is_empty()
+            || r.failed
+            || r.restart_reason.is_some()
+            || r.running.len() > 1
+            || r.assigned != r.running.first().copied())
+}
+
+fn first_up(e: &Eng, f: usize, action: &str) -> bool {
+    let up = |p: usize| {
+        let r = &e.rs[p];
+        r.assigned.is_some()
+            && r.start_blocked.is_none()
+            && (action != "promote" || r.next_role == Role::Promoted)
+    };
+    match e.rs[f].kind {
+        Kind::Primitive => up(f),
+        Kind::Group => e.rs[f].children.iter().all(|&m| up(m)),
+        Kind::Clone => {
+            let min = e.rs[f]
+                .def
+                .meta("clone-min")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
+            let n = e.rs[f]
+                .children
+                .iter()
+                .filter(|&&k| {
+                    let mut ps = Vec::new();
+                    e.primitives_under(k, &mut ps);
+                    !ps.is_empty()
+                        && ps.iter().all(|&p| {
+                            up(p)
+                                || (min == 1 && !e.rs[p].running.is_empty() && action != "promote")
+                        })
+                })
+                .count();
+            n >= min
+        }
+    }
+}
+
+fn apply_orders(e: &mut Eng) {
+    let mut ords: Vec<Ord> = Vec::new();
+    for g in 0..e.rs.len() {
+        if e.rs[g].kind == Kind::Group && e.rs[g].def.meta_bool("ordered", true) {
+            let kids = e.rs[g].children.clone();
+            for w in kids.windows(2) {
+                ords.push(Ord {
+                    first: w[0],
+                    then: w[1],
+                    first_action: "start".into(),
+                    implicit: true,
+                });
+            }
+        }
+    }
+    let mut restart_only: Vec<Ord> = Vec::new();
+    for o in &e.inp.orders {
+        if !o.mandatory && o.then_action == "start" && o.first_action == "start" {
+            if let (Some(f), Some(t)) =
+                (e.constraint_target(&o.first), e.constraint_target(&o.then))
+            {
+                if e.rs[t].def.meta("restart-type") == Some("restart") {
+                    restart_only.push(Ord {
+                        first: f,
+                        then: t,
+                        first_action: "start".into(),
+                        implicit: false,
+                    });
+                }
+            }
+        }
+        if !o.mandatory
+            || o.then_action != "start"
+            || !(o.first_action == "start" || o.first_action == "promote")
+        {
+            continue;
+        }
+        let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then))
+        else {
+            continue;
+        };
+        ords.push(Ord { first: f, then: t, first_action: o.first_action.clone(), implicit: false });
+    }
+    for o in &restart_only {
+        let mut fp = Vec::new();
+        e.primitives_under(o.first, &mut fp);
+        if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+            let label = if e.rs[o.first].kind == Kind::Primitive {
+                format!("{} start", e.rs[o.first].id)
+            } else {
+                format!("{} running", e.rs[o.first].id)
+            };
+            let mut tp = Vec::new();
+            e.primitives_under(o.then, &mut tp);
+            for p in tp {
+                let r = &mut e.rs[p];
+                if r.assigned.is_some()
+                    && r.running.first().copied() == r.assigned
+                    && !r.failed
+                    && r.restart_reason.is_none()
+                    && r.running.len() == 1
+                {
+                    r.restart_reason = Some(format!("required {label}"));
+                }
+            }
+        }
+    }
+    let limit = e.rs.len() + 2;
+    for _ in 0..limit {
+        let mut changed = false;
+        for o in &ords {
+            let f = o.first;
+            let label = match e.rs[f].kind {
+                Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
+                _ => format!(
+                    "{} {}",
+                    e.rs[f].id,
+                    if o.first_action == "promote" { "promoted" } else { "running" }
+                ),
+            };
+            let interleave = e.rs[f].kind == Kind::Clone
+                && e.rs[o.then].kind == Kind::Clone
+                && e.rs[o.then].def.meta_bool("interleave", false);
+            if interleave {
+                // Per node: the then-instance follows the first-instance on the same node.
+                let finst = e.rs[f].children.clone();
+                let tinst = e.rs[o.then].children.clone();
+                for &ti in &tinst {
+                    let mut tp = Vec::new();
+                    e.primitives_under(ti, &mut tp);
+                    let Some(&t0) = tp.first() else { continue };
+                    let Some(node) = e.rs[t0].assigned else { continue };
+                    let fi = finst.iter().copied().find(|&k| {
+                        let mut ps = Vec::new();
+                        e.primitives_under(k, &mut ps);
+                        ps.first()
+                            .map(|&p| {
+                                e.rs[p].assigned == Some(node) || e.rs[p].running.contains(&node)
+                            })
+                            .unwrap_or(false)
+                    });
+                    let Some(fi) = fi else { continue };
+                    let mut fp = Vec::new();
+                    e.primitives_under(fi, &mut fp);
+                    let flabel = if e.rs[fi].kind == Kind::Primitive {
+                        format!("{} start", e.rs[fi].id)
+                    } else {
+                        format!("{} running", e.rs[fi].id)
+                    };
+                    if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+                        let tfirst =
+                            if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        for p in tfirst {
+                            let r = &mut e.rs[p];
+                            if r.assigned.is_some()
+                                && r.running.first().copied() == r.assigned
+                                && !r.failed
+                                && r.restart_reason.is_none()
+                            {
+                                r.restart_reason = Some(format!("required {flabel}"));
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            let mut tp = Vec::new();
+            e.primitives_under(o.then, &mut tp);
+            if e.rs[o.then].kind == Kind::Group {
+                tp.truncate(1);
+            }
+            if e.rs[o.then].kind == Kind::Clone {
+                // Cloned groups: only each instance's first member.
+                let mut keep = Vec::new();
+                for &k in &e.rs[o.then].children {
+                    let mut ps = Vec::new();
+                    e.primitives_under(k, &mut ps);
+                    if e.rs[k].kind == Kind::Group {
+                        ps.truncate(1);
+                    }
+                    keep.extend(ps);
+                }
+                tp = keep;
+            }
+            if !first_up(e, f, &o.first_action) {
+                let first_active_prim =
+                    e.rs[f].kind == Kind::Primitive && !e.rs[f].running.is_empty();
+                let reason = if o.implicit || first_active_prim {
+                    format!("required {label}")
+                } else {
+                    format!("unrunnable {label}")
+                };
+                for &p in &tp {
+                    if e.rs[p].assigned.is_some()
+                        && e.rs[p].start_blocked.is_none()
+                        && e.is_managed(p)
+                    {
+                        e.rs[p].start_blocked = Some(reason.clone());
+                        changed = true;
+                    }
+                }
+            } else {
+                let mut fp = Vec::new();
+                e.primitives_under(f, &mut fp);
+                if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+                    for &p in &tp {
+                        let r = &mut e.rs[p];
+                        if r.assigned.is_some()
+                            && r.running.first().copied() == r.assigned
+                            && !r.failed
+                            && r.restart_reason.is_none()
+                            && r.running.len() == 1
+                        {
+                            r.restart_reason = Some(format!("required {label}"));
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>) {
+    let mut lines: Vec<(String, String, String, Option<String>)> = Vec::new();
+    let mut actions: Vec<Action> = Vec::new();
+    let mut edges = Vec::new();
+    let mut fence_lines = Vec::new();
+    for (n, reason) in &e.fences {
+        fence_lines.push(format!("Fence (reboot) {} '{}'", e.nodes[*n].name, reason));
+        actions.push(Action {
+            rsc: e.nodes[*n].name.clone(),
+            task: "fence".into(),
+            node: Some(e.nodes[*n].name.clone()),
+            pseudo: false,
+            runnable: true,
+        });
+    }
+    let no_quorum = !e.can_start_anything();
+    for p in 0..e.rs.len() {
+        if e.rs[p].kind != Kind::Primitive {
+            continue;
+        }
+        let managed = e.is_managed(p);
+        let r = e.rs[p].clone();
+        let name = |n: usize| e.nodes[n].name.clone();
+        let cur = r.running.first().copied();
+        let next = r.assigned;
+        if !managed {
+            continue;
+        }
+        let on_fenced = cur.map(|n| e.nodes[n].unclean).unwrap_or(false);
+        let mut next_eff = next;
+        let mut reason = r.start_blocked.clone();
+        if let (Some(b), Some(_)) = (&r.start_blocked, cur) {
+            next_eff = None;
+            reason = Some(b.clone());
+        }
+        let need_role = r.role > Role::Started || r.next_role > Role::Unpromoted;
+        match (cur, next_eff) {
+            (None, None) => {}
+            (None, Some(n)) => {
+                let blocked = r.start_blocked.is_some();
+                if r.next_role == Role::Promoted {
+                    lines.push(line(
+                        "Promote",
+                        &r.id,
+                        &format!("Stopped -> Promoted {}", name(n)),
+                        reason.map(|x| {
+                            format!("due to {x}{}", if blocked { " (blocked)" } else { "" })
+                        }),
+                    ));
+                } else {
+                    lines.push(line(
+                        "Start",
+                        &r.id,
+                        &name(n),
+                        reason.map(|x| {
+                            format!("due to {x}{}", if blocked { " (blocked)" } else { "" })
+                        }),
+                    ));
+                }
+                if !blocked {
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "start".into(),
+                        node: Some(name(n)),
+                        pseudo: false,
+                        runnable: true,
+                    });
+                }
+            }
+            (Some(c), None) => {
+                let why = if let Some(b) = reason {
+                    Some(format!("due to {b}"))
+                } else if no_quorum && e.needs_quorum(p) {
+                    Some("due to no quorum".to_string())
+                } else {
+                    Some("due to node availability".to_string())
+                };
+                let det =
+                    if need_role { format!("{} {}", r.role.name(), name(c)) } else { name(c) };
+                let stuck = e.nodes[c].unclean && !e.fences.iter().any(|(f, _)| *f == c);
+                let why = if stuck {
+                    Some(match why {
+                        Some(w) if no_quorum && e.quorum_policy != "freeze" => {
+                            format!("{w} (blocked)")
+                        }
+                        _ => "blocked".to_string(),
+                    })
+                } else {
+                    why
+                };
+                lines.push(line("Stop", &r.id, &det, why));
+                actions.push(Action {
+                    rsc: r.id.clone(),
+                    task: "stop".into(),
+                    node: Some(name(c)),
+                    pseudo: on_fenced,
+                    runnable: true,
+                });
+            }
+            (Some(c), Some(n)) if c != n => {
+                let change = if r.failed { "Recover" } else { "Move" };
+                let det = if need_role && r.role == r.next_role {
+                    format!("{} -> {} {}", name(c), name(n), r.role.name())
+                } else if need_role {
+                    format!("{} {} -> {} {}", r.role.name(), name(c), r.next_role.name(), name(n))
+                } else {
+                    format!("{} -> {}", name(c), name(n))
+                };
+                lines.push(line(change, &r.id, &det, None));
+                actions.push(Action {
+                    rsc: r.id.clone(),
+                    task: "stop".into(),
+                    node: Some(name(c)),
+                    pseudo: on_fenced,
+                    runnable: true,
+                });
+                actions.push(Action {
+                    rsc: r.id.clone(),
+                    task: "start".into(),
+                    node: Some(name(n)),
+                    pseudo: false,
+                    runnable: true,
+                });
+                edges.push((actions.len() - 2, actions.len() - 1));
+            }
+            (Some(c), Some(n)) if r.running.len() > 1 => {
+                let _ = c;
+                lines.push(line(
+                    if r.failed { "Recover" } else { "Restart" },
+                    &r.id,
+                    &name(n),
+                    None,
+                ));
+                for &x in &r.running {
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "stop".into(),
+                        node: Some(name(x)),
+                        pseudo: false,
+                        runnable: true,
+                    });
+                }
+                actions.push(Action {
+                    rsc: r.id.clone(),
+                    task: "start".into(),
+                    node: Some(name(n)),
+                    pseudo: false,
+                    runnable: true,
+                });
+            }
+            (Some(c), Some(_)) => {
+                if r.failed || r.restart_reason.is_some() {
+                    let change = if r.failed { "Recover" } else { "Restart" };
+                    let det = if need_role && r.role == r.next_role {
+                        format!("{} {}", r.role.name(), name(c))
+                    } else if need_role {
+                        format!("{} -> {} {}", r.role.name(), r.next_role.name(), name(c))
+                    } else {
+                        name(c)
+                    };
+                    let why = if r.failed {
+                        None
+                    } else {
+                        r.restart_reason.clone().map(|x| format!("due to {x}"))
+                    };
+                    lines.push(line(change, &r.id, &det, why));
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "stop".into(),
+                        node: Some(name(c)),
+                        pseudo: false,
+                        runnable: true,
+                    });
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "start".into(),
+                        node: Some(name(c)),
+                        pseudo: false,
+                        runnable: true,
+                    });
+                    edges.push((actions.len() - 2, actions.len() - 1));
+                } else if r.role == Role::Promoted && r.next_role != Role::Promoted {
+                    lines.push(line(
+                        "Demote",
+                        &r.id,
+                        &format!("Promoted -> Unpromoted {}", name(c)),
+                        None,
+                    ));
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "demote".into(),
+                        node: Some(name(c)),
+                        pseudo: false,
+                        runnable: true,
+                    });
+                } else if r.role != Role::Promoted && r.next_role == Role::Promoted {
+                    lines.push(line(
+                        "Promote",
+                        &r.id,
+                        &format!("{} -> Promoted {}", r.role.name(), name(c)),
+                        None,
+                    ));
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "promote".into(),
+                        node: Some(name(c)),
+                        pseudo: false,
+                        runnable: true,
+                    });
+                }
+            }
+        }
+        let _ = no_quorum;
+    }
+    let rw = lines.iter().map(|l| l.1.len()).max().unwrap_or(0);
+    let rsc_width = if rw > 5 { rw + 2 } else { 5 };
+    let det_width = lines.iter().map(|l| l.2.len()).max().unwrap_or(0).max(5);
+    let mut out: Vec<String> = fence_lines;
+    for (change, rsc, det, reason) in lines {
+        let mut s = format!("{change:<8}   {rsc:<rsc_width$}   ( {det:>det_width$} )");
+        if let Some(r) = reason {
+            s.push_str("  ");
+            s.push_str(&r);
+        }
+        out.push(s);
+    }
+    // The graph is built from per-resource stop -> start edges plus fencing first: acyclic.
+    let fences = e.fences.len();
+    for f in 0..fences {
+        for a in fences..actions.len() {
+            edges.push((f, a));
+        }
+    }
+    assert!(is_acyclic(actions.len(), &edges), "transition graph has a cycle");
+    (out, actions, edges)
+}
+
+/// Whether the directed graph on `n` vertices is acyclic (Kahn's algorithm).
+pub fn is_acyclic(n: usize, edges: &[(usize, usize)]) -> bool {
+    let mut indeg = vec![0usize; n];
+    let mut adj = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        adj[a].push(b);
+        indeg[b] += 1;
+    }
+    let mut q: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(x) = q.pop() {
+        seen += 1;
+        for &y in &adj[x] {
+            indeg[y] -= 1;
+            if indeg[y] == 0 {
+                q.push(y);
+            }
+        }
+    }
+    seen == n
+}
+
+fn view(e: &Eng, after: bool) -> ClusterView {
+    let mut nodes = Vec::new();
+    for (n, node) in e.nodes.iter().enumerate() {
+        let fenced = after && e.fences.iter().any(|(f, _)| *f == n);
+        let status = if fenced {
+            if node.standby {
+                NodeStatus::OfflineStandby
+            } else {
+                NodeStatus::Offline
+            }
+        } else if node.unclean {
+            NodeStatus::Unclean { online: node.online }
+        } else if node.pending {
+            NodeStatus::Pending
+        } else if !node.online {
+            if node.standby && !e.inp.nodes[n].attrs.is_empty() && e.inp.nodes[n].has_state {
+                NodeStatus::OfflineStandby
+            } else if node.maintenance
+                && e.inp.nodes[n].attrs.get("maintenance").map(|v| is_true(v)).unwrap_or(false)
+            {
+                NodeStatus::OfflineMaintenance
+            } else {
+                NodeStatus::Offline
+            }
+        } else if node.maintenance
+            && e.inp.nodes[n].attrs.get("maintenance").map(|v| is_true(v)).unwrap_or(false)
+        {
+            NodeStatus::Maintenance
+        } else if node.standby {
+            let active = e.rs.iter().any(|r| {
+                r.kind == Kind::Primitive
+                    && if after { r.assigned == Some(n) } else { r.running.contains(&n) }
+            });
+            NodeStatus::Standby { with_resources: active }
+        } else {
+            NodeStatus::Online
+        };
+        nodes.push(NodeView { name: node.name.clone(), status });
+    }
+    let resources = e.tops.iter().map(|&i| rsc_view(e, i, after)).collect();
+    ClusterView { nodes, resources }
+}
+
+fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
+    let r = &e.rs[p];
+    let managed = e.is_managed(p);
+    let (nodes, role, failed) = if after && managed {
+        match r.assigned {
+            Some(n) if r.start_blocked.is_none() => (vec![n], r.next_role, false),
+            _ => (vec![], Role::Stopped, false),
+        }
+    } else {
+        (r.running.clone(), r.role, r.failed && !r.failure_ignored)
+    };
+    let role_txt = match role {
+        Role::Stopped | Role::Unknown => "Stopped",
+        Role::Started => "Started",
+        Role::Unpromoted => {
+            if e.clone_of(p).map(|c| e.rs[c].promotable).unwrap_or(false) {
+                "Unpromoted"
+            } else {
+                "Started"
+            }
+        }
+        Role::Promoted => "Promoted",
+    };
+    let on_unclean = !after && nodes.iter().any(|&n| e.nodes[n].unclean);
+    let on_unclean =
+        on_unclean || (after && nodes.iter().any(|&n| e.nodes[n].unclean && !e.stonith));
+    PrimitiveView {
+        id: r.id.clone(),
+        agent: r.def.agent.clone(),
+        role: role_txt.into(),
+        nodes: nodes.iter().map(|&n| e.nodes[n].name.clone()).collect(),
+        failed,
+        unmanaged: !managed && !r.on_fail_block,
+        blocked: r.on_fail_block,
+        disabled: e.target_role(p) == Some(Role::Stopped),
+        failure_ignored: r.failure_ignored,
+        on_unclean,
+    }
+}
+
+fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
+    let r = &e.rs[i];
+    match r.kind {
+        Kind::Primitive => RscView::Primitive(prim_view(e, i, after)),
+        Kind::Group => {
+            let mut flags = Vec::new();
+            if !r.def.meta_bool("is-managed", true) || r.def.meta_bool("maintenance", false) {
+                flags.push("unmanaged".to_string());
+            }
+            if e.target_role(i) == Some(Role::Stopped) {
+                flags.push("disabled".to_string());
+            }
+            RscView::Group {
+                id: r.id.clone(),
+                members: r.children.iter().map(|&m| prim_view(e, m, after)).collect(),
+                flags,
+            }
+        }
+        Kind::Clone => {
+            let mut flags = Vec::new();
+            if e.target_role(i) == Some(Role::Stopped) {
+                flags.push("disabled".to_string());
+            }
+            if !r.def.meta_bool("is-managed", true) {
+                flags.push("unmanaged".to_string());
+            }
+            let allowed: Vec<String> = (0..e.nodes.len())
+                .filter(|&n| e.symmetric || r.loc[n].is_some())
+                .map(|n| e.nodes[n].name.clone())
+                .collect();
+            RscView::Clone {
+                id: r.id.clone(),
+                child: r.def.children.first().map(|c| c.id.clone()).unwrap_or_default(),
+                promotable: r.promotable,
+                unique: r.unique,
+                flags,
+                instances: r.children.iter().map(|&k| rsc_view(e, k, after)).collect(),
+                allowed,
+                disabled: e.target_role(i) == Some(Role::Stopped),
+                max_instances: r.clone_max,
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! crm_simulate: run the policy engine on a CIB and show what it would do.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use cluster_core::cib::xml::Element;
+use cluster_core::scheduler::{schedule, SchedulerInput};
+use cluster_core::status;
+
+struct Opts {
+    xml: Option<String>,
+    live: bool,
+    simulate: bool,
+    scores: bool,
+    quiet: bool,
+    graph: Option<String>,
+    dot: Option<String>,
+    up: Vec<String>,
+    down: Vec<String>,
+    inject: Vec<String>,
+    date: Option<String>,
+}
+
+fn usage() -> &'static str {
+    "Usage: crm_simulate [-x FILE | -L] [-S | -R] [-s] [-Q] [-G FILE] [-D FILE] [-u NODE] [-d NODE] [-i OP@NODE=RC] [-F OP@NODE=RC] [-t DATE]"
+}
+
+fn parse_args() -> Result<Opts> {
+    let mut o = Opts {
+        xml: None,
+        live: false,
+        simulate: false,
+        scores: false,
+        quiet: false,
+        graph: None,
+        dot: None,
+        up: vec![],
+        down: vec![],
+        inject: vec![],
+        date: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].clone();
+        let mut val = |i: &mut usize| -> Result<String> {
+            *i += 1;
+            args.get(*i).cloned().with_context(|| format!("option {a} needs a value"))
+        };
+        if a.starts_with('-')
+            && !a.starts_with("--")
+            && a.len() > 2
+            && a[1..].chars().all(|c| "SsQRL".contains(c))
+        {
+            for c in a[1..].chars() {
+                match c {
+                    'S' | 'R' => o.simulate = true,
+                    's' => o.scores = true,
+                    'Q' => o.quiet = true,
+                    'L' => o.live = true,
+                    _ => {}
+                }
+            }
+            i += 1;
+            continue;
+        }
+        match a.as_str() {
+            "-x" | "--xml-file" => o.xml = Some(val(&mut i)?),
+            "-L" | "--live-check" => o.live = true,
+            "-S" | "--simulate" | "-R" | "--run" => o.simulate = true,
+            "-s" | "--show-scores" => o.scores = true,
+            "-Q" | "--quiet" => o.quiet = true,
+            "-G" | "--save-graph" => o.graph = Some(val(&mut i)?),
+            "-D" | "--save-dotfile" => o.dot = Some(val(&mut i)?),
+            "-u" | "--node-up" => o.up.push(val(&mut i)?),
+            "-d" | "--node-down" => o.down.push(val(&mut i)?),
+            "-i" | "--op-inject" | "-F" | "--op-fail" => o.inject.push(val(&mut i)?),
+            "-t" | "--set-datetime" => o.date = Some(val(&mut i)?),
+            "-h" | "--help" => {
+                println!("{}", usage());
+                std::process::exit(0);
+            }
+            _ => {
+                if let Some(v) = a.strip_prefix("--xml-file=") {
+                    o.xml = Some(v.to_string());
+                } else {
+                    bail!("unknown option '{a}'\n{}", usage());
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// Days since 1970-01-01 of a civil date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn parse_date(s: &str) -> Result<i64> {
+    let t = s.trim().trim_end_matches('Z');
+    let (date, time) = t.split_once([' ', 'T']).unwrap_or((t, "00:00:00"));
+    let dp: Vec<i64> = date.split('-').map(|x| x.parse().unwrap_or(-1)).collect();
+    let tp: Vec<i64> = time.split(':').map(|x| x.parse().unwrap_or(0)).collect();
+    if dp.len() != 3 || dp.iter().any(|&x| x < 0) {
+        bail!("invalid date '{s}' (expected YYYY-MM-DD[ HH:MM:SS])");
+    }
+    let secs =
+        tp.first().unwrap_or(&0) * 3600 + tp.get(1).unwrap_or(&0) * 60 + tp.get(2).unwrap_or(&0);
+    Ok(days_from_civil(dp[0], dp[1], dp[2]) * 86400 + secs)
+}
+
+fn set_node(cib: &mut Element, node: &str, up: bool) {
+    let id = cib
+        .path(&["configuration", "nodes"])
+        .and_then(|ns| {
+            ns.children_named("node")
+                .find(|n| n.attr("uname") == Some(node))
+                .and_then(|n| n.attr("id").map(|s| s.to_string()))
+        })
+        .unwrap_or_else(|| node.to_string());
+    let st = cib.child_or_insert("status");
+    let pos = st.children.iter().position(|c| {
+        c.name == "node_state"
+            && (c.attr("uname") == Some(node) || c.attr("id") == Some(id.as_str()))
+    });
+    let idx = match pos {
+        Some(p) => p,
+        None => {
+            st.children
+                .push(Element::new("node_state").with_attr("id", &id).with_attr("uname", node));
+            st.children.len() - 1
+        }
+    };
+    let ns = &mut st.children[idx];
+    if up {
+        for (k, v) in
+            [("in_ccm", "true"), ("crmd", "online"), ("join", "member"), ("expected", "member")]
+        {
+            ns.set_attr(k, v);
+        }
+    } else {
+        for (k, v) in
+            [("in_ccm", "false"), ("crmd", "offline"), ("join", "down"), ("expected", "down")]
+        {
+            ns.set_attr(k, v);
+        }
+    }
+}
+
+fn inject_op(cib: &mut Element, spec: &str) -> Result<()> {
+    let (key, rest) = spec
+        .split_once('@')
+        .with_context(|| format!("invalid injection '{spec}' (expected OP@NODE=RC)"))?;
+    let (node, rc) = rest
+        .split_once('=')
+        .with_context(|| format!("invalid injection '{spec}' (expected OP@NODE=RC)"))?;
+    let rc: i32 = rc.parse().with_context(|| format!("invalid rc in '{spec}'"))?;
+    let parts: Vec<&str> = key.rsplitn(3, '_').collect();
+    if parts.len() != 3 {
+        bail!("invalid operation key '{key}' (expected RSC_OP_INTERVAL)");
+    }
+    let (interval, task, rsc) = (parts[0], parts[1], parts[2]);
+    let st = cib.child_or_insert("status");
+    let ns = st
+        .children
+        .iter_mut()
+        .find(|c| c.name == "node_state" && c.attr("uname") == Some(node))
+        .with_context(|| format!("node '{node}' has no status entry"))?;
+    let lrs = ns.child_or_insert("lrm").child_or_insert("lrm_resources");
+    let pos = lrs.children.iter().position(|c| c.attr("id") == Some(rsc));
+    let lr = match pos {
+        Some(p) => &mut lrs.children[p],
+        None => {
+            lrs.children.push(Element::new("lrm_resource").with_attr("id", rsc));
+            lrs.children.last_mut().expect("just pushed")
+        }
+    };
+    let max_call = lr
+        .children
+        .iter()
+        .filter_map(|c| c.attr("call-id").and_then(|v| v.parse::<i64>().ok()))
+        .max()
+        .unwrap_or(0);
+    let expected = if task == "monitor" && interval == "0" { "7" } else { "0" };
+    lr.children.push(
+        Element::new("lrm_rsc_op")
+            .with_attr("id", &format!("{key}_injected"))
+            .with_attr("operation", task)
+            .with_attr("interval", interval)
+            .with_attr("rc-code", &rc.to_string())
+            .with_attr("op-status", "0")
+            .with_attr("call-id", &(max_call + 1).to_string())
+            .with_attr(
+                "transition-key",
+                &format!("0:0:{expected}:00000000-0000-0000-0000-000000000000"),
+            ),
+    );
+    Ok(())
+}
+
+fn run() -> Result<u8> {
+    let o = parse_args()?;
+    let path = match (&o.xml, o.live) {
+        (Some(p), _) => p.clone(),
+        (None, _) => {
+            std::env::var("CIB_file").context("no input: use -x FILE (or set CIB_file with -L)")?
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let mut cib = Element::parse(&text).with_context(|| format!("cannot parse {path}"))?;
+    for n in &o.up {
+        set_node(&mut cib, n, true);
+    }
+    for n in &o.down {
+        set_node(&mut cib, n, false);
+    }
+    for s in &o.inject {
+        inject_op(&mut cib, s)?;
+    }
+    let now = match &o.date {
+        Some(d) => Some(parse_date(d)?),
+        None if cib.attr("execution-date").is_some() => None,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs() as i64),
+    };
+    let input =
+        SchedulerInput::from_cib(&cib, now).with_context(|| format!("invalid CIB {path}"))?;
+    let t = schedule(&input);
+    let mut out = String::new();
+    if !o.quiet {
+        out.push_str("Current cluster status:\n");
+        out.push_str(&status::render(&t.before));
+        out.push('\n');
+    }
+    out.push_str("Transition Summary:\n");
+    for l in &t.summary {
+        out.push_str("  * ");
+        out.push_str(l);
+        out.push('\n');
+    }
+    if o.simulate {
+        out.push('\n');
+        out.push_str("Executing Cluster Transition:\n");
+        for a in &t.actions {
+            let node = a.node.clone().unwrap_or_default();
+            if a.task == "fence" {
+                out.push_str(&format!("  * Fencing {node} (reboot)\n"));
+            } else if a.pseudo {
+                out.push_str(&format!("  * Pseudo action:   {}_{}_0\n", a.rsc, a.task));
+            } else {
+                out.push_str(&format!("  * Resource action: {:<15} {} on {node}\n", a.rsc, a.task));
+            }
+        }
+        if !o.quiet {
+            out.push('\n');
+            out.push_str("Revised Cluster Status:\n");
+            out.push_str(&status::render(&t.after));
+        }
+    }
+    print!("{out}");
+    if let Some(g) = &o.graph {
+        let mut x = String::from("<transition_graph cluster-delay=\"60s\" stonith-timeout=\"60s\" failed-stop-offset=\"INFINITY\" failed-start-offset=\"INFINITY\" batch-limit=\"0\" transition_id=\"0\">\n");
+        for (i, a) in t.actions.iter().enumerate() {
+            x.push_str(&format!("  <synapse id=\"{i}\">\n    <action_set>\n"));
+            let key = format!("{}_{}_0", a.rsc, a.task);
+            let node = a.node.clone().unwrap_or_default();
+            if a.task == "fence" {
+                x.push_str(&format!("      <crm_event id=\"{i}\" operation=\"stonith\" operation_key=\"stonith-{node}-reboot\" on_node=\"{node}\"/>\n"));
+            } else if a.pseudo {
+                x.push_str(&format!(
+                    "      <pseudo_event id=\"{i}\" operation=\"{}\" operation_key=\"{key}\"/>\n",
+                    a.task
+                ));
+            } else {
+                x.push_str(&format!("      <rsc_op id=\"{i}\" operation=\"{}\" operation_key=\"{key}\" on_node=\"{node}\"/>\n", a.task));
+            }
+            x.push_str("    </action_set>\n    <inputs>\n");
+            for (b, _) in t.edges.iter().filter(|(_, to)| *to == i) {
+                x.push_str(&format!("      <trigger><action id=\"{b}\"/></trigger>\n"));
+            }
+            x.push_str("    </inputs>\n  </synapse>\n");
+        }
+        x.push_str("</transition_graph>\n");
+        std::fs::write(g, x).with_context(|| format!("cannot write {g}"))?;
+    }
+    if let Some(d) = &o.dot {
+        let mut x = String::from("digraph \"g\" {\n");
+        for a in &t.actions {
+            x.push_str(&format!(
+                "\"{}_{}_0 {}\"\n",
+                a.rsc,
+                a.task,
+                a.node.clone().unwrap_or_default()
+            ));
+        }
+        for (a, b) in &t.edges {
+            let (fa, fb) = (&t.actions[*a], &t.actions[*b]);
+            x.push_str(&format!(
+                "\"{}_{}_0 {}\" -> \"{}_{}_0 {}\"\n",
+                fa.rsc,
+                fa.task,
+                fa.node.clone().unwrap_or_default(),
+                fb.rsc,
+                fb.task,
+                fb.node.clone().unwrap_or_default()
+            ));
+        }
+        x.push_str("}\n");
+        std::fs::write(d, x).with_context(|| format!("cannot write {d}"))?;
+    }
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(c) => ExitCode::from(c),
+        Err(e) => {
+            eprintln!("crm_simulate: {e:#}");
+            ExitCode::from(64)
+        }
+    }
+}
