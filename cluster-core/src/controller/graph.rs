@@ -72,7 +72,13 @@ fn base(id: &str) -> &str {
     id.split(':').next().unwrap_or(id)
 }
 
-fn collect(r: &RscDef, parents: &mut Vec<String>, out: &mut BTreeMap<String, Vec<String>>, groups: &mut Vec<Vec<String>>, defs: &mut BTreeMap<String, RscDef>) {
+fn collect(
+    r: &RscDef,
+    parents: &mut Vec<String>,
+    out: &mut BTreeMap<String, Vec<String>>,
+    groups: &mut Vec<Vec<String>>,
+    defs: &mut BTreeMap<String, RscDef>,
+) {
     if r.kind == Kind::Primitive {
         let mut anc = parents.clone();
         anc.push(r.id.clone());
@@ -139,10 +145,21 @@ impl Graph {
                     if i == j || a.task == "fence" || b.task == "fence" {
                         continue;
                     }
-                    if belongs(a, &o.first) && belongs(b, &o.then) && a.task == o.first_action && b.task == o.then_action {
+                    if belongs(a, &o.first)
+                        && belongs(b, &o.then)
+                        && a.task == o.first_action
+                        && b.task == o.then_action
+                    {
                         extra.push((i, j));
                     }
-                    if o.symmetrical && o.first_action == "start" && o.then_action == "start" && a.task == "stop" && b.task == "stop" && belongs(a, &o.then) && belongs(b, &o.first) {
+                    if o.symmetrical
+                        && o.first_action == "start"
+                        && o.then_action == "start"
+                        && a.task == "stop"
+                        && b.task == "stop"
+                        && belongs(a, &o.then)
+                        && belongs(b, &o.first)
+                    {
                         extra.push((i, j));
                     }
                 }
@@ -152,10 +169,18 @@ impl Graph {
             for w in g.windows(2) {
                 for (i, a) in actions.iter().enumerate() {
                     for (j, b) in actions.iter().enumerate() {
-                        if a.task == "start" && b.task == "start" && belongs(a, &w[0]) && belongs(b, &w[1]) {
+                        if a.task == "start"
+                            && b.task == "start"
+                            && belongs(a, &w[0])
+                            && belongs(b, &w[1])
+                        {
                             extra.push((i, j));
                         }
-                        if a.task == "stop" && b.task == "stop" && belongs(a, &w[1]) && belongs(b, &w[0]) {
+                        if a.task == "stop"
+                            && b.task == "stop"
+                            && belongs(a, &w[1])
+                            && belongs(b, &w[0])
+                        {
                             extra.push((i, j));
                         }
                     }
@@ -170,7 +195,10 @@ impl Graph {
             }
             let Some(def) = defs.get(base(&actions[i].rsc)) else { continue };
             for op in &def.ops {
-                let role_ok = op.role.map(|r| r.name() == "Started" || r.name() == "Unpromoted").unwrap_or(true);
+                let role_ok = op
+                    .role
+                    .map(|r| r.name() == "Started" || r.name() == "Unpromoted")
+                    .unwrap_or(true);
                 if op.name == "monitor" && op.interval > 0 && !op.disabled && role_ok {
                     actions.push(GraphAction {
                         rsc: actions[i].rsc.clone(),

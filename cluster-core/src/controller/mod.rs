@@ -96,8 +96,8 @@ pub enum Action {
     RunAgent {
         /// Key to report the result with.
         key: OpKey,
-        /// The request.
-        req: AgentRequest,
+        /// The request (boxed: it is much larger than the other variants).
+        req: Box<AgentRequest>,
     },
     /// Cancel a running (recurring) agent.
     CancelAgent(OpKey),
@@ -528,7 +528,17 @@ impl Controller {
                 }
                 self.run_local(tkey, rsc, task, interval_ms);
             }
-            ControllerMsg::OpDone { tkey, rsc, task, interval_ms, rc, op_status, ok, lrm_rsc, busy } => {
+            ControllerMsg::OpDone {
+                tkey,
+                rsc,
+                task,
+                interval_ms,
+                rc,
+                op_status,
+                ok,
+                lrm_rsc,
+                busy,
+            } => {
                 if self.dc != Some(me) {
                     return;
                 }
@@ -621,7 +631,9 @@ impl Controller {
         for m in &members {
             let id = m.node_id.to_string();
             if !nodes.children.iter().any(|n| n.name == "node" && n.attr("id") == Some(&id)) {
-                nodes.children.push(Element::new("node").with_attr("id", &id).with_attr("uname", &m.name));
+                nodes
+                    .children
+                    .push(Element::new("node").with_attr("id", &id).with_attr("uname", &m.name));
                 added = true;
             }
         }
@@ -646,7 +658,8 @@ impl Controller {
     fn node_state_mut(&mut self, id: NodeId, name: &str) -> &mut Element {
         let sid = id.to_string();
         let st = self.cib.child_or_insert("status");
-        let pos = st.children.iter().position(|c| c.name == "node_state" && c.attr("id") == Some(&sid));
+        let pos =
+            st.children.iter().position(|c| c.name == "node_state" && c.attr("id") == Some(&sid));
         let pos = match pos {
             Some(p) => p,
             None => {
@@ -689,7 +702,8 @@ impl Controller {
     fn apply_change(&mut self, c: CibChange) -> Result<(), RequestError> {
         match c {
             CibChange::ReplaceConfiguration(x) => {
-                let e = Element::parse(&x).map_err(|e| RequestError::BadConfiguration(e.to_string()))?;
+                let e = Element::parse(&x)
+                    .map_err(|e| RequestError::BadConfiguration(e.to_string()))?;
                 if e.name != "configuration" {
                     return Err(RequestError::BadConfiguration(format!("root is <{}>", e.name)));
                 }
@@ -714,7 +728,9 @@ impl Controller {
                 set_nvpair(n, &format!("nodes-{nid}"), &name, value.as_deref());
             }
             CibChange::Cleanup { node, rsc } => {
-                let id = self.node_id_by_name(&node).ok_or_else(|| RequestError::NoSuchNode(node.clone()))?;
+                let id = self
+                    .node_id_by_name(&node)
+                    .ok_or_else(|| RequestError::NoSuchNode(node.clone()))?;
                 let ns = self.node_state_mut(id, &node);
                 if let Some(ta) = ns.child_mut("transient_attributes") {
                     for set in ta.children.iter_mut() {
@@ -729,7 +745,8 @@ impl Controller {
                 }
                 if let Some(lrs) = ns.path_mut(&["lrm", "lrm_resources"]) {
                     for lr in lrs.children.iter_mut().filter(|l| l.attr("id") == Some(&rsc)) {
-                        lr.children.retain(|op| !op.attr("id").unwrap_or("").ends_with("_last_failure_0"));
+                        lr.children
+                            .retain(|op| !op.attr("id").unwrap_or("").ends_with("_last_failure_0"));
                     }
                 }
                 bump_updates(&mut self.cib);
@@ -775,16 +792,15 @@ impl Controller {
             }
         }
         if self.need_schedule && self.retry_at.is_none() {
-            let any_busy = self
-                .members
-                .iter()
-                .any(|m| self.busy.get(&m.node_id).copied().unwrap_or(0) > 0);
+            let any_busy =
+                self.members.iter().any(|m| self.busy.get(&m.node_id).copied().unwrap_or(0) > 0);
             if self.graph.as_ref().map(|g| g.in_flight() > 0).unwrap_or(false) || any_busy {
                 return false;
             }
             self.need_schedule = false;
             self.run_scheduler();
-            progressed = self.dispatch() || true;
+            self.dispatch();
+            progressed = true;
         }
         progressed
     }
@@ -802,7 +818,11 @@ impl Controller {
         self.transition_id += 1;
         let g = Graph::build(self.transition_id, &input, &t);
         if g.actions.len() > MAX_GRAPH_ACTIONS {
-            self.log(format!("transition {} too large ({} actions)", self.transition_id, g.actions.len()));
+            self.log(format!(
+                "transition {} too large ({} actions)",
+                self.transition_id,
+                g.actions.len()
+            ));
             self.graph = None;
             return;
         }
@@ -826,9 +846,8 @@ impl Controller {
             }
             if a.task == "fence" {
                 let node = a.node.clone().unwrap_or_else(|| a.rsc.clone());
-                let action = self
-                    .cluster_option("stonith-action")
-                    .unwrap_or_else(|| "reboot".to_string());
+                let action =
+                    self.cluster_option("stonith-action").unwrap_or_else(|| "reboot".to_string());
                 g.set(i, Step::InFlight);
                 self.log(format!("fencing {node} ({action})"));
                 self.emit(Action::Fence { node, action });
@@ -931,7 +950,14 @@ impl Controller {
         }
     }
 
-    fn add_fail_count(&mut self, node: NodeId, name: &str, rsc: &str, task: &str, interval_ms: u64) {
+    fn add_fail_count(
+        &mut self,
+        node: NodeId,
+        name: &str,
+        rsc: &str,
+        task: &str,
+        interval_ms: u64,
+    ) {
         let key = format!("fail-count-{rsc}#{task}_{interval_ms}");
         let last = format!("last-failure-{rsc}#{task}_{interval_ms}");
         let fatal_start = task == "start"
@@ -950,7 +976,7 @@ impl Controller {
             .flat_map(|s| s.children.iter())
             .find(|nv| nv.attr("name") == Some(&key))
             .and_then(|nv| nv.attr("value"))
-            .map(|v| crate::scheduler::score::parse(v))
+            .map(crate::scheduler::score::parse)
             .unwrap_or(0);
         let new = if fatal_start {
             crate::scheduler::score::INFINITY
@@ -1008,7 +1034,8 @@ impl Controller {
     // ---- local execution
 
     fn local_busy(&self) -> u32 {
-        self.local_ops.values().filter(|o| o.interval_ms == 0 && o.reported.is_none()).count() as u32
+        self.local_ops.values().filter(|o| o.interval_ms == 0 && o.reported.is_none()).count()
+            as u32
     }
 
     fn build_request(&self, rsc: &str, task: &str, interval_ms: u64) -> Option<AgentRequest> {
@@ -1022,7 +1049,8 @@ impl Controller {
         });
         let p = prim?;
         let class = AgentClass::parse(p.attr("class")?, p.attr("provider"))?;
-        let mut req = AgentRequest::new(base, class, p.attr("type")?, task).with_interval_ms(interval_ms);
+        let mut req =
+            AgentRequest::new(base, class, p.attr("type")?, task).with_interval_ms(interval_ms);
         for set in p.children_named("instance_attributes") {
             for nv in set.children_named("nvpair") {
                 if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
@@ -1032,10 +1060,14 @@ impl Controller {
         }
         if let Some(ops) = p.child("operations") {
             for op in ops.children_named("op") {
-                let iv = crate::scheduler::input::parse_interval(op.attr("interval").unwrap_or("0"), false);
+                let iv = crate::scheduler::input::parse_interval(
+                    op.attr("interval").unwrap_or("0"),
+                    false,
+                );
                 if op.attr("name") == Some(task) && iv == interval_ms {
                     if let Some(t) = op.attr("timeout") {
-                        req = req.with_timeout_ms(crate::scheduler::input::parse_interval(t, false));
+                        req =
+                            req.with_timeout_ms(crate::scheduler::input::parse_interval(t, false));
                     }
                 }
             }
@@ -1071,21 +1103,32 @@ impl Controller {
                 key,
                 LocalOp { rsc: rsc.clone(), task: task.clone(), interval_ms, tkey, reported: None },
             );
-            let res = OpResult::synthetic(OcfExit::NotConfigured, ExecStatus::Error, "resource not in the local CIB");
+            let res = OpResult::synthetic(
+                OcfExit::NotConfigured,
+                ExecStatus::Error,
+                "resource not in the local CIB",
+            );
             self.local_result(key, &res);
             return;
         };
         self.local_ops.insert(key, LocalOp { rsc, task, interval_ms, tkey, reported: None });
-        self.emit(Action::RunAgent { key, req });
+        self.emit(Action::RunAgent { key, req: Box::new(req) });
     }
 
-    fn lrm_resource_mut(&mut self, rsc: &str, class: Option<(&str, Option<&str>, &str)>) -> Option<&mut Element> {
+    fn lrm_resource_mut(
+        &mut self,
+        rsc: &str,
+        class: Option<(&str, Option<&str>, &str)>,
+    ) -> Option<&mut Element> {
         let lrs = self.lrm.child_or_insert("lrm_resources");
         let pos = match lrs.children.iter().position(|l| l.attr("id") == Some(rsc)) {
             Some(p) => p,
             None => {
                 let (c, p, t) = class?;
-                let mut e = Element::new("lrm_resource").with_attr("id", rsc).with_attr("type", t).with_attr("class", c);
+                let mut e = Element::new("lrm_resource")
+                    .with_attr("id", rsc)
+                    .with_attr("type", t)
+                    .with_attr("class", c);
                 if let Some(p) = p {
                     e.set_attr("provider", p);
                 }
@@ -1107,7 +1150,8 @@ impl Controller {
             return;
         }
         op.reported = Some((rc, status));
-        let (rsc, task, interval_ms, tkey) = (op.rsc.clone(), op.task.clone(), op.interval_ms, op.tkey.clone());
+        let (rsc, task, interval_ms, tkey) =
+            (op.rsc.clone(), op.task.clone(), op.interval_ms, op.tkey.clone());
         if interval_ms == 0 {
             self.local_ops.remove(&key);
         }
@@ -1127,7 +1171,8 @@ impl Controller {
         });
         let node = self.cfg.name.clone();
         let now = (self.now_ms / 1000).to_string();
-        let cls = class.clone().unwrap_or_else(|| ("ocf".into(), Some("heartbeat".into()), base.clone()));
+        let cls =
+            class.clone().unwrap_or_else(|| ("ocf".into(), Some("heartbeat".into()), base.clone()));
         let lr = self
             .lrm_resource_mut(&rsc, Some((&cls.0, cls.1.as_deref(), &cls.2)))
             .expect("created when missing");
@@ -1183,7 +1228,8 @@ impl Controller {
 }
 
 fn set_pair_in_set(set: &mut Element, set_id: &str, name: &str, value: Option<&str>) {
-    let pos = set.children.iter().position(|nv| nv.name == "nvpair" && nv.attr("name") == Some(name));
+    let pos =
+        set.children.iter().position(|nv| nv.name == "nvpair" && nv.attr("name") == Some(name));
     match (pos, value) {
         (Some(p), Some(v)) => set.children[p].set_attr("value", v),
         (Some(p), None) => {
