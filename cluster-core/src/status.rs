@@ -68,6 +68,8 @@ pub struct PrimitiveView {
     pub failure_ignored: bool,
     /// Running on an unclean node.
     pub on_unclean: bool,
+    /// No longer in the configuration.
+    pub orphaned: bool,
 }
 
 /// A resource in the status tree.
@@ -118,6 +120,9 @@ pub struct ClusterView {
 
 fn prim_line(p: &PrimitiveView, show_id: &str) -> String {
     let mut s = format!("{show_id}\t({}):\t ", p.agent);
+    if p.orphaned {
+        s.push_str("ORPHANED ");
+    }
     if p.failed {
         s.push_str("FAILED");
         if p.role == "Promoted" || p.role == "Unpromoted" {
@@ -215,7 +220,8 @@ fn render_rsc(out: &mut String, r: &RscView, ind: usize) {
                             && !p.unmanaged
                             && !p.blocked
                             && p.nodes.len() == 1
-                            && !p.on_unclean,
+                            && !p.on_unclean
+                            && !p.orphaned,
                         p.role.clone(),
                         p.nodes.clone(),
                     ),

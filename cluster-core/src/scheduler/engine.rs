@@ -7,6 +7,8 @@
 //! it is colocated with. Actions are derived per primitive from (current node, role) to
 //! (assigned node, next role) and ordered; the order graph is checked for cycles.
 
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::BTreeMap;
 
 use super::input::{is_true, Kind, LrmOp, Role, RscDef, SchedulerInput};
@@ -96,6 +98,8 @@ struct R {
     hist_name: Option<String>,
     banned: Vec<usize>,
     banned_everywhere: bool,
+    orphan: bool,
+    stop_stuck: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -104,7 +108,6 @@ struct R {
     next_role: Role,
     done: bool,
     busy: bool,
-    stop_reason: Option<String>,
     start_blocked: Option<String>,
     restart_reason: Option<String>,
 }
@@ -229,13 +232,14 @@ impl<'a> Eng<'a> {
             hist_name: None,
             banned: Vec::new(),
             banned_everywhere: false,
+            orphan: false,
+            stop_stuck: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
             next_role: Role::Stopped,
             done: false,
             busy: false,
-            stop_reason: None,
             start_blocked: None,
             restart_reason: None,
         };
@@ -281,17 +285,6 @@ impl<'a> Eng<'a> {
         }
     }
 
-    fn find_by_id(&self, id: &str) -> Option<usize> {
-        self.rs
-            .iter()
-            .position(|r| r.id == id && (r.parent.is_none() || self.clone_of_idx_direct(r)))
-            .or_else(|| self.rs.iter().position(|r| r.id == id))
-    }
-
-    fn clone_of_idx_direct(&self, r: &R) -> bool {
-        r.parent.map(|p| self.rs[p].kind == Kind::Group).unwrap_or(false)
-    }
-
     /// Constraint target: a clone's child template id resolves to the clone.
     fn constraint_target(&self, id: &str) -> Option<usize> {
         if let Some(i) = self.rs.iter().position(|r| r.id == id) {
@@ -320,7 +313,17 @@ impl<'a> Eng<'a> {
         for n in order {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
-                let Some(p) = self.map_history(&h.id, n) else { continue };
+                let Some(mut p) = self.map_history(&h.id, n).or_else(|| self.orphan_primitive(h))
+                else {
+                    continue;
+                };
+                if p > self.rs.len() {
+                    let active = h.ops.iter().any(|o| o.task == "start" || o.rc == 0 || o.rc == 8);
+                    if !active {
+                        continue;
+                    }
+                    p = self.make_orphan(usize::MAX - p);
+                }
                 if h.id != self.rs[p].id && self.rs[p].hist_name.as_deref() != Some(h.id.as_str()) {
                     self.rs[p].hist_name = Some(h.id.clone());
                 }
@@ -361,7 +364,12 @@ impl<'a> Eng<'a> {
         };
         for &c in &cands {
             if self.rs[c].running.contains(&node) {
-                return Some(c);
+                // A second active history of an anonymous instance on one node: an orphan.
+                return if self.rs[inst_of(c)].kind == Kind::Primitive {
+                    Some(usize::MAX - clone)
+                } else {
+                    Some(c)
+                };
             }
         }
         for &c in &cands {
@@ -382,7 +390,53 @@ impl<'a> Eng<'a> {
                 return Some(c);
             }
         }
+        if self.rs[inst_of(cands[0])].kind == Kind::Primitive {
+            return Some(usize::MAX - clone);
+        }
         None
+    }
+
+    /// A top-level primitive for history of a resource no longer configured.
+    fn orphan_primitive(&mut self, h: &super::input::LrmResource) -> Option<usize> {
+        let base = h.id.split(':').next().unwrap_or(&h.id);
+        if self.rs.iter().any(|r| r.base == base || r.id == h.id) {
+            return None;
+        }
+        let agent = if h.provider.is_empty() {
+            format!("{}:{}", h.class, h.ty)
+        } else {
+            format!("{}:{}:{}", h.class, h.provider, h.ty)
+        };
+        let def = RscDef {
+            id: h.id.clone(),
+            kind: Kind::Primitive,
+            agent,
+            meta: BTreeMap::new(),
+            children: Vec::new(),
+            ops: Vec::new(),
+            params: BTreeMap::new(),
+        };
+        let idx = self.add_rsc(&def, None, "");
+        self.rs[idx].orphan = true;
+        self.tops.push(idx);
+        Some(idx)
+    }
+
+    /// A new stopped-on-arrival instance of anonymous clone `clone` for surplus history.
+    fn make_orphan(&mut self, clone: usize) -> usize {
+        let tmpl = self.rs[clone].children[0];
+        let num = self.rs[clone].children.len();
+        let mut r = self.rs[tmpl].clone();
+        r.id = format!("{}:{num}", r.base);
+        r.running.clear();
+        r.role = Role::Stopped;
+        r.failed = false;
+        r.hist_name = None;
+        r.orphan = true;
+        let idx = self.rs.len();
+        self.rs.push(r);
+        self.rs[clone].children.push(idx);
+        idx
     }
 
     fn op_on_fail(&self, p: usize, op: &LrmOp) -> String {
@@ -402,7 +456,18 @@ impl<'a> Eng<'a> {
     }
 
     fn apply_ops(&mut self, p: usize, n: usize, ops: &[LrmOp]) {
-        let mut ops: Vec<&LrmOp> = ops.iter().collect();
+        let lsb = self.rs[p].def.agent.starts_with("lsb:");
+        let mapped: Vec<LrmOp> = ops
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                if lsb && o.task == "monitor" && o.rc == 3 {
+                    o.rc = 7;
+                }
+                o
+            })
+            .collect();
+        let mut ops: Vec<&LrmOp> = mapped.iter().collect();
         ops.sort_by_key(|o| if o.call_id < 0 { i64::MAX } else { o.call_id });
         let mut role = Role::Unknown;
         let mut on_fail: Option<String> = None;
@@ -472,6 +537,18 @@ impl<'a> Eng<'a> {
             }
             // Failure.
             let of = self.op_on_fail(p, op);
+            let ft = self.rs[p]
+                .def
+                .meta("failure-timeout")
+                .map(|s| super::input::parse_interval(s, false) / 1000)
+                .unwrap_or(0) as i64;
+            if ft > 0 && of != "block" {
+                if let (Some(now), Some(lc)) = (self.inp.now, op.last_change) {
+                    if now > lc + ft {
+                        continue;
+                    }
+                }
+            }
             if of == "ignore" {
                 self.rs[p].failure_ignored = true;
                 match op.task.as_str() {
@@ -509,6 +586,9 @@ impl<'a> Eng<'a> {
                         role = Role::Promoted;
                     } else if op.interval == 0 && matches!(op.rc, 5) {
                         role = Role::Stopped;
+                        if !self.rs[p].banned.contains(&n) {
+                            self.rs[p].banned.push(n);
+                        }
                         continue;
                     } else if role == Role::Unknown || role == Role::Stopped {
                         role = Role::Started;
@@ -531,11 +611,7 @@ impl<'a> Eng<'a> {
                 }
             } else if op.rc == 6 {
                 self.rs[p].banned_everywhere = true;
-            } else if op.task == "monitor"
-                && op.interval == 0
-                && op.rc == 5
-                && !self.rs[p].banned.contains(&n)
-            {
+            } else if matches!(op.rc, 3 | 4) && !self.rs[p].banned.contains(&n) {
                 self.rs[p].banned.push(n);
             }
             if on_fail.as_ref().map(|c| sev(&of) >= sev(c)).unwrap_or(true) {
@@ -634,7 +710,7 @@ impl<'a> Eng<'a> {
                         };
                         use std::cmp::Ordering::*;
                         match op {
-                            "eq" => v.eq_ignore_ascii_case(want) && v == want || v == want,
+                            "eq" => v == want,
                             "ne" => v != want,
                             "lt" => ord == Less,
                             "gt" => ord == Greater,
@@ -695,8 +771,7 @@ impl<'a> Eng<'a> {
                 let rule_promo =
                     promo || rule.attr("role").and_then(Role::parse) == Some(Role::Promoted);
                 let per = if rule_promo { &mut per_promo } else { &mut per };
-                let sc =
-                    if let Some(s) = rule.attr("score") { Some(score::parse(s)) } else { None };
+                let sc = rule.attr("score").map(score::parse);
                 for (n, slot) in per.iter_mut().enumerate() {
                     if self.eval_rule(rule, n) {
                         let v = match sc {
@@ -769,7 +844,7 @@ impl<'a> Eng<'a> {
                 }
             }
         }
-        if (r.on_fail_stop && r.failed) || r.banned_everywhere {
+        if (r.on_fail_stop && r.failed) || r.banned_everywhere || r.orphan {
             for s in w.iter_mut() {
                 *s = Some(-INFINITY);
             }
@@ -1068,6 +1143,9 @@ impl<'a> Eng<'a> {
         if !self.is_managed(p) {
             self.rs[p].assigned = self.rs[p].running.first().copied();
             self.rs[p].next_role = self.rs[p].role;
+            if let Some(x) = self.rs[p].assigned {
+                self.nodes[x].assigned_count += 1;
+            }
             return;
         }
         let n = n.filter(|_| self.target_role(p) != Some(Role::Stopped));
@@ -1157,11 +1235,7 @@ impl<'a> Eng<'a> {
                         }
                     }
                     self.assign_primitive_to(m, ok);
-                    if self.rs[m].assigned.is_none()
-                        || (self.rs[m].assigned != ok && self.is_managed(m))
-                    {
-                        ok = None;
-                    } else if !self.is_managed(m) && ok.is_some() && self.rs[m].assigned != ok {
+                    if self.rs[m].assigned.is_none() || self.rs[m].assigned != ok {
                         ok = None;
                     }
                 }
@@ -1198,13 +1272,22 @@ impl<'a> Eng<'a> {
                     _ => None,
                 };
                 if let Some(x) = extra {
-                    out[n] = out[n].map(|y| add(y, x)).or(if e.symmetric { None } else { None });
+                    out[n] = out[n].map(|y| add(y, x));
                 }
             }
             out
         };
-        // Pass 1: keep running instances where they are.
+        // Pass 1: keep running instances where they are, up to an even share per node.
+        let avail = (0..nn)
+            .filter(|&n| self.nodes[n].can_run() && w[n].map(|x| x >= 0).unwrap_or(false))
+            .count()
+            .max(1);
+        let share = total_max.div_ceil(avail).clamp(1, node_max);
         for &k in &inst {
+            if self.rs[k].orphan {
+                self.place_instance(k, None);
+                continue;
+            }
             let cur = self.current_node(k);
             let iw = inst_weights(self, k);
             let mut ps = Vec::new();
@@ -1220,7 +1303,7 @@ impl<'a> Eng<'a> {
             match cur {
                 Some(n)
                     if placed < total_max
-                        && per_node[n] < node_max
+                        && per_node[n] < share
                         && iw[n].map(|x| x >= 0).unwrap_or(false)
                         && self.nodes[n].can_run() =>
                 {
@@ -1404,19 +1487,42 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     }
     if !e.can_start_anything() {
         let why = if e.quorum_policy == "freeze" { "quorum freeze" } else { "no quorum" };
-        let stuck_nodes = e.nodes.iter().any(|n| n.unclean);
         for p in 0..e.rs.len() {
             if e.rs[p].kind == Kind::Primitive
                 && e.rs[p].assigned.is_some()
                 && e.rs[p].running.is_empty()
                 && e.is_managed(p)
-                && (e.needs_quorum(p) || stuck_nodes)
+                && e.rs[p].def.meta("requires") != Some("nothing")
             {
                 e.rs[p].start_blocked = Some(why.to_string());
             }
         }
     }
     apply_orders(&mut e);
+    // Dependents of a primary whose start cannot happen cannot stay with it.
+    let mut coloc_changed = false;
+    for c in e.inp.colocations.clone() {
+        if c.score < INFINITY {
+            continue;
+        }
+        let (Some(d), Some(p)) = (e.constraint_target(&c.rsc), e.constraint_target(&c.with)) else {
+            continue;
+        };
+        if e.rs[p].kind != Kind::Primitive || e.rs[p].start_blocked.is_none() {
+            continue;
+        }
+        let mut dps = Vec::new();
+        e.primitives_under(d, &mut dps);
+        for q in dps {
+            if e.rs[q].assigned.is_some() && e.rs[q].start_blocked.is_none() && e.is_managed(q) {
+                e.rs[q].start_blocked = Some(format!("colocation with {}", e.rs[p].id));
+                coloc_changed = true;
+            }
+        }
+    }
+    if coloc_changed {
+        apply_orders(&mut e);
+    }
     let (summary, actions, edges) = derive_actions(&mut e);
     let after = view(&e, true);
     Transition { summary, actions, edges, before, after }
@@ -1427,6 +1533,8 @@ struct Ord {
     then: usize,
     first_action: String,
     implicit: bool,
+    id: String,
+    symmetrical: bool,
 }
 
 fn prim_restarts(r: &R) -> bool {
@@ -1439,11 +1547,12 @@ fn prim_restarts(r: &R) -> bool {
             || r.assigned != r.running.first().copied())
 }
 
-fn first_up(e: &Eng, f: usize, action: &str) -> bool {
+fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool) -> bool {
     let up = |p: usize| {
         let r = &e.rs[p];
         r.assigned.is_some()
             && r.start_blocked.is_none()
+            && !r.on_fail_block
             && (action != "promote" || r.next_role == Role::Promoted)
     };
     match e.rs[f].kind {
@@ -1465,7 +1574,10 @@ fn first_up(e: &Eng, f: usize, action: &str) -> bool {
                     !ps.is_empty()
                         && ps.iter().all(|&p| {
                             up(p)
-                                || (min == 1 && !e.rs[p].running.is_empty() && action != "promote")
+                                || (min == 1
+                                    && !symmetrical
+                                    && !e.rs[p].running.is_empty()
+                                    && action != "promote")
                         })
                 })
                 .count();
@@ -1485,6 +1597,8 @@ fn apply_orders(e: &mut Eng) {
                     then: w[1],
                     first_action: "start".into(),
                     implicit: true,
+                    id: String::new(),
+                    symmetrical: true,
                 });
             }
         }
@@ -1501,6 +1615,8 @@ fn apply_orders(e: &mut Eng) {
                         then: t,
                         first_action: "start".into(),
                         implicit: false,
+                        id: o.id.clone(),
+                        symmetrical: o.symmetrical,
                     });
                 }
             }
@@ -1515,7 +1631,14 @@ fn apply_orders(e: &mut Eng) {
         else {
             continue;
         };
-        ords.push(Ord { first: f, then: t, first_action: o.first_action.clone(), implicit: false });
+        ords.push(Ord {
+            first: f,
+            then: t,
+            first_action: o.first_action.clone(),
+            implicit: false,
+            id: o.id.clone(),
+            symmetrical: o.symmetrical,
+        });
     }
     for o in &restart_only {
         let mut fp = Vec::new();
@@ -1548,6 +1671,9 @@ fn apply_orders(e: &mut Eng) {
             let f = o.first;
             let label = match e.rs[f].kind {
                 Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
+                Kind::Clone if e.rs[f].def.meta("clone-min").is_some() => {
+                    format!("clone-one-or-more:{}", o.id)
+                }
                 _ => format!(
                     "{} {}",
                     e.rs[f].id,
@@ -1555,6 +1681,7 @@ fn apply_orders(e: &mut Eng) {
                 ),
             };
             let interleave = e.rs[f].kind == Kind::Clone
+                && e.rs[f].def.meta("clone-min").is_none()
                 && e.rs[o.then].kind == Kind::Clone
                 && e.rs[o.then].def.meta_bool("interleave", false);
             if interleave {
@@ -1583,6 +1710,25 @@ fn apply_orders(e: &mut Eng) {
                     } else {
                         format!("{} running", e.rs[fi].id)
                     };
+                    let fi_up = fp.iter().all(|&p| {
+                        let r = &e.rs[p];
+                        r.assigned.is_some() && r.start_blocked.is_none() && !r.on_fail_block
+                    });
+                    if !fi_up && o.first_action == "start" {
+                        let tfirst =
+                            if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        for p in tfirst {
+                            if e.rs[p].assigned.is_some()
+                                && e.rs[p].running.is_empty()
+                                && e.rs[p].start_blocked.is_none()
+                                && e.is_managed(p)
+                            {
+                                e.rs[p].start_blocked = Some(format!("unrunnable {flabel}"));
+                                changed = true;
+                            }
+                        }
+                        continue;
+                    }
                     if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
                         let tfirst =
                             if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
@@ -1603,7 +1749,7 @@ fn apply_orders(e: &mut Eng) {
             }
             let mut tp = Vec::new();
             e.primitives_under(o.then, &mut tp);
-            if e.rs[o.then].kind == Kind::Group {
+            if e.rs[o.then].kind == Kind::Group && e.rs[o.then].def.meta_bool("ordered", true) {
                 tp.truncate(1);
             }
             if e.rs[o.then].kind == Kind::Clone {
@@ -1619,18 +1765,30 @@ fn apply_orders(e: &mut Eng) {
                 }
                 tp = keep;
             }
-            if !first_up(e, f, &o.first_action) {
-                let first_active_prim =
-                    e.rs[f].kind == Kind::Primitive && !e.rs[f].running.is_empty();
+            if !first_up(e, f, &o.first_action, o.symmetrical) {
+                let mut fps = Vec::new();
+                e.primitives_under(f, &mut fps);
+                let first_active_prim = (e.rs[f].kind == Kind::Primitive
+                    && !e.rs[f].running.is_empty()
+                    && !e.rs[f].on_fail_block)
+                    || (e.rs[f].kind == Kind::Clone
+                        && fps.iter().any(|&p| {
+                            !e.rs[p].running.is_empty() && e.rs[p].start_blocked.is_some()
+                        }));
                 let reason = if o.implicit || first_active_prim {
                     format!("required {label}")
                 } else {
                     format!("unrunnable {label}")
                 };
                 for &p in &tp {
+                    let staying = e.rs[p].running.len() == 1
+                        && e.rs[p].running.first().copied() == e.rs[p].assigned
+                        && !e.rs[p].failed
+                        && e.rs[p].restart_reason.is_none();
                     if e.rs[p].assigned.is_some()
                         && e.rs[p].start_blocked.is_none()
                         && e.is_managed(p)
+                        && (o.symmetrical || !staying)
                     {
                         e.rs[p].start_blocked = Some(reason.clone());
                         changed = true;
@@ -1677,6 +1835,29 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
         });
     }
     let no_quorum = !e.can_start_anything();
+    // Stops that must wait for a blocked resource's stop cannot happen either.
+    let mut stop_blocked: Vec<usize> = Vec::new();
+    for o in &e.inp.orders {
+        if !o.mandatory {
+            continue;
+        }
+        let (Some(f), Some(t)) = (e.constraint_target(&o.first), e.constraint_target(&o.then))
+        else {
+            continue;
+        };
+        let (before, after) = if o.first_action == "stop" && o.then_action == "stop" {
+            (f, t)
+        } else if o.first_action == "start" && o.then_action == "start" && o.symmetrical {
+            (t, f)
+        } else {
+            continue;
+        };
+        let mut bp = Vec::new();
+        e.primitives_under(before, &mut bp);
+        if bp.iter().any(|&p| e.rs[p].on_fail_block && !e.rs[p].running.is_empty()) {
+            e.primitives_under(after, &mut stop_blocked);
+        }
+    }
     for p in 0..e.rs.len() {
         if e.rs[p].kind != Kind::Primitive {
             continue;
@@ -1741,7 +1922,12 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                 let det =
                     if need_role { format!("{} {}", r.role.name(), name(c)) } else { name(c) };
                 let stuck = e.nodes[c].unclean && !e.fences.iter().any(|(f, _)| *f == c);
-                let why = if stuck {
+                if stop_blocked.contains(&p) || stuck {
+                    e.rs[p].stop_stuck = true;
+                }
+                let why = if stop_blocked.contains(&p) && !stuck {
+                    why.map(|w| format!("{w} (blocked)"))
+                } else if stuck {
                     Some(match why {
                         Some(w) if no_quorum && e.quorum_policy != "freeze" => {
                             format!("{w} (blocked)")
@@ -1751,7 +1937,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                 } else {
                     why
                 };
-                lines.push(line("Stop", &r.id, &det, why));
+                lines.push(line("Stop", &r.id, &det, why.clone()));
                 actions.push(Action {
                     rsc: r.id.clone(),
                     task: "stop".into(),
@@ -1759,6 +1945,16 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     pseudo: on_fenced,
                     runnable: true,
                 });
+                for &x in r.running.iter().skip(1) {
+                    lines.push(line("Stop", &r.id, &name(x), why.clone()));
+                    actions.push(Action {
+                        rsc: r.id.clone(),
+                        task: "stop".into(),
+                        node: Some(name(x)),
+                        pseudo: e.nodes[x].unclean,
+                        runnable: true,
+                    });
+                }
             }
             (Some(c), Some(n)) if c != n => {
                 let change = if r.failed { "Recover" } else { "Move" };
@@ -1959,14 +2155,29 @@ fn view(e: &Eng, after: bool) -> ClusterView {
         };
         nodes.push(NodeView { name: node.name.clone(), status });
     }
-    let resources = e.tops.iter().map(|&i| rsc_view(e, i, after)).collect();
+    let resources = e
+        .tops
+        .iter()
+        .filter(|&&i| {
+            let r = &e.rs[i];
+            !r.orphan
+                || if after {
+                    r.assigned.is_some() || !e.is_managed(i)
+                } else {
+                    !r.running.is_empty()
+                }
+        })
+        .map(|&i| rsc_view(e, i, after))
+        .collect();
     ClusterView { nodes, resources }
 }
 
 fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
     let r = &e.rs[p];
     let managed = e.is_managed(p);
-    let (nodes, role, failed) = if after && managed {
+    let (nodes, role, failed) = if after && r.stop_stuck {
+        (r.running.clone(), r.role, false)
+    } else if after && managed {
         match r.assigned {
             Some(n) if r.start_blocked.is_none() => (vec![n], r.next_role, false),
             _ => (vec![], Role::Stopped, false),
@@ -1999,6 +2210,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         blocked: r.on_fail_block,
         disabled: e.target_role(p) == Some(Role::Stopped),
         failure_ignored: r.failure_ignored,
+        orphaned: r.orphan,
         on_unclean,
     }
 }
@@ -2045,5 +2257,38 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
                 max_instances: r.clone_max,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CIB: &str = r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources><group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group></resources>
+<constraints><rsc_location id="l" rsc="g" node="n1" score="-INFINITY"/></constraints></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"><lrm><lrm_resources>
+<lrm_resource id="a" class="ocf" provider="heartbeat" type="Dummy"><lrm_rsc_op id="a_last_0" operation="start" interval="0" rc-code="0" op-status="0" call-id="2" transition-key="1:1:0:x"/></lrm_resource>
+</lrm_resources></lrm></node_state>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/></status></cib>"#;
+
+    #[test]
+    fn banned_group_moves_as_a_whole() {
+        let cib = Element::parse(CIB).unwrap();
+        let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
+        let t = schedule(&inp);
+        let s: Vec<String> =
+            t.summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(s, vec!["Move a ( n1 -> n2 )", "Start b ( n2 )"]);
+        assert!(is_acyclic(t.actions.len(), &t.edges));
+        // Deterministic: same input, same output.
+        assert_eq!(schedule(&inp).summary, t.summary);
+    }
+
+    #[test]
+    fn cycle_detection() {
+        assert!(is_acyclic(3, &[(0, 1), (1, 2)]));
+        assert!(!is_acyclic(3, &[(0, 1), (1, 2), (2, 0)]));
     }
 }

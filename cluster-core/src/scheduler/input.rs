@@ -263,8 +263,9 @@ pub fn parse_interval(s: &str, ms_default: bool) -> u64 {
     if t.is_empty() {
         return 0;
     }
-    if let Some(iso) = t.strip_prefix("pt") {
+    if let Some(iso) = t.strip_prefix('p') {
         let mut total = 0u64;
+        let mut in_time = false;
         let mut num = String::new();
         for c in iso.chars() {
             if c.is_ascii_digit() {
@@ -273,8 +274,15 @@ pub fn parse_interval(s: &str, ms_default: bool) -> u64 {
                 let n: u64 = num.parse().unwrap_or(0);
                 num.clear();
                 total += match c {
+                    't' => {
+                        in_time = true;
+                        0
+                    }
+                    'd' => n * 86_400_000,
+                    'w' => n * 7 * 86_400_000,
                     'h' => n * 3_600_000,
-                    'm' => n * 60_000,
+                    'm' if in_time => n * 60_000,
+                    'm' => n * 30 * 86_400_000,
                     's' => n * 1000,
                     _ => 0,
                 };
@@ -298,21 +306,6 @@ pub fn parse_interval(s: &str, ms_default: bool) -> u64 {
         "m" | "min" => n * 60_000,
         "h" | "hr" => n * 3_600_000,
         _ => n * 1000,
-    }
-}
-
-fn nvpairs(e: &Element, out: &mut BTreeMap<String, String>) {
-    for set in e.children.iter() {
-        if set.name == "instance_attributes"
-            || set.name == "meta_attributes"
-            || set.name == "cluster_property_set"
-        {
-            for nv in set.children_named("nvpair") {
-                if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
-                    out.entry(n.to_string()).or_insert_with(|| v.to_string());
-                }
-            }
-        }
     }
 }
 
@@ -412,6 +405,46 @@ fn parse_rsc(e: &Element, inherited: &BTreeMap<String, String>) -> Option<RscDef
     Some(RscDef { id, kind, agent, meta, children, ops, params })
 }
 
+/// Whether a defaults rule made only of `rsc_expression`s matches a primitive's agent.
+fn rsc_rule_matches(rule: &Element, class: &str, provider: Option<&str>, ty: &str) -> bool {
+    let mut any = false;
+    for ex in &rule.children {
+        if ex.name != "rsc_expression" {
+            return false;
+        }
+        any = true;
+        if ex.attr("class").map(|c| c != class).unwrap_or(false)
+            || ex.attr("provider").map(|p| Some(p) != provider).unwrap_or(false)
+            || ex.attr("type").map(|t| t != ty).unwrap_or(false)
+        {
+            return false;
+        }
+    }
+    any
+}
+
+fn apply_conditional_defaults(d: &mut RscDef, conditional: &[(Element, BTreeMap<String, String>)]) {
+    for c in d.children.iter_mut() {
+        apply_conditional_defaults(c, conditional);
+    }
+    if d.kind != Kind::Primitive {
+        return;
+    }
+    let parts: Vec<&str> = d.agent.split(':').collect();
+    let (class, provider, ty) = match parts.as_slice() {
+        [c, p, t] => (*c, Some(*p), *t),
+        [c, t] => (*c, None, *t),
+        _ => return,
+    };
+    for (rule, m) in conditional {
+        if rsc_rule_matches(rule, class, provider, ty) {
+            for (k, v) in m {
+                d.meta.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
 fn key_expected(key: &str) -> Option<i32> {
     key.split(':').nth(2).and_then(|s| s.parse().ok())
 }
@@ -439,9 +472,24 @@ impl SchedulerInput {
             }
         }
         let mut defaults = BTreeMap::new();
+        let mut conditional: Vec<(Element, BTreeMap<String, String>)> = Vec::new();
         if let Some(rd) = conf.child("rsc_defaults") {
-            set_pairs(rd, "meta_attributes", &mut defaults);
-            nvpairs(rd, &mut defaults);
+            for set in rd.children_named("meta_attributes") {
+                let mut m = BTreeMap::new();
+                for nv in set.children_named("nvpair") {
+                    if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
+                        m.entry(n.to_string()).or_insert_with(|| v.to_string());
+                    }
+                }
+                match set.child("rule") {
+                    Some(rule) => conditional.push((rule.clone(), m)),
+                    None => {
+                        for (k, v) in m {
+                            defaults.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
         }
         for k in [
             "default-resource-stickiness",
@@ -472,7 +520,8 @@ impl SchedulerInput {
         }
         if let Some(rs) = conf.child("resources") {
             for r in &rs.children {
-                if let Some(d) = parse_rsc(r, &defaults) {
+                if let Some(mut d) = parse_rsc(r, &defaults) {
+                    apply_conditional_defaults(&mut d, &conditional);
                     inp.resources.push(d);
                 }
             }

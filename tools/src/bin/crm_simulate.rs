@@ -44,7 +44,7 @@ fn parse_args() -> Result<Opts> {
     let mut i = 0;
     while i < args.len() {
         let a = args[i].clone();
-        let mut val = |i: &mut usize| -> Result<String> {
+        let val = |i: &mut usize| -> Result<String> {
             *i += 1;
             args.get(*i).cloned().with_context(|| format!("option {a} needs a value"))
         };
@@ -207,6 +207,12 @@ fn inject_op(cib: &mut Element, spec: &str) -> Result<()> {
     Ok(())
 }
 
+/// The tool's edge: without `execution-date` or `-t`, "now" is the wall clock, as in Pacemaker.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
 fn run() -> Result<u8> {
     let o = parse_args()?;
     let path = match (&o.xml, o.live) {
@@ -229,10 +235,7 @@ fn run() -> Result<u8> {
     let now = match &o.date {
         Some(d) => Some(parse_date(d)?),
         None if cib.attr("execution-date").is_some() => None,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs() as i64),
+        None => wall_clock().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs() as i64),
     };
     let input =
         SchedulerInput::from_cib(&cib, now).with_context(|| format!("invalid CIB {path}"))?;
