@@ -1047,7 +1047,19 @@ impl Controller {
                 prim = Some(e);
             }
         });
-        let p = prim?;
+        let Some(p) = prim else {
+            // An orphan (no longer configured): its agent is known from the local history.
+            let lr = self
+                .lrm
+                .path(&["lrm_resources"])?
+                .children_named("lrm_resource")
+                .find(|l| l.attr("id") == Some(rsc))?;
+            let class = AgentClass::parse(lr.attr("class")?, lr.attr("provider"))?;
+            return Some(
+                AgentRequest::new(base, class, lr.attr("type")?, task)
+                    .with_interval_ms(interval_ms),
+            );
+        };
         let class = AgentClass::parse(p.attr("class")?, p.attr("provider"))?;
         let mut req =
             AgentRequest::new(base, class, p.attr("type")?, task).with_interval_ms(interval_ms);
