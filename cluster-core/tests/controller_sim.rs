@@ -832,3 +832,53 @@ fn random_run(seed: u64) -> (usize, usize) {
     eprintln!("seed {seed}: {} agent runs, {} fences", s.trace.runs.len(), s.trace.fences.len());
     (s.trace.fences.len(), s.trace.runs.len())
 }
+
+#[test]
+fn probes_find_a_resource_already_active() {
+    let mut s = Sim::new(3, &[(0, walkthrough(false))]);
+    // ClusterIP was left running on node3 before the cluster started.
+    s.nodes[2].running.insert("ClusterIP".into());
+    s.settle();
+    assert_eq!(s.where_running("ClusterIP"), vec!["node3".to_string()]);
+    assert_eq!(s.where_running("WebSite"), vec!["node3".to_string()]);
+    assert!(s.run_index("node3", "ClusterIP", "start").is_none(), "not started again");
+    // Every node probed every primitive once.
+    for n in ["node1", "node2", "node3"] {
+        for r in ["ClusterIP", "WebSite"] {
+            let probes = s
+                .trace
+                .runs
+                .iter()
+                .filter(|x| x.0 == n && x.1 == r && x.2 == "monitor" && x.3 == 0)
+                .count();
+            assert_eq!(probes, 1, "{r} probed on {n}");
+        }
+    }
+    let cib = s.nodes[1].ctl.cib();
+    let probe = ops_of(cib, 3, "ClusterIP");
+    assert!(probe.iter().any(|o| o.attr("operation_key") == Some("ClusterIP_monitor_0")
+        && o.attr("rc-code") == Some("0")));
+}
+
+#[test]
+fn restarted_node_is_probed_again() {
+    let mut s = Sim::new(2, &[(0, walkthrough(false))]);
+    s.settle();
+    let before =
+        s.trace.runs.iter().filter(|x| x.0 == "node2" && x.3 == 0 && x.2 == "monitor").count();
+    // node2 crashes and comes back with an empty history.
+    s.nodes[1].up = false;
+    s.nodes[1].running.clear();
+    s.membership();
+    s.settle();
+    let cib = s.nodes[1].written.clone();
+    s.nodes[1].ctl = Controller::new(Config::new(2, "node2"), cib);
+    s.nodes[1].up = true;
+    s.membership();
+    s.settle();
+    let after =
+        s.trace.runs.iter().filter(|x| x.0 == "node2" && x.3 == 0 && x.2 == "monitor").count();
+    assert_eq!(after, before + 2);
+    same_cib_everywhere(&s);
+    assert_eq!(s.where_running("ClusterIP").len(), 1);
+}

@@ -64,6 +64,10 @@ pub struct Graph {
     pub edges: Vec<(usize, usize)>,
     /// State per action.
     pub state: Vec<Step>,
+    /// A probe round: when it finishes, the scheduler runs.
+    pub probes_only: bool,
+    /// The follow-up scheduler run of a finished aborted / probe graph was requested.
+    pub(crate) followed: bool,
     preds: Vec<Vec<usize>>,
     aborted: bool,
 }
@@ -226,7 +230,44 @@ impl Graph {
                 preds[b].push(a);
             }
         }
-        Graph { id, actions, edges, state: vec![Step::Waiting; n], preds, aborted: false }
+        Graph {
+            id,
+            actions,
+            edges,
+            state: vec![Step::Waiting; n],
+            probes_only: false,
+            followed: false,
+            preds,
+            aborted: false,
+        }
+    }
+
+    /// A graph of independent probes, one per `(resource, node name)`.
+    pub fn probes(id: u64, probes: &[(String, String)]) -> Graph {
+        let actions: Vec<GraphAction> = probes
+            .iter()
+            .map(|(rsc, node)| GraphAction {
+                rsc: rsc.clone(),
+                task: "monitor".into(),
+                node: Some(node.clone()),
+                interval_ms: 0,
+                pseudo: false,
+                runnable: true,
+                target: None,
+                reported: false,
+            })
+            .collect();
+        let n = actions.len();
+        Graph {
+            id,
+            actions,
+            edges: Vec::new(),
+            state: vec![Step::Waiting; n],
+            probes_only: true,
+            followed: false,
+            preds: vec![Vec::new(); n],
+            aborted: false,
+        }
     }
 
     /// Indexes of actions that may be dispatched now.

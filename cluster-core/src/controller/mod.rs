@@ -786,6 +786,12 @@ impl Controller {
             return false;
         }
         let mut progressed = false;
+        if let Some(g) = self.graph.as_mut() {
+            if g.finished() && (g.is_aborted() || g.probes_only) && !g.followed {
+                g.followed = true;
+                self.need_schedule = true;
+            }
+        }
         if let Some(g) = self.graph.as_ref() {
             if !g.finished() {
                 return self.dispatch();
@@ -798,11 +804,55 @@ impl Controller {
                 return false;
             }
             self.need_schedule = false;
-            self.run_scheduler();
+            if !self.start_probes() {
+                self.run_scheduler();
+            }
             self.dispatch();
             progressed = true;
         }
         progressed
+    }
+
+    /// Probes (one-shot monitors expecting "not running") for every configured primitive a
+    /// member has no history of, so that the scheduler knows what already runs where. Returns
+    /// false when there is nothing to probe.
+    fn start_probes(&mut self) -> bool {
+        let mut prims = Vec::new();
+        if let Some(res) = self.cib.path(&["configuration", "resources"]) {
+            res.walk(&mut |e| {
+                if e.name == "primitive" {
+                    if let Some(id) = e.attr("id") {
+                        prims.push(id.to_string());
+                    }
+                }
+            });
+        }
+        let mut probes = Vec::new();
+        for m in &self.members {
+            let sid = m.node_id.to_string();
+            let known: BTreeSet<String> = self
+                .cib
+                .child("status")
+                .and_then(|st| st.children_named("node_state").find(|n| n.attr("id") == Some(&sid)))
+                .and_then(|ns| ns.path(&["lrm", "lrm_resources"]))
+                .map(|l| {
+                    l.children_named("lrm_resource")
+                        .filter_map(|r| r.attr("id"))
+                        .map(|s| s.split(':').next().unwrap_or(s).to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for p in prims.iter().filter(|p| !known.contains(*p)) {
+                probes.push((p.clone(), m.name.clone()));
+            }
+        }
+        if probes.is_empty() {
+            return false;
+        }
+        self.transition_id += 1;
+        self.log(format!("transition {}: {} probes", self.transition_id, probes.len()));
+        self.graph = Some(Graph::probes(self.transition_id, &probes));
+        true
     }
 
     fn run_scheduler(&mut self) {
@@ -873,9 +923,6 @@ impl Controller {
                     interval_ms: a.interval_ms,
                 },
             );
-        }
-        if g.finished() && g.is_aborted() {
-            self.need_schedule = true;
         }
         self.graph = Some(g);
         changed
