@@ -81,6 +81,8 @@ struct SimNode {
     ctl: Controller,
     /// In the group and running.
     up: bool,
+    /// Network partition label: only nodes with the same label see each other.
+    part: u32,
     /// Resources physically active on the machine (survives isolation, not fencing).
     running: BTreeSet<String>,
     /// Recurring ops the driver keeps repeating.
@@ -130,6 +132,7 @@ impl Sim {
                 name: name.clone(),
                 ctl: Controller::new(Config::new(id, &name), cib),
                 up: true,
+                part: 0,
                 running: BTreeSet::new(),
                 recurring: BTreeMap::new(),
                 written: None,
@@ -151,20 +154,34 @@ impl Sim {
         s
     }
 
-    fn quorate(&self) -> bool {
-        self.nodes.iter().filter(|n| n.up).count() * 2 > self.nodes.len()
+    fn part_ids(&self, part: u32) -> Vec<NodeId> {
+        self.nodes.iter().filter(|n| n.up && n.part == part).map(|n| n.id).collect()
     }
 
-    /// Delivers the current membership (all up nodes form one partition).
+    fn sees(&self, a: NodeId, b: NodeId) -> bool {
+        let (x, y) = (&self.nodes[self.idx(a)], &self.nodes[self.idx(b)]);
+        x.up && y.up && x.part == y.part
+    }
+
+    /// Delivers the current membership of every partition (the up nodes with one label).
     fn membership(&mut self) {
-        let ids: Vec<NodeId> = self.nodes.iter().filter(|n| n.up).map(|n| n.id).collect();
-        let members = member_list(&self.nodes, &ids);
-        let q = self.quorate();
-        for n in self.nodes.iter_mut().filter(|n| n.up) {
-            n.ctl.on_quorum(q);
-            n.ctl.on_membership(&members);
+        self.collect();
+        let parts: BTreeSet<u32> = self.nodes.iter().filter(|n| n.up).map(|n| n.part).collect();
+        for p in parts {
+            let ids = self.part_ids(p);
+            let members = member_list(&self.nodes, &ids);
+            let q = ids.len() * 2 > self.nodes.len();
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].up && self.nodes[i].part == p {
+                    self.nodes[i].ctl.on_membership(&members);
+                    self.collect();
+                    self.nodes[i].ctl.on_quorum(q);
+                    self.collect();
+                }
+            }
         }
-        self.bus.retain(|(f, t, _)| ids.contains(f) && ids.contains(t));
+        let bus = std::mem::take(&mut self.bus);
+        self.bus = bus.into_iter().filter(|(f, t, _)| self.sees(*f, *t)).collect();
     }
 
     fn idx(&self, id: NodeId) -> usize {
@@ -198,7 +215,10 @@ impl Sim {
                 match to {
                     Some(t) => self.bus.push_back((from, t, bytes)),
                     None => {
-                        for n in self.nodes.iter().filter(|n| n.up && n.id != from) {
+                        let part = self.nodes[i].part;
+                        for n in
+                            self.nodes.iter().filter(|n| n.up && n.id != from && n.part == part)
+                        {
                             self.bus.push_back((from, n.id, bytes.clone()));
                         }
                     }
@@ -249,7 +269,11 @@ impl Sim {
                 self.fences.push_back(node);
             }
             Action::WriteCib(c) => self.nodes[i].written = Some(c),
-            Action::Log(_) => {}
+            Action::Log(l) => {
+                if std::env::var("SIMLOG").is_ok() {
+                    eprintln!("{l}")
+                }
+            }
         }
     }
 
@@ -277,7 +301,7 @@ impl Sim {
         self.collect();
         if let Some((from, to, bytes)) = self.bus.pop_front() {
             let t = self.idx(to);
-            if self.nodes[t].up {
+            if self.sees(from, to) {
                 let msg = ControllerMsg::decode(&bytes).expect("decodes");
                 self.nodes[t].ctl.on_message(from, msg);
             }
@@ -355,6 +379,10 @@ impl Sim {
         self.nodes.iter().filter(|n| n.up).map(|n| n.ctl.dc()).collect()
     }
 
+    fn dc_ids_in(&self, part: u32) -> BTreeSet<Option<NodeId>> {
+        self.nodes.iter().filter(|n| n.up && n.part == part).map(|n| n.ctl.dc()).collect()
+    }
+
     fn where_running(&self, rsc: &str) -> Vec<String> {
         self.nodes.iter().filter(|n| n.running.contains(rsc)).map(|n| n.name.clone()).collect()
     }
@@ -373,7 +401,7 @@ fn check_graph_order(dc: &Controller, tkey: &str) {
     let i: usize = p.next().unwrap().parse().unwrap();
     let gid: u64 = p.next().unwrap().parse().unwrap();
     let g = dc.graph().expect("a graph while dispatching");
-    assert_eq!(g.id, gid);
+    assert_eq!(g.id, gid, "tkey {tkey} node {}", dc.node_id());
     for &(a, b) in &g.edges {
         if b == i {
             assert_eq!(g.state[a], Step::Done, "action {i} dispatched before {a}");
@@ -881,4 +909,86 @@ fn restarted_node_is_probed_again() {
     assert_eq!(after, before + 2);
     same_cib_everywhere(&s);
     assert_eq!(s.where_running("ClusterIP").len(), 1);
+}
+
+#[test]
+fn random_partitions_keep_invariants() {
+    let mut fences = 0;
+    for seed in 1..=30u64 {
+        fences += random_partition_run(seed);
+    }
+    assert!(fences > 0, "the partitions lead to fencing");
+}
+
+fn random_partition_run(seed: u64) -> usize {
+    let mut rng = Rng(seed.wrapping_mul(0xd134_2543_de82_ef95) | 1);
+    let mut cib = walkthrough(true);
+    cib.find_id_mut("opt-quorum").unwrap().set_attr("value", "stop");
+    let mut s = Sim::new(3, &[(0, cib)]);
+    s.settle();
+    for _round in 0..10 {
+        match rng.below(3) {
+            0 => {
+                // One node ends up alone in its own partition (it keeps running).
+                let i = rng.below(3) as usize;
+                if s.nodes.iter().all(|n| n.up && n.part == 0) {
+                    s.nodes[i].part = 1;
+                    s.membership();
+                }
+            }
+            1 => {
+                // The network heals; powered-off (fenced) nodes boot and join.
+                for n in s.nodes.iter_mut() {
+                    n.part = 0;
+                    n.up = true;
+                }
+                s.membership();
+            }
+            _ => {
+                let cands: Vec<(String, String)> = s
+                    .nodes
+                    .iter()
+                    .filter(|n| n.up)
+                    .flat_map(|n| {
+                        n.recurring.values().map(move |r| (n.name.clone(), r.rsc_id.clone()))
+                    })
+                    .filter(|(n, r)| s.nodes[s.by_name(n)].running.contains(r))
+                    .collect();
+                if !cands.is_empty() {
+                    let (n, r) = cands[rng.below(cands.len() as u64) as usize].clone();
+                    s.monitor_reports(&n, &r, OcfExit::NotRunning);
+                }
+            }
+        }
+        s.settle_all();
+        for part in [0, 1] {
+            let dcs = s.dc_ids_in(part);
+            assert!(dcs.len() <= 1, "seed {seed}: DCs {dcs:?} in partition {part}");
+        }
+        s.check();
+    }
+    s.trace.fences.len()
+}
+
+impl Sim {
+    /// Like `settle`, but waits for the DC of every partition.
+    fn settle_all(&mut self) {
+        for _ in 0..200 {
+            while self.step() {
+                self.check();
+            }
+            let parts: BTreeSet<u32> = self.nodes.iter().filter(|n| n.up).map(|n| n.part).collect();
+            let idle = parts
+                .iter()
+                .all(|p| self.nodes.iter().any(|n| n.up && n.part == *p && n.ctl.is_idle()));
+            if idle {
+                return;
+            }
+            self.now += 1_000;
+            for n in self.nodes.iter_mut().filter(|n| n.up) {
+                n.ctl.tick(self.now);
+            }
+        }
+        panic!("partitions did not settle");
+    }
 }

@@ -325,6 +325,9 @@ impl Controller {
         let mut m = members.to_vec();
         m.sort_by_key(|x| x.node_id);
         m.dedup_by_key(|x| x.node_id);
+        if m == self.members && (self.dc.is_some() || m.is_empty()) {
+            return;
+        }
         let departed: Vec<NodeId> = self
             .members
             .iter()
@@ -905,9 +908,13 @@ impl Controller {
             }
             let target = a.node.as_deref().and_then(|n| self.member_id(n));
             let Some(target) = target else {
+                // Not reachable from this partition (e.g. a stop on a lost, unfenced node):
+                // blocked, and so is everything after it; no retry until something changes.
+                self.log(format!(
+                    "{}_{} on {:?} blocked: node not a member",
+                    a.rsc, a.task, a.node
+                ));
                 g.set(i, Step::Failed);
-                g.abort();
-                self.need_schedule = true;
                 continue;
             };
             let expected = if a.task == "monitor" && a.interval_ms == 0 { 7 } else { 0 };
