@@ -992,3 +992,55 @@ impl Sim {
         panic!("partitions did not settle");
     }
 }
+
+#[test]
+fn migration_threshold_moves_after_failure() {
+    let mut cib = walkthrough(false);
+    cib.find_id_mut("ClusterIP").unwrap().children.push(
+        Element::new("meta_attributes").with_attr("id", "ClusterIP-meta").with_child(
+            Element::new("nvpair")
+                .with_attr("id", "ClusterIP-meta-mt")
+                .with_attr("name", "migration-threshold")
+                .with_attr("value", "1"),
+        ),
+    );
+    let mut s = Sim::new(2, &[(0, cib)]);
+    s.settle();
+    let node = s.where_running("ClusterIP")[0].clone();
+    let other = if node == "node1" { "node2" } else { "node1" };
+    s.monitor_reports(&node, "ClusterIP", OcfExit::NotRunning);
+    s.settle();
+    assert_eq!(s.where_running("ClusterIP"), vec![other.to_string()]);
+    assert_eq!(s.where_running("WebSite"), vec![other.to_string()]);
+    // Cleanup clears the fail count everywhere.
+    let nid = s.nodes[s.by_name(&node)].id;
+    s.nodes[1]
+        .ctl
+        .on_cib_request(CibChange::Cleanup { node: node.clone(), rsc: "ClusterIP".into() })
+        .unwrap();
+    s.settle();
+    for n in &s.nodes {
+        assert_eq!(transient(n.ctl.cib(), nid, "fail-count-ClusterIP#monitor_30000"), None);
+    }
+    same_cib_everywhere(&s);
+}
+
+#[test]
+fn join_keeps_highest_admin_epoch_epoch_num_updates() {
+    let a = walkthrough(false); // (0, 5, 0) on the DC
+    let mut b = walkthrough(false);
+    b.set_attr("epoch", "9");
+    b.find_id_mut("WebSite-conf").unwrap().set_attr("value", "/from/node2");
+    let mut c = walkthrough(false);
+    c.set_attr("admin_epoch", "1");
+    c.set_attr("epoch", "2");
+    c.find_id_mut("WebSite-conf").unwrap().set_attr("value", "/from/node3");
+    let mut s = Sim::new(3, &[(0, a), (1, b), (2, c)]);
+    s.settle();
+    for n in &s.nodes {
+        let v = cib_version(n.ctl.cib());
+        assert_eq!((v.0, v.1), (1, 2), "admin_epoch wins over epoch");
+        assert_eq!(n.ctl.cib().find_id("WebSite-conf").unwrap().attr("value"), Some("/from/node3"));
+    }
+    same_cib_everywhere(&s);
+}
