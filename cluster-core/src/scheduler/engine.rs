@@ -175,6 +175,10 @@ impl<'a> Eng<'a> {
                 }
             } else if in_ccm && crmd && join == "member" {
                 node.online = true;
+            } else if in_ccm && !crmd && expected == "member" {
+                // Without fencing this is only reported, never acted upon.
+                node.unclean = true;
+                node.unclean_reason = "peer process is no longer available".into();
             }
             let attr_true = |k: &str| n.attrs.get(k).map(|v| is_true(v)).unwrap_or(false);
             node.standby = attr_true("standby");
@@ -217,7 +221,7 @@ impl<'a> Eng<'a> {
             def: def.clone(),
             promotable,
             unique: def.meta_bool("globally-unique", false)
-                && !def.children.first().map(|c| c.agent.starts_with("lsb:")).unwrap_or(false),
+                && !def.children.first().map(has_lsb).unwrap_or(false),
             clone_max: num("clone-max", nn),
             clone_node_max: num("clone-node-max", 1),
             promoted_max: num("promoted-max", 1),
@@ -536,7 +540,11 @@ impl<'a> Eng<'a> {
                 // cancelled/timeout with success code: treat as error
             }
             // Failure.
-            let of = self.op_on_fail(p, op);
+            let mut of = self.op_on_fail(p, op);
+            if of == "ignore" && op.status == 7 {
+                // A missing agent cannot be ignored.
+                of = "restart".into();
+            }
             let ft = self.rs[p]
                 .def
                 .meta("failure-timeout")
@@ -567,15 +575,7 @@ impl<'a> Eng<'a> {
                 }
                 "start" => role = Role::Started,
                 "promote" => role = Role::Promoted,
-                "demote" => {
-                    role = if of == "block" {
-                        Role::Promoted
-                    } else if op.rc == 7 {
-                        Role::Stopped
-                    } else {
-                        Role::Unpromoted
-                    }
-                }
+                "demote" => role = if of == "block" { Role::Promoted } else { Role::Unpromoted },
                 "monitor" => {
                     if op.rc == 7 {
                         // not running when expected to be: role stays as before (failed)
@@ -899,6 +899,9 @@ impl<'a> Eng<'a> {
         if self.inp.option("maintenance-mode").map(is_true).unwrap_or(false) {
             return false;
         }
+        if r.orphan && !self.inp.option("stop-orphan-resources").map(is_true).unwrap_or(true) {
+            return false;
+        }
         if r.running.iter().any(|&n| self.nodes[n].maintenance) {
             return false;
         }
@@ -973,6 +976,7 @@ impl<'a> Eng<'a> {
                 let mut w: Vec<Option<i64>> = vec![None; self.nodes.len()];
                 for (k, &m) in self.rs[i].children.iter().enumerate() {
                     let mw = self.base_weights(m);
+                    let before = w.clone();
                     for n in 0..w.len() {
                         w[n] = match (w[n], mw[n]) {
                             (Some(a), Some(b)) => Some(add(a, b)),
@@ -986,6 +990,15 @@ impl<'a> Eng<'a> {
                                 }
                             }
                         };
+                    }
+                    // A later member's preferences are dropped if they leave the group nowhere.
+                    if k > 0
+                        && !(0..w.len()).any(|n| {
+                            w[n].map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run()
+                        })
+                    {
+                        w = before;
+                        break;
                     }
                 }
                 w
@@ -1418,6 +1431,19 @@ impl<'a> Eng<'a> {
         });
         let mut count = 0usize;
         let mut per_node: BTreeMap<usize, usize> = BTreeMap::new();
+        // Unmanaged instances keep their role and use up promotion slots.
+        for &k in &inst {
+            let mut ps = Vec::new();
+            self.primitives_under(k, &mut ps);
+            if let Some(&first) = ps.first() {
+                if !self.is_managed(first) && self.rs[first].role == Role::Promoted {
+                    count += 1;
+                    if let Some(n) = self.rs[first].running.first() {
+                        *per_node.entry(*n).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
         for (s, _, k) in prio {
             let mut ps = Vec::new();
             self.primitives_under(k, &mut ps);
@@ -1452,6 +1478,11 @@ fn line(
     reason: Option<String>,
 ) -> (String, String, String, Option<String>) {
     (change.to_string(), rsc.to_string(), details.to_string(), reason)
+}
+
+/// Whether a definition is or contains an LSB primitive (which forces anonymous clones).
+fn has_lsb(d: &RscDef) -> bool {
+    d.agent.starts_with("lsb:") || d.children.iter().any(has_lsb)
 }
 
 /// Compute the transition for `input`.
@@ -1535,6 +1566,7 @@ struct Ord {
     implicit: bool,
     id: String,
     symmetrical: bool,
+    one_or_more: bool,
 }
 
 fn prim_restarts(r: &R) -> bool {
@@ -1547,7 +1579,7 @@ fn prim_restarts(r: &R) -> bool {
             || r.assigned != r.running.first().copied())
 }
 
-fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool) -> bool {
+fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool, one_or_more: bool) -> bool {
     let up = |p: usize| {
         let r = &e.rs[p];
         r.assigned.is_some()
@@ -1576,6 +1608,7 @@ fn first_up(e: &Eng, f: usize, action: &str, symmetrical: bool) -> bool {
                             up(p)
                                 || (min == 1
                                     && !symmetrical
+                                    && !one_or_more
                                     && !e.rs[p].running.is_empty()
                                     && action != "promote")
                         })
@@ -1599,6 +1632,7 @@ fn apply_orders(e: &mut Eng) {
                     implicit: true,
                     id: String::new(),
                     symmetrical: true,
+                    one_or_more: false,
                 });
             }
         }
@@ -1617,6 +1651,7 @@ fn apply_orders(e: &mut Eng) {
                         implicit: false,
                         id: o.id.clone(),
                         symmetrical: o.symmetrical,
+                        one_or_more: false,
                     });
                 }
             }
@@ -1638,6 +1673,7 @@ fn apply_orders(e: &mut Eng) {
             implicit: false,
             id: o.id.clone(),
             symmetrical: o.symmetrical,
+            one_or_more: !o.require_all,
         });
     }
     for o in &restart_only {
@@ -1671,7 +1707,7 @@ fn apply_orders(e: &mut Eng) {
             let f = o.first;
             let label = match e.rs[f].kind {
                 Kind::Primitive => format!("{} {}", e.rs[f].id, o.first_action),
-                Kind::Clone if e.rs[f].def.meta("clone-min").is_some() => {
+                Kind::Clone if e.rs[f].def.meta("clone-min").is_some() || o.one_or_more => {
                     format!("clone-one-or-more:{}", o.id)
                 }
                 _ => format!(
@@ -1682,6 +1718,7 @@ fn apply_orders(e: &mut Eng) {
             };
             let interleave = e.rs[f].kind == Kind::Clone
                 && e.rs[f].def.meta("clone-min").is_none()
+                && !o.one_or_more
                 && e.rs[o.then].kind == Kind::Clone
                 && e.rs[o.then].def.meta_bool("interleave", false);
             if interleave {
@@ -1717,13 +1754,17 @@ fn apply_orders(e: &mut Eng) {
                     if !fi_up && o.first_action == "start" {
                         let tfirst =
                             if e.rs[ti].kind == Kind::Group { vec![t0] } else { tp.clone() };
+                        let fi_blocked = fp.iter().any(|&p| {
+                            e.rs[p].start_blocked.is_some() && !e.rs[p].running.is_empty()
+                        });
                         for p in tfirst {
                             if e.rs[p].assigned.is_some()
-                                && e.rs[p].running.is_empty()
+                                && (e.rs[p].running.is_empty() || fi_blocked)
                                 && e.rs[p].start_blocked.is_none()
                                 && e.is_managed(p)
                             {
-                                e.rs[p].start_blocked = Some(format!("unrunnable {flabel}"));
+                                let why = if fi_blocked { "required" } else { "unrunnable" };
+                                e.rs[p].start_blocked = Some(format!("{why} {flabel}"));
                                 changed = true;
                             }
                         }
@@ -1765,7 +1806,7 @@ fn apply_orders(e: &mut Eng) {
                 }
                 tp = keep;
             }
-            if !first_up(e, f, &o.first_action, o.symmetrical) {
+            if !first_up(e, f, &o.first_action, o.symmetrical, o.one_or_more) {
                 let mut fps = Vec::new();
                 e.primitives_under(f, &mut fps);
                 let first_active_prim = (e.rs[f].kind == Kind::Primitive
@@ -1856,6 +1897,20 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
         e.primitives_under(before, &mut bp);
         if bp.iter().any(|&p| e.rs[p].on_fail_block && !e.rs[p].running.is_empty()) {
             e.primitives_under(after, &mut stop_blocked);
+        }
+    }
+    for g in 0..e.rs.len() {
+        if e.rs[g].kind != Kind::Group {
+            continue;
+        }
+        let kids = e.rs[g].children.clone();
+        for k in (0..kids.len().saturating_sub(1)).rev() {
+            let later = kids[k + 1];
+            if (e.rs[later].on_fail_block && !e.rs[later].running.is_empty())
+                || stop_blocked.contains(&later)
+            {
+                stop_blocked.push(kids[k]);
+            }
         }
     }
     for p in 0..e.rs.len() {
@@ -2198,8 +2253,9 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         Role::Promoted => "Promoted",
     };
     let on_unclean = !after && nodes.iter().any(|&n| e.nodes[n].unclean);
-    let on_unclean =
-        on_unclean || (after && nodes.iter().any(|&n| e.nodes[n].unclean && !e.stonith));
+    let on_unclean = on_unclean
+        || (after
+            && nodes.iter().any(|&n| e.nodes[n].unclean && !e.fences.iter().any(|(f, _)| *f == n)));
     PrimitiveView {
         id: r.id.clone(),
         agent: r.def.agent.clone(),

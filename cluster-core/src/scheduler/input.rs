@@ -226,6 +226,8 @@ pub struct Order {
     pub mandatory: bool,
     /// Symmetrical.
     pub symmetrical: bool,
+    /// `require-all` (false: one active instance of a cloned first is enough).
+    pub require_all: bool,
 }
 
 /// Everything the scheduler reads from a CIB.
@@ -313,7 +315,7 @@ fn set_pairs(e: &Element, set_name: &str, out: &mut BTreeMap<String, String>) {
     for set in e.children_named(set_name) {
         for nv in set.children_named("nvpair") {
             if let (Some(n), Some(v)) = (nv.attr("name"), nv.attr("value")) {
-                out.insert(n.to_string(), v.to_string());
+                out.entry(n.to_string()).or_insert_with(|| v.to_string());
             }
         }
     }
@@ -576,6 +578,7 @@ impl SchedulerInput {
                             .attr("symmetrical")
                             .map(is_true)
                             .unwrap_or(kind.as_deref() != Some("serialize"));
+                        let require_all = c.attr("require-all").map(is_true).unwrap_or(true);
                         inp.orders.push(Order {
                             id,
                             first: a.to_string(),
@@ -584,6 +587,7 @@ impl SchedulerInput {
                             then_action: ta,
                             mandatory,
                             symmetrical,
+                            require_all,
                         });
                     }
                     _ => {}
@@ -605,7 +609,9 @@ impl SchedulerInput {
                     node.state.insert(k.clone(), v.clone());
                 }
                 if let Some(ta) = ns.child("transient_attributes") {
-                    set_pairs(ta, "instance_attributes", &mut node.attrs);
+                    let mut transient = BTreeMap::new();
+                    set_pairs(ta, "instance_attributes", &mut transient);
+                    node.attrs.extend(transient);
                 }
                 if let Some(lrs) = ns.path(&["lrm", "lrm_resources"]) {
                     for lr in lrs.children_named("lrm_resource") {
