@@ -110,6 +110,8 @@ struct Sim {
     trace: Trace,
     /// Checked after every step.
     check_physical: bool,
+    /// The next RunOp of (rsc, task) is lost on the wire.
+    lose_runop: Option<(String, String)>,
 }
 
 fn member_list(nodes: &[SimNode], ids: &[NodeId]) -> Vec<Member> {
@@ -149,6 +151,7 @@ impl Sim {
             now: 0,
             trace: Trace::default(),
             check_physical: true,
+            lose_runop: None,
         };
         s.membership();
         s
@@ -208,8 +211,12 @@ impl Sim {
         let from = self.nodes[i].id;
         match a {
             Action::Send { to, msg } => {
-                if let ControllerMsg::RunOp { tkey, .. } = &msg {
+                if let ControllerMsg::RunOp { tkey, rsc, task, .. } = &msg {
                     check_graph_order(&self.nodes[i].ctl, tkey);
+                    if self.lose_runop.as_ref() == Some(&(rsc.clone(), task.clone())) {
+                        self.lose_runop = None;
+                        return;
+                    }
                 }
                 let bytes = msg.encode();
                 match to {
@@ -1044,4 +1051,25 @@ fn join_keeps_highest_admin_epoch_epoch_num_updates() {
         assert_eq!(n.ctl.cib().find_id("WebSite-conf").unwrap().attr("value"), Some("/from/node3"));
     }
     same_cib_everywhere(&s);
+}
+
+#[test]
+fn lost_dispatch_times_out_and_is_rescheduled() {
+    let mut cib = walkthrough(false);
+    // On node2, so that dispatches cross the wire.
+    cib.path_mut(&["configuration", "constraints"]).unwrap().children.push(
+        Element::new("rsc_location")
+            .with_attr("id", "ip-on-node2")
+            .with_attr("rsc", "ClusterIP")
+            .with_attr("node", "node2")
+            .with_attr("score", "INFINITY"),
+    );
+    let mut s = Sim::new(2, &[(0, cib)]);
+    s.lose_runop = Some(("WebSite".into(), "start".into()));
+    s.settle();
+    assert!(s.lose_runop.is_none(), "a dispatch was lost");
+    assert!(s.now >= 80_000, "waited for the action timeout");
+    assert_eq!(s.where_running("WebSite"), s.where_running("ClusterIP"));
+    assert_eq!(s.where_running("WebSite"), vec!["node2".to_string()]);
+    assert_eq!(s.trace.runs.iter().filter(|r| r.1 == "WebSite" && r.2 == "start").count(), 1);
 }

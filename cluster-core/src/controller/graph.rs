@@ -51,6 +51,8 @@ pub struct GraphAction {
     pub target: Option<NodeId>,
     /// The first result was received.
     pub reported: bool,
+    /// When it was dispatched (ms).
+    pub dispatched_ms: u64,
 }
 
 /// An executable transition.
@@ -130,6 +132,7 @@ impl Graph {
                 runnable: a.runnable,
                 target: None,
                 reported: false,
+                dispatched_ms: 0,
             })
             .collect();
         let mut edges: Vec<(usize, usize)> = t.edges.clone();
@@ -213,6 +216,7 @@ impl Graph {
                         runnable: true,
                         target: None,
                         reported: false,
+                        dispatched_ms: 0,
                     });
                     edges.push((i, actions.len() - 1));
                 }
@@ -255,6 +259,7 @@ impl Graph {
                 runnable: true,
                 target: None,
                 reported: false,
+                dispatched_ms: 0,
             })
             .collect();
         let n = actions.len();
@@ -309,6 +314,18 @@ impl Graph {
     /// Nothing in flight and nothing ready.
     pub fn finished(&self) -> bool {
         self.in_flight() == 0 && self.ready().is_empty()
+    }
+
+    /// In-flight actions dispatched before `deadline_ms` become failed; returns how many.
+    pub fn expire(&mut self, deadline_ms: u64) -> usize {
+        let mut n = 0;
+        for i in 0..self.actions.len() {
+            if self.state[i] == Step::InFlight && self.actions[i].dispatched_ms < deadline_ms {
+                self.state[i] = Step::Failed;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// The node left: its in-flight actions are lost.

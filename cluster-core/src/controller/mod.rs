@@ -127,6 +127,9 @@ pub struct Config {
     pub fence_retry_ms: u64,
     /// Capacity of the action queue.
     pub queue_cap: usize,
+    /// How long the DC waits for the result of a dispatched action or fence before counting
+    /// it as failed (operation timeout plus `cluster-delay`).
+    pub action_timeout_ms: u64,
 }
 
 impl Config {
@@ -138,6 +141,7 @@ impl Config {
             join_timeout_ms: 5_000,
             fence_retry_ms: 1_000,
             queue_cap: 4_096,
+            action_timeout_ms: 80_000,
         }
     }
 }
@@ -433,6 +437,14 @@ impl Controller {
             if now_ms.saturating_sub(j.started_ms) >= self.cfg.join_timeout_ms {
                 self.log("join timeout: going on with the replies received".into());
                 self.finish_join();
+            }
+        }
+        if self.is_dc() {
+            let deadline = now_ms.saturating_sub(self.cfg.action_timeout_ms);
+            let expired = self.graph.as_mut().map(|g| g.expire(deadline)).unwrap_or(0);
+            if expired > 0 {
+                self.log(format!("{expired} action(s) timed out"));
+                self.abort("action timeout");
             }
         }
         if let Some(t) = self.retry_at {
@@ -902,6 +914,7 @@ impl Controller {
                 let action =
                     self.cluster_option("stonith-action").unwrap_or_else(|| "reboot".to_string());
                 g.set(i, Step::InFlight);
+                g.actions[i].dispatched_ms = self.now_ms;
                 self.log(format!("fencing {node} ({action})"));
                 self.emit(Action::Fence { node, action });
                 continue;
@@ -921,6 +934,7 @@ impl Controller {
             let tkey = format!("{i}:{}:{expected}:{}", g.id, self.cfg.node_id);
             g.set(i, Step::InFlight);
             g.actions[i].target = Some(target);
+            g.actions[i].dispatched_ms = self.now_ms;
             self.send(
                 Some(target),
                 ControllerMsg::RunOp {
