@@ -234,6 +234,19 @@ impl Sim {
             Action::RunAgent { key, req } => {
                 let node = &mut self.nodes[i];
                 assert!(node.up, "agent run on a node out of the group");
+                if req.action == "start" {
+                    // The DC counted this node as a joined member (never unclean).
+                    let sid = node.id.to_string();
+                    let cib = node.ctl.cib();
+                    let ns = cib
+                        .child("status")
+                        .and_then(|st| {
+                            st.children_named("node_state").find(|n| n.attr("id") == Some(&sid))
+                        })
+                        .expect("node_state of a node starting something");
+                    assert_eq!(ns.attr("in_ccm"), Some("true"), "start on {}", node.name);
+                    assert_eq!(ns.attr("join"), Some("member"), "start on {}", node.name);
+                }
                 self.trace.runs.push((
                     node.name.clone(),
                     req.rsc_id.clone(),
