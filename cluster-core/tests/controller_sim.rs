@@ -482,6 +482,11 @@ fn walkthrough_starts_in_order_and_status_reaches_every_node() {
     let a = s.run_index(&node, "ClusterIP", "start").unwrap();
     let b = s.run_index(&node, "WebSite", "start").unwrap();
     assert!(a < b, "ClusterIP starts before WebSite");
+    // Not by chance: the graph orders them, so WebSite's start waits for ClusterIP's result.
+    let g = s.nodes[0].ctl.graph().expect("the DC keeps its last graph");
+    let find = |r: &str, t: &str| g.actions.iter().position(|x| x.rsc == r && x.task == t).unwrap();
+    assert!(g.edges.contains(&(find("ClusterIP", "start"), find("WebSite", "start"))));
+    assert!(g.state.iter().all(|st| *st == Step::Done));
     // Recurring monitors were started with the configured intervals.
     assert!(s.trace.runs.iter().any(|r| r.1 == "ClusterIP" && r.2 == "monitor" && r.3 == 30_000));
     assert!(s.trace.runs.iter().any(|r| r.1 == "WebSite" && r.2 == "monitor" && r.3 == 60_000));
