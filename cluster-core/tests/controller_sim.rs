@@ -1091,3 +1091,36 @@ fn lost_dispatch_times_out_and_is_rescheduled() {
     assert_eq!(s.where_running("WebSite"), vec!["node2".to_string()]);
     assert_eq!(s.trace.runs.iter().filter(|r| r.1 == "WebSite" && r.2 == "start").count(), 1);
 }
+
+#[test]
+fn clean_shutdown_moves_resources_and_is_not_fenced() {
+    let mut s = Sim::new(3, &[(0, walkthrough(true))]);
+    s.settle();
+    let node = s.where_running("ClusterIP")[0].clone();
+    let i = s.by_name(&node);
+    assert!(!s.nodes[i].ctl.shutdown_complete());
+    s.nodes[i].ctl.request_shutdown().unwrap();
+    s.settle();
+    assert!(s.nodes[i].ctl.shutdown_complete());
+    assert!(s.nodes[i].running.is_empty(), "everything moved off {node}: {:?}", s.nodes[i].running);
+    let now_on = s.where_running("ClusterIP");
+    assert_eq!(now_on.len(), 1);
+    assert_eq!(s.where_running("WebSite"), now_on);
+    // It leaves: an expected departure, no fencing, nothing moves.
+    let before = s.trace.runs.len();
+    s.nodes[i].up = false;
+    s.membership();
+    s.settle();
+    assert!(s.trace.fences.is_empty(), "fenced: {:?}", s.trace.fences);
+    assert_eq!(s.where_running("ClusterIP"), now_on);
+    assert!(s.trace.runs[before..].iter().all(|r| r.2 != "start" && r.2 != "stop"));
+    // It comes back: the finished shutdown no longer applies.
+    let (id, name) = (s.nodes[i].id, s.nodes[i].name.clone());
+    let cib = s.nodes[i].written.clone();
+    s.nodes[i].ctl = Controller::new(Config::new(id, &name), cib);
+    s.nodes[i].up = true;
+    s.membership();
+    s.settle();
+    assert!(!s.nodes[i].ctl.shutdown_complete());
+    same_cib_everywhere(&s);
+}

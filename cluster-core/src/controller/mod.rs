@@ -618,6 +618,14 @@ impl Controller {
         for m in &members {
             let lrm = j.replies.get(&m.node_id).and_then(|r| r.1.clone());
             let ns = self.node_state_mut(m.node_id, &m.name);
+            if ns.attr("join") != Some("member") {
+                // Back from a (clean or fenced) departure: a finished shutdown no longer holds.
+                if let Some(ta) = ns.child_mut("transient_attributes") {
+                    for set in ta.children.iter_mut() {
+                        set.children.retain(|nv| nv.attr("name") != Some("shutdown"));
+                    }
+                }
+            }
             ns.set_attr("in_ccm", "true");
             ns.set_attr("crmd", "online");
             ns.set_attr("join", "member");
@@ -742,6 +750,18 @@ impl Controller {
                 let nid = n.attr("id").unwrap_or("").to_string();
                 set_nvpair(n, &format!("nodes-{nid}"), &name, value.as_deref());
             }
+            CibChange::Shutdown { node } => {
+                let id = self
+                    .node_id_by_name(&node)
+                    .ok_or_else(|| RequestError::NoSuchNode(node.clone()))?;
+                let now = (self.now_ms / 1000).max(1).to_string();
+                self.set_transient(id, &node, "shutdown", Some(&now));
+                bump_updates(&mut self.cib);
+                self.log(format!("{node} asks to shut down"));
+                self.publish();
+                self.abort("shutdown request");
+                return Ok(());
+            }
             CibChange::Cleanup { node, rsc } => {
                 let id = self
                     .node_id_by_name(&node)
@@ -802,9 +822,13 @@ impl Controller {
         }
         let mut progressed = false;
         if let Some(g) = self.graph.as_mut() {
-            if g.finished() && (g.is_aborted() || g.probes_only) && !g.followed {
+            if g.finished() && !g.followed {
                 g.followed = true;
-                self.need_schedule = true;
+                if g.is_aborted() || g.probes_only {
+                    self.need_schedule = true;
+                } else if !self.need_schedule {
+                    self.transition_complete();
+                }
             }
         }
         if let Some(g) = self.graph.as_ref() {
@@ -868,6 +892,63 @@ impl Controller {
         self.log(format!("transition {}: {} probes", self.transition_id, probes.len()));
         self.graph = Some(Graph::probes(self.transition_id, &probes));
         true
+    }
+
+    /// A transition ran to completion: nodes waiting to shut down have nothing left, so their
+    /// departure is expected.
+    fn transition_complete(&mut self) {
+        let mut changed = Vec::new();
+        if let Some(st) = self.cib.child_mut("status") {
+            for ns in st.children.iter_mut().filter(|c| c.name == "node_state") {
+                let wants = transient_of(ns, "shutdown").map(|v| v != "0").unwrap_or(false);
+                if wants && ns.attr("expected") != Some("down") {
+                    ns.set_attr("expected", "down");
+                    changed.push(ns.attr("uname").unwrap_or("").to_string());
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.log(format!("shutdown of {changed:?} may proceed"));
+            bump_updates(&mut self.cib);
+            self.publish();
+        }
+    }
+
+    fn set_transient(&mut self, id: NodeId, name: &str, key: &str, value: Option<&str>) {
+        let set_id = format!("status-{id}");
+        let ns = self.node_state_mut(id, name);
+        let ta = ns.child_or_insert("transient_attributes");
+        ta.set_attr("id", &id.to_string());
+        let set = match ta.children.iter().position(|s| s.name == "instance_attributes") {
+            Some(p) => &mut ta.children[p],
+            None => {
+                ta.children.push(Element::new("instance_attributes").with_attr("id", &set_id));
+                let l = ta.children.len() - 1;
+                &mut ta.children[l]
+            }
+        };
+        set_pair_in_set(set, &set_id, key, value);
+    }
+
+    /// Asks the cluster to let this node leave cleanly (see [`CibChange::Shutdown`]); poll
+    /// [`Controller::shutdown_complete`] before leaving the group.
+    pub fn request_shutdown(&mut self) -> Result<(), RequestError> {
+        let node = self.cfg.name.clone();
+        self.on_cib_request(CibChange::Shutdown { node })
+    }
+
+    /// True when the DC marked this node's departure as expected (after a shutdown request,
+    /// once its resources were moved away).
+    pub fn shutdown_complete(&self) -> bool {
+        let sid = self.cfg.node_id.to_string();
+        self.cib
+            .child("status")
+            .and_then(|st| st.children_named("node_state").find(|n| n.attr("id") == Some(&sid)))
+            .map(|ns| {
+                ns.attr("expected") == Some("down")
+                    && transient_of(ns, "shutdown").map(|v| v != "0").unwrap_or(false)
+            })
+            .unwrap_or(false)
     }
 
     fn run_scheduler(&mut self) {
@@ -1305,6 +1386,15 @@ impl Controller {
             None => self.log("result kept until a DC is known".into()),
         }
     }
+}
+
+fn transient_of<'a>(ns: &'a Element, key: &str) -> Option<&'a str> {
+    let ta = ns.child("transient_attributes")?;
+    ta.children
+        .iter()
+        .flat_map(|s| s.children.iter())
+        .find(|nv| nv.attr("name") == Some(key))
+        .and_then(|nv| nv.attr("value"))
 }
 
 fn set_pair_in_set(set: &mut Element, set_id: &str, name: &str, value: Option<&str>) {

@@ -34,6 +34,12 @@ pub enum CibChange {
         /// Resource id.
         rsc: String,
     },
+    /// The node wants to leave cleanly: its resources move away, then it is marked
+    /// `expected="down"` so that its departure is not a failure.
+    Shutdown {
+        /// Node name.
+        node: String,
+    },
 }
 
 /// One controller-to-controller message.
@@ -233,6 +239,10 @@ fn enc_change(w: &mut W, c: &CibChange) {
             w.s(node);
             w.s(rsc);
         }
+        CibChange::Shutdown { node } => {
+            w.u8(4);
+            w.s(node);
+        }
     }
 }
 
@@ -241,6 +251,7 @@ fn dec_change(r: &mut R) -> Result<CibChange, DecodeError> {
         1 => CibChange::ReplaceConfiguration(r.s("configuration")?),
         2 => CibChange::NodeAttr { node: r.s("node")?, name: r.s("name")?, value: r.opt("value")? },
         3 => CibChange::Cleanup { node: r.s("node")?, rsc: r.s("rsc")? },
+        4 => CibChange::Shutdown { node: r.s("node")? },
         tag => return Err(DecodeError::Tag { what: "change", tag }),
     })
 }
@@ -373,6 +384,7 @@ mod tests {
                 value: None,
             }),
             ControllerMsg::Change(CibChange::Cleanup { node: "n".into(), rsc: "vip".into() }),
+            ControllerMsg::Change(CibChange::Shutdown { node: "node2".into() }),
             ControllerMsg::RunOp {
                 tkey: "1:2:0:1".into(),
                 rsc: "vip".into(),
