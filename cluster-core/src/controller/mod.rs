@@ -33,6 +33,29 @@
 //! An unexpected result or a membership change aborts the graph: nothing new is dispatched,
 //! and the scheduler runs again once no one-shot operation is in flight on any member.
 //!
+//! Before scheduling, the DC probes (one-shot `monitor`, expecting 7) every configured
+//! primitive a member has no history of, so resources already active somewhere are found.
+//! Results are applied to the graph by their transition key
+//! (`action:transition:expected_rc:dc_node_id`); a result the running graph does not wait for
+//! aborts it too. A dispatched action or fence without an answer after
+//! `Config::action_timeout_ms` counts as failed.
+//!
+//! # Executing on a node
+//! Every node (the DC included) runs what it is sent: the agent request is built from its CIB
+//! copy (or, for a resource no longer configured, from its own history), a stop first cancels
+//! the resource's recurring monitors, and each result is recorded in the node's own `lrm`
+//! (`lrm_rsc_op` with `operation_key`, `operation`, `call-id`, `rc-code`, `op-status`,
+//! `interval`, `transition-key`, `transition-magic`, `on_node`, `exec-time`, ...: `RSC_last_0`
+//! for one-shot ops, `RSC_OP_INTERVAL` for recurring ones, `RSC_last_failure_0` for failures)
+//! and sent to the DC with the node's interpretation ([`crate::exec::interpret::classify`]).
+//! Recurring results are sent only when rc or status changes.
+//!
+//! # Clean shutdown
+//! [`Controller::request_shutdown`] sets the node's transient `shutdown` attribute through the
+//! DC; the scheduler moves everything off the node, and when that transition completes the DC
+//! sets `expected="down"` so the departure is not treated as a failure
+//! ([`Controller::shutdown_complete`] tells the node it may leave).
+//!
 //! # Failures and fencing
 //! A failed result increments `fail-count-RSC#OP_INTERVAL` (INFINITY for a failed start, as
 //! `start-failure-is-fatal`) and `last-failure-...` in the node's transient attributes. A
@@ -567,6 +590,7 @@ impl Controller {
                         lrs.children.retain(|x| x.attr("id") != Some(&rsc));
                         lrs.children.push(lr);
                     }
+                    self.graph_result(&tkey, ok);
                     return;
                 }
                 if !self.joined {
@@ -1074,29 +1098,38 @@ impl Controller {
         }
         bump_updates(&mut self.cib);
         self.publish();
-        let mut parts = tkey.split(':');
-        let idx = parts.next().and_then(|s| s.parse::<usize>().ok());
-        let gid = parts.nth(0).and_then(|s| s.parse::<u64>().ok());
-        let mut matched = false;
-        if let (Some(idx), Some(gid), Some(g)) = (idx, gid, self.graph.as_mut()) {
-            if g.id == gid && idx < g.actions.len() && g.state[idx] == Step::InFlight {
-                let first_report = !g.actions[idx].reported;
-                if first_report {
-                    matched = true;
-                    g.actions[idx].reported = true;
-                    g.set(idx, if ok { Step::Done } else { Step::Failed });
-                }
-            }
-        }
+        let matched = self.graph_result(tkey, ok);
         self.log(format!(
             "{rsc}_{task}_{interval_ms} on {name}: rc={rc} status={op_status}{}",
             if ok { "" } else { " (failed)" }
         ));
         if !ok {
             self.abort(&format!("{rsc}_{task}_{interval_ms} failed on {name}"));
-        } else if !matched && interval_ms > 0 {
-            // A recurring monitor recovering by itself changes nothing to do.
+        } else if !matched {
+            // Not a result the running graph waits for (an older transition's, or a recurring
+            // monitor's change): the state it was computed from changed.
+            self.abort(&format!("unsolicited result {rsc}_{task}_{interval_ms} on {name}"));
         }
+    }
+
+    /// Applies a result to the graph action its transition key names; true when it matched
+    /// an action waiting for its first result.
+    fn graph_result(&mut self, tkey: &str, ok: bool) -> bool {
+        let mut parts = tkey.split(':');
+        let idx = parts.next().and_then(|s| s.parse::<usize>().ok());
+        let gid = parts.next().and_then(|s| s.parse::<u64>().ok());
+        if let (Some(idx), Some(gid), Some(g)) = (idx, gid, self.graph.as_mut()) {
+            if g.id == gid
+                && idx < g.actions.len()
+                && g.state[idx] == Step::InFlight
+                && !g.actions[idx].reported
+            {
+                g.actions[idx].reported = true;
+                g.set(idx, if ok { Step::Done } else { Step::Failed });
+                return true;
+            }
+        }
+        false
     }
 
     fn add_fail_count(
