@@ -40,6 +40,8 @@ pub struct Transition {
     pub actions: Vec<Action>,
     /// Ordering edges `(before, after)` as indexes into `actions`.
     pub edges: Vec<(usize, usize)>,
+    /// Allocation score lines (`RSC allocation score on NODE: SCORE`), as `crm_simulate -s` shows.
+    pub scores: Vec<String>,
     /// Status before the transition.
     pub before: ClusterView,
     /// Status after every action succeeded.
@@ -122,6 +124,7 @@ struct Eng<'a> {
     quorum_policy: String,
     have_quorum: bool,
     fences: Vec<(usize, String)>,
+    scores: Vec<String>,
 }
 
 fn role_of_monitor_rc(rc: i32) -> Option<Role> {
@@ -204,6 +207,7 @@ impl<'a> Eng<'a> {
             quorum_policy: qp,
             have_quorum: inp.have_quorum,
             fences: Vec::new(),
+            scores: Vec::new(),
         }
     }
 
@@ -1105,7 +1109,19 @@ impl<'a> Eng<'a> {
             if self.rs[dt].done || self.rs[dt].busy || self.rs[dt].kind == Kind::Clone {
                 continue;
             }
-            let dw = self.own_weights(dt);
+            let mut dw = self.own_weights(dt);
+            if c.node_attr != "#uname" {
+                // Dependents follow the attribute value: the best score among nodes sharing it.
+                let val = |n: usize| self.nodes[n].attrs.get(&c.node_attr).cloned();
+                let orig = dw.clone();
+                for n in 0..dw.len() {
+                    let v = val(n);
+                    dw[n] = (0..orig.len())
+                        .filter(|&m| v.is_some() && val(m) == v && self.nodes[m].can_run())
+                        .filter_map(|m| orig[m])
+                        .max();
+                }
+            }
             let factor = c.score as f64 / INFINITY as f64;
             let before = w.to_vec();
             for n in 0..w.len() {
@@ -1185,12 +1201,26 @@ impl<'a> Eng<'a> {
                 self.apply_quorum_and_role(i, &mut w);
                 let current = self.current_node(i);
                 let chosen = self.choose(&w, current, &|_| true);
+                self.record_scores("pcmk__primitive_assign", i, &w);
                 self.place(i, chosen);
             }
             Kind::Clone => self.assign_clone(i),
         }
         self.rs[i].busy = false;
         self.rs[i].done = true;
+    }
+
+    fn record_scores(&mut self, stage: &str, i: usize, w: &[Option<i64>]) {
+        for (n, v) in w.iter().enumerate() {
+            let v = if self.nodes[n].can_run() { v.unwrap_or(-INFINITY) } else { -INFINITY };
+            let line = format!(
+                "{stage}: {} allocation score on {}: {}",
+                self.rs[i].id,
+                self.nodes[n].name,
+                score::fmt(v)
+            );
+            self.scores.push(line);
+        }
     }
 
     fn current_node(&self, i: usize) -> Option<usize> {
@@ -1336,6 +1366,7 @@ impl<'a> Eng<'a> {
             let iw = inst_weights(self, k);
             let pn = per_node.clone();
             let chosen = self.choose(&iw, self.current_node(k), &|n| pn[n] < node_max);
+            self.record_scores("pcmk__primitive_assign", k, &iw);
             if let Some(n) = chosen {
                 per_node[n] += 1;
                 placed += 1;
@@ -1556,7 +1587,9 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     }
     let (summary, actions, edges) = derive_actions(&mut e);
     let after = view(&e, true);
-    Transition { summary, actions, edges, before, after }
+    let mut scores = std::mem::take(&mut e.scores);
+    scores.sort();
+    Transition { summary, actions, edges, scores, before, after }
 }
 
 struct Ord {

@@ -241,6 +241,16 @@ fn run() -> Result<u8> {
         SchedulerInput::from_cib(&cib, now).with_context(|| format!("invalid CIB {path}"))?;
     let t = schedule(&input);
     let mut out = String::new();
+    if o.scores {
+        for l in &t.scores {
+            out.push_str(l);
+            out.push('\n');
+        }
+        if o.quiet {
+            print!("{out}");
+            return Ok(0);
+        }
+    }
     if !o.quiet {
         out.push_str("Current cluster status:\n");
         out.push_str(&status::render(&t.before));
