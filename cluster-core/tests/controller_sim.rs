@@ -1124,3 +1124,34 @@ fn clean_shutdown_moves_resources_and_is_not_fenced() {
     assert!(!s.nodes[i].ctl.shutdown_complete());
     same_cib_everywhere(&s);
 }
+
+#[test]
+fn output_queue_is_bounded() {
+    let mut cfg = Config::new(1, "node1");
+    cfg.queue_cap = 3;
+    let mut c = Controller::new(cfg, Some(walkthrough(false)));
+    let members: Vec<Member> =
+        (1..=3).map(|id| Member { node_id: id, name: format!("node{id}") }).collect();
+    c.on_membership(&members);
+    c.on_quorum(true);
+    for _ in 0..5 {
+        c.on_membership(&members[..1]);
+        c.on_membership(&members);
+    }
+    let mut n = 0;
+    while c.poll_action().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    assert!(c.dropped() > 0);
+    // Requests waiting for a DC are bounded too.
+    let mut lone = Controller::new(Config::new(2, "node2"), None);
+    let mut refused = 0;
+    for _ in 0..100 {
+        let change = CibChange::Cleanup { node: "node1".into(), rsc: "x".into() };
+        if lone.on_cib_request(change).is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 100 - cluster_core::controller::MAX_PENDING_REQUESTS);
+}
