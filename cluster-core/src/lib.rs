@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cib;
+pub mod controller;
 pub mod crmsh;
 pub mod exec;
 pub mod membership;
