@@ -47,7 +47,7 @@ impl Finding {
     }
 }
 
-/// Parses a Pacemaker duration (`10`, `10s`, `500ms`, `5min`, `1h`, `PT1H30M`) into
+/// Parses a Pacemaker duration (`10`, `10s`, `500ms`, `5min`, `1h`, `PT1H30M`, `P1DT12H`) into
 /// milliseconds; plain numbers are seconds.
 pub fn parse_duration_ms(s: &str) -> Option<u64> {
     let t = s.trim();
@@ -65,6 +65,9 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
                 let n: u64 = num.parse().ok()?;
                 num.clear();
                 total += n * match c.to_ascii_uppercase() {
+                    // Calendar units as fixed lengths: a year of 365 days, a month of 30.
+                    'Y' => 365 * 86_400_000,
+                    'M' => 30 * 86_400_000,
                     'W' => 7 * 86_400_000,
                     'D' => 86_400_000,
                     _ => return None,

@@ -163,6 +163,9 @@ pub enum CrmError {
     /// Something the shell does not implement.
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// A CIB edit shared with Pacemaker's tools was refused (its message is Pacemaker's).
+    #[error(transparent)]
+    Cib(crate::cib::ops::OpError),
 }
 
 fn hint(s: &Option<String>) -> String {

@@ -19,6 +19,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+use cluster_core::cib::ops::{self, MoveOutcome, OpError};
+use cluster_core::cib::score::is_true;
 use cluster_core::cib::store::{self, CibSource, CIB_DIR_DEFAULT};
 use cluster_core::cib::xml::Element;
 use cluster_core::crmsh::admin::{self, Lifetime};
@@ -193,11 +195,8 @@ fn save(src: &CibSource, cib: &Element) -> Result<()> {
     Ok(src.save(cib)?)
 }
 
-fn local_node_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
+/// The version attributes a configure session leaves to its commit.
+const VERSION_ATTRS: [&str; 2] = ["epoch", "num_updates"];
 
 impl Shell {
     fn target(&self) -> CibSource {
@@ -221,6 +220,13 @@ impl Shell {
         if let Some(st) = self.staged.as_mut() {
             let mut copy = st.cib.clone();
             let r = f(&mut copy)?;
+            // The commit bumps the version once for the whole session.
+            for k in VERSION_ATTRS {
+                match st.cib.attr(k) {
+                    Some(v) => copy.set_attr(k, v),
+                    None => drop(copy.remove_attr(k)),
+                }
+            }
             if copy != st.cib {
                 st.cib = copy;
                 st.dirty = true;
@@ -232,7 +238,11 @@ impl Shell {
         let mut cib = orig.clone();
         let r = f(&mut cib)?;
         if cib != orig {
-            store::bump_epoch(&mut cib);
+            // Edits shared with Pacemaker's tools bump the epoch as those tools do (once per
+            // update they make); the shell's own edits get one bump here.
+            if cib.attr("epoch") == orig.attr("epoch") {
+                store::bump_epoch(&mut cib);
+            }
             save(&src, &cib)?;
         }
         Ok(r)
@@ -245,8 +255,9 @@ impl Shell {
         let mut cib = orig.clone();
         let r = f(&mut cib)?;
         if cib != orig {
-            let n = cib.attr("num_updates").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            cib.set_attr("num_updates", &(n + 1).to_string());
+            if cib.attr("num_updates") == orig.attr("num_updates") {
+                ops::bump_updates(&mut cib);
+            }
             save(&src, &cib)?;
         }
         Ok(r)
@@ -544,9 +555,7 @@ impl Shell {
             .flat_map(|s| s.children.iter())
             .rfind(|p| matches!(p.attr("name"), Some("stonith-enabled" | "fencing-enabled")))
             .and_then(|p| p.attr("value"))
-            .map_or(true, |v| {
-                matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1" | "y")
-            });
+            .map_or(true, is_true);
         let mut has_stonith = false;
         if let Some(r) = cib.path(&["configuration", "resources"]) {
             r.walk(&mut |e| {
@@ -821,40 +830,29 @@ impl Shell {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs())
                         .unwrap_or(0);
-                    admin::format_utc(now + secs)
+                    ops::format_utc(now + secs)
                 });
                 let is_move = cmd != "ban";
-                let (node, ban) = match (node, is_move) {
-                    (Some(n), true) => (n, false),
-                    (Some(n), false) => (n, true),
-                    (None, _) => {
-                        let locs = admin::locate(&cib, &rsc);
-                        if locs.len() != 1 {
-                            bail!(
-                                "Resource '{rsc}' not {}: active in {} locations.\n\
-                                 To prevent '{rsc}' from running on a specific location, specify a node.",
-                                if is_move { "moved" } else { "banned" },
-                                locs.len()
-                            );
-                        }
-                        (locs[0].0.clone(), true)
-                    }
-                };
-                let id = self.edit(|cib| {
-                    Ok(if ban {
-                        admin::ban(cib, &rsc, &node, until.as_deref(), promoted)?
+                let outcome = self.edit(|cib| {
+                    let r = if is_move {
+                        ops::move_resource(cib, &rsc, node.as_deref(), promoted, until.as_deref())
                     } else {
-                        admin::move_to(cib, &rsc, &node, until.as_deref(), promoted)?
-                    })
+                        ops::ban(cib, &rsc, node.as_deref(), promoted, until.as_deref())
+                    };
+                    match r {
+                        Err(OpError::NotMovable { count, .. }) => bail!(
+                            "Resource '{rsc}' not {}: active in {count} locations.\n\
+                             To prevent '{rsc}' from running on a specific location, specify a node.",
+                            if is_move { "moved" } else { "banned" }
+                        ),
+                        r => Ok(r.map_err(CrmError::from)?),
+                    }
                 })?;
-                if ban {
-                    eprintln!(
-                        "WARNING: Creating rsc_location constraint '{id}' with a score of -INFINITY for resource {rsc} on {node}.\n\
-                         \tThis will prevent {rsc} from running on {node} until the constraint is removed using the clear option or by editing the CIB with an appropriate tool\n\
-                         \tThis will be the case even if {node} is the last node in the cluster"
-                    );
-                } else {
-                    eprintln!("INFO: Move constraint created for {rsc} to {node}");
+                match outcome {
+                    MoveOutcome::Banned(node) => eprint!("{}", ops::ban_warning(&rsc, &node)),
+                    MoveOutcome::Preferred(node) => {
+                        eprintln!("INFO: Move constraint created for {rsc} to {node}")
+                    }
                 }
                 if let Some(u) = until {
                     println!("Migration will take effect until: {u}");
@@ -864,7 +862,9 @@ impl Shell {
             "clear" | "unmove" | "unmigrate" | "unban" => {
                 let rsc = need_rsc()?.to_string();
                 let node = args.get(1).map(|s| s.to_string());
-                let removed = self.edit(|cib| Ok(admin::clear(cib, &rsc, node.as_deref())?))?;
+                let removed = self.edit(|cib| {
+                    Ok(ops::clear(cib, &rsc, node.as_deref()).map_err(CrmError::from)?)
+                })?;
                 if removed.is_empty() {
                     eprintln!("INFO: {rsc} has no migration constraints");
                 } else {
@@ -875,15 +875,18 @@ impl Shell {
             "cleanup" | "refresh" => {
                 let rsc = args.first().map(|s| s.to_string());
                 let node = args.get(1).filter(|a| **a != "force").map(|s| s.to_string());
-                let done = self
-                    .edit_status(|cib| Ok(admin::cleanup(cib, rsc.as_deref(), node.as_deref())?))?;
-                match (&rsc, done.is_empty()) {
+                let nodes = self.edit_status(|cib| {
+                    Ok(ops::cleanup(cib, rsc.as_deref(), node.as_deref())
+                        .map_err(CrmError::from)?)
+                })?;
+                match (&rsc, nodes.is_empty()) {
                     (Some(r), true) => println!("Cleaned up {r} on all nodes"),
                     (None, true) => println!("Cleaned up all resources on all nodes"),
-                    _ => {
-                        for (r, n) in done {
-                            println!("Cleaned up {r} on {n}");
-                        }
+                    (Some(r), false) => {
+                        nodes.iter().for_each(|n| println!("Cleaned up {r} on {n}"))
+                    }
+                    (None, false) => {
+                        nodes.iter().for_each(|n| println!("Cleaned up all resources on {n}"))
                     }
                 }
                 Ok(())
@@ -995,7 +998,7 @@ impl Shell {
             if named.iter().any(|a| a == "--all" || a == "all") {
                 admin::node_names(cib)
             } else if named.is_empty() {
-                vec![local_node_name()]
+                vec![ops::local_node_name()]
             } else {
                 named
             }
@@ -1144,9 +1147,7 @@ impl Shell {
                 admin::get_node_attr(&cib, n, "standby", Lifetime::Forever).ok().flatten();
             let standby2 =
                 admin::get_node_attr(&cib, n, "standby", Lifetime::Reboot).ok().flatten();
-            let on = |v: &Option<String>| {
-                v.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "yes" | "1"))
-            };
+            let on = |v: &Option<String>| v.as_deref().is_some_and(is_true);
             let state = if on(&standby) || on(&standby2) { "standby" } else { "configured" };
             println!("  * Node {n}: {state}");
         }
