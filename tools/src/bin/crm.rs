@@ -22,6 +22,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use cluster_core::cib::ops::{self, MoveOutcome, OpError};
 use cluster_core::cib::score::is_true;
 use cluster_core::cib::store::{self, CibSource, CIB_DIR_DEFAULT};
+use cluster_core::cib::verify;
 use cluster_core::cib::xml::Element;
 use cluster_core::crmsh::admin::{self, Lifetime};
 use cluster_core::crmsh::configure::{self, ConfigCommand};
@@ -545,57 +546,26 @@ impl Shell {
         Ok(())
     }
 
+    /// `configure verify`: crmsh hands the configuration to crm_verify and relays what it
+    /// says, so this is [`verify::verify`] with crmsh's line layout.
     fn verify(&mut self) -> Result<()> {
         let cib = self.read()?;
-        let mut errors = Vec::new();
-        let stonith_enabled = cib
-            .path(&["configuration", "crm_config"])
-            .into_iter()
-            .flat_map(|c| c.children.iter())
-            .flat_map(|s| s.children.iter())
-            .rfind(|p| matches!(p.attr("name"), Some("stonith-enabled" | "fencing-enabled")))
-            .and_then(|p| p.attr("value"))
-            .map_or(true, is_true);
-        let mut has_stonith = false;
-        if let Some(r) = cib.path(&["configuration", "resources"]) {
-            r.walk(&mut |e| {
-                has_stonith |= e.name == "primitive" && e.attr("class") == Some("stonith")
-            });
-        }
-        if stonith_enabled && !has_stonith {
-            errors.push(
-                "Resource start-up disabled since no STONITH resources have been defined"
-                    .to_string(),
-            );
-            errors.push(
-                "Either configure some or disable STONITH with the stonith-enabled option"
-                    .to_string(),
-            );
-            errors.push(
-                "NOTE: Clusters with shared data need STONITH to ensure data integrity".to_string(),
-            );
-        }
-        if let Some(c) = cib.path(&["configuration", "constraints"]) {
-            for con in &c.children {
-                for key in ["rsc", "with-rsc", "first", "then"] {
-                    if let Some(r) = con.attr(key) {
-                        if !configure::resource_exists(&cib, r) {
-                            errors.push(format!(
-                                "Constraint {} refers to resource {r}, which does not exist",
-                                con.id().unwrap_or("?")
-                            ));
-                        }
-                    }
+        let findings = verify::verify(&cib, &verify::ocf_meta_data);
+        let mut failed = false;
+        for f in &findings {
+            let level = match f.level {
+                verify::Level::Error => {
+                    failed = true;
+                    "error"
                 }
-            }
+                verify::Level::Warning => "warning",
+            };
+            eprintln!("   {level}: {}", f.message);
         }
-        if errors.is_empty() {
-            return Ok(());
+        if failed {
+            bail!("Errors found during check: config not valid")
         }
-        for e in &errors {
-            eprintln!("   error: {e}");
-        }
-        bail!("Errors found during check: config not valid")
+        Ok(())
     }
 
     // ----- cib -------------------------------------------------------------------------
