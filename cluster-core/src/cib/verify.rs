@@ -163,6 +163,24 @@ fn value_ok(kind: &Kind, v: &str) -> bool {
     }
 }
 
+/// Checks a cluster option's value as crm_verify does: `Err` holds what the option takes
+/// (`true or false`, the allowed words, ...). Names this table does not know pass; the
+/// `fencing-*` spellings are checked as their `stonith-*` twins.
+pub fn check_cluster_option(name: &str, value: &str) -> Result<(), String> {
+    let twin = name.strip_prefix("fencing-").map(|r| format!("stonith-{r}"));
+    let kind =
+        OPTIONS.iter().find(|(n, _)| *n == name || twin.as_deref() == Some(*n)).map(|(_, k)| k);
+    match kind {
+        Some(k) if !value_ok(k, value) => Err(match k {
+            Kind::Bool => "true or false".into(),
+            Kind::Duration => "a duration such as 60s".into(),
+            Kind::Int => "an integer".into(),
+            Kind::Choice(c) => c.join(", "),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Required parameters of an agent, from its meta-data XML (`<parameter required="1">`).
 pub fn required_params(meta_data: &str) -> Vec<String> {
     let Ok(root) = Element::parse(meta_data) else { return Vec::new() };
