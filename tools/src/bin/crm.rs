@@ -19,6 +19,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+use cluster_core::cib::cli;
 use cluster_core::cib::ops::{self, MoveOutcome, OpError};
 use cluster_core::cib::score::is_true;
 use cluster_core::cib::store::{self, CibSource, CIB_DIR_DEFAULT};
@@ -141,11 +142,11 @@ Examples:
     crm ra list ocf heartbeat
 ";
 
+/// `cib new NAME empty`: crmsh runs `crm_shadow --create-empty`, which starts at epoch 0.
 fn empty_cib() -> Element {
-    Element::parse(
-        r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="0" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>"#,
-    )
-    .expect("static CIB")
+    let mut cib = ops::empty_cib();
+    cib.set_attr("epoch", "0");
+    cib
 }
 
 /// A CIB being edited at the configure level, written by `commit`.
@@ -162,13 +163,6 @@ struct Shell {
     interactive: bool,
     failed: bool,
     done: bool,
-}
-
-fn shadow_dir() -> PathBuf {
-    std::env::var_os("CIB_shadow_dir")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(CIB_DIR_DEFAULT))
 }
 
 /// The CIB underneath any shadow: `CIB_file`, else the live cluster's.
@@ -203,7 +197,7 @@ impl Shell {
     fn target(&self) -> CibSource {
         match &self.shadow {
             Some(name) => CibSource::Shadow {
-                path: store::shadow_path(&shadow_dir(), name),
+                path: store::shadow_path(&cli::shadow_dir(), name),
                 name: name.clone(),
             },
             None => base_source(),
@@ -579,7 +573,7 @@ impl Shell {
                 if !cluster_core::crmsh::valid_id(name) {
                     bail!("cib new: invalid shadow name '{name}'");
                 }
-                let path = store::shadow_path(&shadow_dir(), name);
+                let path = store::shadow_path(&cli::shadow_dir(), name);
                 if path.exists() && !opts.contains(&"force") {
                     bail!(
                         "cib new: shadow CIB '{name}' already exists (use 'force' to replace it)"
@@ -595,7 +589,7 @@ impl Shell {
                 if cib.child("status").is_none() {
                     cib.children.push(Element::new("status"));
                 }
-                std::fs::create_dir_all(shadow_dir()).ok();
+                std::fs::create_dir_all(cli::shadow_dir()).ok();
                 store::write_atomic(&path, cib.to_pretty_string().as_bytes())?;
                 eprintln!("INFO: cib.new: {name} shadow CIB created");
                 self.switch_to(Some(name.to_string()))
@@ -603,14 +597,14 @@ impl Shell {
             "use" => match arg(1) {
                 None | Some("live") => self.switch_to(None),
                 Some(name) => {
-                    if !store::shadow_path(&shadow_dir(), name).exists() {
+                    if !store::shadow_path(&cli::shadow_dir(), name).exists() {
                         bail!("cib use: {name}: no such shadow CIB");
                     }
                     self.switch_to(Some(name.to_string()))
                 }
             },
             "list" => {
-                let mut names: Vec<String> = std::fs::read_dir(shadow_dir())
+                let mut names: Vec<String> = std::fs::read_dir(cli::shadow_dir())
                     .map(|rd| {
                         rd.filter_map(|e| e.ok())
                             .filter_map(|e| e.file_name().into_string().ok())
@@ -630,7 +624,7 @@ impl Shell {
                 if self.shadow.as_deref() == Some(name) {
                     bail!("cib delete: {name} is the CIB in use; 'cib use live' first");
                 }
-                let path = store::shadow_path(&shadow_dir(), name);
+                let path = store::shadow_path(&cli::shadow_dir(), name);
                 std::fs::remove_file(&path)
                     .with_context(|| format!("cib delete: {name}: no such shadow CIB"))?;
                 eprintln!("INFO: cib.delete: {name} shadow CIB deleted");
@@ -639,7 +633,7 @@ impl Shell {
             "reset" => {
                 let name = arg(1).or(self.shadow.as_deref()).map(str::to_string);
                 let name = name.ok_or_else(|| anyhow!("cib reset: expected a shadow name"))?;
-                let path = store::shadow_path(&shadow_dir(), &name);
+                let path = store::shadow_path(&cli::shadow_dir(), &name);
                 if !path.exists() {
                     bail!("cib reset: {name}: no such shadow CIB");
                 }
@@ -660,7 +654,7 @@ impl Shell {
                     .ok_or_else(|| anyhow!("cib diff: not using a shadow CIB"))?;
                 let live = load(&base_source())?;
                 let shadow =
-                    CibSource::Shadow { path: store::shadow_path(&shadow_dir(), &name), name };
+                    CibSource::Shadow { path: store::shadow_path(&cli::shadow_dir(), &name), name };
                 let sh = load(&shadow)?;
                 let a = show::show_config(&live, &ShowFilter::All);
                 let b = show::show_config(&sh, &ShowFilter::All);
@@ -673,7 +667,7 @@ impl Shell {
                 if self.shadow.as_deref() == Some(name.as_str()) {
                     self.commit_staged()?;
                 }
-                let path = store::shadow_path(&shadow_dir(), &name);
+                let path = store::shadow_path(&cli::shadow_dir(), &name);
                 if !path.exists() {
                     bail!("cib commit: {name}: no such shadow CIB");
                 }
