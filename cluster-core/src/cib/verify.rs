@@ -183,7 +183,11 @@ pub fn check_cluster_option(name: &str, value: &str) -> Result<(), String> {
 
 /// Required parameters of an agent, from its meta-data XML (`<parameter required="1">`).
 pub fn required_params(meta_data: &str) -> Vec<String> {
-    let Ok(root) = Element::parse(meta_data) else { return Vec::new() };
+    Element::parse(meta_data).map(|root| required_params_of(&root)).unwrap_or_default()
+}
+
+/// Required parameters of an agent from its parsed meta-data (`<resource-agent>`).
+pub fn required_params_of(root: &Element) -> Vec<String> {
     root.child("parameters")
         .into_iter()
         .flat_map(|p| p.children_named("parameter"))
@@ -281,9 +285,18 @@ pub fn ocf_meta_data(class: &str, provider: Option<&str>, ty: &str) -> Option<St
     if !path.is_file() {
         return None;
     }
-    let mut child = std::process::Command::new(&path)
-        .arg("meta-data")
-        .env("OCF_ROOT", &root)
+    let mut cmd = std::process::Command::new(&path);
+    cmd.arg("meta-data").env("OCF_ROOT", &root);
+    let (status, text) = run_meta_data(cmd)?;
+    status.success().then_some(text)
+}
+
+/// Runs an agent's meta-data command (stdin and stderr closed) for at most 5 s and returns
+/// its exit status and standard output; `None` when it cannot start or runs too long (it is
+/// then killed).
+pub fn run_meta_data(mut cmd: std::process::Command) -> Option<(std::process::ExitStatus, String)> {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -296,8 +309,7 @@ pub fn ocf_meta_data(class: &str, provider: Option<&str>, ty: &str) -> Option<St
     });
     for _ in 0..500 {
         if let Ok(Some(status)) = child.try_wait() {
-            let text = reader.join().ok()?;
-            return status.success().then_some(text);
+            return Some((status, reader.join().ok()?));
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
