@@ -724,7 +724,7 @@ impl Shell {
             "status" | "show" | "list" | "locate" => {
                 let cib = self.read()?;
                 if args.is_empty() {
-                    print!("{}", resource_list(&cib));
+                    print!("{}", ops::resource_list(&cib));
                     return Ok(());
                 }
                 for r in &args {
@@ -1116,7 +1116,7 @@ impl Shell {
             println!("  * Node {n}: {state}");
         }
         println!();
-        print!("{}", resource_list(&cib));
+        print!("{}", ops::resource_list(&cib));
         Ok(())
     }
 }
@@ -1155,86 +1155,6 @@ fn check_agent_params(p: &Element, force: bool) -> Result<()> {
 
 fn unknown(word: &str, cands: &[&str]) -> anyhow::Error {
     CrmError::UnknownCommand { word: word.to_string(), suggestion: suggest(word, cands) }.into()
-}
-
-fn resource_list(cib: &Element) -> String {
-    let mut out = String::from("Full List of Resources:\n");
-    let Some(res) = cib.path(&["configuration", "resources"]) else {
-        out.push_str("  * No resources\n");
-        return out;
-    };
-    if res.children.is_empty() {
-        out.push_str("  * No resources\n");
-    }
-    fn prim_line(cib: &Element, p: &Element, indent: &str) -> String {
-        let id = p.id().unwrap_or_default();
-        let agent = match p.attr("provider") {
-            Some(pr) => format!(
-                "{}:{pr}:{}",
-                p.attr("class").unwrap_or("ocf"),
-                p.attr("type").unwrap_or("")
-            ),
-            None => {
-                format!("{}:{}", p.attr("class").unwrap_or("ocf"), p.attr("type").unwrap_or(""))
-            }
-        };
-        let locs = admin::locate(cib, id);
-        let disabled = admin::get_rsc_attr(cib, id, "target-role", true).ok().flatten().as_deref()
-            == Some("Stopped");
-        let state = match locs.first() {
-            Some((n, true)) => format!("Promoted {n}"),
-            Some((n, false)) => format!("Started {n}"),
-            None => "Stopped".to_string(),
-        };
-        let dis = if disabled { " (disabled)" } else { "" };
-        format!("{indent}* {id}\t({agent}):\t {state}{dis}\n")
-    }
-    for r in &res.children {
-        match r.name.as_str() {
-            "primitive" => out.push_str(&prim_line(cib, r, "  ")),
-            "group" => {
-                out.push_str(&format!("  * Resource Group: {}:\n", r.id().unwrap_or_default()));
-                for p in r.children_named("primitive") {
-                    out.push_str(&prim_line(cib, p, "    "));
-                }
-            }
-            "clone" | "master" => {
-                let child =
-                    r.children.iter().find(|c| matches!(c.name.as_str(), "primitive" | "group"));
-                let promotable = r.name == "master"
-                    || r.children_named("meta_attributes").flat_map(|m| m.children.iter()).any(
-                        |p| p.attr("name") == Some("promotable") && p.attr("value") == Some("true"),
-                    );
-                out.push_str(&format!(
-                    "  * Clone Set: {} [{}]{}:\n",
-                    r.id().unwrap_or_default(),
-                    child.and_then(|c| c.id()).unwrap_or_default(),
-                    if promotable { " (promotable)" } else { "" }
-                ));
-                let locs = admin::locate(cib, r.id().unwrap_or_default());
-                let promoted: Vec<&str> =
-                    locs.iter().filter(|l| l.1).map(|l| l.0.as_str()).collect();
-                let started: Vec<&str> =
-                    locs.iter().filter(|l| !l.1).map(|l| l.0.as_str()).collect();
-                if !promoted.is_empty() {
-                    out.push_str(&format!("    * Promoted: [ {} ]\n", promoted.join(" ")));
-                }
-                if !started.is_empty() {
-                    let word = if promotable { "Unpromoted" } else { "Started" };
-                    out.push_str(&format!("    * {word}: [ {} ]\n", started.join(" ")));
-                }
-                let stopped: Vec<String> = admin::node_names(cib)
-                    .into_iter()
-                    .filter(|n| !locs.iter().any(|(l, _)| l == n))
-                    .collect();
-                if !stopped.is_empty() {
-                    out.push_str(&format!("    * Stopped: [ {} ]\n", stopped.join(" ")));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// A minimal line diff (longest common subsequence) in unified-diff style lines.
