@@ -1225,12 +1225,17 @@ pub fn get_resource_attr(
         .and_then(|p| p.attr("value").map(str::to_string)))
 }
 
-fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, OpError> {
+/// Element names of configured resources.
+pub const RESOURCE_KINDS: &[&str] = &["primitive", "group", "clone", "master", "bundle"];
+
+/// The configured resource element with id `rsc` (at any depth under `resources`).
+///
+/// # Errors
+/// [`OpError::NoSuchResource`].
+pub fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, OpError> {
     cib.path(&["configuration", "resources"])
         .and_then(|r| r.find_id(rsc))
-        .filter(|e| {
-            matches!(e.name.as_str(), "primitive" | "group" | "clone" | "master" | "bundle")
-        })
+        .filter(|e| RESOURCE_KINDS.contains(&e.name.as_str()))
         .ok_or_else(|| OpError::NoSuchResource(rsc.into()))
 }
 

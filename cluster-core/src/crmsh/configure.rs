@@ -1212,13 +1212,9 @@ pub fn section_mut<'a>(cib: &'a mut Element, name: &str) -> &'a mut Element {
     conf.child_mut(name).expect("just ensured")
 }
 
-const RESOURCE_KINDS: &[&str] = &["primitive", "group", "clone", "master", "bundle"];
-
 /// True when `id` names a resource (primitive, group, clone, master, bundle) in the CIB.
 pub fn resource_exists(cib: &Element, id: &str) -> bool {
-    cib.path(&["configuration", "resources"])
-        .and_then(|r| r.find_id(id))
-        .is_some_and(|e| RESOURCE_KINDS.contains(&e.name.as_str()))
+    crate::cib::ops::find_resource_elem(cib, id).is_ok()
 }
 
 fn check_new_id(cib: &Element, id: &str) -> Result<(), CrmError> {
@@ -1548,7 +1544,7 @@ fn delete(cib: &mut Element, ids: &[String]) -> Result<Vec<String>, CrmError> {
         let mut removed_rscs = Vec::new();
         if let Some(e) = conf.find_id(id) {
             e.walk(&mut |x| {
-                if RESOURCE_KINDS.contains(&x.name.as_str()) {
+                if crate::cib::ops::RESOURCE_KINDS.contains(&x.name.as_str()) {
                     if let Some(i) = x.id() {
                         removed_rscs.push(i.to_string());
                     }
@@ -1560,7 +1556,10 @@ fn delete(cib: &mut Element, ids: &[String]) -> Result<Vec<String>, CrmError> {
         if let Some(res) = conf.child_mut("resources") {
             res.children.retain(|r| {
                 let empty = matches!(r.name.as_str(), "group" | "clone" | "master")
-                    && !r.children.iter().any(|c| RESOURCE_KINDS.contains(&c.name.as_str()));
+                    && !r
+                        .children
+                        .iter()
+                        .any(|c| crate::cib::ops::RESOURCE_KINDS.contains(&c.name.as_str()));
                 if empty {
                     if let Some(i) = r.id() {
                         removed_rscs.push(i.to_string());
