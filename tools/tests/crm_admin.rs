@@ -307,7 +307,7 @@ fn crm_node_clearstate_delete_and_rename() {
     assert_eq!(rc, 1, "node2 runs D");
     assert!(err.contains("still runs resources"), "{err}");
     sb.ok("node clearstate node2");
-    assert_eq!(sb.ok("resource status D"), "resource D is running on: node1 Master\n");
+    assert_eq!(sb.ok("resource status D"), "resource D is running on: node1 Promoted\n");
     sb.ok("node delete node2");
     assert!(!sb.cib().contains(r#"uname="node2""#));
     assert!(sb.ok("configure show").starts_with("node 1: node1\nprimitive"));

@@ -731,14 +731,9 @@ impl Shell {
                     if !configure::resource_exists(&cib, r) {
                         return Err(CrmError::NoSuchResource(r.to_string()).into());
                     }
-                    let locs = admin::locate(&cib, r);
-                    if locs.is_empty() {
-                        println!("resource {r} is NOT running");
-                    }
-                    for (node, promoted) in locs {
-                        let role = if promoted { " Master" } else { "" };
-                        println!("resource {r} is running on: {node}{role}");
-                    }
+                    // crmsh runs crm_resource --locate and relays its text.
+                    let locs = ops::locate(&cib, r).map_err(CrmError::from)?;
+                    print!("{}", ops::locate_text(r, &locs));
                 }
                 Ok(())
             }
