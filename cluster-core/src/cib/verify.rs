@@ -56,44 +56,21 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
             Some(i) => (&p[..i], &p[i + 1..]),
             None => (p, ""),
         };
-        let mut total = 0u64;
-        let mut num = String::new();
-        for c in date.chars() {
-            if c.is_ascii_digit() {
-                num.push(c);
-            } else {
-                let n: u64 = num.parse().ok()?;
-                num.clear();
-                total += n * match c.to_ascii_uppercase() {
-                    // Calendar units as fixed lengths: a year of 365 days, a month of 30.
-                    'Y' => 365 * 86_400_000,
-                    'M' => 30 * 86_400_000,
-                    'W' => 7 * 86_400_000,
-                    'D' => 86_400_000,
-                    _ => return None,
-                };
-            }
-        }
-        if !num.is_empty() {
-            return None;
-        }
-        let iso = time;
-        let mut num = String::new();
-        for c in iso.chars() {
-            if c.is_ascii_digit() {
-                num.push(c);
-            } else {
-                let n: u64 = num.parse().ok()?;
-                num.clear();
-                total += n * match c.to_ascii_uppercase() {
-                    'H' => 3_600_000,
-                    'M' => 60_000,
-                    'S' => 1000,
-                    _ => return None,
-                };
-            }
-        }
-        return num.is_empty().then_some(total);
+        // Calendar units as fixed lengths: a year of 365 days, a month of 30.
+        let date_ms = iso_part_ms(date, |u| match u {
+            'Y' => Some(365 * 86_400_000),
+            'M' => Some(30 * 86_400_000),
+            'W' => Some(7 * 86_400_000),
+            'D' => Some(86_400_000),
+            _ => None,
+        })?;
+        let time_ms = iso_part_ms(time, |u| match u {
+            'H' => Some(3_600_000),
+            'M' => Some(60_000),
+            'S' => Some(1000),
+            _ => None,
+        })?;
+        return date_ms.checked_add(time_ms);
     }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
@@ -107,6 +84,23 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
         _ => return None,
     };
     Some(n * mult)
+}
+
+/// Sums one part of an ISO 8601 duration (`1Y2M` or `3H4M5S`): each number times the
+/// length of the unit letter after it; `None` on an unknown unit or a trailing number.
+fn iso_part_ms(part: &str, unit_ms: impl Fn(char) -> Option<u64>) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in part.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            let n: u64 = num.parse().ok()?;
+            num.clear();
+            total = total.checked_add(n.checked_mul(unit_ms(c.to_ascii_uppercase())?)?)?;
+        }
+    }
+    num.is_empty().then_some(total)
 }
 
 /// How a cluster option's value is checked.
