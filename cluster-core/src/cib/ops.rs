@@ -902,6 +902,13 @@ pub fn cleanup(
     Ok(touched)
 }
 
+/// What `crm_resource --cleanup` prints for the nodes [`cleanup`] touched: one
+/// `Cleaned up RSC on NODE` (or `Cleaned up all resources on NODE`) line per node.
+pub fn cleanup_text(rsc: Option<&str>, nodes: &[String]) -> String {
+    let what = rsc.unwrap_or("all resources");
+    nodes.iter().map(|n| format!("Cleaned up {what} on {n}\n")).collect()
+}
+
 /// The local node's name as Pacemaker's tools pick it without a controller:
 /// `OCF_RESKEY_CRM_meta_on_node`, else the kernel's node name (`uname -n`).
 pub fn local_node_name() -> String {

@@ -838,16 +838,14 @@ impl Shell {
                     Ok(ops::cleanup(cib, rsc.as_deref(), node.as_deref())
                         .map_err(CrmError::from)?)
                 })?;
-                match (&rsc, nodes.is_empty()) {
-                    (Some(r), true) => println!("Cleaned up {r} on all nodes"),
-                    (None, true) => println!("Cleaned up all resources on all nodes"),
-                    (Some(r), false) => {
-                        nodes.iter().for_each(|n| println!("Cleaned up {r} on {n}"))
-                    }
-                    (None, false) => {
-                        nodes.iter().for_each(|n| println!("Cleaned up all resources on {n}"))
-                    }
+                if nodes.is_empty() {
+                    // No node has a status entry: crmsh still reports the request done.
+                    println!(
+                        "Cleaned up {} on all nodes",
+                        rsc.as_deref().unwrap_or("all resources")
+                    );
                 }
+                print!("{}", ops::cleanup_text(rsc.as_deref(), &nodes));
                 Ok(())
             }
             "failcount" => {

@@ -176,12 +176,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
     } else if p.has("cleanup") || p.has("refresh") {
         let nodes = ops::cleanup(&mut cib, rsc, node).map_err(not_found)?;
         cli::save(TOOL, &src, &cib)?;
-        for n in nodes {
-            match rsc {
-                Some(r) => println!("Cleaned up {r} on {n}"),
-                None => println!("Cleaned up all resources on {n}"),
-            }
-        }
+        print!("{}", ops::cleanup_text(rsc, &nodes));
     } else if let Some(name) = p.value("get-parameter") {
         let rsc = need_rsc("--get-parameter")?;
         match ops::get_resource_attr(&cib, rsc, kind, name).map_err(not_found)? {
