@@ -55,13 +55,13 @@ fn crm_resource_status_start_stop() {
     sb.ok("resource stop ClusterIP");
     assert_eq!(sb.epoch(), e0 + 1);
     assert!(sb.cib().contains(
-        r#"<nvpair name="target-role" value="Stopped" id="ClusterIP-meta_attributes-target-role"/>"#
+        r#"<nvpair id="ClusterIP-meta_attributes-target-role" name="target-role" value="Stopped"/>"#
     ));
     assert!(sb.ok("configure show ClusterIP").contains("\tmeta target-role=Stopped \\\n"));
     assert!(sb.ok("resource status").contains("(disabled)"));
     sb.ok("resource start ClusterIP");
     assert!(sb.cib().contains(
-        r#"<nvpair name="target-role" value="Started" id="ClusterIP-meta_attributes-target-role"/>"#
+        r#"<nvpair id="ClusterIP-meta_attributes-target-role" name="target-role" value="Started"/>"#
     ));
     sb.ok("resource unmanage ClusterIP");
     assert_eq!(sb.ok("resource meta ClusterIP show is-managed"), "false\n");
@@ -145,23 +145,23 @@ fn crm_node_standby_online_maintenance_attributes() {
     let e0 = sb.epoch();
     sb.ok("node standby node1");
     assert_eq!(sb.epoch(), e0 + 1);
-    assert!(sb.cib().contains(r#"<nvpair name="standby" value="on" id="nodes-1-standby"/>"#));
+    assert!(sb.cib().contains(r#"<nvpair id="nodes-1-standby" name="standby" value="on"/>"#));
     assert!(sb.ok("configure show node1").contains("node 1: node1 \\\n\tattributes standby=on"));
     assert!(sb.ok("status").contains("  * Node node1: standby"));
     sb.ok("node online node1");
-    assert!(sb.cib().contains(r#"<nvpair name="standby" value="off" id="nodes-1-standby"/>"#));
+    assert!(sb.cib().contains(r#"<nvpair id="nodes-1-standby" name="standby" value="off"/>"#));
     sb.ok("node standby node2 reboot");
-    assert!(sb.cib().contains(r#"<nvpair name="standby" value="on" id="status-2-standby"/>"#));
+    assert!(sb.cib().contains(r#"<nvpair id="status-2-standby" name="standby" value="on"/>"#));
     sb.ok("node online node2");
     assert!(!sb.cib().contains("status-2-standby"));
     sb.ok("node maintenance node2");
     assert!(sb
         .cib()
-        .contains(r#"<nvpair name="maintenance" value="true" id="nodes-2-maintenance"/>"#));
+        .contains(r#"<nvpair id="nodes-2-maintenance" name="maintenance" value="true"/>"#));
     sb.ok("node ready node2");
     assert!(sb
         .cib()
-        .contains(r#"<nvpair name="maintenance" value="false" id="nodes-2-maintenance"/>"#));
+        .contains(r#"<nvpair id="nodes-2-maintenance" name="maintenance" value="false"/>"#));
     sb.ok("node attribute node1 set rack r1");
     assert_eq!(sb.ok("node attribute node1 show rack"), "scope=nodes  name=rack value=r1\n");
     sb.ok("node status-attr node1 set pingd 100");
@@ -169,7 +169,7 @@ fn crm_node_standby_online_maintenance_attributes() {
     sb.ok("node standby --all");
     assert!(
         sb.cib().contains(r#"id="nodes-2-standby""#)
-            && sb.cib().contains(r#"<nvpair name="standby" value="on" id="nodes-1-standby"/>"#)
+            && sb.cib().contains(r#"<nvpair id="nodes-1-standby" name="standby" value="on"/>"#)
     );
     let (rc, out) = sb.crm_verify();
     assert_eq!(rc, 0, "{out}");
@@ -307,7 +307,7 @@ fn crm_node_clearstate_delete_and_rename() {
     assert_eq!(rc, 1, "node2 runs D");
     assert!(err.contains("still runs resources"), "{err}");
     sb.ok("node clearstate node2");
-    assert_eq!(sb.ok("resource status D"), "resource D is running on: node1 Master\n");
+    assert_eq!(sb.ok("resource status D"), "resource D is running on: node1 Promoted\n");
     sb.ok("node delete node2");
     assert!(!sb.cib().contains(r#"uname="node2""#));
     assert!(sb.ok("configure show").starts_with("node 1: node1\nprimitive"));

@@ -487,6 +487,99 @@ pub fn locate_text(rsc: &str, locs: &[Location]) -> String {
         .collect()
 }
 
+/// `crm_resource --list` (and `crm resource status`, which runs it): the configured
+/// resources in crm_mon's layout, each with where its history says it is active; groups
+/// list their members, clones their Promoted / Started (Unpromoted) / Stopped node sets.
+pub fn resource_list(cib: &Element) -> String {
+    let mut out = String::from("Full List of Resources:\n");
+    let Some(res) = cib.path(&["configuration", "resources"]) else {
+        out.push_str("  * No resources\n");
+        return out;
+    };
+    if res.children.is_empty() {
+        out.push_str("  * No resources\n");
+    }
+    fn prim_line(cib: &Element, p: &Element, indent: &str) -> String {
+        let id = p.id().unwrap_or_default();
+        let agent = match p.attr("provider") {
+            Some(pr) => format!(
+                "{}:{pr}:{}",
+                p.attr("class").unwrap_or("ocf"),
+                p.attr("type").unwrap_or("")
+            ),
+            None => {
+                format!("{}:{}", p.attr("class").unwrap_or("ocf"), p.attr("type").unwrap_or(""))
+            }
+        };
+        let locs = locate_pairs(cib, id);
+        let disabled =
+            get_resource_attr(cib, id, AttrKind::Meta, "target-role").ok().flatten().as_deref()
+                == Some("Stopped");
+        let state = match locs.first() {
+            Some((n, true)) => format!("Promoted {n}"),
+            Some((n, false)) => format!("Started {n}"),
+            None => "Stopped".to_string(),
+        };
+        let dis = if disabled { " (disabled)" } else { "" };
+        format!("{indent}* {id}\t({agent}):\t {state}{dis}\n")
+    }
+    for r in &res.children {
+        match r.name.as_str() {
+            "primitive" => out.push_str(&prim_line(cib, r, "  ")),
+            "group" => {
+                out.push_str(&format!("  * Resource Group: {}:\n", r.id().unwrap_or_default()));
+                for p in r.children_named("primitive") {
+                    out.push_str(&prim_line(cib, p, "    "));
+                }
+            }
+            "clone" | "master" => {
+                let child =
+                    r.children.iter().find(|c| matches!(c.name.as_str(), "primitive" | "group"));
+                let promotable = r.name == "master"
+                    || r.children_named("meta_attributes").flat_map(|m| m.children.iter()).any(
+                        |p| p.attr("name") == Some("promotable") && p.attr("value") == Some("true"),
+                    );
+                out.push_str(&format!(
+                    "  * Clone Set: {} [{}]{}:\n",
+                    r.id().unwrap_or_default(),
+                    child.and_then(|c| c.id()).unwrap_or_default(),
+                    if promotable { " (promotable)" } else { "" }
+                ));
+                let locs = locate_pairs(cib, r.id().unwrap_or_default());
+                let promoted: Vec<&str> =
+                    locs.iter().filter(|l| l.1).map(|l| l.0.as_str()).collect();
+                let started: Vec<&str> =
+                    locs.iter().filter(|l| !l.1).map(|l| l.0.as_str()).collect();
+                if !promoted.is_empty() {
+                    out.push_str(&format!("    * Promoted: [ {} ]\n", promoted.join(" ")));
+                }
+                if !started.is_empty() {
+                    let word = if promotable { "Unpromoted" } else { "Started" };
+                    out.push_str(&format!("    * {word}: [ {} ]\n", started.join(" ")));
+                }
+                let stopped: Vec<&str> = cib
+                    .path(&["configuration", "nodes"])
+                    .into_iter()
+                    .flat_map(|n| n.children_named("node"))
+                    .filter_map(|n| n.attr("uname").or(n.id()))
+                    .filter(|n| !locs.iter().any(|(l, _)| l == n))
+                    .collect();
+                if !stopped.is_empty() {
+                    out.push_str(&format!("    * Stopped: [ {} ]\n", stopped.join(" ")));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn locate_pairs(cib: &Element, rsc: &str) -> Vec<(String, bool)> {
+    locate(cib, rsc)
+        .map(|l| l.into_iter().map(|l| (l.node, l.promoted)).collect())
+        .unwrap_or_default()
+}
+
 /// Id of the move constraint of `rsc`.
 pub fn prefer_id(rsc: &str) -> String {
     format!("cli-prefer-{rsc}")
@@ -807,6 +900,13 @@ pub fn cleanup(
         bump_updates(cib);
     }
     Ok(touched)
+}
+
+/// What `crm_resource --cleanup` prints for the nodes [`cleanup`] touched: one
+/// `Cleaned up RSC on NODE` (or `Cleaned up all resources on NODE`) line per node.
+pub fn cleanup_text(rsc: Option<&str>, nodes: &[String]) -> String {
+    let what = rsc.unwrap_or("all resources");
+    nodes.iter().map(|n| format!("Cleaned up {what} on {n}\n")).collect()
 }
 
 /// The local node's name as Pacemaker's tools pick it without a controller:
@@ -1132,12 +1232,17 @@ pub fn get_resource_attr(
         .and_then(|p| p.attr("value").map(str::to_string)))
 }
 
-fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, OpError> {
+/// Element names of configured resources.
+pub const RESOURCE_KINDS: &[&str] = &["primitive", "group", "clone", "master", "bundle"];
+
+/// The configured resource element with id `rsc` (at any depth under `resources`).
+///
+/// # Errors
+/// [`OpError::NoSuchResource`].
+pub fn find_resource_elem<'a>(cib: &'a Element, rsc: &str) -> Result<&'a Element, OpError> {
     cib.path(&["configuration", "resources"])
         .and_then(|r| r.find_id(rsc))
-        .filter(|e| {
-            matches!(e.name.as_str(), "primitive" | "group" | "clone" | "master" | "bundle")
-        })
+        .filter(|e| RESOURCE_KINDS.contains(&e.name.as_str()))
         .ok_or_else(|| OpError::NoSuchResource(rsc.into()))
 }
 
@@ -1275,6 +1380,27 @@ pub fn empty_cib() -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_list_layout() {
+        let c = Element::parse(
+            r#"<cib epoch="1"><configuration><crm_config/><nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes><resources>
+            <primitive id="v" class="ocf" provider="heartbeat" type="IPaddr2"><meta_attributes id="v-m"><nvpair id="v-m-t" name="target-role" value="Stopped"/></meta_attributes></primitive>
+            <group id="g"><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/></group>
+            <clone id="c"><primitive id="d" class="ocf" provider="pacemaker" type="Stateful"/><meta_attributes id="c-m"><nvpair id="c-m-p" name="promotable" value="true"/></meta_attributes></clone>
+            </resources><constraints/></configuration><status><node_state id="1" uname="n1"><lrm id="1"><lrm_resources>
+            <lrm_resource id="a"><lrm_rsc_op id="a1" operation="start" call-id="1" rc-code="0" interval="0"/></lrm_resource>
+            <lrm_resource id="d"><lrm_rsc_op id="d1" operation="promote" call-id="2" rc-code="0" interval="0"/></lrm_resource>
+            </lrm_resources></lrm></node_state></status></cib>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            resource_list(&c),
+            "Full List of Resources:\n  * v\t(ocf:heartbeat:IPaddr2):\t Stopped (disabled)\n  \
+             * Resource Group: g:\n    * a\t(ocf:pacemaker:Dummy):\t Started n1\n  \
+             * Clone Set: c [d] (promotable):\n    * Promoted: [ n1 ]\n    * Stopped: [ n2 ]\n"
+        );
+    }
 
     fn cib() -> Element {
         Element::parse(

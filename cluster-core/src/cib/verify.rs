@@ -47,7 +47,7 @@ impl Finding {
     }
 }
 
-/// Parses a Pacemaker duration (`10`, `10s`, `500ms`, `5min`, `1h`, `PT1H30M`) into
+/// Parses a Pacemaker duration (`10`, `10s`, `500ms`, `5min`, `1h`, `PT1H30M`, `P1DT12H`) into
 /// milliseconds; plain numbers are seconds.
 pub fn parse_duration_ms(s: &str) -> Option<u64> {
     let t = s.trim();
@@ -56,41 +56,21 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
             Some(i) => (&p[..i], &p[i + 1..]),
             None => (p, ""),
         };
-        let mut total = 0u64;
-        let mut num = String::new();
-        for c in date.chars() {
-            if c.is_ascii_digit() {
-                num.push(c);
-            } else {
-                let n: u64 = num.parse().ok()?;
-                num.clear();
-                total += n * match c.to_ascii_uppercase() {
-                    'W' => 7 * 86_400_000,
-                    'D' => 86_400_000,
-                    _ => return None,
-                };
-            }
-        }
-        if !num.is_empty() {
-            return None;
-        }
-        let iso = time;
-        let mut num = String::new();
-        for c in iso.chars() {
-            if c.is_ascii_digit() {
-                num.push(c);
-            } else {
-                let n: u64 = num.parse().ok()?;
-                num.clear();
-                total += n * match c.to_ascii_uppercase() {
-                    'H' => 3_600_000,
-                    'M' => 60_000,
-                    'S' => 1000,
-                    _ => return None,
-                };
-            }
-        }
-        return num.is_empty().then_some(total);
+        // Calendar units as fixed lengths: a year of 365 days, a month of 30.
+        let date_ms = iso_part_ms(date, |u| match u {
+            'Y' => Some(365 * 86_400_000),
+            'M' => Some(30 * 86_400_000),
+            'W' => Some(7 * 86_400_000),
+            'D' => Some(86_400_000),
+            _ => None,
+        })?;
+        let time_ms = iso_part_ms(time, |u| match u {
+            'H' => Some(3_600_000),
+            'M' => Some(60_000),
+            'S' => Some(1000),
+            _ => None,
+        })?;
+        return date_ms.checked_add(time_ms);
     }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
@@ -104,6 +84,23 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
         _ => return None,
     };
     Some(n * mult)
+}
+
+/// Sums one part of an ISO 8601 duration (`1Y2M` or `3H4M5S`): each number times the
+/// length of the unit letter after it; `None` on an unknown unit or a trailing number.
+fn iso_part_ms(part: &str, unit_ms: impl Fn(char) -> Option<u64>) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in part.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            let n: u64 = num.parse().ok()?;
+            num.clear();
+            total = total.checked_add(n.checked_mul(unit_ms(c.to_ascii_uppercase())?)?)?;
+        }
+    }
+    num.is_empty().then_some(total)
 }
 
 /// How a cluster option's value is checked.
@@ -160,9 +157,31 @@ fn value_ok(kind: &Kind, v: &str) -> bool {
     }
 }
 
+/// Checks a cluster option's value as crm_verify does: `Err` holds what the option takes
+/// (`true or false`, the allowed words, ...). Names this table does not know pass; the
+/// `fencing-*` spellings are checked as their `stonith-*` twins.
+pub fn check_cluster_option(name: &str, value: &str) -> Result<(), String> {
+    let twin = name.strip_prefix("fencing-").map(|r| format!("stonith-{r}"));
+    let kind =
+        OPTIONS.iter().find(|(n, _)| *n == name || twin.as_deref() == Some(*n)).map(|(_, k)| k);
+    match kind {
+        Some(k) if !value_ok(k, value) => Err(match k {
+            Kind::Bool => "true or false".into(),
+            Kind::Duration => "a duration such as 60s".into(),
+            Kind::Int => "an integer".into(),
+            Kind::Choice(c) => c.join(", "),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Required parameters of an agent, from its meta-data XML (`<parameter required="1">`).
 pub fn required_params(meta_data: &str) -> Vec<String> {
-    let Ok(root) = Element::parse(meta_data) else { return Vec::new() };
+    Element::parse(meta_data).map(|root| required_params_of(&root)).unwrap_or_default()
+}
+
+/// Required parameters of an agent from its parsed meta-data (`<resource-agent>`).
+pub fn required_params_of(root: &Element) -> Vec<String> {
     root.child("parameters")
         .into_iter()
         .flat_map(|p| p.children_named("parameter"))
@@ -260,9 +279,18 @@ pub fn ocf_meta_data(class: &str, provider: Option<&str>, ty: &str) -> Option<St
     if !path.is_file() {
         return None;
     }
-    let mut child = std::process::Command::new(&path)
-        .arg("meta-data")
-        .env("OCF_ROOT", &root)
+    let mut cmd = std::process::Command::new(&path);
+    cmd.arg("meta-data").env("OCF_ROOT", &root);
+    let (status, text) = run_meta_data(cmd)?;
+    status.success().then_some(text)
+}
+
+/// Runs an agent's meta-data command (stdin and stderr closed) for at most 5 s and returns
+/// its exit status and standard output; `None` when it cannot start or runs too long (it is
+/// then killed).
+pub fn run_meta_data(mut cmd: std::process::Command) -> Option<(std::process::ExitStatus, String)> {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -275,8 +303,7 @@ pub fn ocf_meta_data(class: &str, provider: Option<&str>, ty: &str) -> Option<St
     });
     for _ in 0..500 {
         if let Ok(Some(status)) = child.try_wait() {
-            let text = reader.join().ok()?;
-            return status.success().then_some(text);
+            return Some((status, reader.join().ok()?));
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

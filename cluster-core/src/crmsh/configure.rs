@@ -271,8 +271,6 @@ pub const OP_META: &[&str] = &[
     "requires",
 ];
 
-const BOOL_WORDS: &[&str] = &["true", "false", "yes", "no", "on", "off", "1", "0", "y", "n"];
-
 struct Words<'a> {
     verb: &'a str,
     w: &'a [String],
@@ -899,7 +897,7 @@ fn parse_order(w: &mut Words) -> Result<ConfigCommand, CrmError> {
     while let Some(word) = w.next() {
         if let Some((k, v)) = split_pair(word) {
             if k == "symmetrical" {
-                if !BOOL_WORDS.contains(&v) {
+                if !crate::cib::score::is_bool(v) {
                     return Err(CrmError::BadValue {
                         name: k.into(),
                         value: v.into(),
@@ -1214,13 +1212,9 @@ pub fn section_mut<'a>(cib: &'a mut Element, name: &str) -> &'a mut Element {
     conf.child_mut(name).expect("just ensured")
 }
 
-const RESOURCE_KINDS: &[&str] = &["primitive", "group", "clone", "master", "bundle"];
-
 /// True when `id` names a resource (primitive, group, clone, master, bundle) in the CIB.
 pub fn resource_exists(cib: &Element, id: &str) -> bool {
-    cib.path(&["configuration", "resources"])
-        .and_then(|r| r.find_id(id))
-        .is_some_and(|e| RESOURCE_KINDS.contains(&e.name.as_str()))
+    crate::cib::ops::find_resource_elem(cib, id).is_ok()
 }
 
 fn check_new_id(cib: &Element, id: &str) -> Result<(), CrmError> {
@@ -1241,52 +1235,11 @@ fn check_property(name: &str, value: &str, force: bool) -> Result<(), CrmError> 
             suggestion: suggest(name, CLUSTER_OPTIONS),
         });
     }
-    let bools = [
-        "stonith-enabled",
-        "fencing-enabled",
-        "symmetric-cluster",
-        "maintenance-mode",
-        "stop-all-resources",
-        "start-failure-is-fatal",
-        "startup-fencing",
-        "concurrent-fencing",
-        "shutdown-lock",
-        "enable-acl",
-        "enable-startup-probes",
-        "stop-orphan-resources",
-        "stop-orphan-actions",
-    ];
-    let choice = |allowed: &[&str]| -> Result<(), CrmError> {
-        if allowed.contains(&value) {
-            Ok(())
-        } else {
-            Err(CrmError::BadValue {
-                name: name.into(),
-                value: value.into(),
-                expected: allowed.join(", "),
-            })
-        }
-    };
-    match name {
-        n if bools.contains(&n) => {
-            if BOOL_WORDS.contains(&value.to_ascii_lowercase().as_str()) {
-                Ok(())
-            } else {
-                Err(CrmError::BadValue {
-                    name: name.into(),
-                    value: value.into(),
-                    expected: "true or false".into(),
-                })
-            }
-        }
-        "no-quorum-policy" => choice(&["stop", "freeze", "ignore", "demote", "suicide"]),
-        "stonith-action" | "fencing-action" => choice(&["reboot", "off", "poweroff"]),
-        "placement-strategy" => choice(&["default", "utilization", "balanced", "minimal"]),
-        "node-health-strategy" => {
-            choice(&["none", "migrate-on-red", "only-green", "progressive", "custom"])
-        }
-        _ => Ok(()),
-    }
+    crate::cib::verify::check_cluster_option(name, value).map_err(|expected| CrmError::BadValue {
+        name: name.into(),
+        value: value.into(),
+        expected,
+    })
 }
 
 /// Applies one command to the CIB tree. Returns informational messages (e.g. constraints
@@ -1591,7 +1544,7 @@ fn delete(cib: &mut Element, ids: &[String]) -> Result<Vec<String>, CrmError> {
         let mut removed_rscs = Vec::new();
         if let Some(e) = conf.find_id(id) {
             e.walk(&mut |x| {
-                if RESOURCE_KINDS.contains(&x.name.as_str()) {
+                if crate::cib::ops::RESOURCE_KINDS.contains(&x.name.as_str()) {
                     if let Some(i) = x.id() {
                         removed_rscs.push(i.to_string());
                     }
@@ -1603,7 +1556,10 @@ fn delete(cib: &mut Element, ids: &[String]) -> Result<Vec<String>, CrmError> {
         if let Some(res) = conf.child_mut("resources") {
             res.children.retain(|r| {
                 let empty = matches!(r.name.as_str(), "group" | "clone" | "master")
-                    && !r.children.iter().any(|c| RESOURCE_KINDS.contains(&c.name.as_str()));
+                    && !r
+                        .children
+                        .iter()
+                        .any(|c| crate::cib::ops::RESOURCE_KINDS.contains(&c.name.as_str()));
                 if empty {
                     if let Some(i) = r.id() {
                         removed_rscs.push(i.to_string());
@@ -1827,6 +1783,14 @@ mod tests {
         );
         let e = run(&mut cib, "property no-quorum-policy=bogus").unwrap_err();
         assert!(matches!(e, CrmError::BadValue { .. }));
+        // Value checks are crm_verify's (cib::verify::check_cluster_option).
+        let e = run(&mut cib, "property fencing-action=boom").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "fencing-action: invalid value 'boom' (expected reboot, off, poweroff)"
+        );
+        assert!(run(&mut cib, "property stonith-timeout=soon").is_err());
+        run(&mut cib, "property cluster-recheck-interval=PT5M").unwrap();
         run(&mut cib, "rsc_defaults resource-stickiness=100").unwrap();
         assert!(cib.find_id("rsc-options-resource-stickiness").is_some());
         run(&mut cib, "op_defaults timeout=60s").unwrap();

@@ -163,6 +163,9 @@ pub enum CrmError {
     /// Something the shell does not implement.
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// A CIB edit shared with Pacemaker's tools was refused (its message is Pacemaker's).
+    #[error(transparent)]
+    Cib(crate::cib::ops::OpError),
 }
 
 fn hint(s: &Option<String>) -> String {
@@ -213,22 +216,21 @@ pub fn valid_id(id: &str) -> bool {
     chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Normalises a score word: `inf`, `+inf`, `infinity`, `INFINITY` give `INFINITY`, `-inf`
-/// gives `-INFINITY`, integers are kept.
+/// Normalises a score word ([`crate::cib::score::parse_score`]): `inf`, `+inf`, `infinity`,
+/// `INFINITY` give `INFINITY`, `-inf` gives `-INFINITY`, integers are written as numbers
+/// (clamped to ±1000000, as Pacemaker reads them).
 ///
 /// # Errors
 /// [`CrmError::BadScore`] for anything else.
 pub fn parse_score(word: &str) -> Result<String, CrmError> {
-    let w = word.to_ascii_lowercase();
-    match w.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => return Ok("INFINITY".into()),
-        "-inf" | "-infinity" => return Ok("-INFINITY".into()),
-        _ => {}
-    }
-    if w.parse::<i64>().is_ok() {
-        return Ok(w.trim_start_matches('+').to_string());
-    }
-    Err(CrmError::BadScore(word.to_string()))
+    let v = crate::cib::score::parse_score(word)
+        .filter(|_| word.trim() == word)
+        .ok_or_else(|| CrmError::BadScore(word.to_string()))?;
+    Ok(if word.bytes().any(|b| b.is_ascii_digit()) {
+        v.to_string()
+    } else {
+        crate::cib::score::score_to_string(v)
+    })
 }
 
 /// Renders a CIB score as crmsh shows it (`INFINITY` → `inf`).

@@ -3,7 +3,8 @@
 //! OCF agents are the executables under `$OCF_ROOT/resource.d/PROVIDER/` (default root
 //! `/usr/lib/ocf`), LSB scripts live in `/etc/init.d`, fence agents are `/usr/sbin/fence_*`.
 //! Meta-data comes from running the agent itself (`meta-data` action, or `-o metadata` for
-//! fence agents) with the OCF environment set, as crmsh does.
+//! fence agents) with the OCF environment set, as crmsh does, bounded in time by
+//! [`crate::cib::verify::run_meta_data`] like crm_verify's own look-ups.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,38 +118,33 @@ impl AgentDirs {
             Some(p) => format!("{class}:{p}:{ty}"),
             None => format!("{class}:{ty}"),
         };
-        let out = match class.as_str() {
+        let cmd = match class.as_str() {
             "ocf" => {
                 let p = provider.clone().unwrap_or_else(|| "heartbeat".into());
                 let exe = self.ocf_dir().join(&p).join(&ty);
                 if !exe.is_file() {
                     return Err(none());
                 }
-                Command::new(&exe)
-                    .arg("meta-data")
+                let mut cmd = Command::new(&exe);
+                cmd.arg("meta-data")
                     .env("OCF_ROOT", &self.ocf_root)
                     .env("OCF_RESOURCE_INSTANCE", &ty)
                     .env("OCF_RESOURCE_TYPE", &ty)
-                    .env("OCF_RESOURCE_PROVIDER", &p)
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .output()
+                    .env("OCF_RESOURCE_PROVIDER", &p);
+                cmd
             }
             "stonith" => {
                 let exe = self.fence_dir.join(&ty);
                 if !ty.starts_with("fence_") || !exe.is_file() {
                     return Err(none());
                 }
-                Command::new(&exe)
-                    .args(["-o", "metadata"])
-                    .stdin(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .output()
+                let mut cmd = Command::new(&exe);
+                cmd.args(["-o", "metadata"]);
+                cmd
             }
             _ => return Err(none()),
-        }
-        .map_err(|_| none())?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        };
+        let (_, text) = crate::cib::verify::run_meta_data(cmd).ok_or_else(none)?;
         let xml = Element::parse(&text).map_err(|_| none())?;
         if xml.name != "resource-agent" {
             return Err(none());
@@ -182,15 +178,9 @@ pub fn check_params(
             });
         }
     }
-    if let Some(ps) = md.child("parameters") {
-        for p in ps.children_named("parameter") {
-            let name = p.attr("name").unwrap_or_default();
-            if p.attr("required") == Some("1") && !params.iter().any(|(n, _)| n == name) {
-                return Err(CrmError::MissingParameter {
-                    name: name.to_string(),
-                    agent: agent.to_string(),
-                });
-            }
+    for name in crate::cib::verify::required_params_of(md) {
+        if !params.iter().any(|(n, _)| *n == name) {
+            return Err(CrmError::MissingParameter { name, agent: agent.to_string() });
         }
     }
     Ok(())

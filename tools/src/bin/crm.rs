@@ -19,7 +19,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+use cluster_core::cib::cli;
+use cluster_core::cib::ops::{self, MoveOutcome, OpError};
+use cluster_core::cib::score::is_true;
 use cluster_core::cib::store::{self, CibSource, CIB_DIR_DEFAULT};
+use cluster_core::cib::verify;
 use cluster_core::cib::xml::Element;
 use cluster_core::crmsh::admin::{self, Lifetime};
 use cluster_core::crmsh::configure::{self, ConfigCommand};
@@ -138,11 +142,11 @@ Examples:
     crm ra list ocf heartbeat
 ";
 
+/// `cib new NAME empty`: crmsh runs `crm_shadow --create-empty`, which starts at epoch 0.
 fn empty_cib() -> Element {
-    Element::parse(
-        r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="0" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>"#,
-    )
-    .expect("static CIB")
+    let mut cib = ops::empty_cib();
+    cib.set_attr("epoch", "0");
+    cib
 }
 
 /// A CIB being edited at the configure level, written by `commit`.
@@ -159,13 +163,6 @@ struct Shell {
     interactive: bool,
     failed: bool,
     done: bool,
-}
-
-fn shadow_dir() -> PathBuf {
-    std::env::var_os("CIB_shadow_dir")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(CIB_DIR_DEFAULT))
 }
 
 /// The CIB underneath any shadow: `CIB_file`, else the live cluster's.
@@ -193,17 +190,14 @@ fn save(src: &CibSource, cib: &Element) -> Result<()> {
     Ok(src.save(cib)?)
 }
 
-fn local_node_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
+/// The version attributes a configure session leaves to its commit.
+const VERSION_ATTRS: [&str; 2] = ["epoch", "num_updates"];
 
 impl Shell {
     fn target(&self) -> CibSource {
         match &self.shadow {
             Some(name) => CibSource::Shadow {
-                path: store::shadow_path(&shadow_dir(), name),
+                path: store::shadow_path(&cli::shadow_dir(), name),
                 name: name.clone(),
             },
             None => base_source(),
@@ -221,6 +215,13 @@ impl Shell {
         if let Some(st) = self.staged.as_mut() {
             let mut copy = st.cib.clone();
             let r = f(&mut copy)?;
+            // The commit bumps the version once for the whole session.
+            for k in VERSION_ATTRS {
+                match st.cib.attr(k) {
+                    Some(v) => copy.set_attr(k, v),
+                    None => drop(copy.remove_attr(k)),
+                }
+            }
             if copy != st.cib {
                 st.cib = copy;
                 st.dirty = true;
@@ -232,7 +233,11 @@ impl Shell {
         let mut cib = orig.clone();
         let r = f(&mut cib)?;
         if cib != orig {
-            store::bump_epoch(&mut cib);
+            // Edits shared with Pacemaker's tools bump the epoch as those tools do (once per
+            // update they make); the shell's own edits get one bump here.
+            if cib.attr("epoch") == orig.attr("epoch") {
+                store::bump_epoch(&mut cib);
+            }
             save(&src, &cib)?;
         }
         Ok(r)
@@ -245,8 +250,9 @@ impl Shell {
         let mut cib = orig.clone();
         let r = f(&mut cib)?;
         if cib != orig {
-            let n = cib.attr("num_updates").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            cib.set_attr("num_updates", &(n + 1).to_string());
+            if cib.attr("num_updates") == orig.attr("num_updates") {
+                ops::bump_updates(&mut cib);
+            }
             save(&src, &cib)?;
         }
         Ok(r)
@@ -534,59 +540,26 @@ impl Shell {
         Ok(())
     }
 
+    /// `configure verify`: crmsh hands the configuration to crm_verify and relays what it
+    /// says, so this is [`verify::verify`] with crmsh's line layout.
     fn verify(&mut self) -> Result<()> {
         let cib = self.read()?;
-        let mut errors = Vec::new();
-        let stonith_enabled = cib
-            .path(&["configuration", "crm_config"])
-            .into_iter()
-            .flat_map(|c| c.children.iter())
-            .flat_map(|s| s.children.iter())
-            .rfind(|p| matches!(p.attr("name"), Some("stonith-enabled" | "fencing-enabled")))
-            .and_then(|p| p.attr("value"))
-            .map_or(true, |v| {
-                matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1" | "y")
-            });
-        let mut has_stonith = false;
-        if let Some(r) = cib.path(&["configuration", "resources"]) {
-            r.walk(&mut |e| {
-                has_stonith |= e.name == "primitive" && e.attr("class") == Some("stonith")
-            });
-        }
-        if stonith_enabled && !has_stonith {
-            errors.push(
-                "Resource start-up disabled since no STONITH resources have been defined"
-                    .to_string(),
-            );
-            errors.push(
-                "Either configure some or disable STONITH with the stonith-enabled option"
-                    .to_string(),
-            );
-            errors.push(
-                "NOTE: Clusters with shared data need STONITH to ensure data integrity".to_string(),
-            );
-        }
-        if let Some(c) = cib.path(&["configuration", "constraints"]) {
-            for con in &c.children {
-                for key in ["rsc", "with-rsc", "first", "then"] {
-                    if let Some(r) = con.attr(key) {
-                        if !configure::resource_exists(&cib, r) {
-                            errors.push(format!(
-                                "Constraint {} refers to resource {r}, which does not exist",
-                                con.id().unwrap_or("?")
-                            ));
-                        }
-                    }
+        let findings = verify::verify(&cib, &verify::ocf_meta_data);
+        let mut failed = false;
+        for f in &findings {
+            let level = match f.level {
+                verify::Level::Error => {
+                    failed = true;
+                    "error"
                 }
-            }
+                verify::Level::Warning => "warning",
+            };
+            eprintln!("   {level}: {}", f.message);
         }
-        if errors.is_empty() {
-            return Ok(());
+        if failed {
+            bail!("Errors found during check: config not valid")
         }
-        for e in &errors {
-            eprintln!("   error: {e}");
-        }
-        bail!("Errors found during check: config not valid")
+        Ok(())
     }
 
     // ----- cib -------------------------------------------------------------------------
@@ -600,7 +573,7 @@ impl Shell {
                 if !cluster_core::crmsh::valid_id(name) {
                     bail!("cib new: invalid shadow name '{name}'");
                 }
-                let path = store::shadow_path(&shadow_dir(), name);
+                let path = store::shadow_path(&cli::shadow_dir(), name);
                 if path.exists() && !opts.contains(&"force") {
                     bail!(
                         "cib new: shadow CIB '{name}' already exists (use 'force' to replace it)"
@@ -616,7 +589,7 @@ impl Shell {
                 if cib.child("status").is_none() {
                     cib.children.push(Element::new("status"));
                 }
-                std::fs::create_dir_all(shadow_dir()).ok();
+                std::fs::create_dir_all(cli::shadow_dir()).ok();
                 store::write_atomic(&path, cib.to_pretty_string().as_bytes())?;
                 eprintln!("INFO: cib.new: {name} shadow CIB created");
                 self.switch_to(Some(name.to_string()))
@@ -624,14 +597,14 @@ impl Shell {
             "use" => match arg(1) {
                 None | Some("live") => self.switch_to(None),
                 Some(name) => {
-                    if !store::shadow_path(&shadow_dir(), name).exists() {
+                    if !store::shadow_path(&cli::shadow_dir(), name).exists() {
                         bail!("cib use: {name}: no such shadow CIB");
                     }
                     self.switch_to(Some(name.to_string()))
                 }
             },
             "list" => {
-                let mut names: Vec<String> = std::fs::read_dir(shadow_dir())
+                let mut names: Vec<String> = std::fs::read_dir(cli::shadow_dir())
                     .map(|rd| {
                         rd.filter_map(|e| e.ok())
                             .filter_map(|e| e.file_name().into_string().ok())
@@ -651,7 +624,7 @@ impl Shell {
                 if self.shadow.as_deref() == Some(name) {
                     bail!("cib delete: {name} is the CIB in use; 'cib use live' first");
                 }
-                let path = store::shadow_path(&shadow_dir(), name);
+                let path = store::shadow_path(&cli::shadow_dir(), name);
                 std::fs::remove_file(&path)
                     .with_context(|| format!("cib delete: {name}: no such shadow CIB"))?;
                 eprintln!("INFO: cib.delete: {name} shadow CIB deleted");
@@ -660,7 +633,7 @@ impl Shell {
             "reset" => {
                 let name = arg(1).or(self.shadow.as_deref()).map(str::to_string);
                 let name = name.ok_or_else(|| anyhow!("cib reset: expected a shadow name"))?;
-                let path = store::shadow_path(&shadow_dir(), &name);
+                let path = store::shadow_path(&cli::shadow_dir(), &name);
                 if !path.exists() {
                     bail!("cib reset: {name}: no such shadow CIB");
                 }
@@ -681,7 +654,7 @@ impl Shell {
                     .ok_or_else(|| anyhow!("cib diff: not using a shadow CIB"))?;
                 let live = load(&base_source())?;
                 let shadow =
-                    CibSource::Shadow { path: store::shadow_path(&shadow_dir(), &name), name };
+                    CibSource::Shadow { path: store::shadow_path(&cli::shadow_dir(), &name), name };
                 let sh = load(&shadow)?;
                 let a = show::show_config(&live, &ShowFilter::All);
                 let b = show::show_config(&sh, &ShowFilter::All);
@@ -694,7 +667,7 @@ impl Shell {
                 if self.shadow.as_deref() == Some(name.as_str()) {
                     self.commit_staged()?;
                 }
-                let path = store::shadow_path(&shadow_dir(), &name);
+                let path = store::shadow_path(&cli::shadow_dir(), &name);
                 if !path.exists() {
                     bail!("cib commit: {name}: no such shadow CIB");
                 }
@@ -751,21 +724,16 @@ impl Shell {
             "status" | "show" | "list" | "locate" => {
                 let cib = self.read()?;
                 if args.is_empty() {
-                    print!("{}", resource_list(&cib));
+                    print!("{}", ops::resource_list(&cib));
                     return Ok(());
                 }
                 for r in &args {
                     if !configure::resource_exists(&cib, r) {
                         return Err(CrmError::NoSuchResource(r.to_string()).into());
                     }
-                    let locs = admin::locate(&cib, r);
-                    if locs.is_empty() {
-                        println!("resource {r} is NOT running");
-                    }
-                    for (node, promoted) in locs {
-                        let role = if promoted { " Master" } else { "" };
-                        println!("resource {r} is running on: {node}{role}");
-                    }
+                    // crmsh runs crm_resource --locate and relays its text.
+                    let locs = ops::locate(&cib, r).map_err(CrmError::from)?;
+                    print!("{}", ops::locate_text(r, &locs));
                 }
                 Ok(())
             }
@@ -821,40 +789,29 @@ impl Shell {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs())
                         .unwrap_or(0);
-                    admin::format_utc(now + secs)
+                    ops::format_utc(now + secs)
                 });
                 let is_move = cmd != "ban";
-                let (node, ban) = match (node, is_move) {
-                    (Some(n), true) => (n, false),
-                    (Some(n), false) => (n, true),
-                    (None, _) => {
-                        let locs = admin::locate(&cib, &rsc);
-                        if locs.len() != 1 {
-                            bail!(
-                                "Resource '{rsc}' not {}: active in {} locations.\n\
-                                 To prevent '{rsc}' from running on a specific location, specify a node.",
-                                if is_move { "moved" } else { "banned" },
-                                locs.len()
-                            );
-                        }
-                        (locs[0].0.clone(), true)
-                    }
-                };
-                let id = self.edit(|cib| {
-                    Ok(if ban {
-                        admin::ban(cib, &rsc, &node, until.as_deref(), promoted)?
+                let outcome = self.edit(|cib| {
+                    let r = if is_move {
+                        ops::move_resource(cib, &rsc, node.as_deref(), promoted, until.as_deref())
                     } else {
-                        admin::move_to(cib, &rsc, &node, until.as_deref(), promoted)?
-                    })
+                        ops::ban(cib, &rsc, node.as_deref(), promoted, until.as_deref())
+                    };
+                    match r {
+                        Err(OpError::NotMovable { count, .. }) => bail!(
+                            "Resource '{rsc}' not {}: active in {count} locations.\n\
+                             To prevent '{rsc}' from running on a specific location, specify a node.",
+                            if is_move { "moved" } else { "banned" }
+                        ),
+                        r => Ok(r.map_err(CrmError::from)?),
+                    }
                 })?;
-                if ban {
-                    eprintln!(
-                        "WARNING: Creating rsc_location constraint '{id}' with a score of -INFINITY for resource {rsc} on {node}.\n\
-                         \tThis will prevent {rsc} from running on {node} until the constraint is removed using the clear option or by editing the CIB with an appropriate tool\n\
-                         \tThis will be the case even if {node} is the last node in the cluster"
-                    );
-                } else {
-                    eprintln!("INFO: Move constraint created for {rsc} to {node}");
+                match outcome {
+                    MoveOutcome::Banned(node) => eprint!("{}", ops::ban_warning(&rsc, &node)),
+                    MoveOutcome::Preferred(node) => {
+                        eprintln!("INFO: Move constraint created for {rsc} to {node}")
+                    }
                 }
                 if let Some(u) = until {
                     println!("Migration will take effect until: {u}");
@@ -864,7 +821,9 @@ impl Shell {
             "clear" | "unmove" | "unmigrate" | "unban" => {
                 let rsc = need_rsc()?.to_string();
                 let node = args.get(1).map(|s| s.to_string());
-                let removed = self.edit(|cib| Ok(admin::clear(cib, &rsc, node.as_deref())?))?;
+                let removed = self.edit(|cib| {
+                    Ok(ops::clear(cib, &rsc, node.as_deref()).map_err(CrmError::from)?)
+                })?;
                 if removed.is_empty() {
                     eprintln!("INFO: {rsc} has no migration constraints");
                 } else {
@@ -875,17 +834,18 @@ impl Shell {
             "cleanup" | "refresh" => {
                 let rsc = args.first().map(|s| s.to_string());
                 let node = args.get(1).filter(|a| **a != "force").map(|s| s.to_string());
-                let done = self
-                    .edit_status(|cib| Ok(admin::cleanup(cib, rsc.as_deref(), node.as_deref())?))?;
-                match (&rsc, done.is_empty()) {
-                    (Some(r), true) => println!("Cleaned up {r} on all nodes"),
-                    (None, true) => println!("Cleaned up all resources on all nodes"),
-                    _ => {
-                        for (r, n) in done {
-                            println!("Cleaned up {r} on {n}");
-                        }
-                    }
+                let nodes = self.edit_status(|cib| {
+                    Ok(ops::cleanup(cib, rsc.as_deref(), node.as_deref())
+                        .map_err(CrmError::from)?)
+                })?;
+                if nodes.is_empty() {
+                    // No node has a status entry: crmsh still reports the request done.
+                    println!(
+                        "Cleaned up {} on all nodes",
+                        rsc.as_deref().unwrap_or("all resources")
+                    );
                 }
+                print!("{}", ops::cleanup_text(rsc.as_deref(), &nodes));
                 Ok(())
             }
             "failcount" => {
@@ -995,7 +955,7 @@ impl Shell {
             if named.iter().any(|a| a == "--all" || a == "all") {
                 admin::node_names(cib)
             } else if named.is_empty() {
-                vec![local_node_name()]
+                vec![ops::local_node_name()]
             } else {
                 named
             }
@@ -1144,14 +1104,12 @@ impl Shell {
                 admin::get_node_attr(&cib, n, "standby", Lifetime::Forever).ok().flatten();
             let standby2 =
                 admin::get_node_attr(&cib, n, "standby", Lifetime::Reboot).ok().flatten();
-            let on = |v: &Option<String>| {
-                v.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "yes" | "1"))
-            };
+            let on = |v: &Option<String>| v.as_deref().is_some_and(is_true);
             let state = if on(&standby) || on(&standby2) { "standby" } else { "configured" };
             println!("  * Node {n}: {state}");
         }
         println!();
-        print!("{}", resource_list(&cib));
+        print!("{}", ops::resource_list(&cib));
         Ok(())
     }
 }
@@ -1190,86 +1148,6 @@ fn check_agent_params(p: &Element, force: bool) -> Result<()> {
 
 fn unknown(word: &str, cands: &[&str]) -> anyhow::Error {
     CrmError::UnknownCommand { word: word.to_string(), suggestion: suggest(word, cands) }.into()
-}
-
-fn resource_list(cib: &Element) -> String {
-    let mut out = String::from("Full List of Resources:\n");
-    let Some(res) = cib.path(&["configuration", "resources"]) else {
-        out.push_str("  * No resources\n");
-        return out;
-    };
-    if res.children.is_empty() {
-        out.push_str("  * No resources\n");
-    }
-    fn prim_line(cib: &Element, p: &Element, indent: &str) -> String {
-        let id = p.id().unwrap_or_default();
-        let agent = match p.attr("provider") {
-            Some(pr) => format!(
-                "{}:{pr}:{}",
-                p.attr("class").unwrap_or("ocf"),
-                p.attr("type").unwrap_or("")
-            ),
-            None => {
-                format!("{}:{}", p.attr("class").unwrap_or("ocf"), p.attr("type").unwrap_or(""))
-            }
-        };
-        let locs = admin::locate(cib, id);
-        let disabled = admin::get_rsc_attr(cib, id, "target-role", true).ok().flatten().as_deref()
-            == Some("Stopped");
-        let state = match locs.first() {
-            Some((n, true)) => format!("Promoted {n}"),
-            Some((n, false)) => format!("Started {n}"),
-            None => "Stopped".to_string(),
-        };
-        let dis = if disabled { " (disabled)" } else { "" };
-        format!("{indent}* {id}\t({agent}):\t {state}{dis}\n")
-    }
-    for r in &res.children {
-        match r.name.as_str() {
-            "primitive" => out.push_str(&prim_line(cib, r, "  ")),
-            "group" => {
-                out.push_str(&format!("  * Resource Group: {}:\n", r.id().unwrap_or_default()));
-                for p in r.children_named("primitive") {
-                    out.push_str(&prim_line(cib, p, "    "));
-                }
-            }
-            "clone" | "master" => {
-                let child =
-                    r.children.iter().find(|c| matches!(c.name.as_str(), "primitive" | "group"));
-                let promotable = r.name == "master"
-                    || r.children_named("meta_attributes").flat_map(|m| m.children.iter()).any(
-                        |p| p.attr("name") == Some("promotable") && p.attr("value") == Some("true"),
-                    );
-                out.push_str(&format!(
-                    "  * Clone Set: {} [{}]{}:\n",
-                    r.id().unwrap_or_default(),
-                    child.and_then(|c| c.id()).unwrap_or_default(),
-                    if promotable { " (promotable)" } else { "" }
-                ));
-                let locs = admin::locate(cib, r.id().unwrap_or_default());
-                let promoted: Vec<&str> =
-                    locs.iter().filter(|l| l.1).map(|l| l.0.as_str()).collect();
-                let started: Vec<&str> =
-                    locs.iter().filter(|l| !l.1).map(|l| l.0.as_str()).collect();
-                if !promoted.is_empty() {
-                    out.push_str(&format!("    * Promoted: [ {} ]\n", promoted.join(" ")));
-                }
-                if !started.is_empty() {
-                    let word = if promotable { "Unpromoted" } else { "Started" };
-                    out.push_str(&format!("    * {word}: [ {} ]\n", started.join(" ")));
-                }
-                let stopped: Vec<String> = admin::node_names(cib)
-                    .into_iter()
-                    .filter(|n| !locs.iter().any(|(l, _)| l == n))
-                    .collect();
-                if !stopped.is_empty() {
-                    out.push_str(&format!("    * Stopped: [ {} ]\n", stopped.join(" ")));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// A minimal line diff (longest common subsequence) in unified-diff style lines.

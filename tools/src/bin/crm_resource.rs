@@ -4,7 +4,7 @@
 
 use cluster_core::cib::cli::{self, opt, Failure, Takes};
 use cluster_core::cib::exit;
-use cluster_core::cib::model::{Cib, Resource};
+use cluster_core::cib::model::Cib;
 use cluster_core::cib::ops::{self, MoveOutcome, OpError};
 
 const TOOL: &str = "crm_resource";
@@ -128,7 +128,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
             println!("{id}");
         }
     } else if p.has("list") {
-        list(&cib);
+        print!("{}", ops::resource_list(&cib));
     } else if p.has("locate") {
         let rsc = need_rsc("--locate")?;
         let locs = ops::locate(&cib, rsc).map_err(not_found)?;
@@ -176,12 +176,7 @@ fn body(args: &[String]) -> Result<(), Failure> {
     } else if p.has("cleanup") || p.has("refresh") {
         let nodes = ops::cleanup(&mut cib, rsc, node).map_err(not_found)?;
         cli::save(TOOL, &src, &cib)?;
-        for n in nodes {
-            match rsc {
-                Some(r) => println!("Cleaned up {r} on {n}"),
-                None => println!("Cleaned up all resources on {n}"),
-            }
-        }
+        print!("{}", ops::cleanup_text(rsc, &nodes));
     } else if let Some(name) = p.value("get-parameter") {
         let rsc = need_rsc("--get-parameter")?;
         match ops::get_resource_attr(&cib, rsc, kind, name).map_err(not_found)? {
@@ -223,32 +218,4 @@ fn body(args: &[String]) -> Result<(), Failure> {
         ));
     }
     Ok(())
-}
-
-/// `crm_resource -L`: a short status list from the history.
-fn list(cib: &cluster_core::cib::Element) {
-    let model = Cib::from_element(cib);
-    println!("Full List of Resources:");
-    for r in &model.resources {
-        let state = |id: &str| match ops::locate(cib, id) {
-            Ok(l) if !l.is_empty() => {
-                format!(
-                    "Started [ {} ]",
-                    l.iter().map(|l| l.node.as_str()).collect::<Vec<_>>().join(" ")
-                )
-            }
-            _ => "Stopped".to_string(),
-        };
-        match r {
-            Resource::Primitive(p) => {
-                let agent = [p.class.as_deref(), p.provider.as_deref(), p.agent_type.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(":");
-                println!("  * {}\t({agent}):\t {}", p.id, state(&p.id));
-            }
-            other => println!("  * {}:\t {}", other.id(), state(other.id())),
-        }
-    }
 }
