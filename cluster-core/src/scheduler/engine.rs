@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+mod graph;
+
 use super::input::{is_true, Kind, LrmOp, Role, RscDef, SchedulerInput};
 use super::score::{self, add, INFINITY};
 use crate::cib::xml::Element;
@@ -29,6 +31,19 @@ pub struct Action {
     pub pseudo: bool,
     /// Runnable.
     pub runnable: bool,
+    /// Interval in ms (recurring monitors and their cancellation; 0 otherwise).
+    pub interval: u64,
+}
+
+impl Action {
+    /// Pacemaker's operation key: `RSC_TASK_INTERVAL` (a cancel names the op it cancels).
+    pub fn key(&self) -> String {
+        if self.task == "fence" {
+            return format!("stonith-{}-reboot", self.node.as_deref().unwrap_or(&self.rsc));
+        }
+        let task = if self.task == "cancel" { "monitor" } else { self.task.as_str() };
+        format!("{}_{}_{}", self.rsc, task, self.interval)
+    }
 }
 
 /// The scheduler's decision.
@@ -1906,6 +1921,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             node: Some(e.nodes[*n].name.clone()),
             pseudo: false,
             runnable: true,
+            interval: 0,
         });
     }
     let no_quorum = !e.can_start_anything();
@@ -1996,6 +2012,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(n)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 }
             }
@@ -2032,6 +2049,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(c)),
                     pseudo: on_fenced,
                     runnable: true,
+                    interval: 0,
                 });
                 for &x in r.running.iter().skip(1) {
                     lines.push(line("Stop", &r.id, &name(x), why.clone()));
@@ -2041,6 +2059,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(x)),
                         pseudo: e.nodes[x].unclean,
                         runnable: true,
+                        interval: 0,
                     });
                 }
             }
@@ -2060,6 +2079,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(c)),
                     pseudo: on_fenced,
                     runnable: true,
+                    interval: 0,
                 });
                 actions.push(Action {
                     rsc: r.id.clone(),
@@ -2067,6 +2087,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(n)),
                     pseudo: false,
                     runnable: true,
+                    interval: 0,
                 });
                 edges.push((actions.len() - 2, actions.len() - 1));
             }
@@ -2085,6 +2106,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(x)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 }
                 actions.push(Action {
@@ -2093,6 +2115,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(n)),
                     pseudo: false,
                     runnable: true,
+                    interval: 0,
                 });
             }
             (Some(c), Some(_)) => {
@@ -2117,6 +2140,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                     actions.push(Action {
                         rsc: r.id.clone(),
@@ -2124,6 +2148,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                     edges.push((actions.len() - 2, actions.len() - 1));
                 } else if r.role == Role::Promoted && r.next_role != Role::Promoted {
@@ -2139,6 +2164,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 } else if r.role != Role::Promoted && r.next_role == Role::Promoted {
                     lines.push(line(
@@ -2153,6 +2179,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 }
             }
@@ -2178,7 +2205,8 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             edges.push((f, a));
         }
     }
-    assert!(is_acyclic(actions.len(), &edges), "transition graph has a cycle");
+    let (actions, edges) = graph::complete(e, actions, edges);
+    debug_assert!(is_acyclic(actions.len(), &edges), "transition graph has a cycle");
     (out, actions, edges)
 }
 
