@@ -336,7 +336,10 @@ impl<'a> Eng<'a> {
         for n in order {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
-                let Some(mut p) = self.map_history(&h.id, n).or_else(|| self.orphan_primitive(h))
+                let Some(mut p) = self
+                    .map_history(&h.id, n)
+                    .or_else(|| self.empty_clone_orphan(&h.id))
+                    .or_else(|| self.orphan_primitive(h))
                 else {
                     continue;
                 };
@@ -419,6 +422,33 @@ impl<'a> Eng<'a> {
         None
     }
 
+    /// History of an instance of an anonymous clone with `clone-max=0`: a new orphan instance
+    /// (inactive history creates one too, so that later history on the node reuses it).
+    fn empty_clone_orphan(&mut self, id: &str) -> Option<usize> {
+        let base = id.split(':').next().unwrap_or(id);
+        let c = self.rs.iter().position(|r| {
+            r.kind == Kind::Clone
+                && !r.unique
+                && r.children.is_empty()
+                && r.def.children.first().is_some_and(|d| d.id == base)
+        })?;
+        Some(self.orphan_from_def(c))
+    }
+
+    /// A new orphan instance of clone `c` built from its child definition.
+    fn orphan_from_def(&mut self, c: usize) -> usize {
+        let tmpl = self.rs[c].def.children[0].clone();
+        let num = self.rs[c].children.len();
+        let idx = self.add_rsc(&tmpl, Some(c), &format!(":{num}"));
+        self.rs[c].children.push(idx);
+        self.rs[idx].orphan = true;
+        let kids = self.rs[idx].children.clone();
+        for k in kids {
+            self.rs[k].orphan = true;
+        }
+        idx
+    }
+
     /// A top-level primitive for history of a resource no longer configured.
     fn orphan_primitive(&mut self, h: &super::input::LrmResource) -> Option<usize> {
         let base = h.id.split(':').next().unwrap_or(&h.id);
@@ -447,6 +477,9 @@ impl<'a> Eng<'a> {
 
     /// A new stopped-on-arrival instance of anonymous clone `clone` for surplus history.
     fn make_orphan(&mut self, clone: usize) -> usize {
+        if self.rs[clone].children.is_empty() {
+            return self.orphan_from_def(clone);
+        }
         let tmpl = self.rs[clone].children[0];
         let num = self.rs[clone].children.len();
         let mut r = self.rs[tmpl].clone();
