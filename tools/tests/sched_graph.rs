@@ -205,3 +205,20 @@ fn fencing_comes_before_recovery_elsewhere() {
     assert!(t.actions[find(&t, "ip_stop_0 node1")].pseudo);
     assert!(inputs(&t, "ip_stop_0 node1").contains(&"web_stop_0 node1".to_string()));
 }
+
+#[test]
+fn interleaved_clones_order_instances_on_the_same_node() {
+    let cfg = r#"<resources>
+<clone id="ca"><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/></clone>
+<clone id="cb"><meta_attributes id="cbm"><nvpair id="cbm1" name="interleave" value="true"/></meta_attributes><primitive id="b" class="ocf" provider="pacemaker" type="Dummy"/></clone>
+</resources>
+<constraints><rsc_order id="ord1" first="ca" then="cb"/></constraints></configuration>"#;
+    let t = run(cfg, &(online("1", "node1", "", "") + &online("2", "node2", "", "")));
+    assert_eq!(inputs(&t, "b:0_start_0 node1"), ["a:0_start_0 node1", "cb_start_0"]);
+    assert_eq!(inputs(&t, "b:1_start_0 node2"), ["a:1_start_0 node2", "cb_start_0"]);
+    assert_eq!(inputs(&t, "cb_start_0"), ["ca_running_0"]);
+    assert_eq!(
+        inputs(&t, "ca_running_0"),
+        ["a:0_start_0 node1", "a:1_start_0 node2", "ca_start_0"]
+    );
+}

@@ -20,7 +20,8 @@
 //!   is ordered after such a clone's action waits for the confirmed post-notification;
 //! * `rsc_order` constraints order the last action of `first` (a container's completion
 //!   pseudo action) before the first action of `then`, and symmetrical constraints order the
-//!   inverse actions in reverse (`then` stops before `first` stops);
+//!   inverse actions in reverse (`then` stops before `first` stops); between two clones whose
+//!   `then` is interleaved, also instance by instance on the same node;
 //! * a dependent colocated with a resource's promoted role stops before that resource demotes;
 //! * fencing comes before every other action.
 //!
@@ -326,14 +327,10 @@ pub(super) fn complete(
         };
         let fa = o.first_action.as_str();
         let ta = o.then_action.as_str();
-        let x = exit.get(&(f, fa)).cloned().unwrap_or_default();
-        let y = entry.get(&(t, ta)).cloned().unwrap_or_default();
-        g.edges_all(&x, &y);
+        order_pair(e, &mut g, &entry, &exit, (f, fa), (t, ta));
         if o.symmetrical {
             if let (Some(fi), Some(ti)) = (inverse(fa), inverse(ta)) {
-                let x = exit.get(&(t, ti)).cloned().unwrap_or_default();
-                let y = entry.get(&(f, fi)).cloned().unwrap_or_default();
-                g.edges_all(&x, &y);
+                order_pair(e, &mut g, &entry, &exit, (t, ti), (f, fi));
             }
         }
     }
@@ -353,6 +350,54 @@ pub(super) fn complete(
     let all: Vec<usize> = (0..g.actions.len()).filter(|i| !fences.contains(i)).collect();
     g.edges_all(&fences, &all);
     topo_sort(g)
+}
+
+type Sets<'a> = BTreeMap<(usize, &'a str), Vec<usize>>;
+
+/// The node an instance acts on for `task`: where it runs now for stop/demote, where it is
+/// assigned for start/promote.
+fn instance_node(e: &Eng, i: usize, task: &str) -> Option<usize> {
+    let mut prims = Vec::new();
+    e.primitives_under(i, &mut prims);
+    prims.iter().find_map(|&p| match task {
+        "stop" | "demote" => e.rs[p].running.first().copied(),
+        _ => e.rs[p].assigned,
+    })
+}
+
+/// Order `first`'s action before `then`'s: the whole of one before the whole of the other,
+/// and also instance by instance on the same node when both are clones and `then` is
+/// interleaved.
+fn order_pair(
+    e: &Eng,
+    g: &mut G,
+    entry: &Sets,
+    exit: &Sets,
+    first: (usize, &str),
+    then: (usize, &str),
+) {
+    let (f, fa) = first;
+    let (t, ta) = then;
+    let clones = e.rs[f].kind == Kind::Clone && e.rs[t].kind == Kind::Clone;
+    if clones && e.rs[t].def.meta_bool("interleave", false) {
+        for &fi in &e.rs[f].children {
+            for &ti in &e.rs[t].children {
+                let (Some(a), Some(b)) = (instance_node(e, fi, fa), instance_node(e, ti, ta))
+                else {
+                    continue;
+                };
+                if a != b {
+                    continue;
+                }
+                let x = exit.get(&(fi, fa)).cloned().unwrap_or_default();
+                let y = entry.get(&(ti, ta)).cloned().unwrap_or_default();
+                g.edges_all(&x, &y);
+            }
+        }
+    }
+    let x = exit.get(&(f, fa)).cloned().unwrap_or_default();
+    let y = entry.get(&(t, ta)).cloned().unwrap_or_default();
+    g.edges_all(&x, &y);
 }
 
 /// Stable topological order (lowest index first among the ready), edges reindexed.
