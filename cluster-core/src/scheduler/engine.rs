@@ -1919,7 +1919,9 @@ fn apply_orders(e: &mut Eng) {
             } else {
                 let mut fp = Vec::new();
                 e.primitives_under(f, &mut fp);
-                if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+                // A clone-one-or-more first only gates runnability: its starts restart nothing.
+                let gate_only = label.starts_with("clone-one-or-more:");
+                if !gate_only && fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
                     for &p in &tp {
                         let r = &mut e.rs[p];
                         if r.assigned.is_some()
