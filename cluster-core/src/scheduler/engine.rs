@@ -689,6 +689,10 @@ impl<'a> Eng<'a> {
         if r.role < role || r.role == Role::Stopped {
             r.role = role;
         }
+        if stop_failed && !self.nodes[n].online && self.nodes[n].unclean {
+            // On a lost node that needs fencing anyway, a failed stop just leaves it active.
+            return;
+        }
         match on_fail.as_deref() {
             Some("ignore") => r.failure_ignored = true,
             Some("block") => {
