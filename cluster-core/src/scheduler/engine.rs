@@ -1604,7 +1604,9 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
         for p in 0..e.rs.len() {
             if e.rs[p].kind == Kind::Primitive
                 && e.rs[p].assigned.is_some()
-                && e.rs[p].running.is_empty()
+                && (e.rs[p].running.is_empty()
+                    || (e.rs[p].running.iter().all(|&n| e.nodes[n].unclean)
+                        && e.rs[p].running.first().copied() != e.rs[p].assigned))
                 && e.is_managed(p)
                 && e.rs[p].def.meta("requires") != Some("nothing")
             {
