@@ -2060,7 +2060,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             (Some(c), None) => {
                 let why = if let Some(b) = reason {
                     Some(format!("due to {b}"))
-                } else if no_quorum && e.needs_quorum(p) {
+                } else if no_quorum && e.needs_quorum(p) && !e.fences.iter().any(|(f, _)| *f == c) {
                     Some("due to no quorum".to_string())
                 } else {
                     Some("due to node availability".to_string())
