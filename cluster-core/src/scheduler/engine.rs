@@ -117,6 +117,7 @@ struct R {
     banned_everywhere: bool,
     orphan: bool,
     stop_stuck: bool,
+    not_installed: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -257,6 +258,7 @@ impl<'a> Eng<'a> {
             banned_everywhere: false,
             orphan: false,
             stop_stuck: false,
+            not_installed: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -638,6 +640,7 @@ impl<'a> Eng<'a> {
                         role = Role::Promoted;
                     } else if op.interval == 0 && matches!(op.rc, 5) {
                         role = Role::Stopped;
+                        self.rs[p].not_installed = true;
                         if !self.rs[p].banned.contains(&n) {
                             self.rs[p].banned.push(n);
                         }
@@ -2369,6 +2372,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         disabled: e.target_role(p) == Some(Role::Stopped),
         failure_ignored: r.failure_ignored,
         orphaned: r.orphan,
+        not_installed: r.not_installed && e.clone_of(p).is_none(),
         on_unclean,
     }
 }
