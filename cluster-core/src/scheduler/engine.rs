@@ -1971,6 +1971,8 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
     let no_quorum = !e.can_start_anything();
     // Stops that must wait for a blocked resource's stop cannot happen either.
     let mut stop_blocked: Vec<usize> = Vec::new();
+    // Why a group member cannot stop: the later member whose stop cannot run.
+    let mut stop_why: Vec<(usize, String)> = Vec::new();
     for o in &e.inp.orders {
         if !o.mandatory {
             continue;
@@ -2003,6 +2005,9 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                 || stop_blocked.contains(&later)
             {
                 stop_blocked.push(kids[k]);
+                if !stop_why.iter().any(|(q, _)| *q == kids[k]) {
+                    stop_why.push((kids[k], format!("unrunnable {} stop", e.rs[later].id)));
+                }
             }
         }
     }
@@ -2106,6 +2111,14 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         interval: 0,
                     });
                 }
+            }
+            (Some(c), Some(n)) if c != n && stop_why.iter().any(|(q, _)| *q == p) => {
+                // A move whose stop must wait for a member that cannot stop: it stays.
+                let why = stop_why.iter().find(|(q, _)| *q == p).map(|(_, w)| w.clone());
+                let det =
+                    if need_role { format!("{} {}", r.role.name(), name(c)) } else { name(c) };
+                e.rs[p].stop_stuck = true;
+                lines.push(line("Stop", &r.id, &det, why.map(|w| format!("due to {w} (blocked)"))));
             }
             (Some(c), Some(n)) if c != n => {
                 let change = if r.failed { "Recover" } else { "Move" };
