@@ -351,6 +351,16 @@ impl<'a> Eng<'a> {
                         continue;
                     }
                     p = self.make_orphan(usize::MAX - p);
+                    if self.rs[p].kind != Kind::Primitive {
+                        // An orphan cloned-group instance: the member this history belongs to.
+                        let base = h.id.split(':').next().unwrap_or(&h.id).to_string();
+                        let mut prims = Vec::new();
+                        self.primitives_under(p, &mut prims);
+                        let Some(&m) = prims.iter().find(|&&q| self.rs[q].base == base) else {
+                            continue;
+                        };
+                        p = m;
+                    }
                 }
                 if h.id != self.rs[p].id && self.rs[p].hist_name.as_deref() != Some(h.id.as_str()) {
                     self.rs[p].hist_name = Some(h.id.clone());
@@ -393,11 +403,7 @@ impl<'a> Eng<'a> {
         for &c in &cands {
             if self.rs[c].running.contains(&node) {
                 // A second active history of an anonymous instance on one node: an orphan.
-                return if self.rs[inst_of(c)].kind == Kind::Primitive {
-                    Some(usize::MAX - clone)
-                } else {
-                    Some(c)
-                };
+                return Some(usize::MAX - clone);
             }
         }
         for &c in &cands {
@@ -479,7 +485,9 @@ impl<'a> Eng<'a> {
 
     /// A new stopped-on-arrival instance of anonymous clone `clone` for surplus history.
     fn make_orphan(&mut self, clone: usize) -> usize {
-        if self.rs[clone].children.is_empty() {
+        if self.rs[clone].children.is_empty()
+            || self.rs[self.rs[clone].children[0]].kind != Kind::Primitive
+        {
             return self.orphan_from_def(clone);
         }
         let tmpl = self.rs[clone].children[0];
@@ -958,7 +966,10 @@ impl<'a> Eng<'a> {
         if self.inp.option("maintenance-mode").map(is_true).unwrap_or(false) {
             return false;
         }
-        if r.orphan && !self.inp.option("stop-orphan-resources").map(is_true).unwrap_or(true) {
+        if r.orphan
+            && self.clone_of(p).is_none()
+            && !self.inp.option("stop-orphan-resources").map(is_true).unwrap_or(true)
+        {
             return false;
         }
         if r.running.iter().any(|&n| self.nodes[n].maintenance) {
