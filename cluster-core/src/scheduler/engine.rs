@@ -1941,7 +1941,11 @@ fn apply_orders(e: &mut Eng) {
                 e.primitives_under(f, &mut fp);
                 // A clone-one-or-more first only gates runnability: its starts restart nothing.
                 let gate_only = label.starts_with("clone-one-or-more:");
-                if !gate_only && fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+                // New instances of a clone starting elsewhere do not restart what follows it.
+                let is_clone = e.rs[f].kind == Kind::Clone;
+                let restarts =
+                    |p: usize| prim_restarts(&e.rs[p]) && !(is_clone && e.rs[p].running.is_empty());
+                if !gate_only && fp.iter().any(|&p| restarts(p)) {
                     for &p in &tp {
                         let r = &mut e.rs[p];
                         if r.assigned.is_some()
