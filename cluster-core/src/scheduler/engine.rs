@@ -1628,6 +1628,26 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
             }
         }
     }
+    // A failed resource that lives in a container recovers the container with it.
+    for p in 0..e.rs.len() {
+        let r = &e.rs[p];
+        if r.kind != Kind::Primitive || !r.failed || r.assigned.is_none() {
+            continue;
+        }
+        let Some(x) = r.def.meta("container").and_then(|c| e.rs.iter().position(|q| q.id == c))
+        else {
+            continue;
+        };
+        let c = &mut e.rs[x];
+        if x != p
+            && !c.failed
+            && c.restart_reason.is_none()
+            && c.assigned.is_some()
+            && c.running.first().copied() == c.assigned
+        {
+            c.restart_reason = Some(String::new());
+        }
+    }
     apply_orders(&mut e);
     // Dependents of a primary whose start cannot happen cannot stay with it.
     let mut coloc_changed = false;
@@ -2203,7 +2223,10 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     let why = if r.failed {
                         None
                     } else {
-                        r.restart_reason.clone().map(|x| format!("due to {x}"))
+                        r.restart_reason
+                            .clone()
+                            .filter(|x| !x.is_empty())
+                            .map(|x| format!("due to {x}"))
                     };
                     lines.push(line(change, &r.id, &det, why));
                     actions.push(Action {
