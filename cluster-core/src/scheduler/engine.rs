@@ -922,7 +922,22 @@ impl<'a> Eng<'a> {
         w
     }
 
+    /// Fail count of `p` on node `n`; a container adds those of the resources it holds.
     fn fail_count(&self, p: usize, n: usize) -> i64 {
+        let mut total = self.own_fail_count(p, n);
+        let id = &self.rs[p].id;
+        for q in 0..self.rs.len() {
+            if q != p
+                && self.rs[q].kind == Kind::Primitive
+                && self.rs[q].def.meta("container") == Some(id.as_str())
+            {
+                total = add(total, self.own_fail_count(q, n));
+            }
+        }
+        total
+    }
+
+    fn own_fail_count(&self, p: usize, n: usize) -> i64 {
         let r = &self.rs[p];
         let uniq = self.clone_of(p).map(|c| self.rs[c].unique).unwrap_or(true);
         let name = if uniq { r.id.clone() } else { r.base.clone() };
