@@ -2449,7 +2449,11 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
         Kind::Primitive => RscView::Primitive(prim_view(e, i, after)),
         Kind::Group => {
             let mut flags = Vec::new();
-            if !r.def.meta_bool("is-managed", true) || r.def.meta_bool("maintenance", false) {
+            let cluster_maint = e.inp.option("maintenance-mode").map(is_true).unwrap_or(false);
+            if !r.def.meta_bool("is-managed", true)
+                || r.def.meta_bool("maintenance", false)
+                || cluster_maint
+            {
                 flags.push("unmanaged".to_string());
             }
             if e.target_role(i) == Some(Role::Stopped) {
