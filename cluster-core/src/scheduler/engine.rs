@@ -118,6 +118,7 @@ struct R {
     orphan: bool,
     stop_stuck: bool,
     not_installed: bool,
+    pending_start: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -259,6 +260,7 @@ impl<'a> Eng<'a> {
             orphan: false,
             stop_stuck: false,
             not_installed: false,
+            pending_start: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -545,6 +547,9 @@ impl<'a> Eng<'a> {
             }
             if op.status == -1 || op.call_id == -1 {
                 // pending
+                if op.task == "start" {
+                    self.rs[p].pending_start = true;
+                }
                 match op.task.as_str() {
                     "start" | "promote" | "demote" | "stop" => role = Role::Started.max(role),
                     _ => {}
@@ -2401,7 +2406,9 @@ fn view(e: &Eng, after: bool) -> ClusterView {
 fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
     let r = &e.rs[p];
     let managed = e.is_managed(p);
-    let (nodes, role, failed) = if after && r.stop_stuck {
+    // A stop waits for a pending start to finish: the simulation leaves it running.
+    let pending = after && r.pending_start && r.assigned.is_none() && !r.running.is_empty();
+    let (nodes, role, failed) = if after && (r.stop_stuck || pending) {
         (r.running.clone(), r.role, false)
     } else if after && managed {
         match r.assigned {
