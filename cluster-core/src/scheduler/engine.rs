@@ -1880,7 +1880,18 @@ fn apply_orders(e: &mut Eng) {
                             })
                             .unwrap_or(false)
                     });
-                    let Some(fi) = fi else { continue };
+                    let Some(fi) = fi else {
+                        // No instance of first on this node: a new then-instance cannot start.
+                        if o.first_action == "start" && o.symmetrical {
+                            for &p in &tp {
+                                if e.rs[p].running.is_empty() && e.rs[p].assigned.is_some() {
+                                    e.rs[p].assigned = None;
+                                    changed = true;
+                                }
+                            }
+                        }
+                        continue;
+                    };
                     let mut fp = Vec::new();
                     e.primitives_under(fi, &mut fp);
                     let flabel = if e.rs[fi].kind == Kind::Primitive {
