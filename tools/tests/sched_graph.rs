@@ -222,3 +222,53 @@ fn interleaved_clones_order_instances_on_the_same_node() {
         ["a:0_start_0 node1", "a:1_start_0 node2", "ca_start_0"]
     );
 }
+
+#[test]
+fn crm_simulate_writes_the_graph_as_synapses() {
+    let dir = std::env::temp_dir().join(format!("sched2-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _guard = Cleanup(dir.clone());
+    let st = online("1", "node1", "", "") + &online("2", "node2", "", "");
+    let cib = dir.join("cib.xml");
+    std::fs::write(&cib, format!("{HEAD}{WEB}<status>{st}</status></cib>")).unwrap();
+    let graph = dir.join("graph.xml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crm_simulate"))
+        .arg("-S")
+        .arg("-x")
+        .arg(&cib)
+        .arg("-G")
+        .arg(&graph)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g = Element::parse(&std::fs::read_to_string(&graph).unwrap()).unwrap();
+    assert_eq!(g.name, "transition_graph");
+    let key = |e: &Element| {
+        e.children
+            .iter()
+            .find(|c| c.name != "primitive")
+            .and_then(|a| a.attr("operation_key").map(str::to_string))
+    };
+    let synapse = g
+        .children_named("synapse")
+        .find(|s| {
+            s.children_named("action_set").next().and_then(key).as_deref() == Some("web_start_0")
+        })
+        .expect("web start synapse");
+    let inputs: Vec<String> = synapse
+        .children_named("inputs")
+        .flat_map(|i| i.children_named("trigger"))
+        .filter_map(key)
+        .collect();
+    assert_eq!(inputs, ["ip_start_0"]);
+    let mon = g.children_named("synapse").any(|s| {
+        s.children_named("action_set").next().and_then(key).as_deref() == Some("ip_monitor_10000")
+    });
+    assert!(mon, "recurring monitor synapse");
+}
