@@ -70,6 +70,8 @@ pub struct PrimitiveView {
     pub on_unclean: bool,
     /// No longer in the configuration.
     pub orphaned: bool,
+    /// Stopped, with a probe that found the agent not installed somewhere.
+    pub not_installed: bool,
 }
 
 /// A resource in the status tree.
@@ -131,6 +133,9 @@ fn prim_line(p: &PrimitiveView, show_id: &str) -> String {
         }
     } else if p.nodes.is_empty() {
         s.push_str("Stopped");
+        if p.not_installed {
+            s.push_str(" (not installed)");
+        }
     } else {
         s.push_str(&p.role);
     }

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+mod graph;
+
 use super::input::{is_true, Kind, LrmOp, Role, RscDef, SchedulerInput};
 use super::score::{self, add, INFINITY};
 use crate::cib::xml::Element;
@@ -29,6 +31,19 @@ pub struct Action {
     pub pseudo: bool,
     /// Runnable.
     pub runnable: bool,
+    /// Interval in ms (recurring monitors and their cancellation; 0 otherwise).
+    pub interval: u64,
+}
+
+impl Action {
+    /// Pacemaker's operation key: `RSC_TASK_INTERVAL` (a cancel names the op it cancels).
+    pub fn key(&self) -> String {
+        if self.task == "fence" {
+            return format!("stonith-{}-reboot", self.node.as_deref().unwrap_or(&self.rsc));
+        }
+        let task = if self.task == "cancel" { "monitor" } else { self.task.as_str() };
+        format!("{}_{}_{}", self.rsc, task, self.interval)
+    }
 }
 
 /// The scheduler's decision.
@@ -102,6 +117,8 @@ struct R {
     banned_everywhere: bool,
     orphan: bool,
     stop_stuck: bool,
+    not_installed: bool,
+    pending_start: bool,
     // location weights (None = not allowed in an asymmetric cluster)
     loc: Vec<Option<i64>>,
     promo_loc: Vec<i64>,
@@ -242,6 +259,8 @@ impl<'a> Eng<'a> {
             banned_everywhere: false,
             orphan: false,
             stop_stuck: false,
+            not_installed: false,
+            pending_start: false,
             loc: vec![if self.symmetric { Some(0) } else { None }; nn],
             promo_loc: vec![0; nn],
             assigned: None,
@@ -321,7 +340,10 @@ impl<'a> Eng<'a> {
         for n in order {
             let hist = self.inp.nodes[n].history.clone();
             for h in &hist {
-                let Some(mut p) = self.map_history(&h.id, n).or_else(|| self.orphan_primitive(h))
+                let Some(mut p) = self
+                    .map_history(&h.id, n)
+                    .or_else(|| self.empty_clone_orphan(&h.id))
+                    .or_else(|| self.orphan_primitive(h))
                 else {
                     continue;
                 };
@@ -331,6 +353,16 @@ impl<'a> Eng<'a> {
                         continue;
                     }
                     p = self.make_orphan(usize::MAX - p);
+                    if self.rs[p].kind != Kind::Primitive {
+                        // An orphan cloned-group instance: the member this history belongs to.
+                        let base = h.id.split(':').next().unwrap_or(&h.id).to_string();
+                        let mut prims = Vec::new();
+                        self.primitives_under(p, &mut prims);
+                        let Some(&m) = prims.iter().find(|&&q| self.rs[q].base == base) else {
+                            continue;
+                        };
+                        p = m;
+                    }
                 }
                 if h.id != self.rs[p].id && self.rs[p].hist_name.as_deref() != Some(h.id.as_str()) {
                     self.rs[p].hist_name = Some(h.id.clone());
@@ -373,11 +405,7 @@ impl<'a> Eng<'a> {
         for &c in &cands {
             if self.rs[c].running.contains(&node) {
                 // A second active history of an anonymous instance on one node: an orphan.
-                return if self.rs[inst_of(c)].kind == Kind::Primitive {
-                    Some(usize::MAX - clone)
-                } else {
-                    Some(c)
-                };
+                return Some(usize::MAX - clone);
             }
         }
         for &c in &cands {
@@ -402,6 +430,33 @@ impl<'a> Eng<'a> {
             return Some(usize::MAX - clone);
         }
         None
+    }
+
+    /// History of an instance of an anonymous clone with `clone-max=0`: a new orphan instance
+    /// (inactive history creates one too, so that later history on the node reuses it).
+    fn empty_clone_orphan(&mut self, id: &str) -> Option<usize> {
+        let base = id.split(':').next().unwrap_or(id);
+        let c = self.rs.iter().position(|r| {
+            r.kind == Kind::Clone
+                && !r.unique
+                && r.children.is_empty()
+                && r.def.children.first().is_some_and(|d| d.id == base)
+        })?;
+        Some(self.orphan_from_def(c))
+    }
+
+    /// A new orphan instance of clone `c` built from its child definition.
+    fn orphan_from_def(&mut self, c: usize) -> usize {
+        let tmpl = self.rs[c].def.children[0].clone();
+        let num = self.rs[c].children.len();
+        let idx = self.add_rsc(&tmpl, Some(c), &format!(":{num}"));
+        self.rs[c].children.push(idx);
+        self.rs[idx].orphan = true;
+        let kids = self.rs[idx].children.clone();
+        for k in kids {
+            self.rs[k].orphan = true;
+        }
+        idx
     }
 
     /// A top-level primitive for history of a resource no longer configured.
@@ -432,6 +487,11 @@ impl<'a> Eng<'a> {
 
     /// A new stopped-on-arrival instance of anonymous clone `clone` for surplus history.
     fn make_orphan(&mut self, clone: usize) -> usize {
+        if self.rs[clone].children.is_empty()
+            || self.rs[self.rs[clone].children[0]].kind != Kind::Primitive
+        {
+            return self.orphan_from_def(clone);
+        }
         let tmpl = self.rs[clone].children[0];
         let num = self.rs[clone].children.len();
         let mut r = self.rs[tmpl].clone();
@@ -487,6 +547,9 @@ impl<'a> Eng<'a> {
             }
             if op.status == -1 || op.call_id == -1 {
                 // pending
+                if op.task == "start" {
+                    self.rs[p].pending_start = true;
+                }
                 match op.task.as_str() {
                     "start" | "promote" | "demote" | "stop" => role = Role::Started.max(role),
                     _ => {}
@@ -590,6 +653,7 @@ impl<'a> Eng<'a> {
                         role = Role::Promoted;
                     } else if op.interval == 0 && matches!(op.rc, 5) {
                         role = Role::Stopped;
+                        self.rs[p].not_installed = true;
                         if !self.rs[p].banned.contains(&n) {
                             self.rs[p].banned.push(n);
                         }
@@ -640,6 +704,10 @@ impl<'a> Eng<'a> {
         }
         if r.role < role || r.role == Role::Stopped {
             r.role = role;
+        }
+        if stop_failed && !self.nodes[n].online && self.nodes[n].unclean {
+            // On a lost node that needs fencing anyway, a failed stop just leaves it active.
+            return;
         }
         match on_fail.as_deref() {
             Some("ignore") => r.failure_ignored = true,
@@ -859,7 +927,22 @@ impl<'a> Eng<'a> {
         w
     }
 
+    /// Fail count of `p` on node `n`; a container adds those of the resources it holds.
     fn fail_count(&self, p: usize, n: usize) -> i64 {
+        let mut total = self.own_fail_count(p, n);
+        let id = &self.rs[p].id;
+        for q in 0..self.rs.len() {
+            if q != p
+                && self.rs[q].kind == Kind::Primitive
+                && self.rs[q].def.meta("container") == Some(id.as_str())
+            {
+                total = add(total, self.own_fail_count(q, n));
+            }
+        }
+        total
+    }
+
+    fn own_fail_count(&self, p: usize, n: usize) -> i64 {
         let r = &self.rs[p];
         let uniq = self.clone_of(p).map(|c| self.rs[c].unique).unwrap_or(true);
         let name = if uniq { r.id.clone() } else { r.base.clone() };
@@ -903,7 +986,10 @@ impl<'a> Eng<'a> {
         if self.inp.option("maintenance-mode").map(is_true).unwrap_or(false) {
             return false;
         }
-        if r.orphan && !self.inp.option("stop-orphan-resources").map(is_true).unwrap_or(true) {
+        if r.orphan
+            && self.clone_of(p).is_none()
+            && !self.inp.option("stop-orphan-resources").map(is_true).unwrap_or(true)
+        {
             return false;
         }
         if r.running.iter().any(|&n| self.nodes[n].maintenance) {
@@ -1552,12 +1638,34 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
         for p in 0..e.rs.len() {
             if e.rs[p].kind == Kind::Primitive
                 && e.rs[p].assigned.is_some()
-                && e.rs[p].running.is_empty()
+                && (e.rs[p].running.is_empty()
+                    || (e.rs[p].running.iter().all(|&n| e.nodes[n].unclean)
+                        && e.rs[p].running.first().copied() != e.rs[p].assigned))
                 && e.is_managed(p)
                 && e.rs[p].def.meta("requires") != Some("nothing")
             {
                 e.rs[p].start_blocked = Some(why.to_string());
             }
+        }
+    }
+    // A failed resource that lives in a container recovers the container with it.
+    for p in 0..e.rs.len() {
+        let r = &e.rs[p];
+        if r.kind != Kind::Primitive || !r.failed || r.assigned.is_none() {
+            continue;
+        }
+        let Some(x) = r.def.meta("container").and_then(|c| e.rs.iter().position(|q| q.id == c))
+        else {
+            continue;
+        };
+        let c = &mut e.rs[x];
+        if x != p
+            && !c.failed
+            && c.restart_reason.is_none()
+            && c.assigned.is_some()
+            && c.running.first().copied() == c.assigned
+        {
+            c.restart_reason = Some(String::new());
         }
     }
     apply_orders(&mut e);
@@ -1772,7 +1880,18 @@ fn apply_orders(e: &mut Eng) {
                             })
                             .unwrap_or(false)
                     });
-                    let Some(fi) = fi else { continue };
+                    let Some(fi) = fi else {
+                        // No instance of first on this node: a new then-instance cannot start.
+                        if o.first_action == "start" && o.symmetrical {
+                            for &p in &tp {
+                                if e.rs[p].running.is_empty() && e.rs[p].assigned.is_some() {
+                                    e.rs[p].assigned = None;
+                                    changed = true;
+                                }
+                            }
+                        }
+                        continue;
+                    };
                     let mut fp = Vec::new();
                     e.primitives_under(fi, &mut fp);
                     let flabel = if e.rs[fi].kind == Kind::Primitive {
@@ -1871,7 +1990,13 @@ fn apply_orders(e: &mut Eng) {
             } else {
                 let mut fp = Vec::new();
                 e.primitives_under(f, &mut fp);
-                if fp.iter().any(|&p| prim_restarts(&e.rs[p])) {
+                // A clone-one-or-more first only gates runnability: its starts restart nothing.
+                let gate_only = label.starts_with("clone-one-or-more:");
+                // New instances of a clone starting elsewhere do not restart what follows it.
+                let is_clone = e.rs[f].kind == Kind::Clone;
+                let restarts =
+                    |p: usize| prim_restarts(&e.rs[p]) && !(is_clone && e.rs[p].running.is_empty());
+                if !gate_only && fp.iter().any(|&p| restarts(p)) {
                     for &p in &tp {
                         let r = &mut e.rs[p];
                         if r.assigned.is_some()
@@ -1906,11 +2031,14 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             node: Some(e.nodes[*n].name.clone()),
             pseudo: false,
             runnable: true,
+            interval: 0,
         });
     }
     let no_quorum = !e.can_start_anything();
     // Stops that must wait for a blocked resource's stop cannot happen either.
     let mut stop_blocked: Vec<usize> = Vec::new();
+    // Why a group member cannot stop: the later member whose stop cannot run.
+    let mut stop_why: Vec<(usize, String)> = Vec::new();
     for o in &e.inp.orders {
         if !o.mandatory {
             continue;
@@ -1943,6 +2071,9 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                 || stop_blocked.contains(&later)
             {
                 stop_blocked.push(kids[k]);
+                if !stop_why.iter().any(|(q, _)| *q == kids[k]) {
+                    stop_why.push((kids[k], format!("unrunnable {} stop", e.rs[later].id)));
+                }
             }
         }
     }
@@ -1996,13 +2127,14 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(n)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 }
             }
             (Some(c), None) => {
                 let why = if let Some(b) = reason {
                     Some(format!("due to {b}"))
-                } else if no_quorum && e.needs_quorum(p) {
+                } else if no_quorum && e.needs_quorum(p) && !e.fences.iter().any(|(f, _)| *f == c) {
                     Some("due to no quorum".to_string())
                 } else {
                     Some("due to node availability".to_string())
@@ -2032,6 +2164,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(c)),
                     pseudo: on_fenced,
                     runnable: true,
+                    interval: 0,
                 });
                 for &x in r.running.iter().skip(1) {
                     lines.push(line("Stop", &r.id, &name(x), why.clone()));
@@ -2041,8 +2174,17 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(x)),
                         pseudo: e.nodes[x].unclean,
                         runnable: true,
+                        interval: 0,
                     });
                 }
+            }
+            (Some(c), Some(n)) if c != n && stop_why.iter().any(|(q, _)| *q == p) => {
+                // A move whose stop must wait for a member that cannot stop: it stays.
+                let why = stop_why.iter().find(|(q, _)| *q == p).map(|(_, w)| w.clone());
+                let det =
+                    if need_role { format!("{} {}", r.role.name(), name(c)) } else { name(c) };
+                e.rs[p].stop_stuck = true;
+                lines.push(line("Stop", &r.id, &det, why.map(|w| format!("due to {w} (blocked)"))));
             }
             (Some(c), Some(n)) if c != n => {
                 let change = if r.failed { "Recover" } else { "Move" };
@@ -2060,6 +2202,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(c)),
                     pseudo: on_fenced,
                     runnable: true,
+                    interval: 0,
                 });
                 actions.push(Action {
                     rsc: r.id.clone(),
@@ -2067,6 +2210,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(n)),
                     pseudo: false,
                     runnable: true,
+                    interval: 0,
                 });
                 edges.push((actions.len() - 2, actions.len() - 1));
             }
@@ -2085,6 +2229,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(x)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 }
                 actions.push(Action {
@@ -2093,6 +2238,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     node: Some(name(n)),
                     pseudo: false,
                     runnable: true,
+                    interval: 0,
                 });
             }
             (Some(c), Some(_)) => {
@@ -2108,7 +2254,10 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     let why = if r.failed {
                         None
                     } else {
-                        r.restart_reason.clone().map(|x| format!("due to {x}"))
+                        r.restart_reason
+                            .clone()
+                            .filter(|x| !x.is_empty())
+                            .map(|x| format!("due to {x}"))
                     };
                     lines.push(line(change, &r.id, &det, why));
                     actions.push(Action {
@@ -2117,6 +2266,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                     actions.push(Action {
                         rsc: r.id.clone(),
@@ -2124,6 +2274,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                     edges.push((actions.len() - 2, actions.len() - 1));
                 } else if r.role == Role::Promoted && r.next_role != Role::Promoted {
@@ -2139,6 +2290,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 } else if r.role != Role::Promoted && r.next_role == Role::Promoted {
                     lines.push(line(
@@ -2153,6 +2305,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         node: Some(name(c)),
                         pseudo: false,
                         runnable: true,
+                        interval: 0,
                     });
                 }
             }
@@ -2178,7 +2331,8 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
             edges.push((f, a));
         }
     }
-    assert!(is_acyclic(actions.len(), &edges), "transition graph has a cycle");
+    let (actions, edges) = graph::complete(e, actions, edges);
+    debug_assert!(is_acyclic(actions.len(), &edges), "transition graph has a cycle");
     (out, actions, edges)
 }
 
@@ -2263,7 +2417,9 @@ fn view(e: &Eng, after: bool) -> ClusterView {
 fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
     let r = &e.rs[p];
     let managed = e.is_managed(p);
-    let (nodes, role, failed) = if after && r.stop_stuck {
+    // A stop waits for a pending start to finish: the simulation leaves it running.
+    let pending = after && r.pending_start && r.assigned.is_none() && !r.running.is_empty();
+    let (nodes, role, failed) = if after && (r.stop_stuck || pending) {
         (r.running.clone(), r.role, false)
     } else if after && managed {
         match r.assigned {
@@ -2300,6 +2456,7 @@ fn prim_view(e: &Eng, p: usize, after: bool) -> PrimitiveView {
         disabled: e.target_role(p) == Some(Role::Stopped),
         failure_ignored: r.failure_ignored,
         orphaned: r.orphan,
+        not_installed: r.not_installed && e.clone_of(p).is_none(),
         on_unclean,
     }
 }
@@ -2310,7 +2467,11 @@ fn rsc_view(e: &Eng, i: usize, after: bool) -> RscView {
         Kind::Primitive => RscView::Primitive(prim_view(e, i, after)),
         Kind::Group => {
             let mut flags = Vec::new();
-            if !r.def.meta_bool("is-managed", true) || r.def.meta_bool("maintenance", false) {
+            let cluster_maint = e.inp.option("maintenance-mode").map(is_true).unwrap_or(false);
+            if !r.def.meta_bool("is-managed", true)
+                || r.def.meta_bool("maintenance", false)
+                || cluster_maint
+            {
                 flags.push("unmanaged".to_string());
             }
             if e.target_role(i) == Some(Role::Stopped) {

@@ -270,9 +270,18 @@ fn run() -> Result<u8> {
             if a.task == "fence" {
                 out.push_str(&format!("  * Fencing {node} (reboot)\n"));
             } else if a.pseudo {
-                out.push_str(&format!("  * Pseudo action:   {}_{}_0\n", a.rsc, a.task));
+                out.push_str(&format!("  * Pseudo action:   {}\n", a.key()));
             } else {
-                out.push_str(&format!("  * Resource action: {:<15} {} on {node}\n", a.rsc, a.task));
+                let task = match a.task.as_str() {
+                    "monitor" | "cancel" => format!("monitor={}", a.interval),
+                    t if t.contains("notify") => "notify".to_string(),
+                    t => t.to_string(),
+                };
+                let cancel = if a.task == "cancel" { " (cancel)" } else { "" };
+                out.push_str(&format!(
+                    "  * Resource action: {:<15} {task} on {node}{cancel}\n",
+                    a.rsc
+                ));
             }
         }
         if !o.quiet {
@@ -283,49 +292,20 @@ fn run() -> Result<u8> {
     }
     print!("{out}");
     if let Some(g) = &o.graph {
-        let mut x = String::from("<transition_graph cluster-delay=\"60s\" stonith-timeout=\"60s\" failed-stop-offset=\"INFINITY\" failed-start-offset=\"INFINITY\" batch-limit=\"0\" transition_id=\"0\">\n");
-        for (i, a) in t.actions.iter().enumerate() {
-            x.push_str(&format!("  <synapse id=\"{i}\">\n    <action_set>\n"));
-            let key = format!("{}_{}_0", a.rsc, a.task);
-            let node = a.node.clone().unwrap_or_default();
-            if a.task == "fence" {
-                x.push_str(&format!("      <crm_event id=\"{i}\" operation=\"stonith\" operation_key=\"stonith-{node}-reboot\" on_node=\"{node}\"/>\n"));
-            } else if a.pseudo {
-                x.push_str(&format!(
-                    "      <pseudo_event id=\"{i}\" operation=\"{}\" operation_key=\"{key}\"/>\n",
-                    a.task
-                ));
-            } else {
-                x.push_str(&format!("      <rsc_op id=\"{i}\" operation=\"{}\" operation_key=\"{key}\" on_node=\"{node}\"/>\n", a.task));
-            }
-            x.push_str("    </action_set>\n    <inputs>\n");
-            for (b, _) in t.edges.iter().filter(|(_, to)| *to == i) {
-                x.push_str(&format!("      <trigger><action id=\"{b}\"/></trigger>\n"));
-            }
-            x.push_str("    </inputs>\n  </synapse>\n");
-        }
-        x.push_str("</transition_graph>\n");
-        std::fs::write(g, x).with_context(|| format!("cannot write {g}"))?;
+        std::fs::write(g, graph_xml(&t)).with_context(|| format!("cannot write {g}"))?;
     }
     if let Some(d) = &o.dot {
         let mut x = String::from("digraph \"g\" {\n");
         for a in &t.actions {
-            x.push_str(&format!(
-                "\"{}_{}_0 {}\"\n",
-                a.rsc,
-                a.task,
-                a.node.clone().unwrap_or_default()
-            ));
+            x.push_str(&format!("\"{} {}\"\n", a.key(), a.node.clone().unwrap_or_default()));
         }
         for (a, b) in &t.edges {
             let (fa, fb) = (&t.actions[*a], &t.actions[*b]);
             x.push_str(&format!(
-                "\"{}_{}_0 {}\" -> \"{}_{}_0 {}\"\n",
-                fa.rsc,
-                fa.task,
+                "\"{} {}\" -> \"{} {}\"\n",
+                fa.key(),
                 fa.node.clone().unwrap_or_default(),
-                fb.rsc,
-                fb.task,
+                fb.key(),
                 fb.node.clone().unwrap_or_default()
             ));
         }
@@ -333,6 +313,55 @@ fn run() -> Result<u8> {
         std::fs::write(d, x).with_context(|| format!("cannot write {d}"))?;
     }
     Ok(0)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The transition graph in Pacemaker's format: one synapse per action, its inputs are the
+/// actions ordered before it.
+fn graph_xml(t: &cluster_core::scheduler::Transition) -> String {
+    let mut x = String::from("<transition_graph cluster-delay=\"60s\" stonith-timeout=\"60s\" failed-stop-offset=\"INFINITY\" failed-start-offset=\"INFINITY\" batch-limit=\"0\" transition_id=\"0\">\n");
+    let mut inputs: Vec<Vec<usize>> = vec![Vec::new(); t.actions.len()];
+    for &(a, b) in &t.edges {
+        inputs[b].push(a);
+    }
+    let event = |i: usize| -> String {
+        let a = &t.actions[i];
+        let key = xml_escape(&a.key());
+        let node = xml_escape(a.node.as_deref().unwrap_or(""));
+        let op = match a.task.as_str() {
+            "fence" => "stonith".to_string(),
+            "cancel" => "cancel".to_string(),
+            s if s.starts_with("confirmed-") => "notified".to_string(),
+            s if s.contains("notify") => "notify".to_string(),
+            s => s.to_string(),
+        };
+        let rsc = xml_escape(&a.rsc);
+        if a.task == "fence" {
+            format!("<crm_event id=\"{i}\" operation=\"stonith\" operation_key=\"{key}\" on_node=\"{node}\"/>")
+        } else if a.pseudo {
+            format!("<pseudo_event id=\"{i}\" operation=\"{op}\" operation_key=\"{key}\"/>")
+        } else {
+            format!(
+                "<rsc_op id=\"{i}\" operation=\"{op}\" operation_key=\"{key}\" on_node=\"{node}\"><primitive id=\"{rsc}\"/><attributes CRM_meta_interval=\"{}\"/></rsc_op>",
+                a.interval
+            )
+        }
+    };
+    for (i, ins) in inputs.iter().enumerate() {
+        x.push_str(&format!(
+            "  <synapse id=\"{i}\">\n    <action_set>\n      {}\n    </action_set>\n    <inputs>\n",
+            event(i)
+        ));
+        for &b in ins {
+            x.push_str(&format!("      <trigger>\n        {}\n      </trigger>\n", event(b)));
+        }
+        x.push_str("    </inputs>\n  </synapse>\n");
+    }
+    x.push_str("</transition_graph>\n");
+    x
 }
 
 fn main() -> ExitCode {
