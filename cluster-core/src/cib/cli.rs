@@ -159,23 +159,49 @@ pub fn parse(tool: &str, spec: &[Opt], args: &[String]) -> Result<Parsed, Failur
     Ok(out)
 }
 
-/// The CIB source selected by the environment, or the tool's "cannot connect" failure when it
-/// is the live CIB (this build has no CIB daemon for the tools to talk to).
+/// The CIB source selected by the environment. With neither `CIB_file` nor `CIB_shadow` set
+/// the live CIB is the local `clusterd`'s, reached through its socket
+/// ([`crate::daemon::proto`]): the result is then `CibSource::Live(socket path)`, which
+/// [`load`] and [`save`] talk to.
 ///
 /// # Errors
-/// Neither `CIB_file` nor `CIB_shadow` is set: `disconnect` as message, exit 102.
+/// Live CIB requested but no daemon socket on this node: `disconnect` as message, exit 102.
 pub fn offline_source(disconnect: &str) -> Result<CibSource, Failure> {
     match CibSource::from_env() {
-        CibSource::Live(_) => Err(Failure::new(exit::DISCONNECT, disconnect)),
+        CibSource::Live(_) => {
+            let sock = crate::daemon::proto::socket_path();
+            if sock.exists() {
+                Ok(CibSource::Live(sock))
+            } else {
+                Err(Failure::new(exit::DISCONNECT, disconnect))
+            }
+        }
         s => Ok(s),
     }
 }
 
+/// The status section of the live CIB as the tool loaded it, to tell a status change (which
+/// the socket cannot carry) from the cluster's own progress.
+static LOADED_STATUS: std::sync::Mutex<Option<Element>> = std::sync::Mutex::new(None);
+
 /// Loads the CIB from `src`, mapping errors to Pacemaker-like failures.
 ///
 /// # Errors
-/// Missing file: exit 66 (`NOINPUT`); bad XML or not a CIB: exit 65 (`DATAERR`).
+/// Missing file: exit 66 (`NOINPUT`); bad XML or not a CIB: exit 65 (`DATAERR`); daemon not
+/// answering: exit 102.
 pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
+    if let CibSource::Live(sock) = src {
+        use crate::daemon::proto::{call, Request};
+        let text = call(sock, &Request::Query).map_err(|e| {
+            Failure::new(exit::DISCONNECT, format!("{tool}: Could not connect to the CIB: {e}"))
+        })?;
+        let cib = Element::parse(&text)
+            .map_err(|e| Failure::new(exit::DATAERR, format!("{tool}: live CIB: {e}")))?;
+        if let Ok(mut g) = LOADED_STATUS.lock() {
+            *g = cib.child("status").cloned();
+        }
+        return Ok(cib);
+    }
     src.load().map_err(|e| match e {
         StoreError::Io { .. } => {
             Failure::new(exit::NOINPUT, format!("{tool}: Could not connect to the CIB: {e}"))
@@ -184,11 +210,41 @@ pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
     })
 }
 
-/// Saves the CIB to `src` atomically.
+/// Saves the CIB to `src` atomically. For the live CIB the `configuration` section is sent to
+/// the daemon (`REPLACE`), which applies it cluster-wide through the DC; a change to the
+/// `status` section is refused (the daemon's socket carries configuration changes only).
 ///
 /// # Errors
-/// Write failure: exit 73 (`CANTCREAT`), nothing changed.
+/// Write failure: exit 73 (`CANTCREAT`), nothing changed. Live: status change refused (exit
+/// 1), daemon refused or unreachable (exit 102).
 pub fn save(tool: &str, src: &CibSource, cib: &Element) -> Result<(), Failure> {
+    if let CibSource::Live(sock) = src {
+        use crate::daemon::proto::{call, Request};
+        let loaded = LOADED_STATUS.lock().ok().and_then(|g| g.clone());
+        let conf = cib
+            .child("configuration")
+            .ok_or_else(|| Failure::new(exit::DATAERR, format!("{tool}: no configuration")))?;
+        let live = call(sock, &Request::Query)
+            .ok()
+            .and_then(|t| Element::parse(&t).ok())
+            .and_then(|c| c.child("configuration").cloned());
+        let status_changed = cib.child("status") != loaded.as_ref();
+        if status_changed && live.as_ref() == Some(conf) {
+            return Err(Failure::new(
+                exit::ERROR,
+                format!(
+                    "{tool}: changing the status section (transient attributes, resource \
+                     history) of the live CIB is not supported by clusterd; nothing changed"
+                ),
+            ));
+        }
+        if status_changed {
+            eprintln!("{tool}: warning: status section changes are not applied to the live CIB");
+        }
+        return call(sock, &Request::Replace(conf.to_compact_string())).map(|_| ()).map_err(|e| {
+            Failure::new(exit::DISCONNECT, format!("{tool}: Could not update the CIB: {e}"))
+        });
+    }
     src.save(cib).map_err(|e| Failure::new(exit::CANTCREAT, format!("{tool}: {e}")))
 }
 

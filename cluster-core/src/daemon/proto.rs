@@ -1,0 +1,181 @@
+//! The local CIB socket protocol between `clusterd` and the tools on the same node.
+//!
+//! The socket is `$CLUSTERD_RUN_DIR/cib.sock` (default `/run/clusterd/cib.sock`), mode 0600 in
+//! a 0700 directory: only root talks to it. One request per connection; every request and
+//! reply is one frame: a big-endian `u32` byte length (at most [`MAX_FRAME`]) followed by that
+//! many bytes of UTF-8 text.
+//!
+//! Requests:
+//! * `QUERY`: the reply is the node's current CIB copy (XML).
+//! * `REPLACE <configuration XML>`: replace the `configuration` section cluster-wide. The
+//!   daemon hands it to its controller (which forwards it to the DC) and answers once its own
+//!   copy carries a higher `epoch` (read-your-writes for the next tool), or at once when the
+//!   configuration is unchanged.
+//!
+//! Replies start with `OK\n` followed by the body (may be empty), or `ERR ` followed by the
+//! reason.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest frame accepted either way.
+pub const MAX_FRAME: usize = 32 << 20;
+/// Default run directory of the daemon.
+pub const RUN_DIR_DEFAULT: &str = "/run/clusterd";
+/// How long a client waits for the daemon's answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Errors of the socket protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    /// Connecting, reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A frame announced more than [`MAX_FRAME`] bytes.
+    #[error("frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// A frame is not UTF-8.
+    #[error("frame is not UTF-8 text")]
+    NotText,
+    /// The daemon refused the request.
+    #[error("clusterd refused the request: {0}")]
+    Refused(String),
+    /// The reply is neither `OK` nor `ERR`.
+    #[error("malformed reply from clusterd")]
+    BadReply,
+}
+
+/// The daemon's run directory: `CLUSTERD_RUN_DIR`, else [`RUN_DIR_DEFAULT`].
+pub fn run_dir() -> PathBuf {
+    std::env::var("CLUSTERD_RUN_DIR")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(RUN_DIR_DEFAULT))
+}
+
+/// The CIB socket path in the run directory.
+pub fn socket_path() -> PathBuf {
+    run_dir().join("cib.sock")
+}
+
+/// Writes one frame.
+///
+/// # Errors
+/// I/O errors; payloads over [`MAX_FRAME`].
+pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
+    if payload.len() > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large"));
+    }
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    w.write_all(&len.to_be_bytes())?;
+    w.write_all(payload)?;
+    w.flush()
+}
+
+/// Reads one frame as text.
+///
+/// # Errors
+/// I/O errors, a length over [`MAX_FRAME`], or bytes that are not UTF-8 (all as
+/// `InvalidData`).
+pub fn read_frame(r: &mut impl Read) -> std::io::Result<String> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    String::from_utf8(buf)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "frame is not UTF-8"))
+}
+
+/// A request as the daemon parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `QUERY`.
+    Query,
+    /// `REPLACE <xml>`.
+    Replace(String),
+}
+
+impl Request {
+    /// Parses a request frame; `None` for anything unknown.
+    pub fn parse(text: &str) -> Option<Request> {
+        if text == "QUERY" {
+            return Some(Request::Query);
+        }
+        text.strip_prefix("REPLACE ").map(|x| Request::Replace(x.to_string()))
+    }
+
+    /// The frame text of this request.
+    pub fn to_text(&self) -> String {
+        match self {
+            Request::Query => "QUERY".to_string(),
+            Request::Replace(x) => format!("REPLACE {x}"),
+        }
+    }
+}
+
+/// Sends one request to the socket at `path` and returns the body of an `OK` reply.
+///
+/// # Errors
+/// The socket cannot be reached, the daemon answered `ERR`, or the reply is malformed.
+pub fn call(path: &Path, req: &Request) -> Result<String, ProtoError> {
+    let io = |source| ProtoError::Io { path: path.to_path_buf(), source };
+    let mut s = UnixStream::connect(path).map_err(io)?;
+    s.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
+    write_frame(&mut s, req.to_text().as_bytes()).map_err(io)?;
+    let reply = read_frame(&mut s).map_err(io)?;
+    if let Some(body) = reply.strip_prefix("OK\n") {
+        Ok(body.to_string())
+    } else if reply == "OK" {
+        Ok(String::new())
+    } else if let Some(why) = reply.strip_prefix("ERR ") {
+        Err(ProtoError::Refused(why.to_string()))
+    } else {
+        Err(ProtoError::BadReply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_refuse_oversize() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, b"QUERY").unwrap();
+        assert_eq!(&buf[..4], &[0, 0, 0, 5]);
+        assert_eq!(read_frame(&mut &buf[..]).unwrap(), "QUERY");
+        let big = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        assert!(read_frame(&mut &big[..]).is_err());
+        let bad = [0, 0, 0, 1, 0xff];
+        assert!(read_frame(&mut &bad[..]).is_err());
+        assert!(read_frame(&mut &[0u8, 0][..]).is_err(), "truncated length");
+    }
+
+    #[test]
+    fn requests_parse() {
+        assert_eq!(Request::parse("QUERY"), Some(Request::Query));
+        assert_eq!(
+            Request::parse("REPLACE <configuration/>"),
+            Some(Request::Replace("<configuration/>".into()))
+        );
+        assert_eq!(Request::parse("DELETE"), None);
+        let r = Request::Replace("<x/>".into());
+        assert_eq!(Request::parse(&r.to_text()), Some(r));
+    }
+}
