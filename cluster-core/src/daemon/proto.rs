@@ -178,4 +178,86 @@ mod tests {
         let r = Request::Replace("<x/>".into());
         assert_eq!(Request::parse(&r.to_text()), Some(r));
     }
+
+    /// A fake daemon answering `n` connections: QUERY with `cib`, REPLACE with `replace_reply`
+    /// (the REPLACE bodies are sent back over the channel).
+    fn fake_daemon(
+        n: usize,
+        cib: &'static str,
+        replace_reply: &'static str,
+    ) -> (PathBuf, std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+        use std::os::unix::net::UnixListener;
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rcd-proto-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("cib.sock");
+        let l = UnixListener::bind(&sock).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = std::thread::spawn(move || {
+            for _ in 0..n {
+                let (mut s, _) = l.accept().unwrap();
+                let req = read_frame(&mut s).unwrap();
+                let reply = match Request::parse(&req) {
+                    Some(Request::Query) => format!("OK\n{cib}"),
+                    Some(Request::Replace(x)) => {
+                        tx.send(x).unwrap();
+                        replace_reply.to_string()
+                    }
+                    None => "ERR unknown".to_string(),
+                };
+                write_frame(&mut s, reply.as_bytes()).unwrap();
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+        (sock, rx, h)
+    }
+
+    const LIVE: &str = r#"<cib epoch="3" num_updates="1"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status><node_state id="1" uname="a"/></status></cib>"#;
+
+    #[test]
+    fn tools_save_configuration_changes_through_the_socket() {
+        use crate::cib::cli::{load, save};
+        use crate::cib::store::CibSource;
+        // load, then save: QUERY (before comparing), REPLACE.
+        let (sock, rx, h) = fake_daemon(3, LIVE, "OK\n");
+        let src = CibSource::Live(sock);
+        let mut cib = load("t", &src).unwrap();
+        assert_eq!(cib.attr("epoch"), Some("3"));
+        cib.path_mut(&["configuration", "resources"])
+            .unwrap()
+            .children
+            .push(crate::cib::xml::Element::new("primitive").with_attr("id", "x"));
+        save("t", &src, &cib).unwrap();
+        let sent = rx.recv().unwrap();
+        assert!(sent.starts_with("<configuration>") && sent.contains(r#"id="x""#), "{sent}");
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn tools_status_only_changes_are_refused_and_daemon_errors_reported() {
+        use crate::cib::cli::{load, save};
+        use crate::cib::store::CibSource;
+        let (sock, rx, h) = fake_daemon(2, LIVE, "OK\n");
+        let src = CibSource::Live(sock);
+        let mut cib = load("t", &src).unwrap();
+        cib.child_mut("status").unwrap().children.clear();
+        let e = save("t", &src, &cib).unwrap_err();
+        assert_eq!(e.code, crate::cib::exit::ERROR);
+        assert!(e.message.contains("not supported"), "{}", e.message);
+        h.join().unwrap();
+        assert!(rx.try_recv().is_err(), "nothing was sent");
+
+        let (sock, _rx, h) = fake_daemon(3, LIVE, "ERR invalid configuration: boom");
+        let src = CibSource::Live(sock);
+        let mut cib = load("t", &src).unwrap();
+        cib.child_mut("configuration").unwrap().children.clear();
+        let e = save("t", &src, &cib).unwrap_err();
+        assert_eq!(e.code, crate::cib::exit::DISCONNECT);
+        assert!(e.message.contains("boom"), "{}", e.message);
+        h.join().unwrap();
+    }
 }
