@@ -1,6 +1,7 @@
 //! `clusterd` end to end: two network-namespace nodes with real corosync (two_node), one
 //! `clusterd` per node, the configuration submitted with the real tools through node 1's CIB
-//! socket, and Debian's `ocf:heartbeat:Dummy` agent run by the daemons.
+//! socket, and Debian's `ocf:heartbeat:Dummy` agent run by the daemons, with a floating
+//! `IPaddr2` address (10.213.171.100 on eth0) colocated with it.
 //!
 //! Layout: namespaces `rcdbr` (bridge), `rcd1`, `rcd2` on 10.213.171.0/24. Every process of
 //! node N (corosync, clusterd and hence its agents) runs with its own /run bind-mounted from
@@ -23,6 +24,7 @@ const PREFIX: &str = "rcd";
 const SUBNET: &str = "10.213.171";
 const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
 const STATE: &str = "rcd-dummy.state";
+const VIP: &str = "10.213.171.100";
 
 fn run(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
@@ -279,6 +281,19 @@ impl Cluster {
         Element::parse(&self.tool_ok(i, "cibadmin", &["-Q"])).unwrap()
     }
 
+    /// Nodes whose eth0 carries the floating address.
+    fn vip_on(&self) -> Vec<usize> {
+        (1..=2)
+            .filter(|i| {
+                let o = Command::new("ip")
+                    .args(["-n", &Self::ns(*i), "-o", "addr", "show", "dev", "eth0"])
+                    .output()
+                    .expect("ip");
+                String::from_utf8_lossy(&o.stdout).contains(&format!("{VIP}/24"))
+            })
+            .collect()
+    }
+
     fn holders(&self) -> Vec<usize> {
         (1..=2).filter(|i| self.nd(*i).join("run").join(STATE).exists()).collect()
     }
@@ -344,11 +359,30 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     </instance_attributes>
     <operations><op id="rcd-d-mon" name="monitor" interval="5s"/></operations>
   </primitive>
+  <primitive id="rcd-ip" class="ocf" provider="heartbeat" type="IPaddr2">
+    <instance_attributes id="rcd-ip-ia">
+      <nvpair id="rcd-ip-ia-ip" name="ip" value="{VIP}"/>
+      <nvpair id="rcd-ip-ia-mask" name="cidr_netmask" value="24"/>
+      <nvpair id="rcd-ip-ia-nic" name="nic" value="eth0"/>
+    </instance_attributes>
+    <operations><op id="rcd-ip-mon" name="monitor" interval="5s"/></operations>
+  </primitive>
 </resources>"#
         ),
     )
     .unwrap();
     c.tool_ok(1, "cibadmin", &["-R", "-o", "resources", "-x", rsc.to_str().unwrap()]);
+    c.tool_ok(
+        1,
+        "cibadmin",
+        &[
+            "-C",
+            "-o",
+            "constraints",
+            "-X",
+            r#"<rsc_colocation id="ip-with-d" rsc="rcd-ip" with-rsc="rcd-d" score="INFINITY"/>"#,
+        ],
+    );
 
     c.wait("Dummy started on one node", 60, || c.holders().len() == 1);
     std::thread::sleep(Duration::from_secs(2));
@@ -356,6 +390,7 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     assert_eq!(holders.len(), 1, "Dummy runs on exactly one node\n{}", c.logs());
     let holder = holders[0];
     let other = 3 - holder;
+    c.wait("floating IP on the Dummy's node only", 30, || c.vip_on() == vec![holder]);
     c.wait("crm_resource --locate via node 2 sees it", 30, || {
         let o = c.tool(2, "crm_resource", &["--locate", "-r", "rcd-d"]);
         String::from_utf8_lossy(&o.stdout).contains(&format!("is running on: rcd{holder}"))
@@ -379,6 +414,7 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     // Standby for the holder (through node 2's socket): Dummy moves.
     c.tool_ok(2, "crm_standby", &["-N", &format!("rcd{holder}"), "-v", "on"]);
     c.wait("Dummy moved to the other node", 60, || c.holders() == vec![other]);
+    c.wait("floating IP moved with it", 30, || c.vip_on() == vec![other]);
     c.wait("locate reports the move", 30, || {
         let o = c.tool(1, "crm_resource", &["--locate", "-r", "rcd-d"]);
         String::from_utf8_lossy(&o.stdout).contains(&format!("is running on: rcd{other}"))
@@ -394,6 +430,7 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     let (victim, survivor) = (now[0], 3 - now[0]);
     c.stop_daemon(victim);
     c.wait("survivor takes over", 60, || c.nd(survivor).join("run").join(STATE).exists());
+    c.wait("survivor holds the floating IP", 30, || c.vip_on().contains(&survivor));
     assert!(
         c.log(survivor).contains(&format!("joined, DC is rcd{survivor}")),
         "survivor is DC\n{}",
