@@ -420,14 +420,50 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
         String::from_utf8_lossy(&o.stdout).contains(&format!("is running on: rcd{other}"))
     });
 
-    // Standby off; then the daemon of whichever node runs it stops (killed): the survivor,
-    // with stonith disabled, starts it as well once that node's daemon is gone (nobody stopped
-    // it on the node whose daemon died, so its state file stays there).
+    // Standby off; then a clean shutdown (`clusterd --shutdown`) of the node running it: the
+    // resources move away before the daemon exits 0.
     c.tool_ok(1, "crm_standby", &["-N", &format!("rcd{holder}"), "-v", "off"]);
     std::thread::sleep(Duration::from_secs(2));
     let now = c.holders();
     assert_eq!(now.len(), 1, "still on exactly one node after standby off\n{}", c.logs());
-    let (victim, survivor) = (now[0], 3 - now[0]);
+    let (leaver, stayer) = (now[0], 3 - now[0]);
+    let o = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .args(["--shutdown", "-t", "60"])
+        .env("CLUSTERD_RUN_DIR", c.nd(leaver).join("run/clusterd"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "clean shutdown: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.logs()
+    );
+    assert_eq!(c.holders(), vec![stayer], "resources moved before the daemon left\n{}", c.logs());
+    assert_eq!(c.vip_on(), vec![stayer]);
+    let mut child = c.daemons[leaver - 1].take().unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "daemon still running\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}\n{}", c.logs());
+
+    // It comes back and rejoins (its saved CIB loaded, the cluster's copy wins).
+    let seen = |c: &Cluster| c.log(stayer).matches("members: rcd1 rcd2").count();
+    let before = seen(&c);
+    c.start_daemon(leaver);
+    c.wait("rejoined", 30, || seen(&c) > before);
+    c.wait("same epoch after the rejoin", 30, || {
+        let (a, b) = (c.cib(1), c.cib(2));
+        epoch(&a).is_some() && epoch(&a) == epoch(&b)
+    });
+
+    // The daemon of the node running the resources is killed: the survivor, with stonith
+    // disabled, starts them too (nobody stopped them on the node whose daemon died).
+    let (victim, survivor) = (stayer, leaver);
     c.stop_daemon(victim);
     c.wait("survivor takes over", 60, || c.nd(survivor).join("run").join(STATE).exists());
     c.wait("survivor holds the floating IP", 30, || c.vip_on().contains(&survivor));

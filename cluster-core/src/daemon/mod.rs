@@ -209,6 +209,10 @@ pub struct Daemon<M: Membership> {
     waiting: Vec<Waiting>,
     names: BTreeMap<NodeId, String>,
     last_dc: Option<NodeId>,
+    /// Connections waiting for the clean shutdown to complete.
+    leaving: Vec<UnixStream>,
+    /// The clean shutdown completed: [`Daemon::run`] returns.
+    done: bool,
     t0: Instant,
 }
 
@@ -262,6 +266,8 @@ impl<M: Membership> Daemon<M> {
             waiting: Vec::new(),
             names: BTreeMap::new(),
             last_dc: None,
+            leaving: Vec::new(),
+            done: false,
             t0: Instant::now(),
         };
         d.log(&format!("started as node {local}"));
@@ -281,14 +287,21 @@ impl<M: Membership> Daemon<M> {
         &self.ctl
     }
 
-    /// Runs until the membership disconnects or fails.
+    /// Runs until a clean shutdown completed (`SHUTDOWN` on the socket), or the membership
+    /// disconnects or fails.
     ///
     /// # Errors
     /// Membership failure (corosync gone); the daemon must exit.
     pub fn run(&mut self) -> Result<(), DaemonError> {
-        loop {
+        while !self.done {
             self.round()?;
         }
+        Ok(())
+    }
+
+    /// True once a requested clean shutdown completed.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     /// One loop round (see the module docs).
@@ -312,6 +325,13 @@ impl<M: Membership> Daemon<M> {
         self.ctl.tick(now);
         self.perform()?;
         self.answer_waiting();
+        if !self.leaving.is_empty() && self.ctl.shutdown_complete() && self.runs.is_empty() {
+            self.log("shutdown complete, leaving the cluster");
+            for mut s in self.leaving.drain(..) {
+                let _ = write_frame(&mut s, b"OK\n");
+            }
+            self.done = true;
+        }
         if self.ctl.dc() != self.last_dc {
             self.last_dc = self.ctl.dc();
             let dc = match self.last_dc {
@@ -486,7 +506,26 @@ impl<M: Membership> Daemon<M> {
             }
         };
         let reply = match Request::parse(&text) {
-            None => "ERR unknown request (expected QUERY or REPLACE <configuration>)".to_string(),
+            None => "ERR unknown request (expected QUERY, REPLACE <configuration> or SHUTDOWN)"
+                .to_string(),
+            Some(Request::Shutdown) => {
+                if self.leaving.len() >= MAX_WAITING {
+                    "ERR too many shutdown requests".to_string()
+                } else if self.leaving.is_empty() {
+                    match self.ctl.request_shutdown() {
+                        Err(e) => format!("ERR {e}"),
+                        Ok(()) => {
+                            self.log("clean shutdown requested");
+                            self.leaving.push(s);
+                            let _ = self.perform();
+                            return;
+                        }
+                    }
+                } else {
+                    self.leaving.push(s);
+                    return;
+                }
+            }
             Some(Request::Query) => format!("OK\n{}", self.ctl.cib().to_pretty_string()),
             Some(Request::Replace(xml)) => {
                 let same = Element::parse(&xml)

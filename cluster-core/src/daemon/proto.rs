@@ -11,6 +11,8 @@
 //!   daemon hands it to its controller (which forwards it to the DC) and answers once its own
 //!   copy carries a higher `epoch` (read-your-writes for the next tool), or at once when the
 //!   configuration is unchanged.
+//! * `SHUTDOWN`: leave the cluster cleanly: the node's resources move away (or stop), then the
+//!   daemon answers and exits (`clusterd --shutdown`, systemd's `ExecStop`).
 //!
 //! Replies start with `OK\n` followed by the body (may be empty), or `ERR ` followed by the
 //! reason.
@@ -109,13 +111,17 @@ pub enum Request {
     Query,
     /// `REPLACE <xml>`.
     Replace(String),
+    /// `SHUTDOWN`.
+    Shutdown,
 }
 
 impl Request {
     /// Parses a request frame; `None` for anything unknown.
     pub fn parse(text: &str) -> Option<Request> {
-        if text == "QUERY" {
-            return Some(Request::Query);
+        match text {
+            "QUERY" => return Some(Request::Query),
+            "SHUTDOWN" => return Some(Request::Shutdown),
+            _ => {}
         }
         text.strip_prefix("REPLACE ").map(|x| Request::Replace(x.to_string()))
     }
@@ -125,6 +131,7 @@ impl Request {
         match self {
             Request::Query => "QUERY".to_string(),
             Request::Replace(x) => format!("REPLACE {x}"),
+            Request::Shutdown => "SHUTDOWN".to_string(),
         }
     }
 }
@@ -134,9 +141,17 @@ impl Request {
 /// # Errors
 /// The socket cannot be reached, the daemon answered `ERR`, or the reply is malformed.
 pub fn call(path: &Path, req: &Request) -> Result<String, ProtoError> {
+    call_timeout(path, req, CLIENT_TIMEOUT)
+}
+
+/// [`call`] waiting up to `timeout` for the reply.
+///
+/// # Errors
+/// As [`call`]; a timeout is an I/O error.
+pub fn call_timeout(path: &Path, req: &Request, timeout: Duration) -> Result<String, ProtoError> {
     let io = |source| ProtoError::Io { path: path.to_path_buf(), source };
     let mut s = UnixStream::connect(path).map_err(io)?;
-    s.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
+    s.set_read_timeout(Some(timeout)).map_err(io)?;
     write_frame(&mut s, req.to_text().as_bytes()).map_err(io)?;
     let reply = read_frame(&mut s).map_err(io)?;
     if let Some(body) = reply.strip_prefix("OK\n") {
@@ -175,6 +190,7 @@ mod tests {
             Some(Request::Replace("<configuration/>".into()))
         );
         assert_eq!(Request::parse("DELETE"), None);
+        assert_eq!(Request::parse("SHUTDOWN"), Some(Request::Shutdown));
         let r = Request::Replace("<x/>".into());
         assert_eq!(Request::parse(&r.to_text()), Some(r));
     }

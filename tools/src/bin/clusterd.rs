@@ -2,7 +2,11 @@
 //! Corosync 3.
 //!
 //! `clusterd [-n|--name NODE] [-g|--group GROUP] [-f|--foreground]`
+//! `clusterd --shutdown [-t|--timeout SECONDS]`
 //!
+//! * `--shutdown`: ask the running daemon (through its socket) to leave the cluster cleanly:
+//!   its resources move away first; returns when it left (exit 0), 1 on refusal or timeout
+//!   (default 1800 s).
 //! * `--name`: this node's name (default: corosync's `nodelist.node.N.name` for the local
 //!   node id). It must be the name the other nodes see for this node.
 //! * `--group`: the CPG group (default `clusterd`).
@@ -16,12 +20,14 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use cluster_core::daemon::{Daemon, Paths};
+use std::time::Duration;
+
+use cluster_core::daemon::{proto, Daemon, Paths};
 use cluster_core::exec::{ExecConfig, ProcessRunner};
 use cluster_core::membership::corosync::CorosyncMembership;
 use cluster_core::membership::Membership;
 
-const USAGE: &str = "usage: clusterd [-n|--name NODE] [-g|--group GROUP] [-f|--foreground]";
+const USAGE: &str = "usage: clusterd [-n|--name NODE] [-g|--group GROUP] [-f|--foreground]\n       clusterd --shutdown [-t|--timeout SECONDS]";
 
 fn main() {
     if let Err(e) = real_main() {
@@ -33,6 +39,8 @@ fn main() {
 fn real_main() -> Result<()> {
     let mut name: Option<String> = None;
     let mut group = "clusterd".to_string();
+    let mut shutdown = false;
+    let mut timeout_s: u64 = 1800;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (key, inline) = match a.split_once('=') {
@@ -49,12 +57,23 @@ fn real_main() -> Result<()> {
             "-n" | "--name" => name = Some(value("--name")?),
             "-g" | "--group" => group = value("--group")?,
             "-f" | "--foreground" => {}
+            "--shutdown" => shutdown = true,
+            "-t" | "--timeout" => {
+                let v = value("--timeout")?;
+                timeout_s = v.parse().with_context(|| format!("invalid --timeout {v:?}"))?;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
             }
             _ => bail!("unknown option {a:?}\n{USAGE}"),
         }
+    }
+    if shutdown {
+        let sock = proto::socket_path();
+        proto::call_timeout(&sock, &proto::Request::Shutdown, Duration::from_secs(timeout_s))
+            .with_context(|| "clean shutdown failed".to_string())?;
+        return Ok(());
     }
     let mut mem = CorosyncMembership::connect(&group)
         .with_context(|| format!("cannot join CPG group {group:?} (is corosync running?)"))?;
