@@ -223,7 +223,7 @@ mod tests {
                         tx.send(x).unwrap();
                         replace_reply.to_string()
                     }
-                    None => "ERR unknown".to_string(),
+                    _ => "ERR unknown".to_string(),
                 };
                 write_frame(&mut s, reply.as_bytes()).unwrap();
             }
