@@ -406,6 +406,9 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     let saved = std::fs::read_to_string(c.nd(2).join("cib/cib.xml")).unwrap();
     assert!(saved.contains("rcd-d"), "node 2 saved the CIB");
 
+    // crm_verify -L checks the live CIB through the socket.
+    c.tool_ok(2, "crm_verify", &["-L"]);
+
     // A status-only change is refused clearly through the socket.
     let o = c.tool(1, "crm_attribute", &["-N", "rcd1", "-l", "reboot", "-n", "x", "-v", "1"]);
     assert!(!o.status.success(), "transient attribute changes are not supported yet");
