@@ -412,7 +412,20 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     // A status-only change is refused clearly through the socket.
     let o = c.tool(1, "crm_attribute", &["-N", "rcd1", "-l", "reboot", "-n", "x", "-v", "1"]);
     assert!(!o.status.success(), "transient attribute changes are not supported yet");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing changed"));
+
+    // The Dummy fails behind the cluster's back: its monitor notices, the failure is counted
+    // and the resource recovered; `crm_resource --cleanup` (a status change, carried as a
+    // cleanup request) then clears the fail count on every node.
+    std::fs::remove_file(c.nd(holder).join("run").join(STATE)).unwrap();
+    let has_failcount = |i: usize| c.cib(i).to_compact_string().contains("fail-count-rcd-d");
+    c.wait("monitor failure counted", 30, || has_failcount(1));
+    c.wait("recovered after the failure", 30, || c.holders().len() == 1);
+    c.tool_ok(1, "crm_resource", &["--cleanup", "-r", "rcd-d"]);
+    c.wait("fail count cleared on both nodes", 30, || !has_failcount(1) && !has_failcount(2));
+    let holder = c.holders()[0];
+    let other = 3 - holder;
+    c.wait("floating IP still with the Dummy", 30, || c.vip_on() == vec![holder]);
 
     // Standby for the holder (through node 2's socket): Dummy moves.
     c.tool_ok(2, "crm_standby", &["-N", &format!("rcd{holder}"), "-v", "on"]);

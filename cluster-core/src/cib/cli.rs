@@ -230,13 +230,26 @@ pub fn save(tool: &str, src: &CibSource, cib: &Element) -> Result<(), Failure> {
             .and_then(|c| c.child("configuration").cloned());
         let status_changed = cib.child("status") != loaded.as_ref();
         if status_changed && live.as_ref() == Some(conf) {
-            return Err(Failure::new(
-                exit::ERROR,
-                format!(
-                    "{tool}: changing the status section (transient attributes, resource \
-                     history) of the live CIB is not supported by clusterd; nothing changed"
-                ),
-            ));
+            // Only a cleanup (removed history / fail counts) can be carried to the daemon.
+            let empty = Element::new("status");
+            let before = loaded.as_ref().unwrap_or(&empty);
+            let after = cib.child("status").unwrap_or(&empty);
+            let refuse = |why: String| {
+                Failure::new(
+                    exit::ERROR,
+                    format!(
+                        "{tool}: {why}: only configuration changes and resource cleanups can \
+                         be applied to the live CIB through clusterd; nothing changed"
+                    ),
+                )
+            };
+            let list = crate::daemon::proto::cleanups(before, after).map_err(refuse)?;
+            for (node, rsc) in list {
+                call(sock, &Request::Cleanup { node, rsc }).map_err(|e| {
+                    Failure::new(exit::DISCONNECT, format!("{tool}: Could not update the CIB: {e}"))
+                })?;
+            }
+            return Ok(());
         }
         if status_changed {
             eprintln!("{tool}: warning: status section changes are not applied to the live CIB");

@@ -506,8 +506,15 @@ impl<M: Membership> Daemon<M> {
             }
         };
         let reply = match Request::parse(&text) {
-            None => "ERR unknown request (expected QUERY, REPLACE <configuration> or SHUTDOWN)"
-                .to_string(),
+            None => {
+                "ERR unknown request (expected QUERY, REPLACE, CLEANUP or SHUTDOWN)".to_string()
+            }
+            Some(Request::Cleanup { node, rsc }) => {
+                match self.ctl.on_cib_request(CibChange::Cleanup { node, rsc }) {
+                    Err(e) => format!("ERR {e}"),
+                    Ok(()) => "OK\n".to_string(),
+                }
+            }
             Some(Request::Shutdown) => {
                 if self.leaving.len() >= MAX_WAITING {
                     "ERR too many shutdown requests".to_string()

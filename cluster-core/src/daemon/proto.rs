@@ -11,6 +11,10 @@
 //!   daemon hands it to its controller (which forwards it to the DC) and answers once its own
 //!   copy carries a higher `epoch` (read-your-writes for the next tool), or at once when the
 //!   configuration is unchanged.
+//! * `CLEANUP <node> <resource>`: forget the resource's history and failures on the node
+//!   (`CibChange::Cleanup`, applied by the DC, which then probes it again); answered once the
+//!   controller accepted it. Tools produce it from a status section whose only change is
+//!   removed history or fail counts ([`cleanups`]).
 //! * `SHUTDOWN`: leave the cluster cleanly: the node's resources move away (or stop), then the
 //!   daemon answers and exits (`clusterd --shutdown`, systemd's `ExecStop`).
 //!
@@ -21,6 +25,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::cib::xml::Element;
 
 /// Largest frame accepted either way.
 pub const MAX_FRAME: usize = 32 << 20;
@@ -111,6 +117,13 @@ pub enum Request {
     Query,
     /// `REPLACE <xml>`.
     Replace(String),
+    /// `CLEANUP <node> <rsc>`.
+    Cleanup {
+        /// Node name.
+        node: String,
+        /// Resource id.
+        rsc: String,
+    },
     /// `SHUTDOWN`.
     Shutdown,
 }
@@ -123,6 +136,15 @@ impl Request {
             "SHUTDOWN" => return Some(Request::Shutdown),
             _ => {}
         }
+        if let Some(rest) = text.strip_prefix("CLEANUP ") {
+            let mut w = rest.split(' ');
+            return match (w.next(), w.next(), w.next()) {
+                (Some(n), Some(r), None) if !n.is_empty() && !r.is_empty() => {
+                    Some(Request::Cleanup { node: n.to_string(), rsc: r.to_string() })
+                }
+                _ => None,
+            };
+        }
         text.strip_prefix("REPLACE ").map(|x| Request::Replace(x.to_string()))
     }
 
@@ -131,6 +153,7 @@ impl Request {
         match self {
             Request::Query => "QUERY".to_string(),
             Request::Replace(x) => format!("REPLACE {x}"),
+            Request::Cleanup { node, rsc } => format!("CLEANUP {node} {rsc}"),
             Request::Shutdown => "SHUTDOWN".to_string(),
         }
     }
@@ -165,6 +188,99 @@ pub fn call_timeout(path: &Path, req: &Request, timeout: Duration) -> Result<Str
     }
 }
 
+/// The cleanups `(node, resource)` that turn status section `before` into `after`, when the
+/// only differences are removed resource histories (`lrm_resource`) and removed
+/// `fail-count-*` / `last-failure-*` transient attributes (what `crm_resource --cleanup` and
+/// `crm_failcount -D` do). Clone instance suffixes (`rsc:N`) are dropped.
+///
+/// # Errors
+/// Any other difference (a new or changed attribute, a changed history, a node added or
+/// removed), named in the message.
+pub fn cleanups(before: &Element, after: &Element) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut add = |node: &str, rsc: &str| {
+        let rsc = rsc.split(':').next().unwrap_or(rsc).to_string();
+        if !out.iter().any(|(n, r)| n == node && *r == rsc) {
+            out.push((node.to_string(), rsc));
+        }
+    };
+    let states =
+        |e: &Element| -> Vec<Element> { e.children_named("node_state").cloned().collect() };
+    let (b, a) = (states(before), states(after));
+    if b.len() != a.len() || before.children.len() != after.children.len() {
+        return Err("nodes were added to or removed from the status section".into());
+    }
+    for (nb, na) in b.iter().zip(&a) {
+        let uname = nb.attr("uname").unwrap_or("").to_string();
+        if nb.attrs != na.attrs {
+            return Err(format!("node_state of {uname} changed"));
+        }
+        let lrs = |e: &Element| -> Vec<Element> {
+            e.path(&["lrm", "lrm_resources"]).map(|l| l.children.clone()).unwrap_or_default()
+        };
+        let (lb, la) = (lrs(nb), lrs(na));
+        for r in &la {
+            if !lb.contains(r) {
+                return Err(format!(
+                    "resource history of {} on {uname} changed",
+                    r.id().unwrap_or("?")
+                ));
+            }
+        }
+        for r in &lb {
+            if !la.contains(r) {
+                add(&uname, r.id().unwrap_or(""));
+            }
+        }
+        let attrs = |e: &Element| -> Vec<Element> {
+            e.child("transient_attributes")
+                .map(|t| t.children.iter().flat_map(|s| s.children.clone()).collect())
+                .unwrap_or_default()
+        };
+        let (tb, ta) = (attrs(nb), attrs(na));
+        for p in &ta {
+            if !tb.contains(p) {
+                return Err(format!(
+                    "transient attribute {} of {uname} set (transient attributes cannot be set \
+                     on the live CIB yet)",
+                    p.attr("name").unwrap_or("?")
+                ));
+            }
+        }
+        for p in &tb {
+            if ta.contains(p) {
+                continue;
+            }
+            let name = p.attr("name").unwrap_or("");
+            let rsc = ["fail-count-", "last-failure-"]
+                .iter()
+                .find_map(|pre| name.strip_prefix(pre))
+                .map(|r| r.split('#').next().unwrap_or(r));
+            match rsc {
+                Some(r) if !r.is_empty() => add(&uname, r),
+                _ => {
+                    return Err(format!(
+                        "transient attribute {name} of {uname} deleted (transient attributes \
+                         cannot be changed on the live CIB yet)"
+                    ))
+                }
+            }
+        }
+        let strip = |e: &Element| {
+            let mut e = e.clone();
+            e.children.retain(|c| c.name != "lrm" && c.name != "transient_attributes");
+            e
+        };
+        if strip(nb) != strip(na) {
+            return Err(format!("node_state of {uname} changed"));
+        }
+    }
+    if out.is_empty() && before != after {
+        return Err("the status section changed".into());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +307,10 @@ mod tests {
         );
         assert_eq!(Request::parse("DELETE"), None);
         assert_eq!(Request::parse("SHUTDOWN"), Some(Request::Shutdown));
+        let c = Request::Cleanup { node: "n1".into(), rsc: "d".into() };
+        assert_eq!(Request::parse(&c.to_text()), Some(c));
+        assert_eq!(Request::parse("CLEANUP n1"), None);
+        assert_eq!(Request::parse("CLEANUP n1 d x"), None);
         let r = Request::Replace("<x/>".into());
         assert_eq!(Request::parse(&r.to_text()), Some(r));
     }
@@ -223,6 +343,10 @@ mod tests {
                         tx.send(x).unwrap();
                         replace_reply.to_string()
                     }
+                    Some(c @ Request::Cleanup { .. }) => {
+                        tx.send(c.to_text()).unwrap();
+                        "OK\n".to_string()
+                    }
                     _ => "ERR unknown".to_string(),
                 };
                 write_frame(&mut s, reply.as_bytes()).unwrap();
@@ -232,7 +356,7 @@ mod tests {
         (sock, rx, h)
     }
 
-    const LIVE: &str = r#"<cib epoch="3" num_updates="1"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status><node_state id="1" uname="a"/></status></cib>"#;
+    const LIVE: &str = r#"<cib epoch="3" num_updates="1"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status><node_state id="1" uname="a"><lrm id="1"><lrm_resources><lrm_resource id="d"/></lrm_resources></lrm></node_state></status></cib>"#;
 
     #[test]
     fn tools_save_configuration_changes_through_the_socket() {
@@ -263,9 +387,22 @@ mod tests {
         cib.child_mut("status").unwrap().children.clear();
         let e = save("t", &src, &cib).unwrap_err();
         assert_eq!(e.code, crate::cib::exit::ERROR);
-        assert!(e.message.contains("not supported"), "{}", e.message);
+        assert!(e.message.contains("nothing changed"), "{}", e.message);
         h.join().unwrap();
         assert!(rx.try_recv().is_err(), "nothing was sent");
+
+        // Removed history: a cleanup request.
+        let (sock, rx, h) = fake_daemon(3, LIVE, "OK\n");
+        let src = CibSource::Live(sock);
+        let mut cib = load("t", &src).unwrap();
+        cib.child_mut("status").unwrap().children[0]
+            .path_mut(&["lrm", "lrm_resources"])
+            .unwrap()
+            .children
+            .clear();
+        save("t", &src, &cib).unwrap();
+        assert_eq!(rx.recv().unwrap(), "CLEANUP a d");
+        h.join().unwrap();
 
         let (sock, _rx, h) = fake_daemon(3, LIVE, "ERR invalid configuration: boom");
         let src = CibSource::Live(sock);
@@ -275,5 +412,54 @@ mod tests {
         assert_eq!(e.code, crate::cib::exit::DISCONNECT);
         assert!(e.message.contains("boom"), "{}", e.message);
         h.join().unwrap();
+    }
+
+    const STATUS: &str = r#"<status>
+      <node_state id="1" uname="a" in_ccm="true">
+        <transient_attributes id="1"><instance_attributes id="status-1">
+          <nvpair id="s1-fc" name="fail-count-d#monitor_10000" value="1"/>
+          <nvpair id="s1-lf" name="last-failure-d#monitor_10000" value="100"/>
+          <nvpair id="s1-x" name="x" value="1"/>
+        </instance_attributes></transient_attributes>
+        <lrm id="1"><lrm_resources>
+          <lrm_resource id="d" class="ocf" provider="heartbeat" type="Dummy"/>
+          <lrm_resource id="c:1" class="ocf" provider="heartbeat" type="Dummy"/>
+        </lrm_resources></lrm>
+      </node_state></status>"#;
+
+    #[test]
+    fn status_removals_become_cleanups_and_anything_else_is_refused() {
+        let before = Element::parse(STATUS).unwrap();
+        assert_eq!(cleanups(&before, &before).unwrap(), vec![]);
+        let mut after = before.clone();
+        let ns = after.children.iter_mut().next().unwrap();
+        ns.path_mut(&["lrm", "lrm_resources"]).unwrap().children.retain(|r| r.id() != Some("d"));
+        let set = ns.child_mut("transient_attributes").unwrap().children.first_mut().unwrap();
+        set.children.retain(|p| !p.attr("name").unwrap().contains("-d#"));
+        assert_eq!(cleanups(&before, &after).unwrap(), vec![("a".to_string(), "d".to_string())]);
+
+        let mut clone = before.clone();
+        clone.children[0]
+            .path_mut(&["lrm", "lrm_resources"])
+            .unwrap()
+            .children
+            .retain(|r| r.id() != Some("c:1"));
+        assert_eq!(cleanups(&before, &clone).unwrap(), vec![("a".to_string(), "c".to_string())]);
+
+        let mut x = before.clone();
+        x.children[0].child_mut("transient_attributes").unwrap().children[0]
+            .children
+            .retain(|p| p.attr("name") != Some("x"));
+        assert!(cleanups(&before, &x).unwrap_err().contains("x of a deleted"));
+
+        let mut set_attr = before.clone();
+        set_attr.children[0].child_mut("transient_attributes").unwrap().children[0]
+            .children
+            .push(Element::new("nvpair").with_attr("id", "n").with_attr("name", "y"));
+        assert!(cleanups(&before, &set_attr).unwrap_err().contains("transient attribute y"));
+
+        let mut ccm = before.clone();
+        ccm.children[0].set_attr("in_ccm", "false");
+        assert!(cleanups(&before, &ccm).is_err());
     }
 }
