@@ -389,7 +389,6 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
     let holders = c.holders();
     assert_eq!(holders.len(), 1, "Dummy runs on exactly one node\n{}", c.logs());
     let holder = holders[0];
-    let other = 3 - holder;
     c.wait("floating IP on the Dummy's node only", 30, || c.vip_on() == vec![holder]);
     c.wait("crm_resource --locate via node 2 sees it", 30, || {
         let o = c.tool(2, "crm_resource", &["--locate", "-r", "rcd-d"]);
