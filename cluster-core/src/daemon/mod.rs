@@ -26,6 +26,21 @@
 //! `Fence` runs the first configured `stonith`-class primitive (its instance attributes as
 //! fence options) with the node as target; with none configured, fencing fails at once.
 //!
+//! # Local tools
+//! The socket ([`proto`]) is served inside the loop, one request per connection, at most 16
+//! new connections per round, each read with a 2 s timeout (a stalled client delays the loop
+//! by that much at most). `REPLACE` is answered once the local copy's `epoch` passed the one
+//! seen when the request came in (on the DC at once; elsewhere when the DC's broadcast
+//! arrives), or with an error after [`REPLACE_TIMEOUT`]; a concurrent change elsewhere can
+//! satisfy that condition first, so the answer means "a newer configuration is here", not
+//! "exactly mine".
+//!
+//! # Clean shutdown
+//! `SHUTDOWN` asks the controller to let the node leave ([`Controller::request_shutdown`]);
+//! once the DC moved the resources away and marked the departure expected, and no agent run
+//! is left, the waiting clients get `OK` and [`Daemon::run`] returns; the caller then leaves
+//! the group ([`Daemon::shutdown`]).
+//!
 //! # State
 //! The CIB copy is loaded from `$CLUSTERD_STATE_DIR/cib.xml` (default
 //! `/var/lib/pacemaker/cib`) at start, and every `WriteCib` replaces it atomically.
