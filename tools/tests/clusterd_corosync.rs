@@ -487,6 +487,30 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
         "survivor is DC\n{}",
         c.logs()
     );
+    // The killed daemon left its socket behind: tools report "not connected" (102).
+    let o = c.tool(victim, "cibadmin", &["-Q"]);
+    assert_eq!(o.status.code(), Some(102), "{}", String::from_utf8_lossy(&o.stderr));
     eprintln!("{}", c.logs());
     eprintln!("[rcd] whole test took {:?}", t_start.elapsed());
+}
+
+#[test]
+fn clusterd_command_line_errors() {
+    let exe = env!("CARGO_BIN_EXE_clusterd");
+    let o = Command::new(exe).arg("--frob").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown option \"--frob\""));
+    let o = Command::new(exe).arg("--name").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--name needs a value"));
+    let o = Command::new(exe).args(["--shutdown", "-t", "soon"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid --timeout"));
+    // No daemon: the clean shutdown request fails and says so.
+    let dir = std::env::temp_dir().join(format!("rcd-cli-{}", std::process::id()));
+    let _t = TmpDir(dir.clone());
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new(exe).arg("--shutdown").env("CLUSTERD_RUN_DIR", &dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("clean shutdown failed"));
 }
