@@ -349,11 +349,13 @@ impl<M: Membership> Daemon<M> {
         }
         if self.ctl.dc() != self.last_dc {
             self.last_dc = self.ctl.dc();
-            let dc = match self.last_dc {
-                Some(id) => self.names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
-                None => "none".to_string(),
-            };
-            self.log(&format!("joined, DC is {dc}"));
+            match self.last_dc {
+                Some(id) => {
+                    let dc = self.names.get(&id).cloned().unwrap_or_else(|| id.to_string());
+                    self.log(&format!("joined, DC is {dc}"));
+                }
+                None => self.log("no DC"),
+            }
         }
         Ok(())
     }
