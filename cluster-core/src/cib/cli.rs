@@ -180,9 +180,9 @@ pub fn offline_source(disconnect: &str) -> Result<CibSource, Failure> {
     }
 }
 
-/// The status section of the live CIB as the tool loaded it, to tell a status change (which
-/// the socket cannot carry) from the cluster's own progress.
-static LOADED_STATUS: std::sync::Mutex<Option<Element>> = std::sync::Mutex::new(None);
+/// The live CIB as the tool loaded it: what the tool changed is the difference to this copy,
+/// not to the live CIB at save time (which the cluster may have moved on meanwhile).
+static LOADED: std::sync::Mutex<Option<Element>> = std::sync::Mutex::new(None);
 
 /// Loads the CIB from `src`, mapping errors to Pacemaker-like failures.
 ///
@@ -197,8 +197,8 @@ pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
         })?;
         let cib = Element::parse(&text)
             .map_err(|e| Failure::new(exit::DATAERR, format!("{tool}: live CIB: {e}")))?;
-        if let Ok(mut g) = LOADED_STATUS.lock() {
-            *g = cib.child("status").cloned();
+        if let Ok(mut g) = LOADED.lock() {
+            *g = Some(cib.clone());
         }
         return Ok(cib);
     }
@@ -210,29 +210,32 @@ pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
     })
 }
 
-/// Saves the CIB to `src` atomically. For the live CIB the `configuration` section is sent to
-/// the daemon (`REPLACE`), which applies it cluster-wide through the DC; a change to the
-/// `status` section is refused (the daemon's socket carries configuration changes only).
+/// Saves the CIB to `src` atomically. For the live CIB, what changed since [`load`] goes to
+/// the daemon: a changed `configuration` section as `REPLACE` (applied cluster-wide through
+/// the DC; status changes made alongside are not applied, with a warning), a status-only
+/// change as `CLEANUP` requests when it only removed resource history or fail counts
+/// ([`crate::daemon::proto::cleanups`]); nothing changed: nothing sent.
 ///
 /// # Errors
-/// Write failure: exit 73 (`CANTCREAT`), nothing changed. Live: status change refused (exit
-/// 1), daemon refused or unreachable (exit 102).
+/// Write failure: exit 73 (`CANTCREAT`), nothing changed. Live: any other status change is
+/// refused (exit 1, nothing changed); daemon refused or unreachable (exit 102).
 pub fn save(tool: &str, src: &CibSource, cib: &Element) -> Result<(), Failure> {
     if let CibSource::Live(sock) = src {
         use crate::daemon::proto::{call, Request};
-        let loaded = LOADED_STATUS.lock().ok().and_then(|g| g.clone());
+        let loaded = LOADED.lock().ok().and_then(|g| g.clone());
         let conf = cib
             .child("configuration")
             .ok_or_else(|| Failure::new(exit::DATAERR, format!("{tool}: no configuration")))?;
-        let live = call(sock, &Request::Query)
-            .ok()
-            .and_then(|t| Element::parse(&t).ok())
-            .and_then(|c| c.child("configuration").cloned());
-        let status_changed = cib.child("status") != loaded.as_ref();
-        if status_changed && live.as_ref() == Some(conf) {
+        let loaded_status = loaded.as_ref().and_then(|c| c.child("status"));
+        let status_changed = cib.child("status") != loaded_status;
+        let conf_changed = loaded.as_ref().and_then(|c| c.child("configuration")) != Some(conf);
+        if !status_changed && !conf_changed {
+            return Ok(());
+        }
+        if !conf_changed {
             // Only a cleanup (removed history / fail counts) can be carried to the daemon.
             let empty = Element::new("status");
-            let before = loaded.as_ref().unwrap_or(&empty);
+            let before = loaded_status.unwrap_or(&empty);
             let after = cib.child("status").unwrap_or(&empty);
             let refuse = |why: String| {
                 Failure::new(

@@ -362,8 +362,8 @@ mod tests {
     fn tools_save_configuration_changes_through_the_socket() {
         use crate::cib::cli::{load, save};
         use crate::cib::store::CibSource;
-        // load, then save: QUERY (before comparing), REPLACE.
-        let (sock, rx, h) = fake_daemon(3, LIVE, "OK\n");
+        // load, then save: QUERY, REPLACE.
+        let (sock, rx, h) = fake_daemon(2, LIVE, "OK\n");
         let src = CibSource::Live(sock);
         let mut cib = load("t", &src).unwrap();
         assert_eq!(cib.attr("epoch"), Some("3"));
@@ -381,7 +381,7 @@ mod tests {
     fn tools_status_only_changes_are_refused_and_daemon_errors_reported() {
         use crate::cib::cli::{load, save};
         use crate::cib::store::CibSource;
-        let (sock, rx, h) = fake_daemon(2, LIVE, "OK\n");
+        let (sock, rx, h) = fake_daemon(1, LIVE, "OK\n");
         let src = CibSource::Live(sock);
         let mut cib = load("t", &src).unwrap();
         cib.child_mut("status").unwrap().children.clear();
@@ -392,7 +392,7 @@ mod tests {
         assert!(rx.try_recv().is_err(), "nothing was sent");
 
         // Removed history: a cleanup request.
-        let (sock, rx, h) = fake_daemon(3, LIVE, "OK\n");
+        let (sock, rx, h) = fake_daemon(2, LIVE, "OK\n");
         let src = CibSource::Live(sock);
         let mut cib = load("t", &src).unwrap();
         cib.child_mut("status").unwrap().children[0]
@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(rx.recv().unwrap(), "CLEANUP a d");
         h.join().unwrap();
 
-        let (sock, _rx, h) = fake_daemon(3, LIVE, "ERR invalid configuration: boom");
+        let (sock, _rx, h) = fake_daemon(2, LIVE, "ERR invalid configuration: boom");
         let src = CibSource::Live(sock);
         let mut cib = load("t", &src).unwrap();
         cib.child_mut("configuration").unwrap().children.clear();
