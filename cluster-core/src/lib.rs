@@ -7,6 +7,7 @@
 pub mod cib;
 pub mod controller;
 pub mod crmsh;
+pub mod daemon;
 pub mod exec;
 pub mod membership;
 pub mod scheduler;

@@ -159,23 +159,49 @@ pub fn parse(tool: &str, spec: &[Opt], args: &[String]) -> Result<Parsed, Failur
     Ok(out)
 }
 
-/// The CIB source selected by the environment, or the tool's "cannot connect" failure when it
-/// is the live CIB (this build has no CIB daemon for the tools to talk to).
+/// The CIB source selected by the environment. With neither `CIB_file` nor `CIB_shadow` set
+/// the live CIB is the local `clusterd`'s, reached through its socket
+/// ([`crate::daemon::proto`]): the result is then `CibSource::Live(socket path)`, which
+/// [`load`] and [`save`] talk to.
 ///
 /// # Errors
-/// Neither `CIB_file` nor `CIB_shadow` is set: `disconnect` as message, exit 102.
+/// Live CIB requested but no daemon socket on this node: `disconnect` as message, exit 102.
 pub fn offline_source(disconnect: &str) -> Result<CibSource, Failure> {
     match CibSource::from_env() {
-        CibSource::Live(_) => Err(Failure::new(exit::DISCONNECT, disconnect)),
+        CibSource::Live(_) => {
+            let sock = crate::daemon::proto::socket_path();
+            if sock.exists() {
+                Ok(CibSource::Live(sock))
+            } else {
+                Err(Failure::new(exit::DISCONNECT, disconnect))
+            }
+        }
         s => Ok(s),
     }
 }
 
+/// The live CIB as the tool loaded it: what the tool changed is the difference to this copy,
+/// not to the live CIB at save time (which the cluster may have moved on meanwhile).
+static LOADED: std::sync::Mutex<Option<Element>> = std::sync::Mutex::new(None);
+
 /// Loads the CIB from `src`, mapping errors to Pacemaker-like failures.
 ///
 /// # Errors
-/// Missing file: exit 66 (`NOINPUT`); bad XML or not a CIB: exit 65 (`DATAERR`).
+/// Missing file: exit 66 (`NOINPUT`); bad XML or not a CIB: exit 65 (`DATAERR`); daemon not
+/// answering: exit 102.
 pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
+    if let CibSource::Live(sock) = src {
+        use crate::daemon::proto::{call, Request};
+        let text = call(sock, &Request::Query).map_err(|e| {
+            Failure::new(exit::DISCONNECT, format!("{tool}: Could not connect to the CIB: {e}"))
+        })?;
+        let cib = Element::parse(&text)
+            .map_err(|e| Failure::new(exit::DATAERR, format!("{tool}: live CIB: {e}")))?;
+        if let Ok(mut g) = LOADED.lock() {
+            *g = Some(cib.clone());
+        }
+        return Ok(cib);
+    }
     src.load().map_err(|e| match e {
         StoreError::Io { .. } => {
             Failure::new(exit::NOINPUT, format!("{tool}: Could not connect to the CIB: {e}"))
@@ -184,11 +210,57 @@ pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
     })
 }
 
-/// Saves the CIB to `src` atomically.
+/// Saves the CIB to `src` atomically. For the live CIB, what changed since [`load`] goes to
+/// the daemon: a changed `configuration` section as `REPLACE` (applied cluster-wide through
+/// the DC; status changes made alongside are not applied, with a warning), a status-only
+/// change as `CLEANUP` requests when it only removed resource history or fail counts
+/// ([`crate::daemon::proto::cleanups`]); nothing changed: nothing sent.
 ///
 /// # Errors
-/// Write failure: exit 73 (`CANTCREAT`), nothing changed.
+/// Write failure: exit 73 (`CANTCREAT`), nothing changed. Live: any other status change is
+/// refused (exit 1, nothing changed); daemon refused or unreachable (exit 102).
 pub fn save(tool: &str, src: &CibSource, cib: &Element) -> Result<(), Failure> {
+    if let CibSource::Live(sock) = src {
+        use crate::daemon::proto::{call, Request};
+        let loaded = LOADED.lock().ok().and_then(|g| g.clone());
+        let conf = cib
+            .child("configuration")
+            .ok_or_else(|| Failure::new(exit::DATAERR, format!("{tool}: no configuration")))?;
+        let loaded_status = loaded.as_ref().and_then(|c| c.child("status"));
+        let status_changed = cib.child("status") != loaded_status;
+        let conf_changed = loaded.as_ref().and_then(|c| c.child("configuration")) != Some(conf);
+        if !status_changed && !conf_changed {
+            return Ok(());
+        }
+        if !conf_changed {
+            // Only a cleanup (removed history / fail counts) can be carried to the daemon.
+            let empty = Element::new("status");
+            let before = loaded_status.unwrap_or(&empty);
+            let after = cib.child("status").unwrap_or(&empty);
+            let refuse = |why: String| {
+                Failure::new(
+                    exit::ERROR,
+                    format!(
+                        "{tool}: {why}: only configuration changes and resource cleanups can \
+                         be applied to the live CIB through clusterd; nothing changed"
+                    ),
+                )
+            };
+            let list = crate::daemon::proto::cleanups(before, after).map_err(refuse)?;
+            for (node, rsc) in list {
+                call(sock, &Request::Cleanup { node, rsc }).map_err(|e| {
+                    Failure::new(exit::DISCONNECT, format!("{tool}: Could not update the CIB: {e}"))
+                })?;
+            }
+            return Ok(());
+        }
+        if status_changed {
+            eprintln!("{tool}: warning: status section changes are not applied to the live CIB");
+        }
+        return call(sock, &Request::Replace(conf.to_compact_string())).map(|_| ()).map_err(|e| {
+            Failure::new(exit::DISCONNECT, format!("{tool}: Could not update the CIB: {e}"))
+        });
+    }
     src.save(cib).map_err(|e| Failure::new(exit::CANTCREAT, format!("{tool}: {e}")))
 }
 

@@ -49,12 +49,18 @@ fn body(args: &[String]) -> Result<(), Failure> {
         let src =
             cli::offline_source(&format!("{TOOL}: CIB query failed: Input file not available"))
                 .map_err(|f| Failure::new(exit::NOINPUT, f.message))?;
-        std::fs::read_to_string(src.path()).map_err(|_| {
+        let unavailable = || {
             Failure::new(
                 exit::NOINPUT,
                 format!("{TOOL}: CIB query failed: Input file not available"),
             )
-        })?
+        };
+        if let cluster_core::cib::store::CibSource::Live(_) = src {
+            // The running daemon's copy, through its socket.
+            cli::load(TOOL, &src).map_err(|_| unavailable())?.to_pretty_string()
+        } else {
+            std::fs::read_to_string(src.path()).map_err(|_| unavailable())?
+        }
     } else {
         return Err(Failure::new(
             exit::ERROR,
