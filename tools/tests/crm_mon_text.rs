@@ -1,0 +1,147 @@
+//! crm_mon against the observed crm_mon 2.1.5 outputs: each vector CIB rendered through
+//! `CIB_file` and compared with Pacemaker's text, time stamps of "Last updated" normalised.
+//! Also the error paths (no cluster, bad option, unreadable file) and the live-mode fallback
+//! without a terminal.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const VECTORS: &str = "/work/shared/spec/cluster-vectors";
+
+fn vector(name: &str) -> String {
+    std::fs::read_to_string(Path::new(VECTORS).join(name)).unwrap()
+}
+
+/// Runs crm_mon with a clean environment plus `env`; returns (exit code, stdout, stderr).
+fn crm_mon(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_crm_mon"));
+    c.args(args).env_remove("CIB_file").env_remove("CIB_shadow").env("TZ", "UTC");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The "Last updated" time comes from the clock: blank it out in both texts.
+fn normalise(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            if l.starts_with("  * Last updated: ") {
+                "  * Last updated: X".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn check(cib: &str, args: &[&str], expected: &str) {
+    let path = PathBuf::from(VECTORS).join(cib);
+    let (rc, out, err) = crm_mon(args, &[("CIB_file", path.to_str().unwrap())]);
+    assert_eq!(rc, 0, "stderr: {err}");
+    let (got, want) = (normalise(&out), normalise(&vector(expected)));
+    assert_eq!(got.trim_end(), want.trim_end(), "\n--- got\n{out}\n--- want\n{}", vector(expected));
+}
+
+#[test]
+fn one_shot_matches_vector() {
+    check("cib-mt.xml", &["-1"], "crm_mon1.txt");
+}
+
+#[test]
+fn inactive_failcounts_attributes_match_vector() {
+    check("cib-mt.xml", &["-1", "-r", "-f", "-A"], "crm_mon1-rfA.txt");
+    check("cib-mt.xml", &["-1rfA"], "crm_mon1-rfA.txt");
+}
+
+#[test]
+fn failed_actions_and_migration_summary_match_vector() {
+    check("cib-fail.xml", &["-1"], "crm_mon-fail.txt");
+}
+
+#[test]
+fn no_tty_falls_back_to_one_shot() {
+    check("cib-mt.xml", &[], "crm_mon1.txt");
+}
+
+#[test]
+fn output_as_text_is_accepted() {
+    check("cib-mt.xml", &["-1", "--output-as=text"], "crm_mon1.txt");
+    check("cib-mt.xml", &["-1", "--output-as", "text"], "crm_mon1.txt");
+}
+
+#[test]
+fn last_updated_is_the_clock() {
+    let path = PathBuf::from(VECTORS).join("cib-mt.xml");
+    let (_, out, _) = crm_mon(&["-1"], &[("CIB_file", path.to_str().unwrap())]);
+    let line = out.lines().find(|l| l.starts_with("  * Last updated: ")).unwrap();
+    // Pacemaker's ctime-like stamp: "Tue Nov 24 17:43:24 2026".
+    let stamp = line.trim_start_matches("  * Last updated: ");
+    let parts: Vec<&str> = stamp.split_whitespace().collect();
+    assert_eq!(parts.len(), 5, "{stamp}");
+    assert!(parts[4].parse::<u32>().unwrap() >= 2024);
+}
+
+#[test]
+fn shadow_is_read() {
+    let dir = std::env::temp_dir().join(format!("crmmon-test-shadow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _g = Rm(dir.clone());
+    std::fs::write(dir.join("shadow.t1"), vector("cib-mt.xml")).unwrap();
+    let (rc, out, err) =
+        crm_mon(&["-1"], &[("CIB_shadow", "t1"), ("CIB_shadow_dir", dir.to_str().unwrap())]);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(normalise(&out).trim_end(), normalise(&vector("crm_mon1.txt")).trim_end());
+}
+
+#[test]
+fn no_cluster_is_an_error_102() {
+    let (rc, out, err) = crm_mon(&["-1"], &[]);
+    assert_eq!(rc, 102);
+    assert!(out.is_empty());
+    assert!(err.contains("crm_mon: Error: cluster is not available on this node"), "{err}");
+}
+
+#[test]
+fn bad_option_is_usage_error() {
+    let path = PathBuf::from(VECTORS).join("cib-mt.xml");
+    let (rc, _, err) = crm_mon(&["-1", "--bogus"], &[("CIB_file", path.to_str().unwrap())]);
+    assert_eq!(rc, 64);
+    assert!(err.contains("unknown option '--bogus'"), "{err}");
+    let (rc, _, err) =
+        crm_mon(&["-1", "--output-as=json"], &[("CIB_file", path.to_str().unwrap())]);
+    assert_eq!(rc, 64);
+    assert!(err.contains("json"), "{err}");
+}
+
+#[test]
+fn unreadable_cib_file_is_an_error() {
+    let (rc, out, err) = crm_mon(&["-1"], &[("CIB_file", "/nonexistent/crmmon-test/cib.xml")]);
+    assert_ne!(rc, 0);
+    assert!(out.is_empty());
+    assert!(err.contains("/nonexistent/crmmon-test/cib.xml"), "{err}");
+}
+
+#[test]
+fn group_by_node_lists_resources_under_nodes() {
+    let path = PathBuf::from(VECTORS).join("cib-mt.xml");
+    let (rc, out, _) = crm_mon(&["-1", "-n"], &[("CIB_file", path.to_str().unwrap())]);
+    assert_eq!(rc, 0);
+    let n1 = out.find("  * Node node1: online:").unwrap();
+    let n2 = out.find("  * Node node2: online:").unwrap();
+    let vip = out.find("    * vip\t(ocf:heartbeat:IPaddr2):\t Started").unwrap();
+    assert!(n1 < vip && vip < n2, "{out}");
+}
