@@ -174,7 +174,7 @@ fn node_states(cib: &Element) -> Vec<(String, &Element)> {
                 .collect()
         })
         .unwrap_or_default();
-    v.sort_by(|a, b| a.0.to_ascii_lowercase().cmp(&b.0.to_ascii_lowercase()));
+    v.sort_by_key(|a| a.0.to_ascii_lowercase());
     v
 }
 
@@ -408,7 +408,7 @@ fn body(view: &ClusterView, inactive: bool) -> String {
 fn body_by_node(view: &ClusterView) -> String {
     let mut out = String::from("Node List:\n");
     let mut nodes = view.nodes.clone();
-    nodes.sort_by(|a, b| a.name.to_ascii_lowercase().cmp(&b.name.to_ascii_lowercase()));
+    nodes.sort_by_key(|a| a.name.to_ascii_lowercase());
     let mut prims: Vec<PrimitiveView> = Vec::new();
     fn collect(r: &RscView, out: &mut Vec<PrimitiveView>) {
         match r {
@@ -460,11 +460,14 @@ fn node_attributes(cib: &Element) -> String {
     out
 }
 
-/// Per node: `(rsc, fail-count, last-failure)` from the fail-count attributes.
-fn failcounts(cib: &Element) -> Vec<(String, Vec<(String, i64, i64)>)> {
+/// `(resource, fail-count, last-failure)`.
+type FailCount = (String, i64, i64);
+
+/// Per node: its resources' fail counts, from the fail-count attributes.
+fn failcounts(cib: &Element) -> Vec<(String, Vec<FailCount>)> {
     let mut out = Vec::new();
     for (name, ns) in node_states(cib) {
-        let mut per: Vec<(String, i64, i64)> = Vec::new();
+        let mut per: Vec<FailCount> = Vec::new();
         for (n, v) in transient_attrs(ns) {
             let (rsc, is_count) = if let Some(r) = n.strip_prefix("fail-count-") {
                 (r, true)
@@ -500,7 +503,7 @@ fn failcounts(cib: &Element) -> Vec<(String, Vec<(String, i64, i64)>)> {
     out
 }
 
-fn migration_summary(cib: &Element, fc: &[(String, Vec<(String, i64, i64)>)]) -> String {
+fn migration_summary(cib: &Element, fc: &[(String, Vec<FailCount>)]) -> String {
     let mut out = String::from("Migration Summary:\n");
     for (node, per) in fc {
         let _ = writeln!(out, "  * Node: {node}:");
