@@ -41,7 +41,7 @@ summary() { # the Transition Summary section only
   awk '/^Transition Summary:/{f=1;next} f&&/^$/{exit} f' "$1"
 }
 
-declare -A our_t
+declare -A our_t pcmk_t
 rows=()
 for size in "${sizes[@]}"; do
   nodes=${size%x*}
@@ -61,10 +61,11 @@ for size in "${sizes[@]}"; do
       ndiff=$(diff "$WORK/ours-$size-$mode.sum" "$WORK/pcmk-$size-$mode.sum" | grep -c '^[<>]' || true)
       match="NO: $ndiff diff lines (ours $(wc -l <"$WORK/ours-$size-$mode.sum"), pcmk $total)"
     fi
-    ratio=$(awk -v a="$os" -v b="$ps" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }')
+    ratio=$(awk -v a="$os" -v b="$ps" 'BEGIN{ if (b>0) printf "%.4f", a/b; else print "-" }')
     rows+=("$(printf '%-9s -%-2s %8s s %7s MB | %8s s %7s MB | %6s | %s' \
       "$size" "$mode" "$os" "$om" "$ps" "$pm" "$ratio" "$match")")
     our_t[$size-$mode]=$os
+    pcmk_t[$size-$mode]=$ps
     echo "done: ${rows[-1]}" >&2
   done
 done
@@ -75,17 +76,19 @@ printf '%-13s %-21s | %-21s | %-6s | %s\n' "size (N x R)" "ours (wall / peak)" \
 for r in "${rows[@]}"; do echo "$r"; done
 
 echo
-echo "growth of our wall time between sizes (vs. growth of nodes x resources):"
+echo "growth of wall time between sizes (vs. growth of nodes x resources;"
+echo "/usr/bin/time has 0.01 s resolution, so the smallest size's own figure is coarse):"
 for mode in $MODES; do
   prev=""
   for size in "${sizes[@]}"; do
     [ -n "${our_t[$size-$mode]:-}" ] || continue
     if [ -n "$prev" ]; then
       awk -v a="${our_t[$prev-$mode]}" -v b="${our_t[$size-$mode]}" -v p="$prev" -v s="$size" \
+        -v c="${pcmk_t[$prev-$mode]}" -v d="${pcmk_t[$size-$mode]}" \
         -v m="$mode" 'BEGIN{ split(p,x,"x"); split(s,y,"x");
           w=(y[1]*y[2])/(x[1]*x[2]);
-          printf "  -%s %s -> %s: time x%s, nodes*resources x%.1f\n", m, p, s,
-            (a>0 ? sprintf("%.1f", b/a) : "inf"), w }'
+          printf "  -%s %s -> %s: nodes*resources x%.1f, ours x%s, Pacemaker x%s\n", m, p, s, w,
+            (a>0 ? sprintf("%.1f", b/a) : "inf"), (c>0 ? sprintf("%.1f", d/c) : "inf") }'
     fi
     prev=$size
   done
