@@ -145,3 +145,47 @@ fn group_by_node_lists_resources_under_nodes() {
     let vip = out.find("    * vip\t(ocf:heartbeat:IPaddr2):\t Started").unwrap();
     assert!(n1 < vip && vip < n2, "{out}");
 }
+
+#[test]
+fn live_mode_redraws_and_quits_on_q() {
+    // `script` gives crm_mon a pseudo-terminal; "q" arrives after a few refreshes.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("script(1) not installed; skipping");
+        return;
+    }
+    let path = PathBuf::from(VECTORS).join("cib-mt.xml");
+    let cmd = format!("{} -i 1", env!("CARGO_BIN_EXE_crm_mon"));
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("CIB_file", &path)
+        .env_remove("CIB_shadow")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"q").unwrap();
+    }
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("crm_mon did not quit on q");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let draws = text.matches("\x1b[H\x1b[2JCluster Summary:").count();
+    assert!(draws >= 2, "expected several refreshes, got {draws}: {text}");
+    assert!(text.contains("Active Resources:"));
+}

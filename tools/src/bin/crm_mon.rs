@@ -713,8 +713,8 @@ fn live(src: &CibSource, o: &Opts) -> Result<u8> {
             Err(e) => format!("crm_mon: Error: {e:#}\n"),
         };
         let mut so = std::io::stdout().lock();
-        // Home + clear screen, then the status; raw mode needs explicit carriage returns.
-        let _ = write!(so, "\x1b[H\x1b[2J{}", text.replace('\n', "\r\n"));
+        // Home + clear screen, then the status (output post-processing stays on: \n -> \r\n).
+        let _ = write!(so, "\x1b[H\x1b[2J{text}");
         let _ = so.flush();
         drop(so);
         match rx.recv_timeout(std::time::Duration::from_secs(o.interval)) {
