@@ -189,3 +189,46 @@ fn live_mode_redraws_and_quits_on_q() {
     assert!(draws >= 2, "expected several refreshes, got {draws}: {text}");
     assert!(text.contains("Active Resources:"));
 }
+
+#[test]
+fn header_with_dc_quorum_and_last_change() {
+    let dir = std::env::temp_dir().join(format!("crmmon-test-header-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _g = Rm(dir.clone());
+    let cib = vector("cib-mt.xml").replacen(
+        "<cib ",
+        "<cib dc-uuid=\"1\" have-quorum=\"1\" cib-last-written=\"Tue Nov 24 17:40:01 2026\" \
+         update-user=\"root\" update-client=\"cibadmin\" update-origin=\"node1\" ",
+        1,
+    );
+    let cib = cib.replacen(
+        "<cluster_property_set id=\"cib-bootstrap-options\">",
+        "<cluster_property_set id=\"cib-bootstrap-options\">\
+         <nvpair id=\"o-dcv\" name=\"dc-version\" value=\"2.1.5-a3f44794f94\"/>\
+         <nvpair id=\"o-ci\" name=\"cluster-infrastructure\" value=\"corosync\"/>",
+        1,
+    );
+    let path = dir.join("cib.xml");
+    std::fs::write(&path, &cib).unwrap();
+    let (rc, out, err) = crm_mon(&["-1"], &[("CIB_file", path.to_str().unwrap())]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("  * Stack: corosync\n"), "{out}");
+    assert!(
+        out.contains("  * Current DC: node1 (version 2.1.5-a3f44794f94) - partition with quorum\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  * Last change:  Tue Nov 24 17:40:01 2026 by root via cibadmin on node1\n"),
+        "{out}"
+    );
+    std::fs::write(&path, cib.replace("have-quorum=\"1\"", "have-quorum=\"0\"")).unwrap();
+    let (_, out, _) = crm_mon(&["-1"], &[("CIB_file", path.to_str().unwrap())]);
+    assert!(out.contains(" - partition WITHOUT quorum\n"), "{out}");
+}
