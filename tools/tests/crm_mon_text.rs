@@ -232,3 +232,38 @@ fn header_with_dc_quorum_and_last_change() {
     let (_, out, _) = crm_mon(&["-1"], &[("CIB_file", path.to_str().unwrap())]);
     assert!(out.contains(" - partition WITHOUT quorum\n"), "{out}");
 }
+
+#[test]
+fn empty_cluster_shows_no_active_resources() {
+    let dir = std::env::temp_dir().join(format!("crmmon-test-empty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _g = Rm(dir.clone());
+    let path = dir.join("cib.xml");
+    std::fs::write(
+        &path,
+        r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config/>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources/>
+    <constraints/>
+  </configuration>
+  <status/>
+</cib>
+"#,
+    )
+    .unwrap();
+    let (rc, out, err) = crm_mon(&["-1"], &[("CIB_file", path.to_str().unwrap())]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("  * 2 nodes configured\n  * 0 resource instances configured\n"), "{out}");
+    assert!(out.ends_with("Active Resources:\n  * No active resources\n"), "{out}");
+    let (_, out, _) = crm_mon(&["-1", "-r"], &[("CIB_file", path.to_str().unwrap())]);
+    assert!(out.ends_with("Full List of Resources:\n  * No resources\n"), "{out}");
+}
