@@ -407,6 +407,14 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
 
     // crm_verify -L checks the live CIB through the socket.
     c.tool_ok(2, "crm_verify", &["-L"]);
+    // crm_mon and crm read the live CIB too; a crm configure change reaches both nodes.
+    let mon = c.tool_ok(2, "crm_mon", &["-1"]);
+    assert!(mon.contains("rcd-d") && mon.contains(&format!("Started rcd{holder}")), "{mon}");
+    let before = epoch(&c.cib(2));
+    c.tool_ok(1, "crm", &["configure", "property", "cluster-recheck-interval=5min"]);
+    c.wait("crm's change on node 1 reaches node 2", 30, || {
+        epoch(&c.cib(2)) != before && c.tool_ok(2, "crm", &["configure", "show"]).contains("5min")
+    });
 
     // A status-only change is refused clearly through the socket.
     let o = c.tool(1, "crm_attribute", &["-N", "rcd1", "-l", "reboot", "-n", "x", "-v", "1"]);

@@ -169,11 +169,26 @@ struct Shell {
 fn base_source() -> CibSource {
     match std::env::var("CIB_file").ok().filter(|v| !v.is_empty()) {
         Some(f) => CibSource::File(f.into()),
-        None => CibSource::Live(PathBuf::from(CIB_DIR_DEFAULT).join("cib.xml")),
+        None => {
+            let sock = cluster_core::daemon::proto::socket_path();
+            if sock.exists() {
+                CibSource::Live(sock)
+            } else {
+                CibSource::Live(PathBuf::from(CIB_DIR_DEFAULT).join("cib.xml"))
+            }
+        }
     }
 }
 
+/// Whether `src` is the running cluster daemon's socket.
+fn is_daemon(src: &CibSource) -> bool {
+    matches!(src, CibSource::Live(p) if p.extension().is_some_and(|e| e == "sock"))
+}
+
 fn load(src: &CibSource) -> Result<Element> {
+    if is_daemon(src) {
+        return cli::load("crm", src).map_err(|f| anyhow::anyhow!(f.message));
+    }
     if let CibSource::Live(p) = src {
         if !p.exists() {
             bail!(
@@ -187,6 +202,9 @@ fn load(src: &CibSource) -> Result<Element> {
 }
 
 fn save(src: &CibSource, cib: &Element) -> Result<()> {
+    if is_daemon(src) {
+        return cli::save("crm", src, cib).map_err(|f| anyhow::anyhow!(f.message));
+    }
     Ok(src.save(cib)?)
 }
 

@@ -668,7 +668,12 @@ fn render_text(cib: &Element, o: &Opts, now: i64) -> Result<String> {
 }
 
 fn load(src: &CibSource) -> Result<Element> {
-    src.load().map_err(|e| anyhow::anyhow!("{e}"))
+    match src {
+        CibSource::Live(_) => {
+            cluster_core::cib::cli::load("crm_mon", src).map_err(|f| anyhow::anyhow!(f.message))
+        }
+        _ => src.load().map_err(|e| anyhow::anyhow!("{e}")),
+    }
 }
 
 /// Puts the terminal in non-canonical, no-echo, no-signal mode and restores it on drop.
@@ -736,11 +741,11 @@ fn run() -> Result<u8> {
             return Ok(EX_USAGE);
         }
     };
-    let src = CibSource::from_env();
-    if let CibSource::Live(_) = src {
+    // CIB_file / CIB_shadow, else the running cluster daemon on this node.
+    let Ok(src) = cluster_core::cib::cli::offline_source("") else {
         eprintln!("crm_mon: Error: cluster is not available on this node");
         return Ok(EX_DISCONNECT);
-    }
+    };
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if o.one_shot || !interactive {
         let cib = load(&src)?;
