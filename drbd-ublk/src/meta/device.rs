@@ -563,3 +563,278 @@ impl MetaDevice {
         Ok(Some(rec))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::activity_log::{ActivityLog, AlBegin, SECTORS_PER_EXTENT};
+    use std::process::Command;
+
+    const MIB: u64 = 1 << 20;
+
+    fn temp_file(dir: &tempfile::TempDir, name: &str, size: u64) -> PathBuf {
+        let p = dir.path().join(name);
+        let f = File::create(&p).unwrap();
+        f.set_len(size).unwrap();
+        p
+    }
+
+    fn tmpdir() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("meta-engine-").tempdir().unwrap()
+    }
+
+    fn opts() -> CreateOptions {
+        CreateOptions { device_uuid: 0xabcd_ef01_2345_6789, ..Default::default() }
+    }
+
+    #[test]
+    fn create_refuses_ext4_then_succeeds_with_force() {
+        let dir = tmpdir();
+        let p = temp_file(&dir, "ext4.img", 64 * MIB);
+        let st =
+            Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&p).status().expect("mkfs.ext4 runs");
+        assert!(st.success());
+        let e = create_md(&p, &MetaDisk::Internal, &opts()).unwrap_err();
+        assert!(matches!(e, MetaError::Signature { offset: 1080, .. }), "{e}");
+        assert!(e.to_string().contains("ext2/3/4 file system signature at byte 1080"), "{e}");
+        let dev =
+            create_md(&p, &MetaDisk::Internal, &CreateOptions { force: true, ..opts() }).unwrap();
+        let (dev2, sb) = read_md(&p, &MetaDisk::Internal).unwrap();
+        assert_eq!(dev.layout(), dev2.layout());
+        assert_eq!(sb.uuids, Uuids::just_created());
+        assert!(sb.flags.contains(MdFlags::AL_CLEAN));
+        assert_eq!(sb.device_uuid, 0xabcd_ef01_2345_6789);
+        assert_eq!(sb.device_size_sectors, dev.layout().usable_sectors);
+        assert_eq!(dev2.read_bitmap(sb.device_size_sectors).unwrap().count_out_of_sync(), 0);
+    }
+
+    #[test]
+    fn create_refuses_existing_metadata_and_swap() {
+        let dir = tmpdir();
+        let p = temp_file(&dir, "b.img", 16 * MIB);
+        create_md(&p, &MetaDisk::Internal, &opts()).unwrap();
+        let e = create_md(&p, &MetaDisk::Internal, &opts()).unwrap_err();
+        assert!(matches!(e, MetaError::ExistingMetadata { what: "metadata", .. }), "{e}");
+        create_md(&p, &MetaDisk::Internal, &CreateOptions { force: true, ..opts() }).unwrap();
+
+        let s = temp_file(&dir, "swap.img", 16 * MIB);
+        let st = Command::new("mkswap")
+            .arg(&s)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("mkswap runs");
+        assert!(st.success());
+        let e = create_md(&s, &MetaDisk::Internal, &opts()).unwrap_err();
+        assert!(matches!(e, MetaError::Signature { what: "swap space", .. }), "{e}");
+
+        let x = temp_file(&dir, "xfs.img", 16 * MIB);
+        File::options().write(true).open(&x).unwrap().write_all_at(b"XFSB", 0).unwrap();
+        let e = create_md(&x, &MetaDisk::Internal, &opts()).unwrap_err();
+        assert!(
+            matches!(e, MetaError::Signature { what: "XFS file system", offset: 0, .. }),
+            "{e}"
+        );
+
+        // DRBD 8.4 metadata at the superblock position.
+        let d = temp_file(&dir, "drbd.img", 16 * MIB);
+        File::options()
+            .write(true)
+            .open(&d)
+            .unwrap()
+            .write_all_at(&0x8374_026bu32.to_be_bytes(), 16 * MIB - 4096 + 60)
+            .unwrap();
+        let e = create_md(&d, &MetaDisk::Internal, &opts()).unwrap_err();
+        assert!(matches!(e, MetaError::ExistingMetadata { what: "DRBD 8.x metadata", .. }), "{e}");
+    }
+
+    #[test]
+    fn too_small_names_the_bytes_needed() {
+        let dir = tmpdir();
+        let p = temp_file(&dir, "small.img", 512 * 1024);
+        let e = create_md(&p, &MetaDisk::Internal, &opts()).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, MetaError::TooSmall { .. }));
+        assert!(msg.contains("is 524288 bytes, needs at least 1089536 bytes"), "{msg}");
+        let data = temp_file(&dir, "data.img", 64 * MIB);
+        let meta = temp_file(&dir, "meta.img", 8 * 1024);
+        let e = create_md(&data, &MetaDisk::External(meta), &opts()).unwrap_err();
+        assert!(e.to_string().contains("meta device is 8192 bytes, needs at least"), "{e}");
+    }
+
+    #[test]
+    fn read_md_errors_are_clear() {
+        let dir = tmpdir();
+        let p = temp_file(&dir, "empty.img", 16 * MIB);
+        let e = read_md(&p, &MetaDisk::Internal).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("superblock at byte {}", 16 * MIB - 4096))
+                && msg.contains("bad magic"),
+            "{msg}"
+        );
+        let missing = dir.path().join("missing.img");
+        assert!(matches!(read_md(&missing, &MetaDisk::Internal), Err(MetaError::Open { .. })));
+    }
+
+    #[test]
+    fn roundtrip_bitmap_superblock_and_al() {
+        let dir = tmpdir();
+        let p = temp_file(&dir, "rt.img", 300 * MIB);
+        let dev = create_md(&p, &MetaDisk::Internal, &opts()).unwrap();
+        let mut sb = dev.read_superblock().unwrap();
+        let mut bm = dev.read_bitmap(sb.device_size_sectors).unwrap();
+        assert!(bm.pages() >= 2);
+        bm.set_out_of_sync(100..200);
+        bm.set_out_of_sync(sb.device_size_sectors - 1..sb.device_size_sectors);
+        assert_eq!(dev.write_dirty_bitmap(&mut bm).unwrap(), 2);
+        assert_eq!(bm.dirty_page_count(), 0);
+        sb.uuids.new_current(0x1111_2222_3333_4440, false);
+        sb.flags.set(MdFlags::AL_CLEAN, false);
+        sb.flags.set(MdFlags::CONSISTENT | MdFlags::WAS_UP_TO_DATE, true);
+        dev.write_superblock(&sb).unwrap();
+
+        let mut al = ActivityLog::new(sb.al, 0).unwrap();
+        let mut buf = vec![0u8; AL_BLOCK_SIZE];
+        for e in [3u64, 17, 40] {
+            let r = e * SECTORS_PER_EXTENT..e * SECTORS_PER_EXTENT + 8;
+            assert!(matches!(al.begin_io(r).unwrap(), AlBegin::AfterTransaction { .. }));
+            let w = al.start_transaction(&mut buf).unwrap();
+            dev.write_al_slot(w.ring_block, &buf).unwrap();
+            al.transaction_durable(w.tr);
+        }
+        drop(dev);
+
+        let (dev, mut sb2) = read_md(&p, &MetaDisk::Internal).unwrap();
+        assert_eq!(sb2, sb);
+        let bm2 = dev.read_bitmap(sb2.device_size_sectors).unwrap();
+        assert_eq!(bm2.words(), bm.words());
+        assert_eq!(bm2.count_out_of_sync(), 14);
+        let rec = activity_log::recover(&sb2.al, &dev.read_al_ring().unwrap());
+        assert_eq!(rec.extents, vec![3, 17, 40]);
+        // apply-al folds the extents into the bitmap and marks the AL clean.
+        let rec = dev.apply_al(&mut sb2).unwrap().expect("unclean");
+        assert_eq!(rec.next_tr(), 3);
+        let bm3 = dev.read_bitmap(sb2.device_size_sectors).unwrap();
+        assert_eq!(bm3.count_out_of_sync(), 14 + 3 * 1024);
+        let (_, sb3) = read_md(&p, &MetaDisk::Internal).unwrap();
+        assert!(sb3.flags.contains(MdFlags::AL_CLEAN));
+        assert_eq!(dev.apply_al(&mut sb2.clone()).unwrap(), None);
+    }
+
+    #[test]
+    fn corruption_is_detected_and_names_the_block() {
+        let dir = tmpdir();
+        let p = temp_file(&dir, "c.img", 64 * MIB);
+        let dev = create_md(&p, &MetaDisk::Internal, &opts()).unwrap();
+        let l = *dev.layout();
+        let f = File::options().read(true).write(true).open(&p).unwrap();
+        let flip = |off: u64| {
+            let mut b = [0u8; 1];
+            f.read_exact_at(&mut b, off).unwrap();
+            b[0] ^= 0x20;
+            f.write_all_at(&b, off).unwrap();
+        };
+        flip(l.bm_page_offset(1) - 100); // inside bitmap page 0
+        let sb = dev.read_superblock().unwrap();
+        let e = dev.read_bitmap(sb.device_size_sectors).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MetaError::BitmapPage { page: 0, source: BitmapError::BadChecksum { .. }, .. }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&format!("bitmap page 0 at byte {}", l.bm_offset)), "{e}");
+        flip(l.superblock_offset + 30);
+        let e = read_md(&p, &MetaDisk::Internal).unwrap_err();
+        assert!(
+            matches!(e, MetaError::Superblock { source: SbError::BadChecksum { .. }, .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains(&format!(
+                "superblock at byte {}: checksum mismatch",
+                l.superblock_offset
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn external_and_indexed_metadata() {
+        let dir = tmpdir();
+        let data = temp_file(&dir, "data.img", 64 * MIB);
+        // An existing file system on the data device is fine with external metadata.
+        let st = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&data)
+            .status()
+            .expect("mkfs.ext4 runs");
+        assert!(st.success());
+        let meta = temp_file(&dir, "meta.img", MIB);
+        let md = MetaDisk::External(meta.clone());
+        let dev = create_md(&data, &md, &opts()).unwrap();
+        assert_eq!(dev.layout().usable_sectors, 64 * MIB / 512);
+        assert_eq!(dev.path(), meta.as_path());
+        let (_, sb) = read_md(&data, &md).unwrap();
+        assert_eq!(sb.meta_index, -2);
+        // Reading it back as internal metadata finds nothing.
+        assert!(matches!(read_md(&data, &MetaDisk::Internal), Err(MetaError::Superblock { .. })));
+
+        let slots = temp_file(&dir, "slots.img", 2 * super::super::layout::INDEXED_SLOT_BYTES);
+        let md1 = MetaDisk::Indexed(slots.clone(), 1);
+        create_md(&data, &md1, &opts()).unwrap();
+        let (dev, sb) = read_md(&data, &md1).unwrap();
+        assert_eq!(sb.meta_index, 1);
+        assert_eq!(dev.layout().superblock_offset, super::super::layout::INDEXED_SLOT_BYTES);
+        let md0 = MetaDisk::Indexed(slots, 0);
+        assert!(matches!(
+            read_md(&data, &md0),
+            Err(MetaError::Superblock { source: SbError::BadMagic { .. }, .. })
+        ));
+    }
+
+    /// Remove a loop device when the test ends, also on failure.
+    struct LoopGuard(String);
+    impl Drop for LoopGuard {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+        }
+    }
+
+    #[test]
+    fn create_and_read_on_a_loop_device() {
+        let is_root =
+            Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        if !is_root || !Path::new("/dev/loop-control").exists() {
+            eprintln!("skipped: needs root and loop devices");
+            return;
+        }
+        let dir = tmpdir();
+        let img = temp_file(&dir, "loop.img", 32 * MIB);
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&img)
+            .output()
+            .expect("losetup runs");
+        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+        let loopdev = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let _guard = LoopGuard(loopdev.clone());
+        let p = PathBuf::from(&loopdev);
+        let dev = create_md(&p, &MetaDisk::Internal, &opts()).unwrap();
+        assert_eq!(dev.layout().superblock_offset, 32 * MIB - 4096);
+        let (dev2, sb) = read_md(&p, &MetaDisk::Internal).unwrap();
+        assert_eq!(sb.uuids, Uuids::just_created());
+        let mut bm = dev2.read_bitmap(sb.device_size_sectors).unwrap();
+        bm.set_all();
+        dev2.write_dirty_bitmap(&mut bm).unwrap();
+        assert_eq!(
+            dev2.read_bitmap(sb.device_size_sectors).unwrap().count_out_of_sync(),
+            bm.blocks()
+        );
+        assert!(matches!(
+            create_md(&p, &MetaDisk::Internal, &opts()),
+            Err(MetaError::ExistingMetadata { .. })
+        ));
+    }
+}
