@@ -56,7 +56,6 @@
 //! number maps to) are applied oldest to newest (context window, then updates); the extents in
 //! the final table must be set out of sync in the bitmap before the device is used.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// log2 of the extent size in bytes (4 MiB).
@@ -286,7 +285,7 @@ struct Staged {
 pub struct ActivityLog {
     cfg: AlConfig,
     slots: Vec<Slot>,
-    map: BTreeMap<u32, u32>,
+    map: ExtentIndex,
     free: Vec<u32>,
     idle_head: u32,
     idle_tail: u32,
@@ -318,7 +317,7 @@ impl ActivityLog {
         Ok(ActivityLog {
             cfg,
             slots: vec![slot; n as usize],
-            map: BTreeMap::new(),
+            map: ExtentIndex::new(n),
             free: (0..n).rev().collect(),
             idle_head: NIL,
             idle_tail: NIL,
@@ -357,14 +356,14 @@ impl ActivityLog {
         self.in_flight.as_ref().map(|s| s.tr)
     }
 
-    /// Extents currently in the AL (hot, durable or pending), ascending.
+    /// Extents currently in the AL (hot, durable or pending), in slot order.
     pub fn active_extents(&self) -> impl Iterator<Item = u32> + '_ {
-        self.map.keys().copied()
+        self.slots.iter().map(|s| s.extent).filter(|&e| e != FREE_EXTENT)
     }
 
     /// Reference count of `extent` (0 if not hot).
     pub fn refs(&self, extent: u32) -> u32 {
-        self.map.get(&extent).map_or(0, |&s| self.slots[s as usize].refs)
+        self.map.get(extent).map_or(0, |s| self.slots[s as usize].refs)
     }
 
     /// Number of slots with I/O in flight.
@@ -392,9 +391,9 @@ impl ActivityLog {
         }
         let (mut cold, mut hot_idle) = (0u32, 0u32);
         for e in ext.clone() {
-            match self.map.get(&e) {
+            match self.map.get(e) {
                 None => cold += 1,
-                Some(&s) if self.slots[s as usize].idle => hot_idle += 1,
+                Some(s) if self.slots[s as usize].idle => hot_idle += 1,
                 Some(_) => {}
             }
         }
@@ -408,7 +407,7 @@ impl ActivityLog {
         }
         let mut wait_for: Option<u64> = None;
         for e in ext.clone() {
-            if let Some(&s) = self.map.get(&e) {
+            if let Some(s) = self.map.get(e) {
                 self.take_ref(s);
                 if let Some(tr) = self.slots[s as usize].pending {
                     wait_for = wait_for.max(Some(tr));
@@ -416,7 +415,7 @@ impl ActivityLog {
             }
         }
         for e in ext {
-            if !self.map.contains_key(&e) {
+            if self.map.get(e).is_none() {
                 self.activate(e);
                 wait_for = wait_for.max(Some(self.open.tr));
             }
@@ -443,7 +442,7 @@ impl ActivityLog {
             return;
         }
         for e in extents_of(&sectors) {
-            let s = *self.map.get(&e).unwrap_or_else(|| panic!("end_io on cold AL extent {e}"));
+            let s = self.map.get(e).unwrap_or_else(|| panic!("end_io on cold AL extent {e}"));
             let slot = &mut self.slots[s as usize];
             assert!(slot.refs > 0, "end_io on AL extent {e} without reference");
             slot.refs -= 1;
@@ -469,7 +468,7 @@ impl ActivityLog {
                 assert!(s != NIL, "AL: no victim although capacity was checked");
                 self.idle_remove(s);
                 let old = self.slots[s as usize].extent;
-                self.map.remove(&old);
+                self.map.remove(old);
                 self.open.evicted.push(old);
                 self.stats.evictions += 1;
                 s
@@ -576,6 +575,74 @@ impl ActivityLog {
             self.slots[next as usize].prev = prev;
         }
         self.idle_count -= 1;
+    }
+}
+
+/// Extent → slot index: open addressing with linear probing, sized once (2–4 × al-extents
+/// entries) so a miss never allocates.
+#[derive(Clone, Debug)]
+struct ExtentIndex {
+    table: Vec<(u32, u32)>,
+    mask: usize,
+    shift: u32,
+}
+
+impl ExtentIndex {
+    fn new(capacity: u32) -> Self {
+        let size = (capacity as usize * 2).next_power_of_two().max(16);
+        ExtentIndex {
+            table: vec![(FREE_EXTENT, 0); size],
+            mask: size - 1,
+            shift: 32 - size.trailing_zeros(),
+        }
+    }
+
+    fn home(&self, key: u32) -> usize {
+        (key.wrapping_mul(0x9e37_79b1) >> self.shift) as usize
+    }
+
+    fn find(&self, key: u32) -> Result<usize, usize> {
+        let mut i = self.home(key);
+        // Bounded: the table is never more than half full.
+        for _ in 0..self.table.len() {
+            match self.table[i].0 {
+                k if k == key => return Ok(i),
+                FREE_EXTENT => return Err(i),
+                _ => i = (i + 1) & self.mask,
+            }
+        }
+        unreachable!("extent index full")
+    }
+
+    fn get(&self, key: u32) -> Option<u32> {
+        self.find(key).ok().map(|i| self.table[i].1)
+    }
+
+    fn insert(&mut self, key: u32, slot: u32) {
+        debug_assert_ne!(key, FREE_EXTENT);
+        match self.find(key) {
+            Ok(i) | Err(i) => self.table[i] = (key, slot),
+        }
+    }
+
+    fn remove(&mut self, key: u32) {
+        let Ok(mut i) = self.find(key) else { return };
+        self.table[i].0 = FREE_EXTENT;
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let k = self.table[j].0;
+            if k == FREE_EXTENT {
+                return;
+            }
+            let h = self.home(k);
+            let stays = if i <= j { i < h && h <= j } else { i < h || h <= j };
+            if !stays {
+                self.table[i] = self.table[j];
+                self.table[j].0 = FREE_EXTENT;
+                i = j;
+            }
+        }
     }
 }
 
@@ -789,6 +856,29 @@ mod tests {
         }
         fn below(&mut self, n: u64) -> u64 {
             self.next() % n
+        }
+    }
+
+    #[test]
+    fn extent_index_matches_a_model() {
+        let mut idx = ExtentIndex::new(67);
+        let mut model = std::collections::BTreeMap::new();
+        let mut rng = Prng(7);
+        for _ in 0..20_000 {
+            let k = rng.below(300) as u32;
+            if rng.below(2) == 0 && model.len() < 67 {
+                let v = rng.below(1000) as u32;
+                idx.insert(k, v);
+                model.insert(k, v);
+            } else {
+                idx.remove(k);
+                model.remove(&k);
+            }
+            let probe = rng.below(300) as u32;
+            assert_eq!(idx.get(probe), model.get(&probe).copied());
+        }
+        for (k, v) in model {
+            assert_eq!(idx.get(k), Some(v));
         }
     }
 
