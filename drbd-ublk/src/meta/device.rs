@@ -4,7 +4,7 @@
 //!
 //! This is the control-path implementation (create-md, attach, apply-al, tools and tests); the
 //! data path may issue the same writes through its own ring using the offsets of
-//! [`Layout`](super::layout::Layout).
+//! [`Layout`].
 //!
 //! # create-md safety
 //!
@@ -500,7 +500,9 @@ impl MetaDevice {
             write_at(&self.file, &self.path, &buf, self.layout.bm_page_offset(p))?;
             written += 1;
         }
-        sync(&self.file, &self.path)?;
+        if written > 0 {
+            sync(&self.file, &self.path)?;
+        }
         for p in pages.start..pages.end.min(bm.pages()) {
             bm.clear_dirty(p);
         }
