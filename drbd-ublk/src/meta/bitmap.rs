@@ -14,6 +14,9 @@
 //!   writes it and calls [`Bitmap::clear_dirty`]. Pages an activity-log eviction depends on are
 //!   found with [`Bitmap::pages_for_sectors`].
 //!
+//! DRBD 8.4 vs 9: we follow 8.4 — one peer, so one bitmap (9 interleaves `max_peers` bitmaps
+//! word by word) and a fixed 4 KiB per bit (recent 9.x allows larger granularities).
+//!
 //! # On-disk page (our layout, in DRBD's spirit, big-endian)
 //!
 //! DRBD stores raw bitmap words without any checksum. We give every page a 16-byte header so a
