@@ -138,7 +138,7 @@ impl Replicator {
             let r = self.reqs.get_mut(&id).expect("request exists");
             r.epoch = Some(epoch);
             r.net = if ack == AckKind::None { Part::Done(true) } else { Part::Pending };
-            r.replicated = false;
+            r.replicated = ack == AckKind::None;
         } else {
             self.set_oos(sector, len);
             if self.conn >= ConnState::Connected {
