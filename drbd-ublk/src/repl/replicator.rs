@@ -463,18 +463,22 @@ impl Replicator {
         }
     }
 
+    /// Submit a disk operation. Writes are serialised against overlapping writes in flight,
+    /// and reads against overlapping writes in flight (a read must see a write submitted
+    /// before it), keeping submission order among the blocked ones.
     fn submit(&mut self, ctx: OpCtx, kind: DiskOpKind) -> u64 {
         let id = self.id();
         self.ops.insert(id, ctx);
-        if let DiskOpKind::Write { sector, ref data, .. } = kind {
-            let end = sector + (data.len() / 512) as u64;
-            if self.writes_in_flight.iter().any(|&(_, s, e)| s < end && sector < e)
-                || self.blocked_writes.iter().any(|(_, k)| overlaps(k, sector, end))
-            {
+        if let Some((s, e)) = op_range(&kind) {
+            let conflict = self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2)
+                || self.blocked_writes.iter().any(|(_, k)| op_range(k).is_some_and(|(s2, e2)| s2 < e && s < e2));
+            if conflict {
                 self.blocked_writes.push_back((id, kind));
                 return id;
             }
-            self.writes_in_flight.push((id, sector, end));
+            if matches!(kind, DiskOpKind::Write { .. }) {
+                self.writes_in_flight.push((id, s, e));
+            }
         }
         self.push(Action::SubmitDisk(DiskOp { id, kind }));
         id
@@ -487,17 +491,18 @@ impl Replicator {
         self.writes_in_flight.swap_remove(pos);
         let mut i = 0;
         while i < self.blocked_writes.len() {
-            let (bid, ref k) = self.blocked_writes[i];
-            let (s, e) = match k {
-                DiskOpKind::Write { sector, data, .. } => (*sector, *sector + (data.len() / 512) as u64),
-                _ => unreachable!("only writes are blocked"),
-            };
-            let earlier_blocked = self.blocked_writes.iter().take(i).any(|(_, k2)| overlaps(k2, s, e));
+            let (s, e) = op_range(&self.blocked_writes[i].1).expect("only ranged ops are blocked");
+            let earlier_blocked = self
+                .blocked_writes
+                .iter()
+                .take(i)
+                .any(|(_, k2)| op_range(k2).is_some_and(|(s2, e2)| s2 < e && s < e2));
             if !earlier_blocked && !self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2) {
-                let (bid2, kind) = self.blocked_writes.remove(i).expect("index valid");
-                debug_assert_eq!(bid, bid2);
-                self.writes_in_flight.push((bid2, s, e));
-                self.push(Action::SubmitDisk(DiskOp { id: bid2, kind }));
+                let (bid, kind) = self.blocked_writes.remove(i).expect("index valid");
+                if matches!(kind, DiskOpKind::Write { .. }) {
+                    self.writes_in_flight.push((bid, s, e));
+                }
+                self.push(Action::SubmitDisk(DiskOp { id: bid, kind }));
             } else {
                 i += 1;
             }
@@ -520,13 +525,12 @@ impl Replicator {
     }
 }
 
-fn overlaps(k: &DiskOpKind, s: u64, e: u64) -> bool {
+/// Sector range of a read or write.
+fn op_range(k: &DiskOpKind) -> Option<(u64, u64)> {
     match k {
-        DiskOpKind::Write { sector, data, .. } => {
-            let end = *sector + (data.len() / 512) as u64;
-            *sector < e && s < end
-        }
-        _ => false,
+        DiskOpKind::Write { sector, data, .. } => Some((*sector, *sector + (data.len() / 512) as u64)),
+        DiskOpKind::Read { sector, len } => Some((*sector, *sector + u64::from(*len))),
+        DiskOpKind::Flush => None,
     }
 }
 

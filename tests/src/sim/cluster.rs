@@ -211,13 +211,14 @@ pub struct Sim {
     hash: u64,
     next_stamp: u64,
     next_tag: u64,
-    acked_repl: BTreeMap<u64, u64>,
+    acked_repl: [BTreeMap<u64, u64>; 2],
     committed: BTreeMap<u64, u64>,
     expect_sb: Option<u64>,
     failure: Option<String>,
     liveness: bool,
     writes_done: u64,
     crashes: u64,
+    heal_attempts: u64,
 }
 
 const TRACE_TAIL: usize = 400;
@@ -256,16 +257,16 @@ impl Sim {
             hash: 0xcbf2_9ce4_8422_2325,
             next_stamp: 1,
             next_tag: 1,
-            acked_repl: BTreeMap::new(),
+            acked_repl: Default::default(),
             committed: BTreeMap::new(),
             expect_sb: None,
             failure: None,
             liveness: false,
             writes_done: 0,
             crashes: 0,
+            heal_attempts: 0,
         };
         for n in 0..2 {
-            sim.nodes[n].disk.read_eio = sim.cfg.read_eio;
             sim.start_node(n);
         }
         sim
@@ -365,7 +366,7 @@ impl Sim {
                 self.expect_sb = None;
             }
         }
-        if matches!(s.conn, ConnState::WFBitMapS | ConnState::WFBitMapT) {
+        if matches!(s.conn, ConnState::WFBitMapS | ConnState::WFBitMapT) || s.disk == DiskState::Inconsistent {
             self.nodes[n].wrote_alone = false;
         }
     }
@@ -377,17 +378,23 @@ impl Sim {
     fn completed(&mut self, n: usize, tag: u64, result: Result<Option<Payload>, IoError>, replicated: bool) {
         if let Some((sector, len, base)) = self.nodes[n].writes.remove(&tag) {
             self.writes_done += 1;
+            if self.cfg.full_trace {
+                self.log(format!("n{n} write done tag={tag} sector={sector}+{len} stamp={base} ok={} repl={replicated}", result.is_ok()));
+            }
             if result.is_ok() {
                 if !replicated {
                     self.nodes[n].wrote_alone = true;
                 }
                 if replicated && self.cfg.protocol == Protocol::C {
                     for i in 0..u64::from(len) {
-                        self.acked_repl.insert(sector + i, base + i);
+                        self.acked_repl[n].insert(sector + i, base + i);
                     }
                 }
             }
         } else if let Some(snap) = self.nodes[n].flushes.remove(&tag) {
+            if self.cfg.full_trace {
+                self.log(format!("n{n} flush done tag={tag} ok={} repl={replicated}", result.is_ok()));
+            }
             if result.is_ok() && replicated && self.cfg.protocol == Protocol::C {
                 for (s, v) in snap {
                     let e = self.committed.entry(s).or_insert(0);
@@ -591,7 +598,7 @@ impl Sim {
             if self.rng.chance(self.cfg.p_flush) {
                 let tag = self.next_tag;
                 self.next_tag += 1;
-                let snap = self.acked_repl.clone();
+                let snap = self.acked_repl[n].clone();
                 self.nodes[n].flushes.insert(tag, snap);
                 self.rep(n).expect("up").on_flush(tag);
                 self.drain(n);
@@ -701,7 +708,7 @@ impl Sim {
             if res.is_ok() && force && !was_up {
                 // Forced promotion of non-UpToDate data: committed data may be discarded.
                 self.committed.clear();
-                self.acked_repl.clear();
+                self.acked_repl = Default::default();
             }
             res
         };
@@ -712,6 +719,8 @@ impl Sim {
     fn crash(&mut self, n: usize) {
         self.crashes += 1;
         self.log(format!("n{n} CRASH"));
+        // Acked but unflushed writes are at risk on the crashed node.
+        self.acked_repl = Default::default();
         let node = &mut self.nodes[n];
         node.rep = None;
         // Writes in flight may land torn.
@@ -783,6 +792,9 @@ impl Sim {
     }
 
     fn safety_phase(&mut self) {
+        for n in 0..2 {
+            self.nodes[n].disk.read_eio = self.cfg.read_eio;
+        }
         let end = self.now + self.cfg.safety_ms;
         while self.now < end && self.failure.is_none() {
             self.now += 1;
@@ -816,7 +828,17 @@ impl Sim {
         let standalone: Vec<bool> = snaps.iter().map(|s| s.conn == ConnState::StandAlone).collect();
         if standalone.iter().any(|&s| s) {
             // Manual split-brain recovery: the Secondary (or bob) discards its data.
-            let victim = if snaps[0].role == Role::Primary && snaps[1].role != Role::Primary { 1 } else if snaps[1].role == Role::Primary && snaps[0].role != Role::Primary { 0 } else { 1 };
+            let mut victim = if snaps[0].role == Role::Primary && snaps[1].role != Role::Primary {
+                1
+            } else if snaps[1].role == Role::Primary && snaps[0].role != Role::Primary {
+                0
+            } else {
+                1
+            };
+            self.heal_attempts += 1;
+            if (self.heal_attempts / 4) % 2 == 1 {
+                victim = 1 - victim;
+            }
             for n in 0..2 {
                 let r = self.rep(n).expect("up");
                 if r.conn() != ConnState::StandAlone {

@@ -476,8 +476,8 @@ impl Replicator {
                     AfterSb1::ViolentlyAs0p => self.asb_0p(p),
                     AfterSb1::CallPriLostAfterSb => {
                         let v = self.asb_0p(p);
-                        if v != SbVerdict::Unresolved && v != discard_secondary && me_pri {
-                            self.push(Action::CallHandler(Handler::PriLostAfterSb));
+                        if v == SbVerdict::DiscardMe && me_pri {
+                            return self.pri_lost_after_sb();
                         }
                         v
                     }
@@ -489,11 +489,26 @@ impl Replicator {
                 AfterSb2::CallPriLostAfterSb => {
                     let v = self.asb_0p(p);
                     if v == SbVerdict::DiscardMe {
-                        self.push(Action::CallHandler(Handler::PriLostAfterSb));
+                        return self.pri_lost_after_sb();
                     }
                     v
                 }
             },
+        }
+    }
+
+    /// The Primary lost the split-brain resolution: demote if nothing is in flight, otherwise
+    /// call `pri-lost-after-sb` (which usually reboots the node) and leave it unresolved.
+    fn pri_lost_after_sb(&mut self) -> SbVerdict {
+        if self.requests_in_flight() == 0 && self.held.is_empty() {
+            self.role = Role::Secondary;
+            self.uuids.set_primary_bit(false);
+            self.log("role( Primary -> Secondary ) after split brain".to_string());
+            self.state_changed();
+            SbVerdict::DiscardMe
+        } else {
+            self.push(Action::CallHandler(Handler::PriLostAfterSb));
+            SbVerdict::Unresolved
         }
     }
 

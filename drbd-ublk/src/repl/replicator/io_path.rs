@@ -147,6 +147,7 @@ impl Replicator {
             self.reqs.get_mut(&id).expect("request exists").net = Part::Done(false);
         }
         if self.local_ok_for_write() {
+            self.sync_note_app_write(sector, len);
             self.reqs.get_mut(&id).expect("request exists").local = Part::Pending;
             self.submit(OpCtx::App(id), DiskOpKind::Write { sector, data, fua });
         } else {
