@@ -839,6 +839,23 @@ impl Sim {
             if (self.heal_attempts / 4) % 2 == 1 {
                 victim = 1 - victim;
             }
+            if self.heal_attempts % 16 == 15 {
+                // Unrelated data (history exhausted): `drbdadm create-md` on the victim.
+                self.log(format!("heal: n{victim} create-md"));
+                self.nodes[victim].rep = None;
+                self.nodes[victim].pending.clear();
+                self.nodes[victim].writes.clear();
+                self.nodes[victim].flushes.clear();
+                self.nodes[victim].reads.clear();
+                self.nodes[victim].wrote_alone = false;
+                let size = self.cfg.size_sectors;
+                self.nodes[victim].disk.meta = SimDisk::new(size).meta;
+                if self.net.up {
+                    self.break_link(ConnState::NetworkFailure);
+                }
+                self.start_node(victim);
+                return;
+            }
             for n in 0..2 {
                 let r = self.rep(n).expect("up");
                 if r.conn() != ConnState::StandAlone {

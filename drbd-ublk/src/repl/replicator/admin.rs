@@ -155,10 +155,8 @@ impl Replicator {
 
     pub(super) fn become_primary(&mut self, _forced: bool) {
         let unreachable = self.conn < ConnState::Connected;
-        let r = self.random();
-        let mut u = self.uuids;
-        let bumped = u.promote(unreachable, false, r);
-        self.uuids = u;
+        let bumped = unreachable && self.new_generation();
+        self.uuids.set_primary_bit(true);
         self.role = Role::Primary;
         self.log("role( Secondary -> Primary )".to_string());
         if bumped {
@@ -167,6 +165,20 @@ impl Replicator {
         self.write_sb_gate();
         self.state_changed();
         self.send_state();
+    }
+
+    /// Start a new data generation because this node writes without its peer. Unlike 8.4 this
+    /// also happens when the bitmap UUID is already set (an interrupted resync as source):
+    /// otherwise a peer that completed that resync shares our current UUID and our new writes
+    /// would be invisible to `uuid_compare` (the old bitmap UUID is kept in history).
+    pub(super) fn new_generation(&mut self) -> bool {
+        if self.uuids.bitmap != 0 {
+            self.uuids.history = [self.uuids.bitmap, self.uuids.history[0]];
+            self.uuids.bitmap = 0;
+        }
+        let r = self.random();
+        self.uuids.new_current(r, false);
+        true
     }
 
     /// Demote (`drbdsetup secondary`).

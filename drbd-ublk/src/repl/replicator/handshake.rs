@@ -87,11 +87,9 @@ impl Replicator {
             self.set_disk(DiskState::Inconsistent);
         }
         if was_connected && self.role == Role::Primary && self.disk == DiskState::UpToDate {
-            let r = self.random();
-            if self.uuids.on_peer_lost(r) {
-                self.log(format!("new current UUID {:016X}", self.uuids.current));
-                self.write_sb_gate();
-            }
+            self.new_generation();
+            self.log(format!("new current UUID {:016X}", self.uuids.current));
+            self.write_sb_gate();
         }
         self.write_bitmap();
         self.write_sb();

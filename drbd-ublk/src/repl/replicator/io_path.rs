@@ -12,7 +12,10 @@ impl Replicator {
             Some(IoError::ReadOnly)
         } else if w.sector + u64::from(len) > self.cfg.size_sectors {
             Some(IoError::OutOfRange)
-        } else if !self.has_disk() && !self.replicating() {
+        } else if self.disk != DiskState::UpToDate
+            && !(self.replicating() && self.peer_disk == DiskState::UpToDate)
+        {
+            // No access to UpToDate data (e.g. an Inconsistent Primary that lost its source).
             Some(IoError::Eio)
         } else {
             None
