@@ -36,6 +36,9 @@ pub struct UuidFlags {
     pub crashed_primary: bool,
     /// `new-current-uuid --clear-bitmap`: skip the initial sync (bit 3).
     pub skip_initial_sync: bool,
+    /// Our extension: the sender attached its disk (after a restart) since it was last
+    /// connected; used to orient a resync of leftover bits when the UUIDs are equal.
+    pub fresh_attach: bool,
 }
 
 /// Everything one side reports during the handshake (P_PROTOCOL + P_SIZES + P_UUIDS + P_STATE).

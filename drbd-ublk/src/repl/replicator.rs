@@ -190,6 +190,7 @@ pub struct Replicator {
     sb_written_uuids: Option<(Uuids, MdFlags)>,
     split_brain_count: u64,
     conn_gen: u32,
+    fresh_attach: bool,
 }
 
 /// Activity log for `al_extents` slots (clamped into the 8.4 limits of the default ring).
@@ -252,6 +253,7 @@ impl Replicator {
             sb_written_uuids: None,
             split_brain_count: 0,
             conn_gen: 0,
+            fresh_attach: false,
         }
     }
 

@@ -813,6 +813,7 @@ impl Sim {
                 && r.disk() == DiskState::UpToDate
                 && r.peer_disk() == DiskState::UpToDate
                 && r.requests_in_flight() == 0
+                && r.bitmap().count_out_of_sync() == 0
         }) && self.nodes.iter().all(|x| x.pending.is_empty())
             && self.net.in_flight() == 0
     }

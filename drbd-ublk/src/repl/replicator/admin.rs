@@ -34,6 +34,7 @@ impl Replicator {
             ));
         }
         self.crashed_primary = self.flags.contains(MdFlags::PRIMARY_IND);
+        self.fresh_attach = true;
         self.flags.set(MdFlags::CRASHED_PRIMARY, self.crashed_primary);
         if self.flags.contains(MdFlags::FULL_SYNC) {
             self.bitmap.set_all();
@@ -191,6 +192,9 @@ impl Replicator {
         }
         if self.requests_in_flight() > 0 || !self.held.is_empty() {
             return Err(StateError::DeviceInUse);
+        }
+        if self.replicating() {
+            self.close_epoch();
         }
         self.role = Role::Secondary;
         self.uuids.set_primary_bit(false);

@@ -43,6 +43,7 @@ impl Replicator {
                 discard_my_data: self.discard_my_data,
                 crashed_primary: self.crashed_primary,
                 skip_initial_sync: false,
+                fresh_attach: self.fresh_attach,
             },
             role: self.role,
             disk: self.disk,
@@ -235,6 +236,7 @@ impl Replicator {
     }
 
     fn connected_no_sync(&mut self) {
+        self.fresh_attach = false;
         self.discard_my_data = false;
         self.crashed_primary = false;
         if self.disk == DiskState::Consistent || self.disk == DiskState::Outdated {
@@ -354,8 +356,24 @@ impl Replicator {
                 }
             }
         }
+        if hg == 0 && (self.bitmap.count_out_of_sync() > 0 || p.bits > 0) {
+            // 8.4 only warns here ("No resync, but N bits in bitmap!") and leaves the blocks
+            // different; we resync them, from the side that did not restart.
+            hg = match (self.fresh_attach, p.flags.fresh_attach) {
+                (true, false) => -1,
+                (false, true) => 1,
+                _ if self.resolve_conflicts => -1,
+                _ => 1,
+            };
+            self.log(format!(
+                "No resync by UUIDs, but {} + {} bits in bitmaps: resyncing them",
+                self.bitmap.count_out_of_sync(),
+                p.bits
+            ));
+        }
         self.discard_my_data = false;
         self.crashed_primary = false;
+        self.fresh_attach = false;
         if hg.abs() >= 2 {
             self.log("Writing the whole bitmap, full sync required after drbd_sync_handshake.".into());
             self.bitmap.set_all();

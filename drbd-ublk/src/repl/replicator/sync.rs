@@ -6,6 +6,11 @@ impl Replicator {
     /// Advance time. Drives the resync and verify steps (every 100 ms).
     pub fn tick(&mut self, now: Tick) {
         self.now = now;
+        // Idle sender: close the epoch so the peer makes it stable and acks it (8.4 sends the
+        // barrier when its sender runs out of work).
+        if self.need_barrier && self.epoch_writes > 0 && self.replicating() {
+            self.close_epoch();
+        }
         if self.conn == ConnState::SyncTarget {
             let due = self.rs.as_ref().is_some_and(|r| r.next_step <= now);
             if due {
