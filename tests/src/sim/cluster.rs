@@ -155,7 +155,7 @@ struct Node {
     down_until: u64,
     writes: BTreeMap<u64, (u64, u32, u64)>,
     flushes: BTreeMap<u64, BTreeMap<u64, u64>>,
-    reads: BTreeMap<u64, (u64, u32)>,
+    reads: BTreeMap<u64, (u64, u32, bool)>,
     wrote_alone: bool,
 }
 
@@ -318,8 +318,7 @@ impl Sim {
 
     fn drain(&mut self, n: usize) {
         let mut budget = 1_000_000u32;
-        loop {
-            let Some(a) = self.nodes[n].rep.as_mut().and_then(|r| r.poll_action()) else { break };
+        while let Some(a) = self.nodes[n].rep.as_mut().and_then(|r| r.poll_action()) {
             budget -= 1;
             assert!(budget > 0, "action storm");
             self.handle(n, a);
@@ -401,10 +400,13 @@ impl Sim {
                     *e = (*e).max(v);
                 }
             }
-        } else if let Some((sector, len)) = self.nodes[n].reads.remove(&tag) {
+        } else if let Some((sector, len, raced)) = self.nodes[n].reads.remove(&tag) {
+            if self.cfg.full_trace {
+                self.log(format!("n{n} read done tag={tag} sector={sector} ok={}", result.is_ok()));
+            }
             // A successful read on an UpToDate Primary returns what its disk holds now,
             // unless a write to the range is in flight (the workload avoids that).
-            if let Ok(Some(data)) = result {
+            if let (Ok(Some(data)), false) = (result, raced) {
                 let st = &self.nodes[n];
                 let up = st.rep.as_ref().is_some_and(|r| r.disk() == DiskState::UpToDate);
                 if up && !st.writes.values().any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l)) {
@@ -623,6 +625,11 @@ impl Sim {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.nodes[n].writes.insert(tag, (sector, len, base));
+        for r in self.nodes[n].reads.values_mut() {
+            if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
+                r.2 = true;
+            }
+        }
         let data = payload(len, |i| base + u64::from(i));
         let fua = self.rng.chance(0.05);
         self.rep(n).expect("up").on_write(WriteReq { tag, sector, fua, data });
@@ -635,7 +642,10 @@ impl Sim {
         let len = 16;
         let tag = self.next_tag;
         self.next_tag += 1;
-        self.nodes[n].reads.insert(tag, (sector, len));
+        self.nodes[n].reads.insert(tag, (sector, len, false));
+        if self.cfg.full_trace {
+            self.log(format!("n{n} read issue tag={tag} sector={sector}"));
+        }
         self.rep(n).expect("up").on_read(ReadReq { tag, sector, len });
         self.drain(n);
     }

@@ -239,10 +239,12 @@ impl Replicator {
         self.fresh_attach = false;
         self.discard_my_data = false;
         self.crashed_primary = false;
-        if self.disk == DiskState::Consistent || self.disk == DiskState::Outdated {
-            if self.peer_disk <= DiskState::Outdated {
-                self.set_disk(DiskState::UpToDate);
-            }
+        // Same generation on both sides: Consistent/Outdated data is as good as the peer's.
+        if matches!(self.disk, DiskState::Consistent | DiskState::Outdated)
+            && self.peer_disk > DiskState::Inconsistent
+            && self.peer_disk != DiskState::DUnknown
+        {
+            self.set_disk(DiskState::UpToDate);
         }
         self.set_conn(ConnState::Connected);
         self.write_sb();
