@@ -96,16 +96,17 @@ fn al_transaction_is_durable_before_first_write_to_cold_extent() {
 fn barrier_separates_epochs_and_transfer_log_drains_on_barrier_ack() {
     let mut p = Pair::connected_primary(cfg(Protocol::C));
     p.write(0, 1, 0, 1, 1);
-    p.settle();
+    p.run_no_tick();
+    assert_eq!(p.done(0, 1), Some((true, true)));
     assert_eq!(p.nodes[0].rep.transfer_log_len(), 1, "kept until barrier ack");
     p.sent.clear();
     p.write(0, 2, 64, 1, 2);
-    p.settle();
+    p.run_no_tick();
     assert_eq!(p.sent.first(), Some(&"Barrier"), "new epoch after a completion: {:?}", p.sent);
     assert!(p.sent.contains(&"BarrierAck"));
     assert_eq!(p.nodes[0].rep.transfer_log_len(), 1, "first epoch released");
     p.nodes[0].rep.on_flush(3);
-    p.settle();
+    p.run_no_tick();
     assert_eq!(p.done(0, 3), Some((true, true)), "flush waits for the peer's barrier ack");
     assert_eq!(p.nodes[0].rep.transfer_log_len(), 0);
 }
@@ -114,7 +115,8 @@ fn barrier_separates_epochs_and_transfer_log_drains_on_barrier_ack() {
 fn link_loss_marks_unacked_writes_out_of_sync_and_resync_repairs() {
     let mut p = Pair::connected_primary(cfg(Protocol::C));
     p.write(0, 1, 0, 2, 10);
-    p.settle();
+    p.run_no_tick();
+    assert_eq!(p.done(0, 1), Some((true, true)));
     assert_eq!(p.nodes[0].rep.bitmap().count_out_of_sync(), 0);
     // Write-acked but not barrier-acked: out of sync after the link breaks.
     p.auto_link = false;
@@ -133,6 +135,16 @@ fn link_loss_marks_unacked_writes_out_of_sync_and_resync_repairs() {
     assert!(p.identical());
     assert_eq!(p.nodes[0].rep.bitmap().count_out_of_sync(), 0);
     assert_eq!(p.nodes[1].rep.disk(), DiskState::UpToDate);
+}
+
+#[test]
+fn idle_sender_closes_the_epoch() {
+    let mut p = Pair::connected_primary(cfg(Protocol::C));
+    p.write(0, 1, 0, 1, 1);
+    p.run_no_tick();
+    assert_eq!(p.nodes[0].rep.transfer_log_len(), 1);
+    p.settle();
+    assert_eq!(p.nodes[0].rep.transfer_log_len(), 0, "barrier sent when idle and acked");
 }
 
 #[test]

@@ -213,6 +213,16 @@ impl Pair {
         panic!("pair did not settle");
     }
 
+    /// Step until idle without advancing time (no timers fire).
+    pub fn run_no_tick(&mut self) {
+        for _ in 0..10_000 {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("pair did not go idle");
+    }
+
     /// Break the link (both ends notice).
     pub fn break_link(&mut self, reason: ConnState) {
         self.link_up = false;
