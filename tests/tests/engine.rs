@@ -161,7 +161,10 @@ fn split_brain_is_detected_and_connection_dropped() {
     p.nodes[1].rep.secondary().unwrap();
     p.nodes[1].rep.connect(false).unwrap();
     p.settle();
-    assert!(p.logged(0, "Split-Brain detected, dropping connection!") || p.logged(1, "Split-Brain detected, dropping connection!"));
+    assert!(
+        p.logged(0, "Split-Brain detected, dropping connection!")
+            || p.logged(1, "Split-Brain detected, dropping connection!")
+    );
     assert!(p.nodes.iter().any(|n| n.rep.conn() == ConnState::StandAlone));
     assert!(p.nodes[0].rep.split_brains_detected() + p.nodes[1].rep.split_brains_detected() > 0);
     // Manual recovery: bob discards his data.
@@ -255,7 +258,10 @@ fn online_verify_reports_and_marks_differences() {
     // Corrupt bob's copy behind the engine's back.
     let mut r = tests::sim::prng::Prng::new(3);
     let bad = tests::sim::disk::payload(8, |_| 999);
-    p.nodes[1].disk.execute(&DiskOpKind::Write { sector: 800, data: bad, fua: true }, &mut r).unwrap();
+    p.nodes[1]
+        .disk
+        .execute(&DiskOpKind::Write { sector: 800, data: bad, fua: true }, &mut r)
+        .unwrap();
     assert_eq!(p.nodes[0].rep.verify(0), Ok(()));
     p.settle();
     assert!(p.logged(0, "Out of sync: start=768, size=256 (sectors)"), "{:?}", p.nodes[0].log);
@@ -320,4 +326,40 @@ fn secondary_rejects_writes_and_rr_conflict_disconnects() {
     p.nodes[1].rep.connect(false).unwrap();
     p.settle();
     assert!(p.logged(0, "I shall become SyncTarget, but I am primary!"), "{:?}", p.nodes[0].log);
+}
+
+#[test]
+fn fencing_freezes_io_and_outdates_peer_before_promotion() {
+    let mut c = cfg(Protocol::C);
+    c.fencing = Fencing::ResourceAndStonith;
+    let mut p = Pair::connected_primary(c);
+    p.auto_link = false;
+    p.break_link(ConnState::NetworkFailure);
+    assert!(p.logged(0, "handler FencePeer"));
+    assert!(p.nodes[0].rep.snapshot().susp_fen, "I/O frozen while fencing");
+    p.write(0, 1, 0, 1, 5);
+    p.run_no_tick();
+    assert_eq!(p.done(0, 1), None, "write held while susp_fen");
+    // The handler outdates bob out of band and reports success.
+    p.nodes[1].rep.disconnect().ok();
+    p.nodes[1].rep.outdate().unwrap();
+    p.nodes[0].rep.fence_peer_result(4);
+    p.run_no_tick();
+    assert_eq!(p.done(0, 1).map(|d| d.0), Some(true));
+    assert_eq!(p.nodes[0].rep.peer_disk(), DiskState::Outdated);
+    assert_eq!(p.nodes[1].rep.primary(false), Err(StateError::NoUpToDateDisk));
+    // A Secondary with fencing must fence before promoting while disconnected.
+    let mut c2 = cfg(Protocol::C);
+    c2.fencing = Fencing::ResourceOnly;
+    let mut q = Pair::connected_primary(c2);
+    q.nodes[0].rep.secondary().unwrap();
+    q.settle();
+    q.auto_link = false;
+    q.break_link(ConnState::NetworkFailure);
+    assert_eq!(q.nodes[1].rep.primary(false), Ok(Done::Pending));
+    q.pump();
+    assert!(q.logged(1, "handler FencePeer"));
+    q.nodes[1].rep.fence_peer_result(6); // peer is Primary: refuse
+    assert_eq!(q.nodes[1].rep.role(), Role::Secondary);
+    assert_eq!(q.nodes[1].rep.disk(), DiskState::Outdated);
 }

@@ -5,11 +5,11 @@
 //! handshake, the resync and verify loops and the admin commands.
 
 use super::action::*;
-use crate::meta::activity_log::{ActivityLog, AlBegin, AlConfig};
-use super::config::{AfterSb0, AfterSb1, AfterSb2, Protocol, ReplConfig, RrConflict};
+use super::config::{AfterSb0, AfterSb1, AfterSb2, Fencing, Protocol, ReplConfig, RrConflict};
 use super::protocol::{digest, AckKind, Payload, PeerMsg, ReportParams, UuidFlags};
 use super::resync::{RateController, STEP_MS};
 use super::state::{ConnState, DiskState, Role, StateError};
+use crate::meta::activity_log::{ActivityLog, AlBegin, AlConfig};
 use crate::meta::bitmap::{Bitmap, SECTORS_PER_BLOCK};
 use crate::meta::generation::{uuid_compare, CompareSide, MdFlags, SyncDecision, Uuids};
 use std::collections::{BTreeMap, VecDeque};
@@ -191,6 +191,9 @@ pub struct Replicator {
     split_brain_count: u64,
     conn_gen: u32,
     fresh_attach: bool,
+    susp_fen: bool,
+    fence_pending: bool,
+    promote_after_fence: bool,
 }
 
 /// Activity log for `al_extents` slots (clamped into the 8.4 limits of the default ring).
@@ -254,6 +257,9 @@ impl Replicator {
             split_brain_count: 0,
             conn_gen: 0,
             fresh_attach: false,
+            susp_fen: false,
+            fence_pending: false,
+            promote_after_fence: false,
         }
     }
 
@@ -301,6 +307,7 @@ impl Replicator {
             peer_disk: self.peer_disk,
             user_isp: self.user_isp,
             peer_isp: self.peer_isp,
+            susp_fen: self.susp_fen,
         }
     }
     /// Application requests not completed yet.
@@ -420,8 +427,11 @@ impl Replicator {
             return;
         }
         self.sb_written_uuids = Some((self.uuids, self.flags));
-        let img =
-            SuperblockImage { uuids: self.uuids, flags: self.flags, size_sectors: self.cfg.size_sectors };
+        let img = SuperblockImage {
+            uuids: self.uuids,
+            flags: self.flags,
+            size_sectors: self.cfg.size_sectors,
+        };
         self.queue_meta(MetaKind::Superblock, MetaWrite::Superblock(img));
     }
 
@@ -473,7 +483,10 @@ impl Replicator {
         self.ops.insert(id, ctx);
         if let Some((s, e)) = op_range(&kind) {
             let conflict = self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2)
-                || self.blocked_writes.iter().any(|(_, k)| op_range(k).is_some_and(|(s2, e2)| s2 < e && s < e2));
+                || self
+                    .blocked_writes
+                    .iter()
+                    .any(|(_, k)| op_range(k).is_some_and(|(s2, e2)| s2 < e && s < e2));
             if conflict {
                 self.blocked_writes.push_back((id, kind));
                 return id;
@@ -499,7 +512,9 @@ impl Replicator {
                 .iter()
                 .take(i)
                 .any(|(_, k2)| op_range(k2).is_some_and(|(s2, e2)| s2 < e && s < e2));
-            if !earlier_blocked && !self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2) {
+            if !earlier_blocked
+                && !self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2)
+            {
                 let (bid, kind) = self.blocked_writes.remove(i).expect("index valid");
                 if matches!(kind, DiskOpKind::Write { .. }) {
                     self.writes_in_flight.push((bid, s, e));
@@ -530,7 +545,9 @@ impl Replicator {
 /// Sector range of a read or write.
 fn op_range(k: &DiskOpKind) -> Option<(u64, u64)> {
     match k {
-        DiskOpKind::Write { sector, data, .. } => Some((*sector, *sector + (data.len() / 512) as u64)),
+        DiskOpKind::Write { sector, data, .. } => {
+            Some((*sector, *sector + (data.len() / 512) as u64))
+        }
         DiskOpKind::Read { sector, len } => Some((*sector, *sector + u64::from(*len))),
         DiskOpKind::Flush => None,
     }

@@ -134,7 +134,8 @@ mod tests {
             last = req;
         }
         assert!(last > 0 && last <= 1100, "steady request {last}");
-        let cfg = ResyncRate { c_fill_target: 1 << 20, c_max_rate_kib: 1000, ..ResyncRate::default() };
+        let cfg =
+            ResyncRate { c_fill_target: 1 << 20, c_max_rate_kib: 1000, ..ResyncRate::default() };
         let mut c = RateController::new(cfg);
         assert!(c.step(100, 100, 0) <= 200);
     }

@@ -115,7 +115,13 @@ impl SimConfig {
             1 => AfterSb2::ViolentlyAs0p,
             _ => AfterSb2::CallPriLostAfterSb,
         };
-        repl.rr_conflict = if r.chance(0.7) { RrConflict::Disconnect } else { RrConflict::Violently };
+        repl.rr_conflict =
+            if r.chance(0.7) { RrConflict::Disconnect } else { RrConflict::Violently };
+        repl.fencing = match r.below(5) {
+            0 => Fencing::ResourceOnly,
+            1 => Fencing::ResourceAndStonith,
+            _ => Fencing::DontCare,
+        };
         let f = |r: &mut Prng| r.below(200) as f64 / 100.0;
         SimConfig {
             seed,
@@ -219,6 +225,7 @@ pub struct Sim {
     writes_done: u64,
     crashes: u64,
     heal_attempts: u64,
+    fence_queue: Vec<(u64, usize)>,
 }
 
 const TRACE_TAIL: usize = 400;
@@ -265,6 +272,7 @@ impl Sim {
             writes_done: 0,
             crashes: 0,
             heal_attempts: 0,
+            fence_queue: Vec::new(),
         };
         for n in 0..2 {
             sim.start_node(n);
@@ -339,7 +347,9 @@ impl Sim {
                 let now = self.now;
                 self.net.send(n, now, m, &mut self.rng_net);
             }
-            Action::Complete { tag, result, replicated } => self.completed(n, tag, result, replicated),
+            Action::Complete { tag, result, replicated } => {
+                self.completed(n, tag, result, replicated)
+            }
             Action::Connect => {}
             Action::Disconnect => {
                 if self.net.up {
@@ -348,7 +358,13 @@ impl Sim {
             }
             Action::StateChanged(s) => self.state_changed(n, s),
             Action::Log(l) => self.log(format!("n{n} {l}")),
-            Action::CallHandler(h) => self.log(format!("n{n} handler {h:?}")),
+            Action::CallHandler(h) => {
+                self.log(format!("n{n} handler {h:?}"));
+                if h == Handler::FencePeer {
+                    let t = self.now + self.rng.range(1, 50);
+                    self.fence_queue.push((t, n));
+                }
+            }
         }
     }
 
@@ -365,7 +381,9 @@ impl Sim {
                 self.expect_sb = None;
             }
         }
-        if matches!(s.conn, ConnState::WFBitMapS | ConnState::WFBitMapT) || s.disk == DiskState::Inconsistent {
+        if matches!(s.conn, ConnState::WFBitMapS | ConnState::WFBitMapT)
+            || s.disk == DiskState::Inconsistent
+        {
             self.nodes[n].wrote_alone = false;
         }
     }
@@ -374,7 +392,13 @@ impl Sim {
         self.nodes.iter().filter_map(|x| x.rep.as_ref()).map(|r| r.split_brains_detected()).sum()
     }
 
-    fn completed(&mut self, n: usize, tag: u64, result: Result<Option<Payload>, IoError>, replicated: bool) {
+    fn completed(
+        &mut self,
+        n: usize,
+        tag: u64,
+        result: Result<Option<Payload>, IoError>,
+        replicated: bool,
+    ) {
         if let Some((sector, len, base)) = self.nodes[n].writes.remove(&tag) {
             self.writes_done += 1;
             if self.cfg.full_trace {
@@ -392,7 +416,10 @@ impl Sim {
             }
         } else if let Some(snap) = self.nodes[n].flushes.remove(&tag) {
             if self.cfg.full_trace {
-                self.log(format!("n{n} flush done tag={tag} ok={} repl={replicated}", result.is_ok()));
+                self.log(format!(
+                    "n{n} flush done tag={tag} ok={} repl={replicated}",
+                    result.is_ok()
+                ));
             }
             if result.is_ok() && replicated && self.cfg.protocol == Protocol::C {
                 for (s, v) in snap {
@@ -409,12 +436,20 @@ impl Sim {
             if let (Ok(Some(data)), false) = (result, raced) {
                 let st = &self.nodes[n];
                 let up = st.rep.as_ref().is_some_and(|r| r.disk() == DiskState::UpToDate);
-                if up && !st.writes.values().any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l)) {
+                if up
+                    && !st
+                        .writes
+                        .values()
+                        .any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
+                {
                     for i in 0..len as usize {
                         let want = st.disk.sector(sector + i as u64);
                         if stamp_of(&data, i) != want {
                             let got = stamp_of(&data, i);
-                            self.fail(format!("n{n} read of sector {} returned {got}, disk has {want}", sector + i as u64));
+                            self.fail(format!(
+                                "n{n} read of sector {} returned {got}, disk has {want}",
+                                sector + i as u64
+                            ));
                             break;
                         }
                     }
@@ -479,6 +514,7 @@ impl Sim {
                 self.drain(to);
             }
         }
+        self.run_fence_handlers();
         for n in 0..2 {
             let now = Tick(self.now);
             if let Some(r) = self.rep(n) {
@@ -489,10 +525,40 @@ impl Sim {
         self.link_logic();
     }
 
+    /// The fence-peer handler reaches the peer out of band (crm-fence-peer / drbdadm outdate):
+    /// 4 if it could outdate it, 6 if the peer is Primary, 7 if the peer is down (STONITH).
+    fn run_fence_handlers(&mut self) {
+        let now = self.now;
+        let due: Vec<(u64, usize)> =
+            self.fence_queue.iter().copied().filter(|e| e.0 <= now).collect();
+        self.fence_queue.retain(|e| e.0 > now);
+        for (_, n) in due {
+            let p = 1 - n;
+            let code = match self.nodes[p].rep.as_mut() {
+                None => 7,
+                Some(r) if r.role() == Role::Primary => 6,
+                Some(r) => match r.outdate() {
+                    Ok(()) => 4,
+                    Err(StateError::ConnectedOutdates) => 5,
+                    Err(_) => 3,
+                },
+            };
+            self.drain(p);
+            self.log(format!("n{n} fence-peer exit {code}"));
+            if let Some(r) = self.rep(n) {
+                r.fence_peer_result(code);
+                self.drain(n);
+            }
+        }
+    }
+
     fn link_logic(&mut self) {
         let ready = !self.net.up
             && !self.net.partitioned
-            && self.nodes.iter().all(|x| x.rep.as_ref().is_some_and(|r| r.conn() == ConnState::WFConnection));
+            && self
+                .nodes
+                .iter()
+                .all(|x| x.rep.as_ref().is_some_and(|r| r.conn() == ConnState::WFConnection));
         if !ready {
             self.link_at = None;
             return;
@@ -503,7 +569,8 @@ impl Sim {
                 self.link_at = None;
                 self.check_bitmap_coverage();
                 let before = self.split_brains();
-                self.expect_sb = (self.nodes[0].wrote_alone && self.nodes[1].wrote_alone).then_some(before);
+                self.expect_sb =
+                    (self.nodes[0].wrote_alone && self.nodes[1].wrote_alone).then_some(before);
                 self.net.connect();
                 self.log(format!("net: connection {} up", self.net.generation));
                 for n in 0..2 {
@@ -521,13 +588,16 @@ impl Sim {
     /// Oracle: at connect time, differences are covered by the bitmaps unless a full sync is
     /// due anyway.
     fn check_bitmap_coverage(&mut self) {
-        let (a, b) = (self.nodes[0].rep.as_ref().expect("up"), self.nodes[1].rep.as_ref().expect("up"));
+        let (a, b) =
+            (self.nodes[0].rep.as_ref().expect("up"), self.nodes[1].rep.as_ref().expect("up"));
         if a.disk() < DiskState::Inconsistent || b.disk() < DiskState::Inconsistent {
             return;
         }
         let side = |r: &Replicator| CompareSide {
             uuids: r.uuids(),
-            crashed_primary: r.md_flags().contains(drbd_ublk::meta::generation::MdFlags::CRASHED_PRIMARY),
+            crashed_primary: r
+                .md_flags()
+                .contains(drbd_ublk::meta::generation::MdFlags::CRASHED_PRIMARY),
             is_primary: r.role() == Role::Primary,
         };
         let d = uuid_compare(&side(a), &side(b), true).decision;
@@ -565,7 +635,9 @@ impl Sim {
     /// Oracle: committed writes are on every UpToDate Primary; no two connected Primaries.
     fn check_invariants(&mut self) {
         let both_pri_connected = self.nodes.iter().all(|x| {
-            x.rep.as_ref().is_some_and(|r| r.role() == Role::Primary && r.conn() >= ConnState::Connected)
+            x.rep
+                .as_ref()
+                .is_some_and(|r| r.role() == Role::Primary && r.conn() >= ConnState::Connected)
         });
         if both_pri_connected && !self.cfg.repl.allow_two_primaries {
             self.fail("two connected Primaries without allow-two-primaries".into());
@@ -576,7 +648,8 @@ impl Sim {
                 continue;
             }
             let disk = &self.nodes[n].disk;
-            let bad = self.committed.iter().find(|&(&s, &v)| disk.sector(s) < v).map(|(&s, &v)| (s, v));
+            let bad =
+                self.committed.iter().find(|&(&s, &v)| disk.sector(s) < v).map(|(&s, &v)| (s, v));
             if let Some((s, v)) = bad {
                 let have = disk.sector(s);
                 self.fail(format!(
@@ -617,7 +690,11 @@ impl Sim {
         let first = self.rng.below(1024 - blocks);
         let sector = u64::from(ext) * 8192 + first * 8;
         let len = (blocks * 8) as u32;
-        if self.nodes[n].writes.values().any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l)) {
+        if self.nodes[n]
+            .writes
+            .values()
+            .any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
+        {
             return;
         }
         let base = self.next_stamp;
@@ -740,7 +817,11 @@ impl Sim {
                 for i in 0..data.len() / 512 {
                     if self.rng_disk.chance(0.5) {
                         let single = payload(1, |_| stamp_of(&data, i));
-                        let kind = DiskOpKind::Write { sector: sector + i as u64, data: single, fua: false };
+                        let kind = DiskOpKind::Write {
+                            sector: sector + i as u64,
+                            data: single,
+                            fua: false,
+                        };
                         let _ = node.disk.execute(&kind, &mut self.rng_disk);
                     }
                 }
@@ -767,7 +848,10 @@ impl Sim {
     fn setup(&mut self) {
         // Wait for the first connection.
         self.run_until(2_000, |s| s.both(|r| r.conn() == ConnState::Connected));
-        if self.rng.chance(0.3) && !self.cfg.hot_extents.is_empty() && self.cfg.size_sectors <= 4 * 8192 {
+        if self.rng.chance(0.3)
+            && !self.cfg.hot_extents.is_empty()
+            && self.cfg.size_sectors <= 4 * 8192
+        {
             // Initial full sync by forced promotion.
             let r = self.rep(0).expect("up");
             let _ = r.primary(true);
@@ -948,7 +1032,15 @@ impl Sim {
                 .map(|x| {
                     let r = x.rep.as_ref().expect("up");
                     let s = r.snapshot();
-                    format!("{}/{}/{}/{} oos={} reqs={}", s.conn, s.role, s.disk, s.peer_disk, r.bitmap().count_out_of_sync(), r.requests_in_flight())
+                    format!(
+                        "{}/{}/{}/{} oos={} reqs={}",
+                        s.conn,
+                        s.role,
+                        s.disk,
+                        s.peer_disk,
+                        r.bitmap().count_out_of_sync(),
+                        r.requests_in_flight()
+                    )
                 })
                 .collect();
             self.fail(format!("no convergence within {} ms: {s:?}", self.cfg.liveness_ms));
@@ -990,7 +1082,11 @@ impl Sim {
         self.safety_phase();
         let converge_ms = if self.failure.is_none() { self.liveness_phase() } else { 0 };
         match self.failure.take() {
-            Some(what) => Err(Failure { seed: self.cfg.seed, what, trace_tail: self.trace.into_iter().collect() }),
+            Some(what) => Err(Failure {
+                seed: self.cfg.seed,
+                what,
+                trace_tail: self.trace.into_iter().collect(),
+            }),
             None => Ok(Outcome {
                 trace_hash: self.hash,
                 converge_ms,

@@ -156,7 +156,10 @@ impl Pair {
     pub fn step(&mut self) -> bool {
         self.pump();
         let mut busy = false;
-        if !self.link_up && self.auto_link && (0..2).all(|n| self.nodes[n].rep.conn() == ConnState::WFConnection) {
+        if !self.link_up
+            && self.auto_link
+            && (0..2).all(|n| self.nodes[n].rep.conn() == ConnState::WFConnection)
+        {
             self.link_up = true;
             self.wire = Default::default();
             self.nodes[0].rep.on_link_up(true);
@@ -258,6 +261,10 @@ impl Pair {
 
     /// Stamp of the first sector of a completed read.
     pub fn read_stamp(&self, n: usize, tag: u64) -> Option<u64> {
-        self.nodes[n].completed.iter().find(|c| c.0 == tag).and_then(|c| c.3.as_ref().map(|d| stamp_of(d, 0)))
+        self.nodes[n]
+            .completed
+            .iter()
+            .find(|c| c.0 == tag)
+            .and_then(|c| c.3.as_ref().map(|d| stamp_of(d, 0)))
     }
 }

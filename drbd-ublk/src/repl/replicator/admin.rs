@@ -28,10 +28,7 @@ impl Replicator {
             folded += self.bitmap.set_out_of_sync(r);
         }
         if !meta.hot_extents.is_empty() {
-            self.log(format!(
-                "Marked additional {} KB as out-of-sync based on AL.",
-                folded * 4
-            ));
+            self.log(format!("Marked additional {} KB as out-of-sync based on AL.", folded * 4));
         }
         self.crashed_primary = self.flags.contains(MdFlags::PRIMARY_IND);
         self.fresh_attach = true;
@@ -43,8 +40,14 @@ impl Replicator {
             crate::meta::generation::AttachDiskState::Inconsistent => DiskState::Inconsistent,
             crate::meta::generation::AttachDiskState::Outdated => DiskState::Outdated,
             crate::meta::generation::AttachDiskState::Consistent => {
-                // fencing dont-care: a Consistent disk counts as UpToDate.
-                DiskState::UpToDate
+                // fencing dont-care (or a known-outdated peer): Consistent counts as UpToDate.
+                if self.cfg.fencing == Fencing::DontCare
+                    || self.flags.contains(MdFlags::PEER_OUT_DATED)
+                {
+                    DiskState::UpToDate
+                } else {
+                    DiskState::Consistent
+                }
             }
         };
         if self.flags.contains(MdFlags::PEER_OUT_DATED) {
@@ -119,7 +122,11 @@ impl Replicator {
         if connected && self.peer_role == Role::Primary && !self.cfg.allow_two_primaries {
             return Err(StateError::TwoPrimaries);
         }
+        let fencing_consistent = !connected
+            && self.cfg.fencing != Fencing::DontCare
+            && self.disk == DiskState::Consistent;
         let good = self.disk == DiskState::UpToDate
+            || fencing_consistent
             || (connected
                 && self.disk == DiskState::Inconsistent
                 && matches!(self.conn, ConnState::SyncTarget | ConnState::PausedSyncT)
@@ -135,15 +142,31 @@ impl Replicator {
             let r = self.random();
             self.uuids.promote(!connected, true, r);
             self.write_sb_gate();
-            self.log(format!("Forced to consider local data as UpToDate, new current UUID {:016X}", self.uuids.current));
+            self.log(format!(
+                "Forced to consider local data as UpToDate, new current UUID {:016X}",
+                self.uuids.current
+            ));
             if connected {
                 // The handshake is not repeated on a live connection: start the full sync now.
                 self.bitmap.set_all();
                 self.send_state();
                 self.set_conn(ConnState::StartingSyncS);
-                self.send(PeerMsg::State { role: Role::Secondary, disk: self.disk, conn: ConnState::StartingSyncS });
+                self.send(PeerMsg::State {
+                    role: Role::Secondary,
+                    disk: self.disk,
+                    conn: ConnState::StartingSyncS,
+                });
                 self.start_bitmap_exchange(true);
             }
+        }
+        if !connected
+            && self.cfg.fencing != Fencing::DontCare
+            && !matches!(self.peer_disk, DiskState::Outdated | DiskState::Inconsistent)
+        {
+            // SS_PRIMARY_NOP: the peer might have current data; fence it first.
+            self.promote_after_fence = true;
+            self.start_fencing();
+            return Ok(Done::Pending);
         }
         if connected {
             self.pending_promote = true;
@@ -180,6 +203,73 @@ impl Replicator {
         let r = self.random();
         self.uuids.new_current(r, false);
         true
+    }
+
+    pub(super) fn start_fencing(&mut self) {
+        if self.fence_pending {
+            return;
+        }
+        self.fence_pending = true;
+        if self.cfg.fencing == Fencing::ResourceAndStonith {
+            self.susp_fen = true;
+            self.state_changed();
+        }
+        self.push(Action::CallHandler(Handler::FencePeer));
+    }
+
+    /// Exit code of the `fence-peer` handler (3: peer Inconsistent, 4: peer outdated, 5: peer
+    /// unreachable, 6: peer is Primary, 7: peer was STONITHed, other: handler broken).
+    /// Resumes frozen I/O unless the handler failed.
+    pub fn fence_peer_result(&mut self, exit_code: i32) {
+        if !self.fence_pending {
+            return;
+        }
+        self.fence_pending = false;
+        let mut ok = true;
+        match exit_code {
+            3 => self.set_peer(self.peer_role, DiskState::Inconsistent),
+            4 | 7 => self.set_peer(self.peer_role, DiskState::Outdated),
+            5 if self.disk == DiskState::UpToDate => {
+                self.set_peer(self.peer_role, DiskState::Outdated)
+            }
+            5 => ok = false,
+            6 => {
+                if self.role != Role::Primary {
+                    self.set_disk(DiskState::Outdated);
+                }
+                ok = false;
+            }
+            _ => {
+                self.log(format!("fence-peer helper broken, returned {exit_code}"));
+                return; // I/O stays frozen (resume-io would unfreeze it)
+            }
+        }
+        self.log(format!("fence-peer helper returned {exit_code}"));
+        self.write_sb();
+        self.susp_fen = false;
+        self.state_changed();
+        if ok && self.disk == DiskState::Consistent {
+            self.set_disk(DiskState::UpToDate);
+        }
+        if std::mem::take(&mut self.promote_after_fence) {
+            if ok && self.role != Role::Primary && self.disk == DiskState::UpToDate {
+                self.become_primary(false);
+            } else {
+                self.log(
+                    "State change failed: (-7) Refusing to be Primary while peer is not outdated"
+                        .into(),
+                );
+            }
+        }
+        self.release_held();
+    }
+
+    /// `resume-io`: unfreeze I/O frozen by fencing.
+    pub fn resume_io(&mut self) {
+        self.fence_pending = false;
+        self.susp_fen = false;
+        self.state_changed();
+        self.release_held();
     }
 
     /// Demote (`drbdsetup secondary`).

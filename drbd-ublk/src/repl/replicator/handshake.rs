@@ -37,7 +37,12 @@ impl Replicator {
             protocol: self.cfg.protocol.letter(),
             allow_two_primaries: self.cfg.allow_two_primaries,
             size_sectors: if self.has_disk() { self.cfg.size_sectors } else { 0 },
-            uuids: [self.uuids.current, self.uuids.bitmap, self.uuids.history[0], self.uuids.history[1]],
+            uuids: [
+                self.uuids.current,
+                self.uuids.bitmap,
+                self.uuids.history[0],
+                self.uuids.history[1],
+            ],
             bits: self.bitmap.count_out_of_sync(),
             flags: UuidFlags {
                 discard_my_data: self.discard_my_data,
@@ -67,7 +72,10 @@ impl Replicator {
         let was_connected = self.conn >= ConnState::Connected;
         let was_sync_target = matches!(
             self.conn,
-            ConnState::SyncTarget | ConnState::PausedSyncT | ConnState::WFSyncUUID | ConnState::WFBitMapT
+            ConnState::SyncTarget
+                | ConnState::PausedSyncT
+                | ConnState::WFSyncUUID
+                | ConnState::WFBitMapT
         );
         self.set_conn(reason);
         self.tl_clear();
@@ -86,6 +94,12 @@ impl Replicator {
         self.set_peer(Role::Unknown, peer_disk);
         if was_sync_target && self.disk > DiskState::Inconsistent {
             self.set_disk(DiskState::Inconsistent);
+        }
+        let peer_maybe_current =
+            !matches!(self.peer_disk, DiskState::Outdated | DiskState::Inconsistent);
+        if self.role == Role::Primary && peer_maybe_current && self.cfg.fencing != Fencing::DontCare
+        {
+            self.start_fencing();
         }
         if was_connected && self.role == Role::Primary && self.disk == DiskState::UpToDate {
             self.new_generation();
@@ -126,7 +140,8 @@ impl Replicator {
             PeerMsg::State { role, disk, conn } => self.peer_state(role, disk, conn),
             PeerMsg::PromoteReq => {
                 let ok = self.cfg.allow_two_primaries
-                    || (self.role != Role::Primary && !(self.pending_promote && self.resolve_conflicts));
+                    || (self.role != Role::Primary
+                        && !(self.pending_promote && self.resolve_conflicts));
                 if ok {
                     self.set_peer(Role::Primary, self.peer_disk);
                 }
@@ -140,10 +155,14 @@ impl Replicator {
                 if ok {
                     self.become_primary(false);
                 } else {
-                    self.log("State change failed: (-1) Multiple primaries not allowed by config".into());
+                    self.log(
+                        "State change failed: (-1) Multiple primaries not allowed by config".into(),
+                    );
                 }
             }
-            PeerMsg::Bitmap { first_word, words, last } => self.recv_bitmap(first_word, &words, last),
+            PeerMsg::Bitmap { first_word, words, last } => {
+                self.recv_bitmap(first_word, &words, last)
+            }
             PeerMsg::SyncUuid { uuid } => self.recv_sync_uuid(uuid),
             PeerMsg::Outdate => {
                 if self.role != Role::Primary && self.disk >= DiskState::Outdated {
@@ -258,11 +277,8 @@ impl Replicator {
     }
 
     fn sync_handshake(&mut self, p: &ReportParams) {
-        let peer_uuids = Uuids {
-            current: p.uuids[0],
-            bitmap: p.uuids[1],
-            history: [p.uuids[2], p.uuids[3]],
-        };
+        let peer_uuids =
+            Uuids { current: p.uuids[0], bitmap: p.uuids[1], history: [p.uuids[2], p.uuids[3]] };
         let me = CompareSide {
             uuids: self.uuids,
             crashed_primary: self.crashed_primary,
@@ -292,7 +308,10 @@ impl Replicator {
             let full = hg.abs() == 2 || hg == -100;
             let f = if full { 2 } else { 1 };
             hg = if me_inc { -f } else { f };
-            self.log(format!("Becoming sync {} due to disk states.", if me_inc { "target" } else { "source" }));
+            self.log(format!(
+                "Becoming sync {} due to disk states.",
+                if me_inc { "target" } else { "source" }
+            ));
         } else if me_inc && peer_inc {
             // Both Inconsistent: nothing usable to sync from.
             if hg != 0 {
@@ -331,8 +350,10 @@ impl Replicator {
                     self.drop_connection(ConnState::Disconnecting, false);
                     return;
                 }
-                self.log("Split-Brain detected, manually solved. Sync from ".to_string()
-                    + if hg < 0 { "peer node" } else { "this node" });
+                self.log(
+                    "Split-Brain detected, manually solved. Sync from ".to_string()
+                        + if hg < 0 { "peer node" } else { "this node" },
+                );
             }
             if cmp.decision == SyncDecision::SplitBrainManual {
                 hg *= 2;
@@ -377,13 +398,18 @@ impl Replicator {
         self.crashed_primary = false;
         self.fresh_attach = false;
         if hg.abs() >= 2 {
-            self.log("Writing the whole bitmap, full sync required after drbd_sync_handshake.".into());
+            self.log(
+                "Writing the whole bitmap, full sync required after drbd_sync_handshake.".into(),
+            );
             self.bitmap.set_all();
         }
         match hg.signum() {
             0 => {
                 if self.bitmap.count_out_of_sync() > 0 {
-                    self.log(format!("No resync, but {} bits in bitmap!", self.bitmap.count_out_of_sync()));
+                    self.log(format!(
+                        "No resync, but {} bits in bitmap!",
+                        self.bitmap.count_out_of_sync()
+                    ));
                 }
                 self.connected_no_sync();
             }
@@ -419,7 +445,8 @@ impl Replicator {
         let peer_pri = p.uuids[1] & 1 == 1;
         let ch_self = self.bitmap.count_out_of_sync();
         let ch_peer = p.bits;
-        let tie = if self.resolve_conflicts { SbVerdict::DiscardMe } else { SbVerdict::DiscardPeer };
+        let tie =
+            if self.resolve_conflicts { SbVerdict::DiscardMe } else { SbVerdict::DiscardPeer };
         let zero_changes = || {
             if ch_peer == 0 && ch_self == 0 {
                 tie

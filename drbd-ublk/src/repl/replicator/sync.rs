@@ -127,7 +127,11 @@ impl Replicator {
             return;
         }
         if let Some(p) = self.peer_params.as_ref() {
-            let peer = Uuids { current: p.uuids[0], bitmap: p.uuids[1], history: [p.uuids[2], p.uuids[3]] };
+            let peer = Uuids {
+                current: p.uuids[0],
+                bitmap: p.uuids[1],
+                history: [p.uuids[2], p.uuids[3]],
+            };
             self.uuids.sync_target_finished(&peer);
         }
         self.log(format!("Resync done (total {} blocks)", rs.total));
@@ -182,7 +186,10 @@ impl Replicator {
         let gen = self.conn_gen;
         match m {
             PeerMsg::RsDataRequest { sector, len } => {
-                self.submit(OpCtx::RsServe { sector, len, csum: None, gen }, DiskOpKind::Read { sector, len });
+                self.submit(
+                    OpCtx::RsServe { sector, len, csum: None, gen },
+                    DiskOpKind::Read { sector, len },
+                );
             }
             PeerMsg::CsumRsRequest { sector, len, digest } => {
                 self.submit(
@@ -194,7 +201,10 @@ impl Replicator {
                 let len = (data.len() / 512) as u32;
                 match self.rs_take(sector, len) {
                     Some(false) => {
-                        self.submit(OpCtx::RsWrite { sector, len, gen }, DiskOpKind::Write { sector, data, fua: false });
+                        self.submit(
+                            OpCtx::RsWrite { sector, len, gen },
+                            DiskOpKind::Write { sector, data, fua: false },
+                        );
                     }
                     Some(true) => self.rs_forget(sector, len),
                     None => {}
@@ -262,7 +272,12 @@ impl Replicator {
         }
     }
 
-    pub(super) fn sync_disk_done(&mut self, id: u64, ctx: OpCtx, result: Result<Option<Payload>, IoError>) {
+    pub(super) fn sync_disk_done(
+        &mut self,
+        id: u64,
+        ctx: OpCtx,
+        result: Result<Option<Payload>, IoError>,
+    ) {
         let gen_now = self.conn_gen;
         match ctx {
             OpCtx::RsServe { sector, len, csum, gen } if gen == gen_now => match result {
