@@ -988,6 +988,15 @@ impl Sim {
                 let res = r.invalidate();
                 self.log(format!("heal: n{bad} invalidate {res:?}"));
                 self.drain(bad);
+            } else if let Some(n) = (0..2).find(|&n| {
+                self.nodes[n].rep.as_ref().is_some_and(|r| r.bitmap().count_out_of_sync() > 0)
+            }) {
+                // Blocks marked after a read error: an admin reconnect resyncs them.
+                let r = self.rep(n).expect("up");
+                let _ = r.disconnect();
+                let res = r.connect(false);
+                self.log(format!("heal: n{n} reconnect for leftover bits {res:?}"));
+                self.drain(n);
             } else {
                 // Close the last epoch so transfer logs drain.
                 for n in 0..2 {
