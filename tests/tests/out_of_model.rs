@@ -21,7 +21,11 @@ fn duplicated_data_packet_is_a_protocol_error_and_resync_repairs() {
     for _ in 0..3 {
         p.step();
     }
-    let data = p.wire[0].iter().find(|m| matches!(m, PeerMsg::Data { .. })).cloned().expect("data on the wire");
+    let data = p.wire[0]
+        .iter()
+        .find(|m| matches!(m, PeerMsg::Data { .. }))
+        .cloned()
+        .expect("data on the wire");
     p.wire[0].push_back(data);
     p.deliver = true;
     p.write(0, 2, 64, 1, 20);
