@@ -895,7 +895,7 @@ impl Sim {
             self.step_io();
             self.workload();
             self.faults();
-            if self.now % 16 == 0 {
+            if self.now % 128 == 0 {
                 self.check_invariants();
             }
         }
@@ -1027,7 +1027,7 @@ impl Sim {
             }
             self.now += 1;
             self.step_io();
-            if self.now % 64 == 0 {
+            if self.now % 256 == 0 {
                 self.check_invariants();
             }
             if self.converged() {

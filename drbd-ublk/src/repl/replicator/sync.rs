@@ -282,7 +282,7 @@ impl Replicator {
         match ctx {
             OpCtx::RsServe { sector, len, csum, gen } if gen == gen_now => match result {
                 Ok(Some(data)) => {
-                    if csum == Some(digest(&data)) {
+                    if csum.is_some_and(|c| c == digest(&data)) {
                         self.bitmap.set_in_sync(sector..sector + u64::from(len));
                         self.send(PeerMsg::RsIsInSync { sector, len });
                     } else {
