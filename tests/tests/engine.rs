@@ -363,3 +363,37 @@ fn fencing_freezes_io_and_outdates_peer_before_promotion() {
     assert_eq!(q.nodes[1].rep.role(), Role::Secondary);
     assert_eq!(q.nodes[1].rep.disk(), DiskState::Outdated);
 }
+
+#[test]
+fn diskless_primary_works_through_peer_and_reattach_resyncs() {
+    let mut p = Pair::connected_primary(cfg(Protocol::C));
+    p.write(0, 1, 0, 1, 5);
+    p.settle();
+    p.nodes[0].rep.detach().unwrap();
+    p.settle();
+    assert_eq!(p.nodes[0].rep.disk(), DiskState::Diskless);
+    assert_eq!(p.nodes[1].rep.peer_disk(), DiskState::Diskless);
+    p.write(0, 2, 64, 1, 50);
+    p.nodes[0].rep.on_read(ReadReq { tag: 3, sector: 0, len: 8 });
+    p.settle();
+    assert_eq!(p.done(0, 2).map(|d| d.0), Some(true), "write served by the peer");
+    assert_eq!(p.read_stamp(0, 3), Some(5), "read served by the peer");
+    assert_eq!(p.nodes[0].disk.sector(64), 0, "nothing written locally");
+    assert!(p.nodes[1].rep.bitmap().count_out_of_sync() > 0, "peer tracks what we miss");
+    let meta = p.nodes[0].disk.attach_meta(67);
+    p.nodes[0].rep.attach(meta).unwrap();
+    p.settle();
+    assert_eq!(p.nodes[0].rep.disk(), DiskState::UpToDate);
+    assert!(p.identical());
+    assert_eq!(p.nodes[0].rep.detach(), Ok(()));
+    p.settle();
+    p.nodes[0].rep.disconnect().unwrap();
+    p.settle();
+    let meta = p.nodes[0].disk.attach_meta(67);
+    p.nodes[0].rep.attach(meta).unwrap();
+    assert_eq!(
+        p.nodes[0].rep.disk(),
+        DiskState::Inconsistent,
+        "a re-attached diskless Primary has stale data"
+    );
+}

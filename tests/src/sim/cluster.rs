@@ -569,8 +569,9 @@ impl Sim {
                 self.link_at = None;
                 self.check_bitmap_coverage();
                 let before = self.split_brains();
-                self.expect_sb =
-                    (self.nodes[0].wrote_alone && self.nodes[1].wrote_alone).then_some(before);
+                let disks = self.both(|r| r.disk() >= DiskState::Inconsistent);
+                self.expect_sb = (disks && self.nodes[0].wrote_alone && self.nodes[1].wrote_alone)
+                    .then_some(before);
                 self.net.connect();
                 self.log(format!("net: connection {} up", self.net.generation));
                 for n in 0..2 {
@@ -754,6 +755,11 @@ impl Sim {
             if self.rng.chance(self.cfg.p_role) {
                 self.role_change(n);
             }
+            if self.nodes[n].rep.as_ref().is_some_and(|r| r.disk() == DiskState::Diskless)
+                && self.rng.chance(0.002)
+            {
+                self.reattach(n);
+            }
             if self.rng.chance(self.cfg.p_admin_net) {
                 let r = self.rep(n).expect("up");
                 let res = if r.conn() == ConnState::StandAlone {
@@ -766,12 +772,13 @@ impl Sim {
                 self.drain(n);
             }
             if self.rng.chance(self.cfg.p_admin_sync) {
-                let which = self.rng.below(4);
+                let which = self.rng.below(5);
                 let r = self.rep(n).expect("up");
                 let res = match which {
                     0 => r.invalidate().map(|_| "invalidate"),
                     1 => r.invalidate_remote().map(|_| "invalidate-remote"),
                     2 => r.verify(0).map(|_| "verify"),
+                    3 => r.detach().map(|_| "detach"),
                     _ => {
                         let p = !r.snapshot().user_isp;
                         r.pause_sync(p);
@@ -782,6 +789,13 @@ impl Sim {
                 self.drain(n);
             }
         }
+    }
+
+    fn reattach(&mut self, n: usize) {
+        let meta = self.nodes[n].disk.attach_meta(self.cfg.repl.al_extents);
+        let res = self.rep(n).expect("up").attach(meta);
+        self.log(format!("n{n} admin attach {res:?}"));
+        self.drain(n);
     }
 
     fn role_change(&mut self, n: usize) {
@@ -916,6 +930,11 @@ impl Sim {
         for n in 0..2 {
             if self.nodes[n].rep.is_none() {
                 self.start_node(n);
+            }
+        }
+        for n in 0..2 {
+            if self.nodes[n].rep.as_ref().is_some_and(|r| r.disk() == DiskState::Diskless) {
+                self.reattach(n);
             }
         }
         let snaps: Vec<StateSnapshot> =

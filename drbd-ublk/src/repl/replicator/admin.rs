@@ -54,11 +54,51 @@ impl Replicator {
             self.peer_disk = DiskState::Outdated;
         }
         self.al = new_al(self.cfg.al_extents, meta.al_next_tr);
+        // A Primary re-attaching after running diskless has stale data.
+        let disk = if self.role == Role::Primary { DiskState::Inconsistent } else { disk };
         self.bitmap.mark_all_dirty();
         self.set_disk(disk);
         self.write_bitmap();
         self.sb_written_uuids = None;
         self.write_sb();
+        if self.conn >= ConnState::WFReportParams {
+            // Negotiate again with a disk: run the handshake on a fresh connection.
+            self.drop_connection(ConnState::TearDown, true);
+        }
+        Ok(())
+    }
+
+    /// `detach`: drop the backing disk (metadata is written first). A Primary may detach only
+    /// while connected to an UpToDate peer; it then reads and writes through the peer.
+    ///
+    /// # Errors
+    /// [`StateError::NoLocalDisk`], [`StateError::DeviceInUse`] (requests in flight),
+    /// [`StateError::ResyncRunning`], [`StateError::NoUpToDateDisk`].
+    pub fn detach(&mut self) -> Result<(), StateError> {
+        if !self.has_disk() {
+            return Err(StateError::NoLocalDisk);
+        }
+        if self.requests_in_flight() > 0 || !self.held.is_empty() || !self.waiting_al.is_empty() {
+            return Err(StateError::DeviceInUse);
+        }
+        if self.conn > ConnState::Connected || self.conn == ConnState::WFReportParams {
+            return Err(StateError::ResyncRunning);
+        }
+        if self.role == Role::Primary
+            && !(self.conn == ConnState::Connected && self.peer_disk == DiskState::UpToDate)
+        {
+            return Err(StateError::NoUpToDateDisk);
+        }
+        // Writes go on without this disk: on re-attach it must not count as UpToDate.
+        self.set_disk(DiskState::Outdated);
+        self.write_bitmap();
+        self.write_sb();
+        for r in self.reqs.values_mut() {
+            r.al_held = false;
+        }
+        self.al = new_al(self.cfg.al_extents, 0);
+        self.set_disk(DiskState::Diskless);
+        self.send_state();
         Ok(())
     }
 

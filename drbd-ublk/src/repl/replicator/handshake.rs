@@ -187,7 +187,17 @@ impl Replicator {
             self.protocol_error("peer became Primary while we are Primary");
             return;
         }
+        let peer_lost_disk = disk == DiskState::Diskless && self.peer_disk != DiskState::Diskless;
         self.set_peer(role, disk);
+        if peer_lost_disk
+            && self.disk == DiskState::UpToDate
+            && (self.role == Role::Primary || role == Role::Primary)
+        {
+            // From now on only this node has the data: start a new generation.
+            self.new_generation();
+            self.log(format!("peer detached, new current UUID {:016X}", self.uuids.current));
+            self.write_sb_gate();
+        }
         match conn {
             ConnState::StartingSyncS if self.conn == ConnState::Connected => {
                 // Peer invalidated us (invalidate-remote): we become target of a full sync.

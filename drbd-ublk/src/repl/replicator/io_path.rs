@@ -499,6 +499,10 @@ impl Replicator {
         }
         self.recv.total += 1;
         self.sync_note_app_write(sector, len);
+        if self.peer_disk == DiskState::Diskless {
+            // A diskless Primary writes through us: its own disk will need these blocks.
+            self.set_oos(sector, len);
+        }
         if self.has_disk() {
             let gen = self.conn_gen;
             self.submit(
