@@ -266,6 +266,15 @@ impl Replicator {
         }
         self.fence_pending = false;
         let mut ok = true;
+        if self.conn >= ConnState::Connected {
+            // The peer is back: its disk state is known first-hand now.
+            self.log(format!("fence-peer helper returned {exit_code} after reconnect, ignored"));
+            self.susp_fen = false;
+            self.promote_after_fence = false;
+            self.state_changed();
+            self.release_held();
+            return;
+        }
         match exit_code {
             3 => self.set_peer(self.peer_role, DiskState::Inconsistent),
             4 | 7 => self.set_peer(self.peer_role, DiskState::Outdated),
