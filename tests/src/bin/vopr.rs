@@ -2,6 +2,7 @@
 //! runs many (fresh seeds derived from the time unless `--from S` is given).
 
 use anyhow::{bail, Context, Result};
+use std::io::Write;
 use std::time::Instant;
 use tests::sim::cluster::{run_seed, Sim, SimConfig};
 
@@ -66,7 +67,8 @@ fn main() -> Result<()> {
                 return Ok(());
             }
             Err(f) => {
-                println!("{f}");
+                // Ignore a closed pipe (`vopr ... | head`).
+                let _ = writeln!(std::io::stdout(), "{f}");
                 std::process::exit(1);
             }
         }
