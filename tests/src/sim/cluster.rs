@@ -995,11 +995,12 @@ impl Sim {
         if connected {
             let up: Vec<bool> = snaps.iter().map(|s| s.disk == DiskState::UpToDate).collect();
             if !up[0] && !up[1] {
-                let r = self.rep(0).expect("up");
+                let n = if snaps[1].role == Role::Primary { 1 } else { 0 };
+                let r = self.rep(n).expect("up");
                 let res = r.primary(true);
-                self.log(format!("heal: n0 primary --force {res:?}"));
+                self.log(format!("heal: n{n} primary --force {res:?}"));
                 self.committed.clear();
-                self.drain(0);
+                self.drain(n);
             } else if up[0] != up[1] {
                 let bad = if up[0] { 1 } else { 0 };
                 let r = self.rep(bad).expect("up");

@@ -142,7 +142,7 @@ impl Replicator {
     /// [`StateError::TwoPrimaries`], [`StateError::NoUpToDateDisk`],
     /// [`StateError::InTransientState`] (handshake or bitmap exchange running).
     pub fn primary(&mut self, force: bool) -> Result<Done, StateError> {
-        if self.role == Role::Primary {
+        if self.role == Role::Primary && (!force || self.disk == DiskState::UpToDate) {
             return Ok(Done::Now);
         }
         if self.pending_promote
@@ -207,6 +207,10 @@ impl Replicator {
             self.promote_after_fence = true;
             self.start_fencing();
             return Ok(Done::Pending);
+        }
+        if self.role == Role::Primary {
+            // Already Primary: `--force` only made the data UpToDate.
+            return Ok(Done::Now);
         }
         if connected {
             self.pending_promote = true;
