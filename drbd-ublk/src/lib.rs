@@ -6,6 +6,7 @@
 //! volume a kernel block device.
 
 pub mod config;
+pub mod ctl;
 pub mod fuse;
 pub mod io;
 pub mod meta;
