@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod ctl;
+pub mod daemon;
 pub mod fuse;
 pub mod io;
 pub mod meta;
