@@ -377,9 +377,7 @@ impl Daemon {
             d.stop(force).map_err(|e| {
                 fail(
                     exit::STATE,
-                    format!(
-                        "{name}: State change failed: (-12) Device is held open by someone ({e})"
-                    ),
+                    format!("State change failed: (-12) Device is held open by someone ({e})"),
                 )
             })?;
         }
