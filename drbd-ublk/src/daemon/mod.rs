@@ -24,6 +24,7 @@
 //! stays there (as DRBD does while the peer is down). See [`engine`] for local I/O.
 
 pub mod engine;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::io;
