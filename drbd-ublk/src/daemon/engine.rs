@@ -102,6 +102,20 @@ pub enum Cmd {
         /// Message.
         msg: PeerMsg,
     },
+    /// A new connection is up (sent before any of its messages).
+    LinkUp {
+        /// Send half.
+        sink: Box<dyn PeerSink>,
+        /// Tie-breaker bit from the link setup.
+        resolve_conflicts: bool,
+    },
+    /// The connection of generation `gen` ended.
+    LinkDown {
+        /// Connection generation.
+        gen: u64,
+        /// Why.
+        reason: ConnState,
+    },
     /// Stop: disconnect, flush, leave the thread.
     Stop,
 }
@@ -211,7 +225,7 @@ impl Engine {
     }
 
     /// Runs until [`Cmd::Stop`] or until every sender is gone.
-    pub fn run(mut self, rx: Receiver<Cmd>, links: Receiver<Box<dyn PeerSink>>) {
+    pub fn run(mut self, rx: Receiver<Cmd>) {
         self.publish();
         loop {
             match rx.recv_timeout(TICK) {
@@ -231,10 +245,6 @@ impl Engine {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-            }
-            while let Ok(l) = links.try_recv() {
-                self.link = Some(l);
-                self.repl.on_link_up(false);
             }
             if self.last_tick.elapsed() >= TICK / 2 {
                 self.last_tick = Instant::now();
@@ -296,6 +306,18 @@ impl Engine {
                 if self.link.as_ref().is_some_and(|l| l.generation() == gen) {
                     self.count_in(&msg);
                     self.repl.on_peer_msg(msg);
+                }
+            }
+            Cmd::LinkUp { sink, resolve_conflicts } => {
+                if self.repl.conn() == ConnState::WFConnection {
+                    self.link = Some(sink);
+                    self.repl.on_link_up(resolve_conflicts);
+                }
+            }
+            Cmd::LinkDown { gen, reason } => {
+                if self.link.as_ref().is_some_and(|l| l.generation() == gen) {
+                    self.link = None;
+                    self.repl.on_link_down(reason);
                 }
             }
             Cmd::Stop => {}
@@ -398,12 +420,6 @@ impl Engine {
         } else {
             self.counters.ns += out;
         }
-    }
-
-    /// Called by the connection's reader when it ends.
-    pub fn link_lost(&mut self) {
-        self.link = None;
-        self.repl.on_link_down(ConnState::NetworkFailure);
     }
 
     fn complete(&mut self, tag: u64, result: Result<Option<Payload>, IoError>) {

@@ -23,6 +23,7 @@
 //! The peer connection is not driven yet: a resource with a peer goes to `WFConnection` and
 //! stays there (as DRBD does while the peer is down). See [`engine`] for local I/O.
 
+pub mod conn;
 pub mod engine;
 pub mod wire;
 
@@ -41,8 +42,10 @@ use crate::config::{self, Config};
 use crate::ctl::{self, exit, render, CtlError, Request, ResourceStatus, Response};
 use crate::fuse::{FuseLoopDevice, FuseLoopOptions, LinkStyle};
 use crate::meta;
+use crate::net::LinkConfig;
 use crate::repl::{Done, ReplConfig, Replicator, Role};
-use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, PeerSink, QUEUE_DEPTH};
+use conn::NetCtl;
+use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, QUEUE_DEPTH};
 
 /// How long `primary` waits for a promotion that needs the peer's agreement.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
@@ -324,15 +327,15 @@ impl Daemon {
         st.peer = peer_name;
         let status = Arc::new(Mutex::new(st));
         let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
-        let (_link_tx, link_rx) = sync_channel::<Box<dyn PeerSink>>(1);
         let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
-        eng.set_net_ctl(Box::new(|_| {}));
+        if let (Some(p), Some(lc)) = (peer, LinkConfig::from_resource(&res)) {
+            let _ = p;
+            let net = NetCtl::new(name, host.address.addr, lc, tx.clone());
+            eng.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
+        }
         let thread = std::thread::Builder::new()
             .name(format!("drbd-{name}"))
-            .spawn(move || {
-                let _keep = _link_tx;
-                eng.run(rx, link_rx)
-            })
+            .spawn(move || eng.run(rx))
             .map_err(|e| fail(exit::EXEC, e.to_string()))?;
         let mut running = Running { tx: tx.clone(), thread: Some(thread), status, device: None };
 
