@@ -150,7 +150,10 @@ fn connector(s: Arc<Shared>) {
                         }
                     },
                     Err(e) if e.is_timeout() => continue,
-                    Err(_) => break ConnState::NetworkFailure,
+                    Err(e) => {
+                        eprintln!("drbd {name}: connection lost: {e}");
+                        break ConnState::NetworkFailure;
+                    }
                 }
             };
             let _ = data_rx.stream.shutdown(Shutdown::Both);

@@ -49,6 +49,8 @@ use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, QUEUE_DEPTH};
 
 /// How long `primary` waits for a promotion that needs the peer's agreement.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
+/// How long `primary` waits for a peer's demotion to be reported.
+const PEER_STATE_WAIT: Duration = Duration::from_secs(2);
 
 /// Daemon settings.
 #[derive(Debug, Clone)]
@@ -412,7 +414,18 @@ impl Daemon {
     }
 
     fn primary(&self, name: &str, force: bool) -> Result<(), CtlError> {
-        if self.admin_done(name, Admin::Primary { force })? == Done::Pending {
+        // The peer's demotion may still be on its way (its state report travels behind the
+        // reply its drbdadm got): a refusal for two primaries is retried for a moment.
+        let t0 = Instant::now();
+        let done = loop {
+            match self.admin_done(name, Admin::Primary { force }) {
+                Err(e) if e.to_string().contains("(-1)") && t0.elapsed() < PEER_STATE_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        };
+        if done == Done::Pending {
             let t0 = Instant::now();
             while self.role_of(name) != Some(Role::Primary) {
                 if t0.elapsed() > PROMOTE_WAIT {
