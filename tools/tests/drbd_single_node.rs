@@ -1,6 +1,8 @@
 //! drbd-ublkd end to end on one node (root, real kernel): create-md on a temp backing file,
 //! up, primary --force, ext4 on /dev/drbd/by-res/r0 (a temp device root), files, fsck,
 //! down and up again with the data intact, and the status outputs along the way.
+// End-to-end tests wait on real time.
+#![allow(clippy::disallowed_methods)]
 
 mod drbd_common;
 

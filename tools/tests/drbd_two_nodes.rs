@@ -3,6 +3,8 @@
 //! up on both, connect, `primary --force` on one, the initial sync completes, ext4 on the
 //! Primary, role switch, files identical on the other node, fsck clean; then a split brain
 //! resolved by hand (§6.5): `connect --discard-my-data` on the victim.
+// End-to-end tests wait on real time.
+#![allow(clippy::disallowed_methods)]
 
 mod drbd_common;
 

@@ -487,8 +487,13 @@ impl Engine {
 
     fn publish(&mut self) {
         let r = &self.repl;
-        let progress = r.resync_progress();
         let conn = r.conn();
+        // The target knows the resync's total; the source counts its own bitmap from the
+        // start of the resync.
+        let oos = r.bitmap().count_out_of_sync();
+        let progress = r.resync_progress().or_else(|| {
+            conn.is_sync().then(|| (oos, self.meter.as_ref().map_or(oos, |m| m.total)))
+        });
         let sync = match progress {
             Some((left, total)) if conn.is_sync() => {
                 let now = Instant::now();
@@ -499,7 +504,7 @@ impl Engine {
                 });
                 if m.marks
                     .back()
-                    .is_none_or(|(t, _)| now.duration_since(*t) >= Duration::from_secs(1))
+                    .map_or(true, |(t, _)| now.duration_since(*t) >= Duration::from_secs(1))
                 {
                     m.marks.push_back((now, left));
                     if m.marks.len() > 18 {
@@ -517,7 +522,7 @@ impl Engine {
                 let (t0, l0) = *m.marks.front().unwrap_or(&(now, left));
                 let speed = rate(t0, l0);
                 let avg = rate(m.started, m.total);
-                let eta = if speed > 0 { left * 4 / speed } else { 0 };
+                let eta = (left * 4).checked_div(speed).unwrap_or(0);
                 Some(SyncProgress {
                     total_kib: total * 4,
                     left_kib: left * 4,

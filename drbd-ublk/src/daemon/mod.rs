@@ -19,9 +19,16 @@
 //!   queries never wait behind I/O.
 //! * `$RUN_DIR/proc-drbd` is rewritten (atomically) after each request and every second.
 //!
+//! The peer connection is [`conn`]; the byte encoding of the peer messages is [`wire`].
+//!
 //! # Not yet
-//! The peer connection is not driven yet: a resource with a peer goes to `WFConnection` and
-//! stays there (as DRBD does while the peer is down). See [`engine`] for local I/O.
+//! * No keep-alive on the link: a peer that vanishes without a TCP reset or FIN is noticed
+//!   only when a send times out (the link's send timeout).
+//! * Handler scripts (`fence-peer`, `split-brain`, …) are logged, not run.
+//! * Single-volume resources with a backing disk only (no diskless nodes, no `volume` lists).
+
+// The daemon is the real driver of the sans-IO engine: it reads the clock.
+#![allow(clippy::disallowed_methods)]
 
 pub mod conn;
 pub mod engine;
@@ -330,8 +337,7 @@ impl Daemon {
         let status = Arc::new(Mutex::new(st));
         let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
         let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
-        if let (Some(p), Some(lc)) = (peer, LinkConfig::from_resource(&res)) {
-            let _ = p;
+        if let Some(lc) = LinkConfig::from_resource(&res) {
             let net = NetCtl::new(name, host.address.addr, lc, tx.clone());
             eng.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
         }

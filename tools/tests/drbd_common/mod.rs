@@ -1,6 +1,7 @@
 //! Helpers of the drbd-ublkd end-to-end tests: temp dirs, mounts, daemons and drbdadm runs,
 //! each undone on drop (also when a test fails).
-#![allow(dead_code)]
+// End-to-end tests wait on real time.
+#![allow(clippy::disallowed_methods, dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
