@@ -106,6 +106,18 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
     // Initial sync from the forced Primary.
     let t0 = std::time::Instant::now();
     a.ok(&["primary", "--force", "r0"]);
+    // While it runs, `status` shows `done:` and /proc/drbd the progress bar (the 8.4 and 9
+    // layouts), on the target and the source.
+    let (mut seen_done, mut seen_bar) = (false, false);
+    wait_for(60, || {
+        let st = b.ok(&["status", "r0"]) + &a.ok(&["status", "r0"]);
+        seen_done |= st.contains("replication:SyncTarget") && st.contains(" done:");
+        let proc = std::fs::read_to_string(d.join("run-dmn-b/proc-drbd")).unwrap_or_default();
+        seen_bar |= proc.contains("] sync'ed:") && proc.contains("finish: ");
+        b.ok(&["dstate", "r0"]) == "UpToDate/UpToDate\n"
+    });
+    assert!(seen_done, "no done: seen during the resync");
+    assert!(seen_bar, "no progress bar seen in proc-drbd during the resync");
     assert!(
         wait_for(60, || b.ok(&["dstate", "r0"]) == "UpToDate/UpToDate\n"),
         "sync did not finish: {}",
@@ -132,6 +144,21 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
     let dev_b = d.join("dev-dmn-b/by-res/r0").display().to_string();
     let mnt: PathBuf = d.join("mnt");
     let mnt_s = mnt.display().to_string();
+    // Replicated write throughput (protocol C, 1 MiB direct writes).
+    let t0 = std::time::Instant::now();
+    sh(
+        "dd",
+        &[
+            "if=/dev/zero",
+            &format!("of={dev_a}"),
+            "bs=1M",
+            "count=32",
+            "oflag=direct",
+            "status=none",
+        ],
+    );
+    let ms = t0.elapsed().as_millis().max(1);
+    eprintln!("32 MiB replicated direct write: {ms} ms ({} MiB/s)", 32_000 / ms);
     sh("mkfs.ext4", &["-q", "-F", &dev_a]);
     let data = pattern(5 << 20, 42);
     let sum_a;
