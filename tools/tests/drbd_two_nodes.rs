@@ -77,7 +77,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
     std::fs::write(
         &conf,
         format!(
-            "resource r0 {{\n  net {{ protocol C; verify-alg sha1; }}\n  disk {{ c-max-rate 400M; }}\n  \
+            "resource r0 {{\n  net {{ protocol C; verify-alg sha1; ping-int 2; ping-timeout 5; timeout 10; connect-int 3; }}\n  disk {{ c-max-rate 400M; }}\n  \
              on dmn-a {{ device /dev/drbd7; disk {d}/a.img; address 10.213.77.1:7789; meta-disk internal; }}\n  \
              on dmn-b {{ device /dev/drbd7; disk {d}/b.img; address 10.213.77.2:7789; meta-disk internal; }}\n}}\n",
             d = d.display()
@@ -221,6 +221,40 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         let _m = Mount(mnt.clone());
         assert_eq!(std::fs::read_to_string(mnt.join("who.txt")).unwrap(), "dmn-b\n");
         assert_eq!(sha(&mnt.join("data.bin")), sum_a);
+    }
+
+    // The link dies without a FIN: the keep-alive notices on both sides; writes on the
+    // Primary meanwhile are resynced when the link comes back.
+    let va = format!("dmn{pid}va");
+    sh("ip", &["-n", &ns.a, "link", "set", &va, "down"]);
+    assert!(
+        wait_for(15, || a.ok(&["cstate", "r0"]) == "WFConnection\n"
+            && b.ok(&["cstate", "r0"]) == "WFConnection\n"),
+        "a: {} b: {}",
+        a.ok(&["cstate", "r0"]),
+        b.ok(&["cstate", "r0"])
+    );
+    {
+        sh("mount", &[&dev_a, &mnt_s]);
+        let _m = Mount(mnt.clone());
+        std::fs::write(mnt.join("late.bin"), pattern(1 << 20, 7)).unwrap();
+    }
+    assert_ne!(a.ok(&["status", "--verbose", "r0"]), "");
+    sh("ip", &["-n", &ns.a, "link", "set", &va, "up"]);
+    assert!(
+        wait_for(30, || b.ok(&["dstate", "r0"]) == "UpToDate/UpToDate\n"
+            && a.ok(&["cstate", "r0"]) == "Connected\n"),
+        "a: {} b: {}",
+        a.ok(&["status", "r0"]),
+        b.ok(&["status", "r0"])
+    );
+    a.ok(&["secondary", "r0"]);
+    b.ok(&["primary", "r0"]);
+    sh("fsck.ext4", &["-f", "-n", &dev_b]);
+    {
+        sh("mount", &[&dev_b, &mnt_s]);
+        let _m = Mount(mnt.clone());
+        assert_eq!(std::fs::read(mnt.join("late.bin")).unwrap(), pattern(1 << 20, 7));
     }
     a.ok(&["down", "r0"]);
     b.ok(&["down", "r0"]);

@@ -9,6 +9,9 @@
 //! `max-buffers`, the front-end's queue depth). The reader blocks on the engine's bounded
 //! queue, which is the back-pressure towards the peer.
 //!
+//! The meta socket carries only the keep-alive (P_PING / P_PING_ACK), see
+//! [`start_keepalive`].
+//!
 //! A connection has a generation number; [`Cmd::LinkUp`] goes through the engine's queue
 //! before any of its messages, and messages or [`Cmd::LinkDown`] of an older generation are
 //! ignored by the engine.
@@ -17,15 +20,17 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::engine::{Cmd, PeerSink};
 use super::wire;
-use crate::net::{establish, Header, LinkConfig};
+use crate::net::{establish, Command, Header, Keepalive, KeepaliveAction, LinkConfig};
 use crate::repl::{ConnState, PeerMsg};
 
 /// How long one `establish` attempt runs before the want flag is checked again.
 const ATTEMPT: Duration = Duration::from_secs(2);
+/// Period of the keep-alive ticker.
+const KEEPALIVE_TICK: Duration = Duration::from_millis(100);
 
 struct Shared {
     name: String,
@@ -132,6 +137,10 @@ fn connector(s: Arc<Shared>) {
                 }
             }
         });
+        let alive = Arc::new(AtomicBool::new(true));
+        let dead = Arc::new(AtomicBool::new(false));
+        let ka = KeepaliveLink { alive: Arc::clone(&alive), dead: Arc::clone(&dead) };
+        start_keepalive(&s, &link, halves.meta_rx, halves.meta_tx, ka);
         let mut data_rx = halves.data_rx;
         let engine = s.engine.clone();
         let name = s.name.clone();
@@ -157,6 +166,8 @@ fn connector(s: Arc<Shared>) {
                 }
             };
             let _ = data_rx.stream.shutdown(Shutdown::Both);
+            alive.store(false, Ordering::SeqCst);
+            let reason = if dead.load(Ordering::SeqCst) { ConnState::Timeout } else { reason };
             let _ = engine.send(Cmd::LinkDown { gen, reason });
         });
         break;
@@ -170,6 +181,75 @@ fn connector(s: Arc<Shared>) {
     {
         connector(s);
     }
+}
+
+/// Flags shared by a link's threads.
+struct KeepaliveLink {
+    /// Cleared by the data reader when the link ended.
+    alive: Arc<AtomicBool>,
+    /// Set by the keep-alive when it declared the peer dead.
+    dead: Arc<AtomicBool>,
+}
+
+/// Keep-alive on the meta socket (§10.6): a reader answers P_PING with P_PING_ACK and notes
+/// every frame; a ticker sends P_PING after `ping-int` of silence and declares the peer dead
+/// after `ping-timeout` without an answer, shutting both sockets so the data reader reports
+/// the loss (as `Timeout`).
+fn start_keepalive(
+    s: &Shared,
+    link: &crate::net::Link,
+    mut meta_rx: crate::net::FrameRx,
+    meta_tx: crate::net::FrameTx,
+    flags: KeepaliveLink,
+) {
+    let t0 = Instant::now();
+    let ms = move || t0.elapsed().as_millis() as u64;
+    let ka = Arc::new(Mutex::new(Keepalive::new(s.cfg.timers, 0)));
+    let tx = Arc::new(Mutex::new(meta_tx));
+    let (Ok(d), Ok(m)) = (link.data.try_clone(), link.meta.try_clone()) else { return };
+    {
+        let ka = Arc::clone(&ka);
+        let tx = Arc::clone(&tx);
+        let _ = std::thread::Builder::new().name(format!("drbd-{}-mrx", s.name)).spawn(move || {
+            while let Ok((h, _)) = meta_rx.recv() {
+                let mut k = ka.lock().unwrap_or_else(|e| e.into_inner());
+                if h.command == Command::PING {
+                    k.on_receive(ms());
+                    drop(k);
+                    let mut t = tx.lock().unwrap_or_else(|e| e.into_inner());
+                    if t.send(Header::new(Command::PING_ACK, 0), &[]).is_err() {
+                        break;
+                    }
+                } else if h.command == Command::PING_ACK {
+                    k.on_ping_ack(ms());
+                } else {
+                    k.on_receive(ms());
+                }
+            }
+        });
+    }
+    let name = s.name.clone();
+    let _ = std::thread::Builder::new().name(format!("drbd-{name}-ka")).spawn(move || {
+        while flags.alive.load(Ordering::SeqCst) {
+            std::thread::sleep(KEEPALIVE_TICK);
+            let a = ka.lock().unwrap_or_else(|e| e.into_inner()).poll(ms(), None);
+            match a {
+                Some(KeepaliveAction::SendPing) => {
+                    let mut t = tx.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = t.send(Header::new(Command::PING, 0), &[]);
+                }
+                Some(KeepaliveAction::PeerDead(why)) => {
+                    eprintln!("drbd {name}: peer dead ({why:?})");
+                    flags.dead.store(true, Ordering::SeqCst);
+                    let _ = d.shutdown(Shutdown::Both);
+                    let _ = m.shutdown(Shutdown::Both);
+                    break;
+                }
+                None => {}
+            }
+        }
+        let _ = m.shutdown(Shutdown::Both);
+    });
 }
 
 struct Sink {

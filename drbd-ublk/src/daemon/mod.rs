@@ -450,6 +450,14 @@ impl Daemon {
         }
         let t = self.lock();
         if let Some(d) = t.get(name).and_then(|r| r.device.as_ref()) {
+            if d.is_read_only() {
+                if let Err(e) = drop_bdev_cache(d.device()) {
+                    eprintln!(
+                        "drbd {name}: dropping the page cache of {}: {e}",
+                        d.device().display()
+                    );
+                }
+            }
             d.set_read_only(false, false).map_err(|e| fail(exit::EXEC, format!("{name}: {e}")))?;
         }
         Ok(())
@@ -473,6 +481,25 @@ impl Daemon {
         }
         r
     }
+}
+
+/// `BLKFLSBUF`: write back and drop the block device's page cache.
+const BLKFLSBUF: u64 = 0x1261;
+
+/// Drops the kernel's page cache of the front-end device. The front-end keeps the loop device
+/// open, so its cache survives every unmount; while Secondary, the peer changes the data
+/// underneath it (replication, resync), so cached blocks read before are stale. Called on
+/// promotion, when nothing is dirty (the device was read-only).
+fn drop_bdev_cache(dev: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dev)?;
+    // SAFETY: `f` is an open descriptor for the whole call; BLKFLSBUF takes no argument
+    // pointer, so no memory is shared with the kernel.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), BLKFLSBUF as _) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn not_up(name: &str) -> CtlError {

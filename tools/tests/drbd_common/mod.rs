@@ -90,7 +90,12 @@ impl Node {
 
 pub fn sh(cmd: &str, args: &[&str]) -> String {
     let o = Command::new(cmd).args(args).output().expect(cmd);
-    assert!(o.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
