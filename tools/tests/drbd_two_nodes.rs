@@ -78,6 +78,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         &conf,
         format!(
             "resource r0 {{\n  net {{ protocol C; verify-alg sha1; ping-int 2; ping-timeout 5; timeout 10; connect-int 3; }}\n  disk {{ c-max-rate 400M; }}\n  \
+             handlers {{ split-brain \"echo $DRBD_RESOURCE $DRBD_PEER >> {d}/sb-$DRBD_PEER\"; }}\n  \
              on dmn-a {{ device /dev/drbd7; disk {d}/a.img; address 10.213.77.1:7789; meta-disk internal; }}\n  \
              on dmn-b {{ device /dev/drbd7; disk {d}/b.img; address 10.213.77.2:7789; meta-disk internal; }}\n}}\n",
             d = d.display()
@@ -203,6 +204,11 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         a.ok(&["cstate", "r0"]),
         b.ok(&["cstate", "r0"])
     );
+    // The split-brain handler ran on both nodes with DRBD's environment.
+    assert!(wait_for(5, || std::fs::read_to_string(d.join("sb-dmn-a"))
+        .is_ok_and(|t| t.contains("r0 dmn-a"))));
+    assert!(wait_for(5, || std::fs::read_to_string(d.join("sb-dmn-b"))
+        .is_ok_and(|t| t.contains("r0 dmn-b"))));
     // The victim (a) demotes and discards its changes; b keeps its data.
     a.ok(&["secondary", "r0"]);
     a.ok(&["connect", "--discard-my-data", "r0"]);

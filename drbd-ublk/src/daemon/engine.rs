@@ -18,8 +18,8 @@ use crate::ctl::{exit, CtlError, ResourceStatus, SyncProgress};
 use crate::fuse::BlockBackend;
 use crate::meta::{MetaDevice, Superblock};
 use crate::repl::{
-    Action, ConnState, DiskCompletion, DiskOpKind, Done, IoError, MetaWrite, Payload, PeerMsg,
-    ReadReq, Replicator, Tick, WriteReq,
+    Action, ConnState, DiskCompletion, DiskOpKind, Done, Handler, IoError, MetaWrite, Payload,
+    PeerMsg, ReadReq, Replicator, Tick, WriteReq,
 };
 
 /// Commands queued to the engine thread at most.
@@ -116,8 +116,33 @@ pub enum Cmd {
         /// Why.
         reason: ConnState,
     },
+    /// The `fence-peer` handler exited with this code.
+    FenceResult(i32),
     /// Stop: disconnect, flush, leave the thread.
     Stop,
+}
+
+/// Handler scripts of a resource and what they are told (`handlers { }` of the config).
+#[derive(Clone, Debug, Default)]
+pub struct HandlerEnv {
+    /// Commands by handler name (`fence-peer`, `split-brain`, …).
+    pub commands: std::collections::BTreeMap<String, String>,
+    /// Environment: `DRBD_RESOURCE`, `DRBD_MINOR`, `DRBD_PEER`, … as `(name, value)`.
+    pub env: Vec<(String, String)>,
+}
+
+/// The configuration name of a handler.
+pub fn handler_name(h: Handler) -> &'static str {
+    match h {
+        Handler::FencePeer => "fence-peer",
+        Handler::InitialSplitBrain => "initial-split-brain",
+        Handler::SplitBrain => "split-brain",
+        Handler::PriLostAfterSb => "pri-lost-after-sb",
+        Handler::PriLost => "pri-lost",
+        Handler::BeforeResyncTarget => "before-resync-target",
+        Handler::AfterResyncTarget => "after-resync-target",
+        Handler::OutOfSync => "out-of-sync",
+    }
 }
 
 enum Pending {
@@ -181,6 +206,8 @@ pub struct Engine {
     link: Option<Box<dyn PeerSink>>,
     /// Called when the engine asks to connect / disconnect.
     net_ctl: Option<Box<dyn FnMut(bool) + Send>>,
+    /// Handler scripts and the engine's own queue for their results.
+    handlers: Option<(HandlerEnv, SyncSender<Cmd>)>,
 }
 
 /// Where the engine sends peer messages (the connection's send half).
@@ -215,7 +242,47 @@ impl Engine {
             meter: None,
             link: None,
             net_ctl: None,
+            handlers: None,
         }
+    }
+
+    /// Installs the handler scripts; `own` is this engine's queue (for `fence-peer`'s result).
+    pub fn set_handlers(&mut self, env: HandlerEnv, own: SyncSender<Cmd>) {
+        self.handlers = Some((env, own));
+    }
+
+    /// Runs handler `h` in its own thread (`sh -c COMMAND`); a missing handler counts as exit
+    /// code 0, as drbdadm answers for an undefined one.
+    fn call_handler(&mut self, h: Handler) {
+        let name = handler_name(h);
+        let res = self.name();
+        let Some((env, own)) = self.handlers.clone() else {
+            eprintln!("drbd {res}: handler {name}: none configured");
+            if h == Handler::FencePeer {
+                self.repl.fence_peer_result(0);
+            }
+            return;
+        };
+        let Some(cmd) = env.commands.get(name).cloned() else {
+            if h == Handler::FencePeer {
+                self.repl.fence_peer_result(0);
+            }
+            return;
+        };
+        eprintln!("drbd {res}: helper command: /bin/sh -c {cmd:?} ({name})");
+        let _ = std::thread::Builder::new().name(format!("drbd-{res}-{name}")).spawn(move || {
+            let code = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&cmd)
+                .envs(env.env.iter().cloned())
+                .status()
+                .map(|s| s.code().unwrap_or(-1))
+                .unwrap_or(-1);
+            eprintln!("drbd {res}: helper command: {name} exit code {code}");
+            if h == Handler::FencePeer {
+                let _ = own.send(Cmd::FenceResult(code));
+            }
+        });
     }
 
     /// Installs the hook called with `true` on [`Action::Connect`] and `false` on
@@ -320,6 +387,7 @@ impl Engine {
                     self.repl.on_link_down(reason);
                 }
             }
+            Cmd::FenceResult(code) => self.repl.fence_peer_result(code),
             Cmd::Stop => {}
         }
         self.drain();
@@ -396,9 +464,7 @@ impl Engine {
                 }
                 Action::StateChanged(_) => {}
                 Action::Log(line) => eprintln!("drbd {}: {line}", self.name()),
-                Action::CallHandler(h) => {
-                    eprintln!("drbd {}: handler {h:?} (no handler scripts run)", self.name())
-                }
+                Action::CallHandler(h) => self.call_handler(h),
             }
         }
     }

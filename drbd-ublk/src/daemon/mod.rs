@@ -24,7 +24,6 @@
 //! # Not yet
 //! * No keep-alive on the link: a peer that vanishes without a TCP reset or FIN is noticed
 //!   only when a send times out (the link's send timeout).
-//! * Handler scripts (`fence-peer`, `split-brain`, …) are logged, not run.
 //! * Single-volume resources with a backing disk only (no diskless nodes, no `volume` lists).
 
 // The daemon is the real driver of the sans-IO engine: it reads the clock.
@@ -52,7 +51,7 @@ use crate::meta;
 use crate::net::LinkConfig;
 use crate::repl::{Done, ReplConfig, Replicator, Role};
 use conn::NetCtl;
-use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, QUEUE_DEPTH};
+use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, HandlerEnv, QUEUE_DEPTH};
 
 /// How long `primary` waits for a promotion that needs the peer's agreement.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
@@ -337,6 +336,21 @@ impl Daemon {
         let status = Arc::new(Mutex::new(st));
         let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
         let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
+        let mut henv = HandlerEnv {
+            commands: res.options.handlers.commands.clone(),
+            env: vec![
+                ("DRBD_RESOURCE".into(), name.to_string()),
+                ("DRBD_MINOR".into(), vol.minor.to_string()),
+                ("DRBD_VOLUME".into(), vol.number.to_string()),
+                ("DRBD_CONF".into(), self.cfg.config.display().to_string()),
+            ],
+        };
+        if let Some(p) = peer {
+            henv.env.push(("DRBD_PEER".into(), p.display_name()));
+            henv.env.push(("DRBD_PEERS".into(), p.display_name()));
+            henv.env.push(("DRBD_PEER_ADDRESS".into(), p.address.addr.ip().to_string()));
+        }
+        eng.set_handlers(henv, tx.clone());
         if let Some(lc) = LinkConfig::from_resource(&res) {
             let net = NetCtl::new(name, host.address.addr, lc, tx.clone());
             eng.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
