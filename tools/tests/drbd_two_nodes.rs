@@ -10,55 +10,6 @@ mod drbd_common;
 
 use drbd_common::*;
 use std::path::PathBuf;
-use std::process::Command;
-
-/// Two network namespaces joined by a veth pair; deleted on drop.
-struct Netns {
-    a: String,
-    b: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let n = Netns { a: format!("{tag}a"), b: format!("{tag}b") };
-        let va = format!("{tag}va");
-        let vb = format!("{tag}vb");
-        sh("ip", &["netns", "add", &n.a]);
-        sh("ip", &["netns", "add", &n.b]);
-        sh("ip", &["link", "add", &va, "type", "veth", "peer", "name", &vb]);
-        sh("ip", &["link", "set", &va, "netns", &n.a]);
-        sh("ip", &["link", "set", &vb, "netns", &n.b]);
-        sh("ip", &["-n", &n.a, "addr", "add", "10.213.77.1/24", "dev", &va]);
-        sh("ip", &["-n", &n.b, "addr", "add", "10.213.77.2/24", "dev", &vb]);
-        for (ns, v) in [(&n.a, &va), (&n.b, &vb)] {
-            sh("ip", &["-n", ns, "link", "set", v, "up"]);
-            sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
-        }
-        n
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.a]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
-    }
-}
-
-fn node(dir: &std::path::Path, host: &str) -> Node {
-    Node {
-        dir: dir.to_path_buf(),
-        env: vec![
-            ("DRBD_UBLK_RUN_DIR".into(), dir.join(format!("run-{host}")).display().to_string()),
-            ("DRBD_UBLK_DEV_ROOT".into(), dir.join(format!("dev-{host}")).display().to_string()),
-            ("DRBD_UBLK_HOSTNAME".into(), host.to_string()),
-        ],
-    }
-}
-
-fn sha(path: &std::path::Path) -> String {
-    sh("sha256sum", &[&path.display().to_string()]).split(' ').next().unwrap().to_string()
-}
 
 #[test]
 fn two_nodes_sync_ext4_switch_and_split_brain() {

@@ -531,6 +531,9 @@ impl Engine {
         d.data.sync_data().map_err(|e| e.to_string())?;
         match w {
             MetaWrite::Superblock(img) => {
+                if std::env::var_os("DRBD_UBLK_DEBUG_SB").is_some() {
+                    eprintln!("sb write {:016X} {:?}", img.uuids.current, img.flags);
+                }
                 d.sb.uuids = img.uuids;
                 d.sb.flags = img.flags;
                 d.sb.device_size_sectors = img.size_sectors;

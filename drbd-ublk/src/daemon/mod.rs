@@ -318,6 +318,16 @@ impl Daemon {
         let mut seed = [0u8; 8];
         let _ = crate::net::auth::random_bytes(&mut seed);
         rc.uuid_seed = u64::from_le_bytes(seed);
+        eprintln!(
+            "drbd {name}: attach {}: uuids {:016X}:{:016X}:{:016X}:{:016X} flags {:?}{}",
+            backing.display(),
+            sb.uuids.current,
+            sb.uuids.bitmap,
+            sb.uuids.history[0],
+            sb.uuids.history[1],
+            sb.flags,
+            if rec.is_some() { " (activity log applied)" } else { "" }
+        );
         let mut repl = Replicator::new(rc);
         let meta_in = crate::repl::AttachMeta {
             uuids: sb.uuids,

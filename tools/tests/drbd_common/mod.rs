@@ -17,7 +17,7 @@ impl Drop for Dir {
     fn drop(&mut self) {
         if std::thread::panicking() {
             // Show the daemons' logs of a failed test.
-            for l in ["daemon.log", "a.log", "b.log"] {
+            for l in ["daemon.log", "a.log", "b.log", "a2.log", "b2.log"] {
                 if let Ok(t) = std::fs::read_to_string(self.0.join(l)) {
                     eprintln!("---- {l}\n{t}");
                 }
@@ -122,7 +122,11 @@ pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// Waits for the control socket of a daemon to appear.
 pub fn wait_socket(run_dir: &Path) {
     let sock = run_dir.join("ctl.sock");
-    assert!(wait_for(10, || sock.exists()), "no control socket at {}", sock.display());
+    assert!(
+        wait_for(10, || std::os::unix::net::UnixStream::connect(&sock).is_ok()),
+        "no daemon answers at {}",
+        sock.display()
+    );
 }
 
 /// A sparse file of `bytes`.
@@ -164,4 +168,71 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// Two network namespaces joined by a veth pair; deleted on drop.
+pub struct Netns {
+    pub a: String,
+    pub b: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let n = Netns { a: format!("{tag}a"), b: format!("{tag}b") };
+        let va = format!("{tag}va");
+        let vb = format!("{tag}vb");
+        sh("ip", &["netns", "add", &n.a]);
+        sh("ip", &["netns", "add", &n.b]);
+        sh("ip", &["link", "add", &va, "type", "veth", "peer", "name", &vb]);
+        sh("ip", &["link", "set", &va, "netns", &n.a]);
+        sh("ip", &["link", "set", &vb, "netns", &n.b]);
+        sh("ip", &["-n", &n.a, "addr", "add", "10.213.77.1/24", "dev", &va]);
+        sh("ip", &["-n", &n.b, "addr", "add", "10.213.77.2/24", "dev", &vb]);
+        for (ns, v) in [(&n.a, &va), (&n.b, &vb)] {
+            sh("ip", &["-n", ns, "link", "set", v, "up"]);
+            sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
+        }
+        n
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.a]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
+    }
+}
+
+pub fn node(dir: &std::path::Path, host: &str) -> Node {
+    Node {
+        dir: dir.to_path_buf(),
+        env: vec![
+            ("DRBD_UBLK_RUN_DIR".into(), dir.join(format!("run-{host}")).display().to_string()),
+            ("DRBD_UBLK_DEV_ROOT".into(), dir.join(format!("dev-{host}")).display().to_string()),
+            ("DRBD_UBLK_HOSTNAME".into(), host.to_string()),
+        ],
+    }
+}
+
+/// sha256 of a file.
+pub fn sha(path: &std::path::Path) -> String {
+    sh("sha256sum", &[&path.display().to_string()]).split(' ').next().unwrap().to_string()
+}
+
+/// A two-node configuration for resource r0 between dmn-a (10.213.77.1) and dmn-b
+/// (10.213.77.2) with backing files a.img / b.img in `d`; `extra` goes into the resource.
+pub fn two_node_conf(d: &Path, extra: &str) -> PathBuf {
+    let conf = d.join("drbd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "resource r0 {{\n  net {{ protocol C; verify-alg sha1; ping-int 2; ping-timeout 5; timeout 10; connect-int 3; }}\n  \
+             disk {{ c-max-rate 400M; }}\n  {extra}\n  \
+             on dmn-a {{ device /dev/drbd7; disk {d}/a.img; address 10.213.77.1:7789; meta-disk internal; }}\n  \
+             on dmn-b {{ device /dev/drbd7; disk {d}/b.img; address 10.213.77.2:7789; meta-disk internal; }}\n}}\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    conf
 }
