@@ -37,7 +37,7 @@ fn same_seed_same_trace() {
 #[allow(clippy::disallowed_methods)]
 fn fresh_seeds_within_budget() {
     let budget = Duration::from_secs(
-        std::env::var("VOPR_TEST_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(40),
+        std::env::var("VOPR_TEST_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20),
     );
     let base = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -159,7 +159,8 @@ struct Node {
     pending: Vec<(u64, Pending)>,
     incarnation: u64,
     down_until: u64,
-    writes: BTreeMap<u64, (u64, u32, u64)>,
+    writes: BTreeMap<u64, (u64, u32, u64, u64)>,
+    sync_epoch: u64,
     flushes: BTreeMap<u64, BTreeMap<u64, u64>>,
     reads: BTreeMap<u64, (u64, u32, bool)>,
     wrote_alone: bool,
@@ -249,6 +250,7 @@ impl Sim {
                 flushes: BTreeMap::new(),
                 reads: BTreeMap::new(),
                 wrote_alone: false,
+                sync_epoch: 0,
             })
             .collect();
         let mut sim = Sim {
@@ -385,6 +387,7 @@ impl Sim {
             || s.disk == DiskState::Inconsistent
         {
             self.nodes[n].wrote_alone = false;
+            self.nodes[n].sync_epoch += 1;
         }
     }
 
@@ -399,13 +402,14 @@ impl Sim {
         result: Result<Option<Payload>, IoError>,
         replicated: bool,
     ) {
-        if let Some((sector, len, base)) = self.nodes[n].writes.remove(&tag) {
+        if let Some((sector, len, base, epoch)) = self.nodes[n].writes.remove(&tag) {
             self.writes_done += 1;
             if self.cfg.full_trace {
                 self.log(format!("n{n} write done tag={tag} sector={sector}+{len} stamp={base} ok={} repl={replicated}", result.is_ok()));
             }
             if result.is_ok() {
-                if !replicated {
+                // A write issued before a resync started is carried by that resync.
+                if !replicated && epoch == self.nodes[n].sync_epoch {
                     self.nodes[n].wrote_alone = true;
                 }
                 if replicated && self.cfg.protocol == Protocol::C {
@@ -437,10 +441,9 @@ impl Sim {
                 let st = &self.nodes[n];
                 let up = st.rep.as_ref().is_some_and(|r| r.disk() == DiskState::UpToDate);
                 if up
-                    && !st
-                        .writes
-                        .values()
-                        .any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
+                    && !st.writes.values().any(|&(s, l, _, _)| {
+                        s < sector + u64::from(len) && sector < s + u64::from(l)
+                    })
                 {
                     for i in 0..len as usize {
                         let want = st.disk.sector(sector + i as u64);
@@ -694,7 +697,7 @@ impl Sim {
         if self.nodes[n]
             .writes
             .values()
-            .any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
+            .any(|&(s, l, _, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
         {
             return;
         }
@@ -702,7 +705,8 @@ impl Sim {
         self.next_stamp += u64::from(len);
         let tag = self.next_tag;
         self.next_tag += 1;
-        self.nodes[n].writes.insert(tag, (sector, len, base));
+        let epoch = self.nodes[n].sync_epoch;
+        self.nodes[n].writes.insert(tag, (sector, len, base, epoch));
         for r in self.nodes[n].reads.values_mut() {
             if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
                 r.2 = true;
