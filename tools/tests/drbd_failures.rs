@@ -109,7 +109,8 @@ fn secondary_and_primary_failures() {
     drop(da);
     let _da = start_daemon(&conf, "dmn-a", Some(&ns.a), &a.env, &d.join("a2.log"));
     wait_socket(&d.join("run-dmn-a"));
-    a.ok(&["up", "r0"]);
+    // `adjust` brings a resource that is down up.
+    a.ok(&["adjust", "r0"]);
     assert!(
         wait_for(30, || a.ok(&["dstate", "r0"]) == "UpToDate/UpToDate\n"
             && a.ok(&["cstate", "r0"]) == "Connected\n"),

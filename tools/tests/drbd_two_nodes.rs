@@ -48,11 +48,9 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
 
     a.ok(&["up", "r0"]);
     b.ok(&["up", "r0"]);
-    assert!(
-        wait_for(20, || a.ok(&["cstate", "r0"]) == "Connected\n"),
-        "{}",
-        a.ok(&["status", "r0"])
-    );
+    // wait-connect returns once the handshake is done.
+    a.ok(&["wait-connect", "r0"]);
+    assert_eq!(a.ok(&["cstate", "r0"]), "Connected\n");
     assert_eq!(b.ok(&["dstate", "r0"]), "Inconsistent/Inconsistent\n");
 
     // Initial sync from the forced Primary.
@@ -78,6 +76,11 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
     let sync_ms = t0.elapsed().as_millis();
     eprintln!("initial sync of 64 MiB: {sync_ms} ms");
     assert_eq!(a.ok(&["role", "r0"]), "Primary/Secondary\n");
+    let gi = a.ok(&["get-gi", "r0"]);
+    let f: Vec<&str> = gi.trim_end().split(':').collect();
+    assert_eq!(f.len(), 11, "{gi}");
+    assert!(f[..4].iter().all(|u| u.len() == 16 && u64::from_str_radix(u, 16).is_ok()), "{gi}");
+    assert_eq!(&f[4..], ["1", "1", "1", "1", "0", "0", "0"], "{gi}");
     assert_eq!(b.ok(&["role", "r0"]), "Secondary/Primary\n");
     assert_eq!(
         a.ok(&["status", "r0"]),

@@ -163,6 +163,11 @@ pub enum Request {
         /// Skip the initial sync.
         clear_bitmap: bool,
     },
+    /// `adjust`: bring the resource to its configured state (up if down, connect if
+    /// StandAlone with a peer).
+    Adjust(String),
+    /// `resume-io`: unfreeze I/O frozen by fencing.
+    ResumeIo(String),
     /// Status of one resource, or of every running resource (`None`).
     Status(Option<String>),
     /// Stop the daemon (all resources down, forced).
@@ -206,6 +211,8 @@ impl Request {
             Request::NewCurrentUuid { res, clear_bitmap } => {
                 ("new-current-uuid", res, flag(*clear_bitmap, "--clear-bitmap"))
             }
+            Request::Adjust(r) => ("adjust", r, vec![]),
+            Request::ResumeIo(r) => ("resume-io", r, vec![]),
             Request::Status(r) => ("status", r.as_deref().unwrap_or(""), vec![]),
             Request::Shutdown => ("shutdown", "", vec![]),
         }
@@ -262,6 +269,8 @@ impl Request {
             "shutdown" => none(Request::Shutdown)?,
             "status" => none(Request::Status((!res.is_empty()).then(|| res.to_string())))?,
             "up" => none(Request::Up(need()?))?,
+            "adjust" => none(Request::Adjust(need()?))?,
+            "resume-io" => none(Request::ResumeIo(need()?))?,
             "attach" => none(Request::Attach(need()?))?,
             "disconnect" => none(Request::Disconnect(need()?))?,
             "secondary" => none(Request::Secondary(need()?))?,

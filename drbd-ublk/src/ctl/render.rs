@@ -183,6 +183,38 @@ pub fn dstate(st: &ResourceStatus) -> String {
     format!("{}/{}", st.disk.name(), st.peer_disk.name())
 }
 
+/// `drbdadm get-gi`: `CURRENT:BITMAP:HISTORY1:HISTORY2:` then the flags consistent,
+/// was-up-to-date, primary, connected, full-sync, peer-outdated, crashed-primary as 0/1 (the
+/// drbdmeta 8.4 layout).
+pub fn get_gi(st: &ResourceStatus) -> String {
+    let u = &st.uuids;
+    let f = |bit: u32| u8::from(st.md_flags & bit != 0);
+    format!(
+        "{:016X}:{:016X}:{:016X}:{:016X}:{}:{}:{}:{}:{}:{}:{}\n",
+        u[0],
+        u[1],
+        u[2],
+        u[3],
+        f(0x001),
+        f(0x010),
+        f(0x002),
+        f(0x004),
+        f(0x008),
+        f(0x020),
+        f(0x040)
+    )
+}
+
+/// `drbdadm show-gi`: [`get_gi`] with the meaning of each field.
+pub fn show_gi(st: &ResourceStatus) -> String {
+    let mut s = get_gi(st);
+    s.push_str(
+        "current:bitmap:history1:history2:consistent:was-up-to-date:primary:connected:\
+         full-sync:peer-outdated:crashed-primary\n",
+    );
+    s
+}
+
 /// One `drbd-overview` entry; `usage` is what uses the device (`/mnt ext4 ...`), if known.
 pub fn overview_line(st: &ResourceStatus, usage: Option<&str>) -> String {
     let mut s = format!(
@@ -386,6 +418,17 @@ exists device name:r0 volume:0 minor:1 disk:UpToDate client:no\n\
 exists peer-device name:r0 peer-node-id:1 conn-name:bob volume:0 replication:SyncSource \
 peer-disk:Inconsistent resync-suspended:no\n\
 exists -\n"
+        );
+    }
+
+    #[test]
+    fn get_gi_layout() {
+        let mut st = ResourceStatus::new("r0", 0);
+        st.uuids = [0x8E0E_6E82_B3A0_A6D4, 0, 0xA3B5_FE6E_3D74_D1F0, 4];
+        st.md_flags = 0x001 | 0x010 | 0x004;
+        assert_eq!(
+            get_gi(&st),
+            "8E0E6E82B3A0A6D4:0000000000000000:A3B5FE6E3D74D1F0:0000000000000004:1:1:0:1:0:0:0\n"
         );
     }
 

@@ -101,6 +101,10 @@ pub struct ResourceStatus {
     pub sync: Option<SyncProgress>,
     /// Block device serving the volume (`/dev/loopN`), empty when none.
     pub device: String,
+    /// Generation identifiers: current, bitmap, history 1, history 2.
+    pub uuids: [u64; 4],
+    /// Metadata flags (`MDF_*` bits).
+    pub md_flags: u32,
 }
 
 impl ResourceStatus {
@@ -136,6 +140,8 @@ impl ResourceStatus {
             size_kib: 0,
             sync: None,
             device: String::new(),
+            uuids: [0; 4],
+            md_flags: 0,
         }
     }
 
@@ -167,6 +173,14 @@ impl ResourceStatus {
         kv("wo", self.wo.to_string());
         kv("size", self.size_kib.to_string());
         kv("device", self.device.clone());
+        kv(
+            "uuids",
+            format!(
+                "{:016X}:{:016X}:{:016X}:{:016X}",
+                self.uuids[0], self.uuids[1], self.uuids[2], self.uuids[3]
+            ),
+        );
+        kv("md-flags", self.md_flags.to_string());
         if let Some(p) = &self.sync {
             kv(
                 "sync",
@@ -252,6 +266,15 @@ impl ResourceStatus {
                 "wo" => st.wo = ch()?,
                 "size" => st.size_kib = num()?,
                 "device" => st.device = v.to_string(),
+                "md-flags" => st.md_flags = v.parse().map_err(|_| bad(line))?,
+                "uuids" => {
+                    let u: Vec<u64> = v
+                        .split(':')
+                        .map(|x| u64::from_str_radix(x, 16))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad(line))?;
+                    st.uuids = u.try_into().map_err(|_| bad(line))?;
+                }
                 "sync" => {
                     let f: Vec<u64> = v
                         .split(' ')

@@ -12,6 +12,8 @@ fn requests_round_trip() {
         Request::Verify { res: "r0".into(), start: 4096 },
         Request::NewCurrentUuid { res: "r0".into(), clear_bitmap: false },
         Request::Status(None),
+        Request::Adjust("r0".into()),
+        Request::ResumeIo("r0".into()),
         Request::Status(Some("r1".into())),
         Request::Shutdown,
     ];
@@ -47,6 +49,8 @@ fn responses_round_trip() {
     st.disk = DiskState::Inconsistent;
     st.peer_disk = DiskState::UpToDate;
     st.ns = 7;
+    st.uuids = [1, 2, 0xFFFF_FFFF_FFFF_FFFF, 4];
+    st.md_flags = 0x91;
     st.oos = 1024;
     st.sync = Some(SyncProgress { total_kib: 10, left_kib: 4, verify: true, ..Default::default() });
     let st2 = ResourceStatus::new("r1", 4);

@@ -56,6 +56,8 @@ pub enum Admin {
     PauseSync(bool),
     /// Mark the local data Outdated.
     Outdate,
+    /// Unfreeze I/O frozen by fencing.
+    ResumeIo,
     /// New data generation.
     NewCurrentUuid {
         /// Skip the initial sync.
@@ -420,6 +422,10 @@ impl Engine {
                 Ok(Done::Now)
             }
             Admin::Outdate => now(self.repl.outdate()),
+            Admin::ResumeIo => {
+                self.repl.resume_io();
+                Ok(Done::Now)
+            }
             Admin::NewCurrentUuid { clear_bitmap } => now(self.repl.new_current_uuid(clear_bitmap)),
         }
     }
@@ -627,6 +633,9 @@ impl Engine {
         st.oos = r.bitmap().count_out_of_sync() * 4;
         st.size_kib = r.config().size_sectors / 2;
         st.sync = sync;
+        let u = r.uuids();
+        st.uuids = [u.current, u.bitmap, u.history[0], u.history[1]];
+        st.md_flags = r.md_flags().0;
     }
 }
 

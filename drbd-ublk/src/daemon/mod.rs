@@ -198,6 +198,8 @@ impl Daemon {
                 Ok(Response::Text(String::new()))
             }
             Request::Up(r) => text(self.up(r)),
+            Request::Adjust(r) => text(self.adjust(r)),
+            Request::ResumeIo(r) => text(self.admin(r, Admin::ResumeIo)),
             Request::Attach(r) => {
                 if self.lock().contains_key(r) {
                     Err(fail(exit::CONFIG, "(124) Device is attached to a disk (use detach first)"))
@@ -398,6 +400,16 @@ impl Daemon {
         }
         self.lock().insert(name.to_string(), running);
         if connect && res.peers().next().is_some() {
+            self.admin(name, Admin::Connect { discard_my_data: false })?;
+        }
+        Ok(())
+    }
+
+    fn adjust(&self, name: &str) -> Result<(), CtlError> {
+        let Some(st) = self.status(Some(name)).ok().and_then(|v| v.into_iter().next()) else {
+            return self.up_inner(name, true);
+        };
+        if st.cstate == crate::repl::ConnState::StandAlone && !st.peer.is_empty() {
             self.admin(name, Admin::Connect { discard_my_data: false })?;
         }
         Ok(())

@@ -288,7 +288,18 @@ fn daemon_command(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dy
             "new-current-uuid" => {
                 Request::NewCurrentUuid { res: name, clear_bitmap: has("--clear-bitmap") }
             }
-            "status" | "role" | "cstate" | "dstate" | "events2" => Request::Status(Some(name)),
+            "adjust" => Request::Adjust(name),
+            "resume-io" => Request::ResumeIo(name),
+            "wait-connect" => {
+                let code = wait_connect(r, err);
+                if code != 0 {
+                    return code;
+                }
+                continue;
+            }
+            "status" | "role" | "cstate" | "dstate" | "events2" | "get-gi" | "show-gi" => {
+                Request::Status(Some(name))
+            }
             other => {
                 let _ = writeln!(err, "drbdadm: '{other}' is not implemented by drbd-ublkd yet");
                 return E_EXEC_ERROR;
@@ -305,6 +316,8 @@ fn daemon_command(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dy
                         "cstate" => format!("{}\n", render::cstate(st)),
                         "dstate" => format!("{}\n", render::dstate(st)),
                         "events2" => render::events2_exists(std::slice::from_ref(st)),
+                        "get-gi" => render::get_gi(st),
+                        "show-gi" => render::show_gi(st),
                         _ => {
                             let verbose = a.verbose || has("--verbose") || has("--statistics");
                             let sep = if first { "" } else { "\n" };
@@ -347,6 +360,30 @@ fn daemon_command(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dy
         }
     }
     code
+}
+
+/// `wait-connect`: waits until the resource is connected, at most `wfc-timeout` seconds
+/// (0: forever). Exit 5 on timeout, as drbdsetup's wait-connect.
+#[allow(clippy::disallowed_methods)] // waits on the real clock
+fn wait_connect(r: &Resource, err: &mut dyn Write) -> i32 {
+    use drbd_ublk::ctl::{self, Request, Response};
+    let limit = r.options.startup.wfc_timeout_s;
+    let t0 = std::time::Instant::now();
+    loop {
+        match ctl::call(&Request::Status(Some(r.name.clone()))) {
+            Ok(Response::Status(l)) if l.iter().all(|s| s.cstate.is_connected()) => return 0,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = writeln!(err, "{}: {e}", r.name);
+                return e.exit_code();
+            }
+        }
+        if limit > 0 && t0.elapsed().as_secs() >= u64::from(limit) {
+            let _ = writeln!(err, "{}: wait-connect: timeout after {limit} s", r.name);
+            return 5;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// `create-md` done locally with the metadata library (the daemon is not involved).
