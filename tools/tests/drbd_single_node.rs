@@ -66,7 +66,34 @@ fn single_node_ext4_standalone() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
+    // A malformed request is refused with a clear error; the daemon carries on.
+    {
+        use std::io::{Read, Write};
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let body = b"drbdctl 1\nprimary\nr0\n--forse\n";
+        c.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+        c.write_all(body).unwrap();
+        let mut len = [0u8; 4];
+        c.read_exact(&mut len).unwrap();
+        let mut resp = vec![0u8; u32::from_be_bytes(len) as usize];
+        c.read_exact(&mut resp).unwrap();
+        let resp = String::from_utf8(resp).unwrap();
+        assert!(resp.starts_with("drbdctl 1 err 3\n"), "{resp}");
+        assert!(resp.contains("unknown option '--forse'"), "{resp}");
+    }
+    let (code, _, err) = node.adm(&["role", "r0"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+
     node.ok(&["up", "r0"]);
+    assert_eq!(
+        node.ok(&["events2", "r0"]),
+        "exists resource name:r0 role:Secondary suspended:no force-io-failures:no may_promote:no\n\
+         exists connection name:r0 peer-node-id:1 conn-name:dmn-b connection:Connecting\n\
+         exists device name:r0 volume:0 minor:7 disk:Inconsistent client:no\n\
+         exists peer-device name:r0 peer-node-id:1 conn-name:dmn-b volume:0 replication:Off \
+         peer-disk:DUnknown resync-suspended:no\n\
+         exists -\n"
+    );
     assert_eq!(node.ok(&["cstate", "r0"]), "WFConnection\n");
     node.ok(&["disconnect", "r0"]);
     assert_eq!(node.ok(&["role", "r0"]), "Secondary/Unknown\n");

@@ -652,6 +652,15 @@ impl EngineBackend {
     }
 }
 
+type Reply<T> = (SyncSender<Result<T, IoError>>, Receiver<Result<T, IoError>>);
+
+thread_local! {
+    // One reply channel per front-end worker thread and kind, reused for every request: a
+    // worker has at most one request in the engine at a time.
+    static DONE: Reply<()> = std::sync::mpsc::sync_channel(1);
+    static DATA: Reply<Payload> = std::sync::mpsc::sync_channel(1);
+}
+
 fn to_io(e: IoError) -> io::Error {
     io::Error::from_raw_os_error(e.errno())
 }
@@ -674,10 +683,12 @@ impl BlockBackend for EngineBackend {
 
     fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
         check_aligned(off, buf.len())?;
-        let (reply, rx) = std::sync::mpsc::sync_channel(1);
         let len = (buf.len() / 512) as u32;
-        self.tx.send(Cmd::Read { sector: off / 512, len, reply }).map_err(|_| gone())?;
-        let data = rx.recv().map_err(|_| gone())?.map_err(to_io)?;
+        let data = DATA.with(|(reply, rx)| {
+            let reply = reply.clone();
+            self.tx.send(Cmd::Read { sector: off / 512, len, reply }).map_err(|_| gone())?;
+            rx.recv().map_err(|_| gone())?.map_err(to_io)
+        })?;
         if data.len() != buf.len() {
             return Err(gone());
         }
@@ -687,16 +698,20 @@ impl BlockBackend for EngineBackend {
 
     fn write_at(&self, data: &[u8], off: u64) -> io::Result<()> {
         check_aligned(off, data.len())?;
-        let (reply, rx) = std::sync::mpsc::sync_channel(1);
         let data = Payload::from(data);
-        self.tx.send(Cmd::Write { sector: off / 512, data, reply }).map_err(|_| gone())?;
-        rx.recv().map_err(|_| gone())?.map_err(to_io)
+        DONE.with(|(reply, rx)| {
+            let reply = reply.clone();
+            self.tx.send(Cmd::Write { sector: off / 512, data, reply }).map_err(|_| gone())?;
+            rx.recv().map_err(|_| gone())?.map_err(to_io)
+        })
     }
 
     fn flush(&self) -> io::Result<()> {
-        let (reply, rx) = std::sync::mpsc::sync_channel(1);
-        self.tx.send(Cmd::Flush { reply }).map_err(|_| gone())?;
-        rx.recv().map_err(|_| gone())?.map_err(to_io)
+        DONE.with(|(reply, rx)| {
+            let reply = reply.clone();
+            self.tx.send(Cmd::Flush { reply }).map_err(|_| gone())?;
+            rx.recv().map_err(|_| gone())?.map_err(to_io)
+        })
     }
 
     fn discard(&self, off: u64, len: u64) -> io::Result<()> {

@@ -315,7 +315,14 @@ fn daemon_command(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dy
                         "role" => format!("{}\n", render::role(st)),
                         "cstate" => format!("{}\n", render::cstate(st)),
                         "dstate" => format!("{}\n", render::dstate(st)),
-                        "events2" => render::events2_exists(std::slice::from_ref(st)),
+                        "events2" => {
+                            let mut t = render::events2_exists(std::slice::from_ref(st));
+                            // One terminating line after the last resource.
+                            if !std::ptr::eq(*r, *res.last().expect("non-empty")) {
+                                t.truncate(t.len() - "exists -\n".len());
+                            }
+                            t
+                        }
                         "get-gi" => render::get_gi(st),
                         "show-gi" => render::show_gi(st),
                         _ => {
