@@ -216,6 +216,33 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         let _m = Mount(mnt.clone());
         assert_eq!(std::fs::read(mnt.join("late.bin")).unwrap(), pattern(1 << 20, 7));
     }
+
+    // Detach and re-attach the Secondary's disk: it catches up on what it missed.
+    a.ok(&["detach", "r0"]);
+    assert!(
+        wait_for(5, || a.ok(&["dstate", "r0"]) == "Diskless/UpToDate\n"),
+        "{}",
+        a.ok(&["dstate", "r0"])
+    );
+    {
+        sh("mount", &[&dev_b, &mnt_s]);
+        let _m = Mount(mnt.clone());
+        std::fs::write(mnt.join("while-detached.txt"), "x\n").unwrap();
+    }
+    a.ok(&["attach", "r0"]);
+    assert!(
+        wait_for(30, || a.ok(&["dstate", "r0"]) == "UpToDate/UpToDate\n"),
+        "{}",
+        a.ok(&["status", "r0"])
+    );
+    b.ok(&["secondary", "r0"]);
+    a.ok(&["primary", "r0"]);
+    sh("fsck.ext4", &["-f", "-n", &dev_a]);
+    {
+        sh("mount", &[&dev_a, &mnt_s]);
+        let _m = Mount(mnt.clone());
+        assert_eq!(std::fs::read_to_string(mnt.join("while-detached.txt")).unwrap(), "x\n");
+    }
     a.ok(&["down", "r0"]);
     b.ok(&["down", "r0"]);
 }

@@ -118,6 +118,15 @@ pub enum Cmd {
         /// Why.
         reason: ConnState,
     },
+    /// Attach a backing device (after `detach`).
+    Attach {
+        /// Metadata read from it.
+        meta: Box<crate::repl::AttachMeta>,
+        /// The opened device.
+        disk: Box<AttachedDisk>,
+        /// Reply channel.
+        reply: SyncSender<Result<Done, CtlError>>,
+    },
     /// The `fence-peer` handler exited with this code.
     FenceResult(i32),
     /// Stop: disconnect, flush, leave the thread.
@@ -390,6 +399,25 @@ impl Engine {
                 }
             }
             Cmd::FenceResult(code) => self.repl.fence_peer_result(code),
+            Cmd::Attach { meta, disk, reply } => {
+                if self.disk.is_some() {
+                    let _ = reply.send(Err(CtlError::failed(
+                        exit::CONFIG,
+                        "(124) Device is attached to a disk (use detach first)",
+                    )));
+                } else {
+                    self.disk = Some(*disk);
+                    let r = self
+                        .repl
+                        .attach(*meta)
+                        .map(|_| Done::Now)
+                        .map_err(|e| CtlError::failed(exit::CONFIG, e.to_string()));
+                    if r.is_err() {
+                        self.disk = None;
+                    }
+                    let _ = reply.send(r);
+                }
+            }
             Cmd::Stop => {}
         }
         self.drain();

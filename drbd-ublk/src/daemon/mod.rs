@@ -55,6 +55,8 @@ use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, HandlerEnv, QUEUE_
 
 /// How long `primary` waits for a promotion that needs the peer's agreement.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
+/// How long `secondary` waits for a transient holder of the device to let go.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
 /// How long `primary` waits for a peer's demotion to be reported.
 const PEER_STATE_WAIT: Duration = Duration::from_secs(2);
 
@@ -201,8 +203,9 @@ impl Daemon {
             Request::Adjust(r) => text(self.adjust(r)),
             Request::ResumeIo(r) => text(self.admin(r, Admin::ResumeIo)),
             Request::Attach(r) => {
-                if self.lock().contains_key(r) {
-                    Err(fail(exit::CONFIG, "(124) Device is attached to a disk (use detach first)"))
+                let running = self.lock().contains_key(r);
+                if running {
+                    text(self.attach(r))
                 } else {
                     text(self.up_inner(r, false))
                 }
@@ -287,24 +290,7 @@ impl Daemon {
             ));
         }
         let vol = &host.volumes[0];
-        let backing = vol.disk.as_deref().filter(|d| *d != "none").ok_or_else(|| {
-            fail(exit::CONFIG, format!("{name}: diskless resources are not supported yet"))
-        })?;
-        let backing = PathBuf::from(backing);
-        let md_disk = match &vol.meta_disk {
-            config::MetaDisk::Internal => meta::MetaDisk::Internal,
-            config::MetaDisk::External { path, index: None } => {
-                meta::MetaDisk::External(path.into())
-            }
-            config::MetaDisk::External { path, index: Some(i) } => {
-                meta::MetaDisk::Indexed(path.into(), *i)
-            }
-        };
-        let attach_err = |e: meta::MetaError| fail(exit::CONFIG, format!("{name}: attach: {e}"));
-        let (md, mut sb) = meta::read_md(&backing, &md_disk).map_err(attach_err)?;
-        let rec = md.apply_al(&mut sb).map_err(attach_err)?;
-        let size = md.layout().usable_sectors;
-        let bitmap = md.read_bitmap(size).map_err(attach_err)?;
+        let (meta_in, disk, size, al_extents) = self.open_backing(name, vol)?;
         let peer = res.peers().next();
         let peer_name = peer.map(|p| p.display_name()).unwrap_or_default();
         let mut rc = ReplConfig::new(&self.cfg.hostname, &peer_name, size);
@@ -316,31 +302,12 @@ impl Daemon {
         rc.allow_two_primaries = res.options.net.allow_two_primaries;
         rc.verify = res.options.net.verify_alg.is_some();
         rc.csums = res.options.net.csums_alg.is_some();
-        rc.al_extents = sb.al.al_extents.max(1);
+        rc.al_extents = al_extents;
         let mut seed = [0u8; 8];
         let _ = crate::net::auth::random_bytes(&mut seed);
         rc.uuid_seed = u64::from_le_bytes(seed);
-        eprintln!(
-            "drbd {name}: attach {}: uuids {:016X}:{:016X}:{:016X}:{:016X} flags {:?}{}",
-            backing.display(),
-            sb.uuids.current,
-            sb.uuids.bitmap,
-            sb.uuids.history[0],
-            sb.uuids.history[1],
-            sb.flags,
-            if rec.is_some() { " (activity log applied)" } else { "" }
-        );
         let mut repl = Replicator::new(rc);
-        let meta_in = crate::repl::AttachMeta {
-            uuids: sb.uuids,
-            flags: sb.flags,
-            bitmap,
-            hot_extents: rec.as_ref().map(|r| r.extents.clone()).unwrap_or_default(),
-            al_next_tr: rec.as_ref().map_or(0, |r| r.next_tr()),
-        };
         repl.attach(meta_in).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
-        let disk = AttachedDisk::open(&backing, md, sb)
-            .map_err(|e| fail(exit::CONFIG, format!("{name}: open {}: {e}", backing.display())))?;
 
         let mut st = ResourceStatus::new(name, vol.minor);
         st.volume = vol.number;
@@ -403,6 +370,66 @@ impl Daemon {
             self.admin(name, Admin::Connect { discard_my_data: false })?;
         }
         Ok(())
+    }
+
+    /// Reads the metadata of the resource's backing device (applying the activity log) and
+    /// opens it: what `attach` hands to the engine.
+    fn open_backing(
+        &self,
+        name: &str,
+        vol: &config::Volume,
+    ) -> Result<(crate::repl::AttachMeta, AttachedDisk, u64, u32), CtlError> {
+        let backing = vol.disk.as_deref().filter(|d| *d != "none").ok_or_else(|| {
+            fail(exit::CONFIG, format!("{name}: diskless resources are not supported yet"))
+        })?;
+        let backing = PathBuf::from(backing);
+        let md_disk = match &vol.meta_disk {
+            config::MetaDisk::Internal => meta::MetaDisk::Internal,
+            config::MetaDisk::External { path, index: None } => {
+                meta::MetaDisk::External(path.into())
+            }
+            config::MetaDisk::External { path, index: Some(i) } => {
+                meta::MetaDisk::Indexed(path.into(), *i)
+            }
+        };
+        let attach_err = |e: meta::MetaError| fail(exit::CONFIG, format!("{name}: attach: {e}"));
+        let (md, mut sb) = meta::read_md(&backing, &md_disk).map_err(attach_err)?;
+        let rec = md.apply_al(&mut sb).map_err(attach_err)?;
+        let size = md.layout().usable_sectors;
+        let bitmap = md.read_bitmap(size).map_err(attach_err)?;
+        eprintln!(
+            "drbd {name}: attach {}: uuids {:016X}:{:016X}:{:016X}:{:016X} flags {:?}{}",
+            backing.display(),
+            sb.uuids.current,
+            sb.uuids.bitmap,
+            sb.uuids.history[0],
+            sb.uuids.history[1],
+            sb.flags,
+            if rec.is_some() { " (activity log applied)" } else { "" }
+        );
+        let meta_in = crate::repl::AttachMeta {
+            uuids: sb.uuids,
+            flags: sb.flags,
+            bitmap,
+            hot_extents: rec.as_ref().map(|r| r.extents.clone()).unwrap_or_default(),
+            al_next_tr: rec.as_ref().map_or(0, |r| r.next_tr()),
+        };
+        let al_extents = sb.al.al_extents.max(1);
+        let disk = AttachedDisk::open(&backing, md, sb)
+            .map_err(|e| fail(exit::CONFIG, format!("{name}: open {}: {e}", backing.display())))?;
+        Ok((meta_in, disk, size, al_extents))
+    }
+
+    /// `attach` of a running resource (after `detach`).
+    fn attach(&self, name: &str) -> Result<(), CtlError> {
+        let res = self.load_resource(name)?;
+        let vol = res.local().volumes.first().cloned().ok_or_else(|| not_up(name))?;
+        let tx = self.engine_tx(name)?;
+        let (meta, disk, _, _) = self.open_backing(name, &vol)?;
+        let (reply, rx) = sync_channel(1);
+        tx.send(Cmd::Attach { meta: Box::new(meta), disk: Box::new(disk), reply })
+            .map_err(|_| not_up(name))?;
+        rx.recv().map_err(|_| not_up(name))?.map(|_| ())
     }
 
     fn adjust(&self, name: &str) -> Result<(), CtlError> {
@@ -504,9 +531,23 @@ impl Daemon {
             let t = self.lock();
             let r = t.get(name).ok_or_else(|| not_up(name))?;
             if let Some(d) = &r.device {
-                d.set_read_only(true, false).map_err(|_| {
-                    fail(exit::STATE, "State change failed: (-12) Device is held open by someone")
-                })?;
+                // A holder that just let go (an unmount finishing, a probe) is waited for
+                // briefly; a mounted file system is not.
+                let t0 = Instant::now();
+                loop {
+                    match d.set_read_only(true, false) {
+                        Ok(()) => break,
+                        Err(_) if t0.elapsed() < BUSY_WAIT => {
+                            std::thread::sleep(Duration::from_millis(50))
+                        }
+                        Err(_) => {
+                            return Err(fail(
+                                exit::STATE,
+                                "State change failed: (-12) Device is held open by someone",
+                            ))
+                        }
+                    }
+                }
             }
         }
         let r = self.admin(name, Admin::Secondary);
