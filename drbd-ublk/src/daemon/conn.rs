@@ -10,7 +10,7 @@
 //! queue, which is the back-pressure towards the peer.
 //!
 //! The meta socket carries only the keep-alive (P_PING / P_PING_ACK), see
-//! [`start_keepalive`].
+//! `start_keepalive`.
 //!
 //! A connection has a generation number; [`Cmd::LinkUp`] goes through the engine's queue
 //! before any of its messages, and messages or [`Cmd::LinkDown`] of an older generation are

@@ -14,16 +14,24 @@
 //! the engine.
 //!
 //! # Invariants
-//! * The daemon never does I/O on its own loop device.
+//! * The daemon never does I/O on its own loop device (the only call on it is `BLKFLSBUF`
+//!   at promotion, when nothing is dirty, to drop page-cache blocks the peer has since
+//!   overwritten).
 //! * Every resource's status is published by its engine after each batch of work, so the
 //!   queries never wait behind I/O.
-//! * `$RUN_DIR/proc-drbd` is rewritten (atomically) after each request and every second.
+//! * `$RUN_DIR/proc-drbd` is rewritten (atomically) after each request and twice a second.
+//! * Handler scripts (`handlers { }`) run as `/bin/sh -c CMD` in their own thread with
+//!   `DRBD_RESOURCE`, `DRBD_MINOR`, `DRBD_VOLUME`, `DRBD_CONF`, `DRBD_PEER(S)`,
+//!   `DRBD_PEER_ADDRESS`; `fence-peer`'s exit code goes back to the engine.
 //!
 //! The peer connection is [`conn`]; the byte encoding of the peer messages is [`wire`].
 //!
 //! # Not yet
-//! * No keep-alive on the link: a peer that vanishes without a TCP reset or FIN is noticed
-//!   only when a send times out (the link's send timeout).
+//! * No `ko-count` (requests unanswered for a long time do not drop the link); the
+//!   keep-alive (ping-int / ping-timeout) does.
+//! * `suspend-io`, `resize`, `verify --stop`, `dump-md`, `apply-al` and `wipe-md` as separate
+//!   verbs are not offered; `drbdadm` says so (exit 20).
+//! * Local I/O is one request at a time in the engine thread (see [`engine`]).
 //! * Single-volume resources with a backing disk only (no diskless nodes, no `volume` lists).
 
 // The daemon is the real driver of the sans-IO engine: it reads the clock.

@@ -4,9 +4,18 @@
 //!
 //! The configuration is read and validated for every command (exit 10 on errors, as
 //! drbdadm's E_CONFIG_INVALID). `dump` and the `sh-*` queries are answered from the
-//! configuration alone. Commands that act on a running resource are sent to the drbd-ublkd
-//! daemon; without it they fail with exit 20 (E_EXEC_ERROR, what drbdadm returns when
-//! drbdsetup cannot reach the kernel module). `-d` prints the steps a command expands to
+//! configuration alone; `create-md` writes the metadata itself. Commands that act on a
+//! running resource are sent to the drbd-ublkd daemon over its control socket
+//! (`$DRBD_UBLK_RUN_DIR/ctl.sock`, default `/run/drbd-ublk/ctl.sock`, see
+//! `drbd_ublk::ctl`); without it they fail with exit 20 (E_EXEC_ERROR, what drbdadm returns
+//! when drbdsetup cannot reach the kernel module). A refused state change exits 11 with
+//! DRBD's message (`State change failed: (-2) Need access to UpToDate data`).
+//!
+//! Queries: `status` (9.x layout, `done:` during resync; `--verbose` adds counters),
+//! `role` / `cstate` / `dstate` (8.4 one-liners, `Unconfigured` when down), `get-gi` /
+//! `show-gi`, `events2` (the `exists` dump). The 8.4 `/proc/drbd` text is
+//! `drbd-overview --proc` (the daemon also keeps it in `$DRBD_UBLK_RUN_DIR/proc-drbd`).
+//! `wait-connect` polls until connected, at most `wfc-timeout` seconds. `-d` prints the steps a command expands to
 //! (in drbdsetup/drbdmeta notation) without running anything.
 #![forbid(unsafe_code)]
 
