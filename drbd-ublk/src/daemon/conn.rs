@@ -73,12 +73,16 @@ impl NetCtl {
         }
     }
 
-    /// Stops connecting and drops the current link.
+    /// Stops connecting and drops the current link. Only the sending direction is shut
+    /// (FIN after what was queued): closing with unread input would make the kernel send a
+    /// reset, and the peer would lose our last messages (for instance the handshake that lets
+    /// it detect the split brain too). The peer then closes its side, which ends our reader;
+    /// a peer that does not is caught by the keep-alive.
     pub fn disconnect(&self) {
         self.0.want.store(false, Ordering::SeqCst);
         if let Some((d, m)) = self.0.current.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = d.shutdown(Shutdown::Both);
-            let _ = m.shutdown(Shutdown::Both);
+            let _ = d.shutdown(Shutdown::Write);
+            let _ = m.shutdown(Shutdown::Write);
         }
     }
 }
