@@ -119,7 +119,7 @@ fn secondary_and_primary_failures() {
         b.ok(&["status", "r0"])
     );
     assert_eq!(a.ok(&["role", "r0"]), "Secondary/Primary\n");
-    b.ok(&["secondary", "r0"]);
+    b.ok_when_free(&["secondary", "r0"]);
     a.ok(&["primary", "r0"]);
     sh("fsck.ext4", &["-f", "-n", &dev_a]);
     {
@@ -127,7 +127,7 @@ fn secondary_and_primary_failures() {
         let _m = Mount(mnt.clone());
         assert_eq!(std::fs::read_to_string(mnt.join("after-failover.txt")).unwrap(), "b\n");
     }
-    a.ok(&["down", "r0"]);
-    b.ok(&["down", "r0"]);
+    a.ok_when_free(&["down", "r0"]);
+    b.ok_when_free(&["down", "r0"]);
     drop(db);
 }

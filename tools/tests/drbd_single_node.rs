@@ -156,8 +156,8 @@ fn single_node_ext4_standalone() {
         assert!(proc.contains("    ns:0 nr:0 dw:"), "{proc}");
     }
     sh("fsck.ext4", &["-f", "-n", &dev_s]);
-    node.ok(&["secondary", "r0"]);
-    node.ok(&["down", "r0"]);
+    node.ok_when_free(&["secondary", "r0"]);
+    node.ok_when_free(&["down", "r0"]);
     assert!(!dev.exists(), "link removed on down");
     assert_eq!(node.ok(&["role", "r0"]), "Unconfigured\n");
 
@@ -173,7 +173,7 @@ fn single_node_ext4_standalone() {
         assert_eq!(sh("sha256sum", &[&mnt.join("data.bin").display().to_string()]), sum);
         assert_eq!(std::fs::read_to_string(mnt.join("sub/hello.txt")).unwrap(), "hello drbd\n");
     }
-    node.ok(&["down", "r0"]);
+    node.ok_when_free(&["down", "r0"]);
     drop(daemon);
     assert!(!sock.exists(), "socket removed at shutdown");
 }

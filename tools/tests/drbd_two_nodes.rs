@@ -128,7 +128,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         sum_a = sha(&mnt.join("data.bin"));
     }
     // Role switch.
-    a.ok(&["secondary", "r0"]);
+    a.ok_when_free(&["secondary", "r0"]);
     b.ok(&["primary", "r0"]);
     assert_eq!(b.ok(&["role", "r0"]), "Primary/Secondary\n");
     sh("fsck.ext4", &["-f", "-n", &dev_b]);
@@ -175,7 +175,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         a.ok(&["disconnect", "r0"]);
     }
     // The victim (a) demotes and discards its changes; b keeps its data.
-    a.ok(&["secondary", "r0"]);
+    a.ok_when_free(&["secondary", "r0"]);
     a.ok(&["connect", "--discard-my-data", "r0"]);
     if standalone(&b) {
         b.ok(&["connect", "r0"]);
@@ -186,7 +186,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         "a: {}",
         a.ok(&["status", "r0"])
     );
-    b.ok(&["secondary", "r0"]);
+    b.ok_when_free(&["secondary", "r0"]);
     a.ok(&["primary", "r0"]);
     sh("fsck.ext4", &["-f", "-n", &dev_a]);
     {
@@ -221,7 +221,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         a.ok(&["status", "r0"]),
         b.ok(&["status", "r0"])
     );
-    a.ok(&["secondary", "r0"]);
+    a.ok_when_free(&["secondary", "r0"]);
     b.ok(&["primary", "r0"]);
     sh("fsck.ext4", &["-f", "-n", &dev_b]);
     {
@@ -258,7 +258,7 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         "{}",
         a.ok(&["status", "r0"])
     );
-    b.ok(&["secondary", "r0"]);
+    b.ok_when_free(&["secondary", "r0"]);
     a.ok(&["primary", "r0"]);
     sh("fsck.ext4", &["-f", "-n", &dev_a]);
     {
@@ -266,6 +266,6 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
         let _m = Mount(mnt.clone());
         assert_eq!(std::fs::read_to_string(mnt.join("while-detached.txt")).unwrap(), "x\n");
     }
-    a.ok(&["down", "r0"]);
-    b.ok(&["down", "r0"]);
+    a.ok_when_free(&["down", "r0"]);
+    b.ok_when_free(&["down", "r0"]);
 }

@@ -81,6 +81,24 @@ impl Node {
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
     }
+    /// `ok`, but retried for up to 10 s while the device is reported busy: a process that
+    /// creates a mount namespace while our file system is mounted keeps a copy of that mount
+    /// (and the device busy) after our unmount, until it exits.
+    pub fn ok_when_free(&self, args: &[&str]) -> String {
+        let t0 = Instant::now();
+        loop {
+            let (code, out, err) = self.adm(args);
+            if code == 0 {
+                return out;
+            }
+            assert!(
+                err.contains("(-12)") && t0.elapsed() < Duration::from_secs(10),
+                "drbdadm {args:?}: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.adm(args);
         assert_eq!(code, 0, "drbdadm {args:?}: {err}");
