@@ -86,7 +86,7 @@ struct Req {
 #[derive(Clone, Debug)]
 enum OpCtx {
     App(u64),
-    PeerWrite { id: u64, ack: AckKind, sector: u64, len: u32, gen: u32 },
+    PeerWrite { id: u64, ack: AckKind, sector: u64, len: u32, gen: u32, al: bool },
     EpochFlush { nr: u32, set_size: u32, gen: u32 },
     RsServe { sector: u64, len: u32, csum: Option<u64>, gen: u32 },
     RsWrite { sector: u64, len: u32, gen: u32 },
@@ -194,6 +194,7 @@ pub struct Replicator {
     susp_fen: bool,
     fence_pending: bool,
     promote_after_fence: bool,
+    peer_al_wait: VecDeque<(Option<u64>, OpCtx, DiskOpKind)>,
 }
 
 /// Activity log for `al_extents` slots (clamped into the 8.4 limits of the default ring).
@@ -260,6 +261,7 @@ impl Replicator {
             susp_fen: false,
             fence_pending: false,
             promote_after_fence: false,
+            peer_al_wait: VecDeque::new(),
         }
     }
 

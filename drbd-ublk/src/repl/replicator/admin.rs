@@ -78,7 +78,12 @@ impl Replicator {
         if !self.has_disk() {
             return Err(StateError::NoLocalDisk);
         }
-        if self.requests_in_flight() > 0 || !self.held.is_empty() || !self.waiting_al.is_empty() {
+        if self.requests_in_flight() > 0
+            || !self.held.is_empty()
+            || !self.waiting_al.is_empty()
+            || !self.peer_al_wait.is_empty()
+            || self.ops.values().any(|o| matches!(o, OpCtx::PeerWrite { al: true, .. }))
+        {
             return Err(StateError::DeviceInUse);
         }
         if self.conn > ConnState::Connected || self.conn == ConnState::WFReportParams {

@@ -22,7 +22,7 @@ impl Replicator {
     /// Drop the AL references of a released request.
     pub(super) fn al_end(&mut self, sector: u64, len: u32) {
         self.al.end_io(sector..sector + u64::from(len));
-        if !self.waiting_al.is_empty() {
+        if !self.waiting_al.is_empty() || !self.peer_al_wait.is_empty() {
             self.retry_al_waiters();
         }
     }

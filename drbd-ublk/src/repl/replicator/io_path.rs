@@ -1,6 +1,7 @@
 //! Write, read and flush paths (Primary side), the receive path (Secondary side) and the
 //! transfer-log cleanup on connection loss.
 
+use super::op_range;
 use super::*;
 
 impl Replicator {
@@ -83,8 +84,35 @@ impl Replicator {
         }
     }
 
+    /// Submit peer writes waiting for the activity log, in order.
+    pub(super) fn retry_peer_al(&mut self) {
+        while let Some((tr, _, kind)) = self.peer_al_wait.front() {
+            match *tr {
+                Some(tr) if self.al.is_durable(tr) => {}
+                Some(_) => return,
+                None => {
+                    let Some((s, e)) = op_range(kind) else { return };
+                    match self.al.begin_io(s..e) {
+                        Ok(AlBegin::Go) => {}
+                        Ok(AlBegin::AfterTransaction { tr }) => {
+                            self.peer_al_wait.front_mut().expect("non-empty").0 = Some(tr);
+                            self.kick_al();
+                            return;
+                        }
+                        _ => return,
+                    }
+                }
+            }
+            let (_, ctx, kind) = self.peer_al_wait.pop_front().expect("non-empty");
+            self.submit(ctx, kind);
+        }
+    }
+
     /// Retry requests waiting for the activity log, in order.
     pub(super) fn retry_al_waiters(&mut self) {
+        if !self.peer_al_wait.is_empty() {
+            self.retry_peer_al();
+        }
         let mut n = self.waiting_al.len();
         while n > 0 {
             n -= 1;
@@ -336,8 +364,11 @@ impl Replicator {
                 self.write_done(c.id);
                 self.app_done(id, c.result)
             }
-            OpCtx::PeerWrite { id, ack, sector, len, gen } => {
+            OpCtx::PeerWrite { id, ack, sector, len, gen, al } => {
                 self.write_done(c.id);
+                if al {
+                    self.al_end(sector, len);
+                }
                 if gen != self.conn_gen {
                     if !ok {
                         self.set_oos(sector, len);
@@ -516,10 +547,17 @@ impl Replicator {
         }
         if self.has_disk() {
             let gen = self.conn_gen;
-            self.submit(
-                OpCtx::PeerWrite { id, ack, sector, len, gen },
-                DiskOpKind::Write { sector, data, fua },
-            );
+            // With a diskless peer this node holds the only copy: like a Primary, it must
+            // have the extent in the activity log before writing (8.4 receive_Data).
+            let al = self.peer_disk == DiskState::Diskless;
+            let ctx = OpCtx::PeerWrite { id, ack, sector, len, gen, al };
+            let kind = DiskOpKind::Write { sector, data, fua };
+            if al {
+                self.peer_al_wait.push_back((None, ctx, kind));
+                self.retry_peer_al();
+            } else {
+                self.submit(ctx, kind);
+            }
         } else {
             self.send(PeerMsg::NegAck { id });
             self.recv.done += 1;
