@@ -8,6 +8,7 @@ packages=(
   e2fsprogs util-linux iproute2 kmod procps psmisc
   resource-agents apache2  # real OCF agents (and apache for ocf:heartbeat:apache) the executor runs in tests
   fence-agents             # fence_dummy: the stonith class against a real Debian fence agent
+  fio                      # FUSE front-end parallel I/O test and benches/fuse-vs-loop.sh
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
 )
 

@@ -1,2 +1,75 @@
 //! The replication state machine (sans-IO): roles, connection and disk states, protocols A/B/C,
 //! resync and split-brain handling.
+//!
+//! # Shape
+//!
+//! [`Replicator`] is one resource (one volume, one peer). It never performs I/O, reads no clock
+//! and draws no randomness: the driver feeds it application requests ([`Replicator::on_write`],
+//! [`Replicator::on_read`], [`Replicator::on_flush`]), disk and metadata completions
+//! ([`Replicator::on_disk_done`]), link events ([`Replicator::on_link_up`],
+//! [`Replicator::on_link_down`]), peer messages ([`Replicator::on_peer_msg`], in connection
+//! order) and time ([`Replicator::tick`]); it answers with [`Action`]s taken from
+//! [`Replicator::poll_action`]. New generation identifiers come from a generator seeded by the
+//! driver ([`ReplConfig::uuid_seed`]).
+//!
+//! # Which DRBD
+//!
+//! DRBD 8.4 semantics throughout (two nodes, one peer, 8.4 state names and numbers, 8.4
+//! `uuid_compare`, target-driven resync), because that is what `/proc/drbd`, the 8.4 metadata
+//! and the walkthrough use. Deliberate differences are listed below.
+//!
+//! # Write path (spec §1)
+//!
+//! A write takes activity-log references for its 4 MiB extents first
+//! ([`crate::meta::activity_log`]); a cold extent needs an AL transaction that is written
+//! (after the bitmap pages of the extents it evicts) before the write is submitted. Then the
+//! local write and P_DATA start together. The request completes upward when the local part
+//! and the network part are both done (A: queued, B: P_RECV_ACK, C: P_WRITE_ACK) and succeeds
+//! if either succeeded. It stays in the transfer log until P_BARRIER_ACK for its epoch; only
+//! then are its AL references dropped. A new epoch starts after a write of the current epoch
+//! completed, after `max-epoch-size` writes, or on a flush. On connection loss every write
+//! without barrier ack is set out of sync. A write done without the peer sets its blocks out of
+//! sync. Writes wait while the handshake runs and while a new generation UUID is being
+//! written.
+//!
+//! Receiver: writes of one epoch are submitted as they come; after P_BARRIER nothing more is
+//! processed until every write of the epoch completed and a disk flush finished (write-ordering
+//! `flush`); then P_BARRIER_ACK carries the epoch's write count. Overlapping local writes (for
+//! instance a resync write and an application write) are serialised.
+//!
+//! Difference: under protocol C an application flush completes only after the peer
+//! acknowledged the barrier that closed the epoch (the peer flushed), so a completed flush
+//! means "stable on both nodes". 8.4 completes it after the local flush.
+//!
+//! # Handshake and split brain (spec §2.6, §6)
+//!
+//! [`PeerMsg::ReportParams`] carries protocol, sizes, UUIDs, change count and state. The side
+//! receiving it runs [`crate::meta::generation::uuid_compare`], then 8.4's post-processing:
+//! disk states force the direction, `after-sb-*pri` policies for hg = 100,
+//! `--discard-my-data`, "Split-Brain detected, dropping connection!" when unresolved,
+//! `rr-conflict`. Both sides compute mirrored results; the RESOLVE_CONFLICTS bit given to
+//! [`Replicator::on_link_up`] breaks ties. Two Primaries meeting without allow-two-primaries
+//! is always reported as split brain.
+//!
+//! # Resync (spec §4)
+//!
+//! WFBitMapS sends its bitmap, WFBitMapT merges and answers, the source generates the sync
+//! UUID. The target requests blocks every 100 ms step, as many as [`resync::RateController`]
+//! allows, and clears bits when its writes complete; with `csums` it sends the digest of its
+//! own block first. Replies for a range that an application write touched meanwhile are
+//! dropped and re-requested. At the end the target flushes, rotates UUIDs and reports
+//! UpToDate; the source rotates its UUIDs when it sees that report. Online verify compares
+//! digests and only marks differences.
+
+pub mod action;
+pub mod config;
+pub mod protocol;
+pub mod replicator;
+pub mod resync;
+pub mod state;
+
+pub use action::*;
+pub use config::*;
+pub use protocol::{AckKind, Payload, PeerMsg, ReportParams, UuidFlags};
+pub use replicator::{AttachMeta, Done, Replicator};
+pub use state::{ConnState, DiskState, Role, StateError};

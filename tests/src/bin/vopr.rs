@@ -1,2 +1,89 @@
-//! Runs simulator seeds: `vopr --seed N` replays one, `vopr --seeds N` runs many.
-fn main() {}
+//! Runs simulator seeds: `vopr --seed N` replays one, `vopr --seeds N [--time-budget SECS]`
+//! runs many (fresh seeds derived from the time unless `--from S` is given).
+
+use anyhow::{bail, Context, Result};
+use std::time::Instant;
+use tests::sim::cluster::{run_seed, Sim, SimConfig};
+
+fn parse_u64(s: &str) -> Result<u64> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).with_context(|| format!("bad number {s:?}"))
+    } else {
+        s.parse().with_context(|| format!("bad number {s:?}"))
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut seed = None;
+    let mut seeds = None;
+    let mut budget = None;
+    let mut from = None;
+    let mut verbose = false;
+    let mut i = 0;
+    while i < args.len() {
+        let v = || args.get(i + 1).cloned().with_context(|| format!("{} needs a value", args[i]));
+        match args[i].as_str() {
+            "--seed" => {
+                seed = Some(parse_u64(&v()?)?);
+                i += 1;
+            }
+            "--seeds" => {
+                seeds = Some(parse_u64(&v()?)?);
+                i += 1;
+            }
+            "--time-budget" => {
+                budget = Some(parse_u64(&v()?)?);
+                i += 1;
+            }
+            "--from" => {
+                from = Some(parse_u64(&v()?)?);
+                i += 1;
+            }
+            "--verbose" | "-v" => verbose = true,
+            "--help" | "-h" => {
+                println!("usage: vopr --seed N [--verbose] | vopr --seeds N [--time-budget SECS] [--from S]");
+                return Ok(());
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+        i += 1;
+    }
+    if let Some(s) = seed {
+        let mut cfg = SimConfig::from_seed(s);
+        cfg.full_trace = verbose;
+        println!("seed={s} config: {:?} size={} sectors hot_extents={}", cfg.protocol, cfg.size_sectors, cfg.hot_extents.len());
+        match Sim::new(cfg).run() {
+            Ok(o) => {
+                println!("seed={s} ok: {o:?}");
+                return Ok(());
+            }
+            Err(f) => {
+                println!("{f}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let n = seeds.unwrap_or(100);
+    let start_seed = from.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    });
+    let t0 = Instant::now();
+    let mut ran = 0u64;
+    for k in 0..n {
+        if budget.is_some_and(|b| t0.elapsed().as_secs() >= b) {
+            break;
+        }
+        let s = start_seed.wrapping_add(k);
+        if let Err(f) = run_seed(s) {
+            println!("{f}");
+            std::process::exit(1);
+        }
+        ran += 1;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{ran} seeds passed in {secs:.1} s ({:.1} seeds/s), first seed {start_seed}", ran as f64 / secs);
+    Ok(())
+}
