@@ -96,6 +96,18 @@ impl Drop for Mounted {
     }
 }
 
+/// Waits up to 5 s for loop device `name` (`loopN`) to lose its backing file.
+fn wait_unbound(name: &str) -> bool {
+    let sys = format!("/sys/block/{name}/loop/backing_file");
+    for _ in 0..250 {
+        if !Path::new(&sys).exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 fn mkfs(dev: &Path) {
     run_ok("mkfs.ext4", &["-q", "-F", dev.to_str().unwrap()]);
 }
@@ -302,6 +314,14 @@ fn backend_eio_reaches_the_reader_and_the_daemon_keeps_serving() {
     // Outside the bad range everything still works, reads and writes.
     run_ok("dd", &["if=/dev/urandom", &format!("of={d}"), "bs=64k", "count=16", "oflag=direct"]);
     run_ok("dd", &[&format!("if={d}"), "of=/dev/null", "bs=64k", "count=16", "iflag=direct"]);
+    // An explicit abort fails all I/O from then on, without hanging.
+    dev.abort();
+    assert!(dev.is_aborted());
+    let out = run(
+        "timeout",
+        &["15", "dd", &format!("if={d}"), "of=/dev/null", "bs=4k", "count=1", "iflag=direct"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     dev.stop(false).unwrap();
 }
 
@@ -371,5 +391,225 @@ fn parallel_writers_verify_with_fio() {
     );
     let st = dev.stats();
     assert!(st.writes >= 4 * 2048 && st.reads >= 4 * 2048 / 256, "{st:?}");
+    dev.stop(false).unwrap();
+}
+
+#[test]
+fn fua_discard_and_zeroout_reach_the_backend() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("ops", 64 * MIB);
+    let dev = FuseLoopDevice::start("ops", 0, s.file_backend(), &s.opts()).unwrap();
+    let d = dev.device().to_str().unwrap().to_string();
+    // FUA (O_DSYNC on the block device) arrives as WRITE followed by FSYNC.
+    let before = dev.stats();
+    run_ok(
+        "dd",
+        &["if=/dev/urandom", &format!("of={d}"), "bs=4k", "count=1", "oflag=direct,dsync"],
+    );
+    let after = dev.stats();
+    assert_eq!(after.writes, before.writes + 1, "{after:?}");
+    assert!(after.flushes > before.flushes, "FUA must reach the backend as a flush: {after:?}");
+
+    // Discard: the range reads back as zeroes.
+    run_ok("dd", &["if=/dev/urandom", &format!("of={d}"), "bs=1M", "count=4", "oflag=direct"]);
+    run_ok("blkdiscard", &["-o", "0", "-l", "1048576", &d]);
+    assert!(dev.stats().discards > after.discards);
+    // Write-zeroes with NOUNMAP (blkdiscard -z) arrives as ZERO_RANGE.
+    run_ok("blkdiscard", &["-z", "-o", "1048576", "-l", "1048576", &d]);
+    assert!(dev.stats().write_zeroes > after.write_zeroes + before.write_zeroes);
+    let out = run("cmp", &["-n", "2097152", &d, "/dev/zero"]);
+    assert!(out.status.success(), "discarded/zeroed range must read as zeroes");
+    // The rest of what was written is intact (not all zero).
+    let out = run(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "dd if={d} bs=1M skip=2 count=2 iflag=direct status=none | cmp -s - /dev/zero"
+            ),
+        ],
+    );
+    assert!(!out.status.success(), "data outside the range must survive");
+    dev.stop(false).unwrap();
+}
+
+#[test]
+fn forced_stop_while_mounted_fails_io_instead_of_hanging() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("force", 64 * MIB);
+    let dev = FuseLoopDevice::start("force", 0, s.file_backend(), &s.opts()).unwrap();
+    let loop_name = dev.device().file_name().unwrap().to_str().unwrap().to_string();
+    mkfs(dev.device());
+    let m = Mounted::mount(dev.device(), &s.mnt(), &[]).unwrap();
+    dev.stop(true).unwrap();
+    // The file system now gets I/O errors (and goes read-only); nothing blocks.
+    let out = run(
+        "timeout",
+        &[
+            "20",
+            "sh",
+            "-c",
+            &format!("dd if=/dev/zero of={}/f bs=1M count=4 conv=fsync", s.mnt().display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    m.umount();
+    // Last close detached the loop device.
+    assert!(wait_unbound(&loop_name), "{loop_name} still bound");
+}
+
+#[test]
+fn failed_start_leaves_nothing_behind() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("rollback", 64 * MIB);
+    // A regular file where the device link should go: never replaced, so start fails late,
+    // after the mount and the loop device exist.
+    let occupied = s.dir.path().join("drbd9");
+    std::fs::write(&occupied, b"not a link").unwrap();
+    let opts = FuseLoopOptions { device_link: Some(occupied.clone()), ..s.opts() };
+    let err = FuseLoopDevice::start("rb", 0, s.file_backend(), &opts).unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST, "{err}");
+    assert_eq!(std::fs::read(&occupied).unwrap(), b"not a link");
+    assert!(!opts.run_dir.join("fuse").exists(), "mount point left behind");
+    assert!(std::fs::symlink_metadata(opts.dev_root.join("by-res/rb/0")).is_err());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(opts.run_dir.to_str().unwrap()), "FUSE still mounted");
+    let bound = run_ok("losetup", &["-j", s.backing().to_str().unwrap()]);
+    assert!(bound.is_empty(), "{bound}");
+
+    // A read-only backend cannot be started as Primary, and cannot be promoted.
+    let ro = Arc::new(
+        FileBackend::open(&s.backing(), FileBackendOptions { direct: true, read_only: true })
+            .unwrap(),
+    );
+    let err = FuseLoopDevice::start("rb", 0, ro.clone(), &s.opts()).unwrap_err();
+    assert_eq!(err.errno(), libc::EROFS);
+    let opts = FuseLoopOptions { read_only: true, ..s.opts() };
+    let dev = FuseLoopDevice::start("rb", 0, ro, &opts).unwrap();
+    assert_eq!(dev.set_read_only(false, false).unwrap_err().errno(), libc::EROFS);
+    assert_eq!(run_ok("blockdev", &["--getro", dev.device().to_str().unwrap()]).trim(), "1");
+    dev.stop(false).unwrap();
+
+    // A Secondary's read-only flag (BLKROSET) belongs to the minor and would outlive the
+    // binding: the next user of the minor must not inherit it.
+    let dev = FuseLoopDevice::start("rb", 0, s.file_backend(), &opts).unwrap();
+    let loop_dev = dev.device().to_str().unwrap().to_string();
+    assert_eq!(run_ok("blockdev", &["--getro", &loop_dev]).trim(), "1");
+    dev.stop(false).unwrap();
+    assert_eq!(run_ok("blockdev", &["--getro", &loop_dev]).trim(), "0");
+}
+
+/// Set (to a scratch dir) when the test binary re-executes itself as a daemon to be killed.
+const CRASH_CHILD_ENV: &str = "DRBD_FUSE_CRASH_CHILD_DIR";
+
+#[test]
+fn crash_child_serves_until_killed() {
+    // Only does something when re-executed by `daemon_crash_...` below.
+    let Ok(dir) = std::env::var(CRASH_CHILD_ENV) else { return };
+    let dir = PathBuf::from(dir);
+    let backend =
+        FileBackend::open(&dir.join("backing.img"), FileBackendOptions::default()).unwrap();
+    let opts = FuseLoopOptions {
+        run_dir: dir.join("run"),
+        dev_root: dir.join("dev-drbd"),
+        ..FuseLoopOptions::default()
+    };
+    let dev = FuseLoopDevice::start("crash", 0, Arc::new(backend), &opts).unwrap();
+    std::fs::write(dir.join("ready"), dev.device().to_str().unwrap()).unwrap();
+    // Bounded: the parent kills us long before this.
+    std::thread::sleep(Duration::from_secs(60));
+    std::process::abort();
+}
+
+/// Kills the child daemon if the test fails before it does.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        for _ in 0..250 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn daemon_crash_fails_io_and_a_restart_serves_the_volume_again() {
+    if !is_root() {
+        return;
+    }
+    let s = Scratch::new("crash", 64 * MIB);
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child_serves_until_killed", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, s.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard(child);
+    let ready = s.dir.path().join("ready");
+    for _ in 0..400 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let old_dev = PathBuf::from(std::fs::read_to_string(&ready).expect("child daemon started"));
+    mkfs(&old_dev);
+    let m = Mounted::mount(&old_dev, &s.mnt(), &[]).unwrap();
+    let kept = s.mnt().join("kept.bin");
+    run_ok("dd", &["if=/dev/urandom", &format!("of={}", kept.display()), "bs=1M", "count=2"]);
+    run_ok("sync", &[]);
+    let sum = run_ok("md5sum", &[kept.to_str().unwrap()]);
+
+    child.0.kill().unwrap();
+    // The daemon must die promptly; if it hangs in exit, abort its FUSE connection so the
+    // machine is not left with a stuck mount, then fail.
+    let child_mnt = s.dir.path().join("run/fuse/crash/0");
+    let mut exited = false;
+    for _ in 0..500 {
+        if child.0.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !exited {
+        let _ = run("umount", &["-f", child_mnt.to_str().unwrap()]);
+        panic!("killed daemon did not exit within 10 s");
+    }
+    // I/O now fails at once (EIO), nothing hangs.
+    let out = run(
+        "timeout",
+        &[
+            "20",
+            "sh",
+            "-c",
+            &format!("dd if=/dev/zero of={}/f bs=1M count=2 conv=fsync", s.mnt().display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    m.umount();
+    // Autoclear: the loop device unbinds at its last close.
+    let name = old_dev.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(wait_unbound(&name), "{old_dev:?} still bound after the daemon died");
+
+    // A restarted daemon mounts over the dead mount point and serves the data again.
+    let opts = s.opts();
+    let dev = FuseLoopDevice::start("crash", 0, s.file_backend(), &opts).unwrap();
+    let link = opts.dev_root.join("by-res/crash/0");
+    assert_eq!(std::fs::read_link(&link).unwrap(), dev.device());
+    let m = Mounted::mount(dev.device(), &s.mnt(), &[]).unwrap();
+    assert_eq!(run_ok("md5sum", &[kept.to_str().unwrap()]), sum);
+    m.umount();
+    fsck_clean(dev.device());
     dev.stop(false).unwrap();
 }

@@ -19,7 +19,7 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::OsStr;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) read_only: AtomicBool,
     pub(crate) in_flight: InFlight,
+    /// Thread id of the daemon thread opening the file for the loop device (0: none). That
+    /// open is read-write even on a Secondary; FUSE reports the opener's thread id.
+    pub(crate) loop_opener_tid: AtomicU32,
 }
 
 /// How the file system is served.
@@ -75,7 +78,6 @@ pub(crate) struct VolumeFs {
     shared: Arc<Shared>,
     file_name: String,
     params: FsParams,
-    own_pid: u32,
     created: SystemTime,
 }
 
@@ -99,7 +101,7 @@ impl VolumeFs {
     ) -> VolumeFs {
         #[allow(clippy::disallowed_methods)] // file times only, not used for decisions
         let created = SystemTime::now();
-        VolumeFs { backend, shared, file_name, params, own_pid: std::process::id(), created }
+        VolumeFs { backend, shared, file_name, params, created }
     }
 
     fn attr(&self, ino: u64) -> FileAttr {
@@ -206,12 +208,16 @@ impl Filesystem for VolumeFs {
         // when the backend is; everyone else's write-open follows the role, as DRBD refuses
         // a write-open of a Secondary with EROFS.
         let wants_write = flags.acc_mode() != OpenAccMode::O_RDONLY;
-        if wants_write && (req.pid() != self.own_pid || !self.backend.writable()) {
+        let own = self.shared.loop_opener_tid.load(Ordering::Acquire);
+        if wants_write && (own == 0 || req.pid() != own || !self.backend.writable()) {
             if let Err(e) = self.check_writable() {
                 return reply.error(e);
             }
         }
-        let mut fopen = FopenFlags::FOPEN_DIRECT_IO;
+        // NOFLUSH: a close never waits for the daemon. Without it a dying daemon that still
+        // had the file open would, while exiting, wait for its own (dead) workers to answer
+        // the FLUSH of that close, and hang with its /dev/fuse descriptors still open.
+        let mut fopen = FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH;
         if self.params.parallel_direct_writes {
             fopen |= FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES;
         }

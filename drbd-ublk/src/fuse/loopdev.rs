@@ -6,6 +6,13 @@
 //! `LOOP_CONFIGURE`; that shows up as `EBUSY` and the attach retries with a new minor a
 //! bounded number of times.
 //!
+//! The read-only flag of `BLKROSET` belongs to the block device and survives a detach, so
+//! attach clears it (unless attaching read-only) and detach clears it before unbinding.
+//!
+//! The device is bound with autoclear: the daemon holds it open while it runs, and if the
+//! daemon dies the kernel unbinds it at the last close (at once, or when the file system on
+//! it is unmounted), so no loop device stays bound to a dead FUSE mount.
+//!
 //! Detaching is asynchronous in the kernel when the device is still open elsewhere: the
 //! kernel then only sets autoclear and releases the backing file at the last close.
 //! [`LoopDevice::detach`] therefore waits (bounded) until sysfs no longer shows a backing file.
@@ -24,6 +31,7 @@ const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
 const BLKROSET: libc::c_ulong = 0x125D;
 const BLKROGET: libc::c_ulong = 0x125E;
 const LO_FLAGS_READ_ONLY: u32 = 1;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
 const LO_FLAGS_DIRECT_IO: u32 = 16;
 const LO_NAME_SIZE: usize = 64;
 const ATTACH_ATTEMPTS_MAX: usize = 16;
@@ -80,7 +88,7 @@ impl LoopDevice {
     ///
     /// # Errors
     /// `/dev/loop-control` or the device cannot be opened, no free minor after
-    /// [`ATTACH_ATTEMPTS_MAX`] tries, or `LOOP_CONFIGURE` fails.
+    /// 16 tries, or `LOOP_CONFIGURE` fails.
     pub fn attach(file: &File, name: &Path, read_only: bool, direct_io: bool) -> io::Result<Self> {
         let ctl = OpenOptions::new().read(true).write(true).open("/dev/loop-control")?;
         let mut last_err = io::Error::from_raw_os_error(libc::EBUSY);
@@ -100,7 +108,10 @@ impl LoopDevice {
                 info: unsafe { std::mem::zeroed() },
                 reserved: [0; 8],
             };
-            cfg.info.lo_flags = if read_only { LO_FLAGS_READ_ONLY } else { 0 }
+            // Autoclear: if the daemon dies, the device unbinds at its last close instead of
+            // staying bound to a dead FUSE file.
+            cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR
+                | if read_only { LO_FLAGS_READ_ONLY } else { 0 }
                 | if direct_io { LO_FLAGS_DIRECT_IO } else { 0 };
             let bytes = name.as_os_str().as_encoded_bytes();
             let n = bytes.len().min(LO_NAME_SIZE - 1);
@@ -110,6 +121,11 @@ impl LoopDevice {
             match cvt(unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CONFIGURE, &cfg as *const _) }) {
                 Ok(_) => {
                     let lo = LoopDevice { path, number, dev: Some(dev) };
+                    // The read-only policy set by BLKROSET belongs to the block device, not to
+                    // the binding: clear what a previous user of this minor may have left.
+                    if !read_only {
+                        lo.set_read_only(false)?;
+                    }
                     if direct_io && !lo.direct_io() {
                         // SAFETY: LOOP_SET_DIRECT_IO takes an integer argument.
                         cvt(unsafe {
@@ -193,6 +209,10 @@ impl LoopDevice {
 
     fn detach_inner(&mut self, wait: Duration) -> io::Result<()> {
         let Some(dev) = self.dev.take() else { return Ok(()) };
+        // Leave the minor as we found it: BLKROSET outlives the binding.
+        let rw: libc::c_int = 0;
+        // SAFETY: BLKROSET reads one int through the pointer, which points at a live local.
+        let _ = unsafe { libc::ioctl(dev.as_raw_fd(), BLKROSET, &rw as *const libc::c_int) };
         // SAFETY: LOOP_CLR_FD takes no argument.
         let rc = cvt(unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CLR_FD, 0 as libc::c_ulong) });
         drop(dev);

@@ -20,9 +20,19 @@
 //!   `EBUSY` while something holds the loop device exclusively (a mounted file system) unless
 //!   forced; forced teardown detaches lazily and aborts the FUSE connection, so pending and
 //!   later I/O fail with `EIO` (as when the daemon dies) instead of hanging.
-//! * A daemon must never do I/O on its own loop device (it would wait on itself).
+//! * A daemon must never do I/O on its own loop device (it would wait on itself), and
+//!   keeps no descriptor open on its own FUSE mount: it closes the file once the loop driver
+//!   holds it, and the file is opened with `FOPEN_NOFLUSH`, so a dying daemon never waits in
+//!   `exit` for a reply from its own dead workers.
 //! * The FUSE writeback cache is never enabled; `FSYNC` is always implemented (an `ENOSYS`
 //!   would make the kernel stop sending flushes for the life of the mount).
+//!
+//! # Daemon death
+//! If the daemon dies, the kernel fails the device's I/O with `EIO` (a file system on it
+//! goes read-only), the loop device unbinds at its last close (autoclear), and a restarted
+//! daemon's [`FuseLoopDevice::start`] detaches the dead FUSE mount it finds at its mount
+//! point and replaces the stale links. A hung daemon is the [`FuseLoopOptions::io_timeout`]
+//! watchdog's case.
 //!
 //! # Secondary (read-only) and how it differs from DRBD
 //! DRBD 8.4 refuses to *open* a Secondary: `EROFS` for a write-open and `EMEDIUMTYPE` for a
@@ -51,7 +61,7 @@ mod watchdog;
 pub use backend::{BlockBackend, FileBackend, FileBackendOptions, BOUNCE_BYTES};
 pub use loopdev::LoopDevice;
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -289,7 +299,6 @@ struct Parts {
     mount_point: PathBuf,
     mounted: bool,
     created_dirs: Vec<PathBuf>,
-    file: Option<File>,
     loop_dev: Option<LoopDevice>,
     links: Vec<PathBuf>,
     watchdog: Option<(SyncSender<()>, JoinHandle<()>)>,
@@ -357,6 +366,24 @@ fn place_link(link: &Path, target: &Path) -> Result<(), FuseError> {
     std::os::unix::fs::symlink(target, link).map_err(|e| err("create link", e))
 }
 
+/// The mount's source name; characters that would split the mount option string are
+/// replaced.
+fn fs_name(mount_point: &Path) -> String {
+    let raw = format!("drbd-ublk:{}", mount_point.display());
+    raw.chars().map(|c| if c == ',' || c.is_whitespace() { '_' } else { c }).collect()
+}
+
+/// Detaches the FUSE mount a dead daemon left at `mount_point` (`stat` fails with
+/// `ENOTCONN`), so a restarted daemon can mount there again. The kernel already failed that
+/// mount's I/O when its daemon died.
+fn clear_stale_mount(mount_point: &Path) {
+    if let Err(e) = std::fs::metadata(mount_point) {
+        if e.raw_os_error() == Some(libc::ENOTCONN) {
+            let _ = unmount(mount_point, libc::MNT_DETACH);
+        }
+    }
+}
+
 fn unmount(path: &Path, flags: libc::c_int) -> io::Result<()> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -385,8 +412,6 @@ impl Parts {
                 return Err(FuseError::Busy { dev });
             }
             let dev = lo.path().to_path_buf();
-            // Close our descriptor of the file first: the loop's own reference is the last.
-            self.file = None;
             let wait = if force { Duration::from_millis(200) } else { LOOP_DETACH_WAIT };
             match lo.detach(wait) {
                 Ok(()) => {}
@@ -395,7 +420,6 @@ impl Parts {
                 Err(source) => return Err(FuseError::Loop { op: "detach", dev, source }),
             }
         }
-        self.file = None;
         if self.mounted {
             if force {
                 watchdog::abort_connection(&self.mount_point);
@@ -484,7 +508,6 @@ impl FuseLoopDevice {
             mount_point: mount_point.clone(),
             mounted: false,
             created_dirs: Vec::new(),
-            file: None,
             loop_dev: None,
             links: Vec::new(),
             watchdog: None,
@@ -493,11 +516,18 @@ impl FuseLoopDevice {
             counters: Counters::default(),
             read_only: AtomicBool::new(opts.read_only),
             in_flight: watchdog::InFlight::new(),
+            loop_opener_tid: std::sync::atomic::AtomicU32::new(0),
         });
         let file_name = format!("vol{volume}");
         let file_path = mount_point.join(&file_name);
         let aborted = Arc::new(AtomicBool::new(false));
-        let result = Self::bring_up(&mut parts, &shared, &backend, &file_name, opts, &aborted);
+        let by_res = opts.dev_root.join("by-res").join(resource);
+        let link = match opts.link_style {
+            LinkStyle::WithVolume => by_res.join(volume.to_string()),
+            LinkStyle::Implicit => by_res,
+        };
+        let result =
+            Self::bring_up(&mut parts, &shared, &backend, &file_name, &link, opts, &aborted);
         match result {
             Ok(device) => Ok(FuseLoopDevice {
                 resource: resource.to_string(),
@@ -522,10 +552,12 @@ impl FuseLoopDevice {
         shared: &Arc<Shared>,
         backend: &Arc<dyn BlockBackend>,
         file_name: &str,
+        link: &Path,
         opts: &FuseLoopOptions,
         aborted: &Arc<AtomicBool>,
     ) -> Result<PathBuf, FuseError> {
         let mp = parts.mount_point.clone();
+        clear_stale_mount(&mp);
         create_dirs(&mp, &mut parts.created_dirs)?;
         let params = FsParams {
             async_dio: opts.async_dio,
@@ -537,7 +569,7 @@ impl FuseLoopDevice {
         let fs = VolumeFs::new(backend.clone(), shared.clone(), file_name.to_string(), params);
         let mut cfg = fuser::Config::default();
         cfg.mount_options = vec![
-            fuser::MountOption::FSName(format!("drbd-ublk:{}", mp.display())),
+            fuser::MountOption::FSName(fs_name(&mp)),
             fuser::MountOption::Subtype("drbd-ublk".to_string()),
             fuser::MountOption::NoExec,
             fuser::MountOption::NoSuid,
@@ -552,15 +584,22 @@ impl FuseLoopDevice {
 
         let writable = backend.writable();
         let file_path = mp.join(file_name);
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        shared.loop_opener_tid.store(tid, Ordering::Release);
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
             .custom_flags(libc::O_CLOEXEC | if opts.loop_direct_io { libc::O_DIRECT } else { 0 })
-            .open(&file_path)
-            .map_err(|source| FuseError::Path { op: "open", path: file_path.clone(), source })?;
+            .open(&file_path);
+        shared.loop_opener_tid.store(0, Ordering::Release);
+        let file =
+            file.map_err(|source| FuseError::Path { op: "open", path: file_path.clone(), source })?;
         let lo = LoopDevice::attach(&file, &file_path, !writable, opts.loop_direct_io)
             .map_err(|source| FuseError::Loop { op: "attach", dev: file_path.clone(), source })?;
-        parts.file = Some(file);
+        // The loop driver holds its own reference to the file: ours is closed at once, so a
+        // dying daemon has no descriptor on its own mount whose close could wait on it.
+        drop(file);
         let device = lo.path().to_path_buf();
         let ro_result = if opts.read_only { lo.set_read_only(true) } else { Ok(()) };
         parts.loop_dev = Some(lo);
@@ -570,21 +609,11 @@ impl FuseLoopDevice {
             source,
         })?;
 
-        let by_res = opts.dev_root.join("by-res");
-        let link = match opts.link_style {
-            LinkStyle::WithVolume => {
-                let mp_vol = parts.mount_point.file_name().map(PathBuf::from).unwrap_or_default();
-                let res = parts.mount_point.parent().and_then(|p| p.file_name());
-                by_res.join(res.unwrap_or_default()).join(mp_vol)
-            }
-            LinkStyle::Implicit => by_res
-                .join(parts.mount_point.parent().and_then(|p| p.file_name()).unwrap_or_default()),
-        };
         if let Some(dir) = link.parent() {
             create_dirs(dir, &mut parts.created_dirs)?;
         }
-        place_link(&link, &device)?;
-        parts.links.push(link);
+        place_link(link, &device)?;
+        parts.links.push(link.to_path_buf());
         if let Some(name) = &opts.device_link {
             place_link(name, &device)?;
             parts.links.push(name.clone());
@@ -641,9 +670,21 @@ impl FuseLoopDevice {
         self.shared.read_only.load(Ordering::Acquire)
     }
 
-    /// Whether the watchdog aborted the FUSE connection (the device then fails all I/O).
+    /// Whether the connection was aborted (by [`abort`](Self::abort) or the watchdog); the
+    /// device then fails all I/O.
     pub fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Aborts the FUSE connection: every pending and later request on the device fails with
+    /// `EIO` (a file system on it goes read-only). For `on-no-data-accessible io-error` and
+    /// for a backend known to be stuck; the device must then be stopped (forced if mounted).
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        let parts = self.lock();
+        if parts.mounted {
+            watchdog::abort_connection(&parts.mount_point);
+        }
     }
 
     /// Whether something holds the loop device exclusively (a mounted file system).
@@ -738,6 +779,13 @@ mod tests {
             assert_eq!(e.errno(), libc::EINVAL);
         }
         assert!(check_name("r0").is_ok());
+    }
+
+    #[test]
+    fn handles_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<FuseLoopDevice>();
+        send_sync::<FileBackend>();
     }
 
     #[test]

@@ -148,11 +148,16 @@ pub struct StateSnapshot {
     pub user_isp: bool,
     /// Resync paused by the peer.
     pub peer_isp: bool,
+    /// I/O frozen while the fence-peer handler runs (`susp_fen`).
+    pub susp_fen: bool,
 }
 
 /// Handler scripts DRBD would call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handler {
+    /// `fence-peer`: the driver runs it and reports the exit code with
+    /// `Replicator::fence_peer_result`.
+    FencePeer,
     /// `initial-split-brain`.
     InitialSplitBrain,
     /// `split-brain` (unresolved).

@@ -66,6 +66,17 @@ pub enum AfterSb2 {
     ViolentlyAs0p,
 }
 
+/// `fencing` policy (§7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fencing {
+    /// No fencing; a Consistent disk counts as UpToDate on attach.
+    DontCare,
+    /// Call `fence-peer` when a Primary loses a peer not known to be outdated.
+    ResourceOnly,
+    /// Like resource-only, and freeze I/O until the handler answers.
+    ResourceAndStonith,
+}
+
 /// `rr-conflict` policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RrConflict {
@@ -133,6 +144,8 @@ pub struct ReplConfig {
     pub after_sb_2pri: AfterSb2,
     /// `rr-conflict`.
     pub rr_conflict: RrConflict,
+    /// `fencing`.
+    pub fencing: Fencing,
     /// `max-epoch-size` (writes per epoch).
     pub max_epoch_size: u32,
     /// `al-extents` (activity log slots).
@@ -162,6 +175,7 @@ impl ReplConfig {
             after_sb_1pri: AfterSb1::Disconnect,
             after_sb_2pri: AfterSb2::Disconnect,
             rr_conflict: RrConflict::Disconnect,
+            fencing: Fencing::DontCare,
             max_epoch_size: 2048,
             al_extents: 1237,
             csums: false,

@@ -61,6 +61,37 @@
 //! UpToDate; the source rotates its UUIDs when it sees that report. Online verify compares
 //! digests and only marks differences.
 
+//! # Fencing (spec §7)
+//!
+//! With `fencing resource-only` a Primary that loses a peer not known to be Outdated calls
+//! `fence-peer` ([`Handler::FencePeer`]); a disconnected node promoting with a peer of unknown
+//! state fences first ([`Done::Pending`]). `resource-and-stonith` also freezes application
+//! I/O (`susp_fen`) until [`Replicator::fence_peer_result`] reports the handler's exit code
+//! (3/4/5/6/7 as in DRBD) or [`Replicator::resume_io`] is called.
+//!
+//! # Deliberate differences from 8.4 (each closes a hole the simulator found)
+//!
+//! * A node writing without its peer always starts a new generation, even when its bitmap
+//!   UUID is set (an interrupted resync as source). 8.4 skips that, and if the former target
+//!   finished the resync it shares the current UUID: later writes would be invisible to
+//!   `uuid_compare` (silent split brain). The old bitmap UUID goes to history.
+//! * hg = 0 with bits set in either bitmap ("No resync, but N bits in bitmap!") resyncs those
+//!   blocks (from the side that did not restart since it was last connected, flag
+//!   [`UuidFlags::fresh_attach`]), instead of leaving them different.
+//! * Under protocol C a flush completes after the barrier ack (see above).
+//! * The sender closes an epoch when it goes idle (on [`Replicator::tick`]) and on demotion,
+//!   as 8.4's sender does when it runs out of work.
+//!
+//! # Not implemented
+//!
+//! Ahead/Behind (congestion policy pull-ahead), detach / diskless operation with I/O through
+//! the peer, `on-io-error detach` (a failed local write only marks its blocks out of sync; if
+//! that node later is resync source the stale block is copied: write errors are therefore not
+//! injected by the simulator), dual-primary
+//! write-conflict resolution (allow-two-primaries only disables the single-Primary check),
+//! resync-after, the 16 MiB resync-extent lock (replaced by dropping resync replies that raced
+//! an application write, plus read-after-write ordering of local operations).
+
 pub mod action;
 pub mod config;
 pub mod protocol;

@@ -36,6 +36,9 @@ pub struct UuidFlags {
     pub crashed_primary: bool,
     /// `new-current-uuid --clear-bitmap`: skip the initial sync (bit 3).
     pub skip_initial_sync: bool,
+    /// Our extension: the sender attached its disk (after a restart) since it was last
+    /// connected; used to orient a resync of leftover bits when the UUIDs are equal.
+    pub fresh_attach: bool,
 }
 
 /// Everything one side reports during the handshake (P_PROTOCOL + P_SIZES + P_UUIDS + P_STATE).
@@ -278,13 +281,33 @@ impl PeerMsg {
     }
 }
 
-/// 64-bit digest used for checksum-based resync and online verify (FNV-1a; the digest
-/// algorithm is a local choice because both sides run the same code).
+/// 64-bit digest used for checksum-based resync and online verify (FNV-1a style over 64-bit
+/// little-endian words; the algorithm is a local choice because both sides run the same code).
 pub fn digest(data: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h ^ w).wrapping_mul(PRIME);
+        h ^= h >> 29;
+    }
+    for &b in chunks.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_detects_single_byte_changes() {
+        let a = vec![0u8; 4096];
+        let mut b = a.clone();
+        b[4000] = 1;
+        assert_ne!(digest(&a), digest(&b));
+        assert_eq!(digest(&a), digest(&a.clone()));
+    }
 }

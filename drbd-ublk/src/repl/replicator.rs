@@ -5,11 +5,11 @@
 //! handshake, the resync and verify loops and the admin commands.
 
 use super::action::*;
-use crate::meta::activity_log::{ActivityLog, AlBegin, AlConfig};
-use super::config::{AfterSb0, AfterSb1, AfterSb2, Protocol, ReplConfig, RrConflict};
+use super::config::{AfterSb0, AfterSb1, AfterSb2, Fencing, Protocol, ReplConfig, RrConflict};
 use super::protocol::{digest, AckKind, Payload, PeerMsg, ReportParams, UuidFlags};
 use super::resync::{RateController, STEP_MS};
 use super::state::{ConnState, DiskState, Role, StateError};
+use crate::meta::activity_log::{ActivityLog, AlBegin, AlConfig};
 use crate::meta::bitmap::{Bitmap, SECTORS_PER_BLOCK};
 use crate::meta::generation::{uuid_compare, CompareSide, MdFlags, SyncDecision, Uuids};
 use std::collections::{BTreeMap, VecDeque};
@@ -190,6 +190,10 @@ pub struct Replicator {
     sb_written_uuids: Option<(Uuids, MdFlags)>,
     split_brain_count: u64,
     conn_gen: u32,
+    fresh_attach: bool,
+    susp_fen: bool,
+    fence_pending: bool,
+    promote_after_fence: bool,
 }
 
 /// Activity log for `al_extents` slots (clamped into the 8.4 limits of the default ring).
@@ -252,6 +256,10 @@ impl Replicator {
             sb_written_uuids: None,
             split_brain_count: 0,
             conn_gen: 0,
+            fresh_attach: false,
+            susp_fen: false,
+            fence_pending: false,
+            promote_after_fence: false,
         }
     }
 
@@ -299,6 +307,7 @@ impl Replicator {
             peer_disk: self.peer_disk,
             user_isp: self.user_isp,
             peer_isp: self.peer_isp,
+            susp_fen: self.susp_fen,
         }
     }
     /// Application requests not completed yet.
@@ -418,8 +427,11 @@ impl Replicator {
             return;
         }
         self.sb_written_uuids = Some((self.uuids, self.flags));
-        let img =
-            SuperblockImage { uuids: self.uuids, flags: self.flags, size_sectors: self.cfg.size_sectors };
+        let img = SuperblockImage {
+            uuids: self.uuids,
+            flags: self.flags,
+            size_sectors: self.cfg.size_sectors,
+        };
         self.queue_meta(MetaKind::Superblock, MetaWrite::Superblock(img));
     }
 
@@ -463,18 +475,25 @@ impl Replicator {
         }
     }
 
+    /// Submit a disk operation. Writes are serialised against overlapping writes in flight,
+    /// and reads against overlapping writes in flight (a read must see a write submitted
+    /// before it), keeping submission order among the blocked ones.
     fn submit(&mut self, ctx: OpCtx, kind: DiskOpKind) -> u64 {
         let id = self.id();
         self.ops.insert(id, ctx);
-        if let DiskOpKind::Write { sector, ref data, .. } = kind {
-            let end = sector + (data.len() / 512) as u64;
-            if self.writes_in_flight.iter().any(|&(_, s, e)| s < end && sector < e)
-                || self.blocked_writes.iter().any(|(_, k)| overlaps(k, sector, end))
-            {
+        if let Some((s, e)) = op_range(&kind) {
+            let conflict = self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2)
+                || self
+                    .blocked_writes
+                    .iter()
+                    .any(|(_, k)| op_range(k).is_some_and(|(s2, e2)| s2 < e && s < e2));
+            if conflict {
                 self.blocked_writes.push_back((id, kind));
                 return id;
             }
-            self.writes_in_flight.push((id, sector, end));
+            if matches!(kind, DiskOpKind::Write { .. }) {
+                self.writes_in_flight.push((id, s, e));
+            }
         }
         self.push(Action::SubmitDisk(DiskOp { id, kind }));
         id
@@ -487,17 +506,20 @@ impl Replicator {
         self.writes_in_flight.swap_remove(pos);
         let mut i = 0;
         while i < self.blocked_writes.len() {
-            let (bid, ref k) = self.blocked_writes[i];
-            let (s, e) = match k {
-                DiskOpKind::Write { sector, data, .. } => (*sector, *sector + (data.len() / 512) as u64),
-                _ => unreachable!("only writes are blocked"),
-            };
-            let earlier_blocked = self.blocked_writes.iter().take(i).any(|(_, k2)| overlaps(k2, s, e));
-            if !earlier_blocked && !self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2) {
-                let (bid2, kind) = self.blocked_writes.remove(i).expect("index valid");
-                debug_assert_eq!(bid, bid2);
-                self.writes_in_flight.push((bid2, s, e));
-                self.push(Action::SubmitDisk(DiskOp { id: bid2, kind }));
+            let (s, e) = op_range(&self.blocked_writes[i].1).expect("only ranged ops are blocked");
+            let earlier_blocked = self
+                .blocked_writes
+                .iter()
+                .take(i)
+                .any(|(_, k2)| op_range(k2).is_some_and(|(s2, e2)| s2 < e && s < e2));
+            if !earlier_blocked
+                && !self.writes_in_flight.iter().any(|&(_, s2, e2)| s2 < e && s < e2)
+            {
+                let (bid, kind) = self.blocked_writes.remove(i).expect("index valid");
+                if matches!(kind, DiskOpKind::Write { .. }) {
+                    self.writes_in_flight.push((bid, s, e));
+                }
+                self.push(Action::SubmitDisk(DiskOp { id: bid, kind }));
             } else {
                 i += 1;
             }
@@ -520,13 +542,14 @@ impl Replicator {
     }
 }
 
-fn overlaps(k: &DiskOpKind, s: u64, e: u64) -> bool {
+/// Sector range of a read or write.
+fn op_range(k: &DiskOpKind) -> Option<(u64, u64)> {
     match k {
         DiskOpKind::Write { sector, data, .. } => {
-            let end = *sector + (data.len() / 512) as u64;
-            *sector < e && s < end
+            Some((*sector, *sector + (data.len() / 512) as u64))
         }
-        _ => false,
+        DiskOpKind::Read { sector, len } => Some((*sector, *sector + u64::from(*len))),
+        DiskOpKind::Flush => None,
     }
 }
 

@@ -235,7 +235,9 @@ pub enum StateError {
     #[error("(125) Device has a net-config (use disconnect first)")]
     AlreadyConnected,
     /// Metadata with hot activity-log extents must be recovered first.
-    #[error("(118) IO error(s) occurred during initial access to meta-data: activity log not applied")]
+    #[error(
+        "(118) IO error(s) occurred during initial access to meta-data: activity log not applied"
+    )]
     UncleanMetadata,
     /// Local disk and peer disagree on size and the disk would shrink.
     #[error("(111) Low.dev. smaller than requested DRBD-dev. size")]

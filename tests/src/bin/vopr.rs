@@ -2,6 +2,7 @@
 //! runs many (fresh seeds derived from the time unless `--from S` is given).
 
 use anyhow::{bail, Context, Result};
+use std::io::Write;
 use std::time::Instant;
 use tests::sim::cluster::{run_seed, Sim, SimConfig};
 
@@ -54,21 +55,29 @@ fn main() -> Result<()> {
     if let Some(s) = seed {
         let mut cfg = SimConfig::from_seed(s);
         cfg.full_trace = verbose;
-        println!("seed={s} config: {:?} size={} sectors hot_extents={}", cfg.protocol, cfg.size_sectors, cfg.hot_extents.len());
+        println!(
+            "seed={s} config: {:?} size={} sectors hot_extents={}",
+            cfg.protocol,
+            cfg.size_sectors,
+            cfg.hot_extents.len()
+        );
         match Sim::new(cfg).run() {
             Ok(o) => {
                 println!("seed={s} ok: {o:?}");
                 return Ok(());
             }
             Err(f) => {
-                println!("{f}");
+                // Ignore a closed pipe (`vopr ... | head`).
+                let _ = writeln!(std::io::stdout(), "{f}");
                 std::process::exit(1);
             }
         }
     }
     let n = seeds.unwrap_or(100);
     let start_seed = from.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
     });
     let t0 = Instant::now();
     let mut ran = 0u64;
@@ -84,6 +93,9 @@ fn main() -> Result<()> {
         ran += 1;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!("{ran} seeds passed in {secs:.1} s ({:.1} seeds/s), first seed {start_seed}", ran as f64 / secs);
+    println!(
+        "{ran} seeds passed in {secs:.1} s ({:.1} seeds/s), first seed {start_seed}",
+        ran as f64 / secs
+    );
     Ok(())
 }

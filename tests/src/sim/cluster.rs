@@ -115,7 +115,13 @@ impl SimConfig {
             1 => AfterSb2::ViolentlyAs0p,
             _ => AfterSb2::CallPriLostAfterSb,
         };
-        repl.rr_conflict = if r.chance(0.7) { RrConflict::Disconnect } else { RrConflict::Violently };
+        repl.rr_conflict =
+            if r.chance(0.7) { RrConflict::Disconnect } else { RrConflict::Violently };
+        repl.fencing = match r.below(5) {
+            0 => Fencing::ResourceOnly,
+            1 => Fencing::ResourceAndStonith,
+            _ => Fencing::DontCare,
+        };
         let f = |r: &mut Prng| r.below(200) as f64 / 100.0;
         SimConfig {
             seed,
@@ -155,7 +161,7 @@ struct Node {
     down_until: u64,
     writes: BTreeMap<u64, (u64, u32, u64)>,
     flushes: BTreeMap<u64, BTreeMap<u64, u64>>,
-    reads: BTreeMap<u64, (u64, u32)>,
+    reads: BTreeMap<u64, (u64, u32, bool)>,
     wrote_alone: bool,
 }
 
@@ -211,13 +217,15 @@ pub struct Sim {
     hash: u64,
     next_stamp: u64,
     next_tag: u64,
-    acked_repl: BTreeMap<u64, u64>,
+    acked_repl: [BTreeMap<u64, u64>; 2],
     committed: BTreeMap<u64, u64>,
     expect_sb: Option<u64>,
     failure: Option<String>,
     liveness: bool,
     writes_done: u64,
     crashes: u64,
+    heal_attempts: u64,
+    fence_queue: Vec<(u64, usize)>,
 }
 
 const TRACE_TAIL: usize = 400;
@@ -256,16 +264,17 @@ impl Sim {
             hash: 0xcbf2_9ce4_8422_2325,
             next_stamp: 1,
             next_tag: 1,
-            acked_repl: BTreeMap::new(),
+            acked_repl: Default::default(),
             committed: BTreeMap::new(),
             expect_sb: None,
             failure: None,
             liveness: false,
             writes_done: 0,
             crashes: 0,
+            heal_attempts: 0,
+            fence_queue: Vec::new(),
         };
         for n in 0..2 {
-            sim.nodes[n].disk.read_eio = sim.cfg.read_eio;
             sim.start_node(n);
         }
         sim
@@ -317,8 +326,7 @@ impl Sim {
 
     fn drain(&mut self, n: usize) {
         let mut budget = 1_000_000u32;
-        loop {
-            let Some(a) = self.nodes[n].rep.as_mut().and_then(|r| r.poll_action()) else { break };
+        while let Some(a) = self.nodes[n].rep.as_mut().and_then(|r| r.poll_action()) {
             budget -= 1;
             assert!(budget > 0, "action storm");
             self.handle(n, a);
@@ -339,7 +347,9 @@ impl Sim {
                 let now = self.now;
                 self.net.send(n, now, m, &mut self.rng_net);
             }
-            Action::Complete { tag, result, replicated } => self.completed(n, tag, result, replicated),
+            Action::Complete { tag, result, replicated } => {
+                self.completed(n, tag, result, replicated)
+            }
             Action::Connect => {}
             Action::Disconnect => {
                 if self.net.up {
@@ -348,7 +358,13 @@ impl Sim {
             }
             Action::StateChanged(s) => self.state_changed(n, s),
             Action::Log(l) => self.log(format!("n{n} {l}")),
-            Action::CallHandler(h) => self.log(format!("n{n} handler {h:?}")),
+            Action::CallHandler(h) => {
+                self.log(format!("n{n} handler {h:?}"));
+                if h == Handler::FencePeer {
+                    let t = self.now + self.rng.range(1, 50);
+                    self.fence_queue.push((t, n));
+                }
+            }
         }
     }
 
@@ -365,7 +381,9 @@ impl Sim {
                 self.expect_sb = None;
             }
         }
-        if matches!(s.conn, ConnState::WFBitMapS | ConnState::WFBitMapT) {
+        if matches!(s.conn, ConnState::WFBitMapS | ConnState::WFBitMapT)
+            || s.disk == DiskState::Inconsistent
+        {
             self.nodes[n].wrote_alone = false;
         }
     }
@@ -374,38 +392,64 @@ impl Sim {
         self.nodes.iter().filter_map(|x| x.rep.as_ref()).map(|r| r.split_brains_detected()).sum()
     }
 
-    fn completed(&mut self, n: usize, tag: u64, result: Result<Option<Payload>, IoError>, replicated: bool) {
+    fn completed(
+        &mut self,
+        n: usize,
+        tag: u64,
+        result: Result<Option<Payload>, IoError>,
+        replicated: bool,
+    ) {
         if let Some((sector, len, base)) = self.nodes[n].writes.remove(&tag) {
             self.writes_done += 1;
+            if self.cfg.full_trace {
+                self.log(format!("n{n} write done tag={tag} sector={sector}+{len} stamp={base} ok={} repl={replicated}", result.is_ok()));
+            }
             if result.is_ok() {
                 if !replicated {
                     self.nodes[n].wrote_alone = true;
                 }
                 if replicated && self.cfg.protocol == Protocol::C {
                     for i in 0..u64::from(len) {
-                        self.acked_repl.insert(sector + i, base + i);
+                        self.acked_repl[n].insert(sector + i, base + i);
                     }
                 }
             }
         } else if let Some(snap) = self.nodes[n].flushes.remove(&tag) {
+            if self.cfg.full_trace {
+                self.log(format!(
+                    "n{n} flush done tag={tag} ok={} repl={replicated}",
+                    result.is_ok()
+                ));
+            }
             if result.is_ok() && replicated && self.cfg.protocol == Protocol::C {
                 for (s, v) in snap {
                     let e = self.committed.entry(s).or_insert(0);
                     *e = (*e).max(v);
                 }
             }
-        } else if let Some((sector, len)) = self.nodes[n].reads.remove(&tag) {
+        } else if let Some((sector, len, raced)) = self.nodes[n].reads.remove(&tag) {
+            if self.cfg.full_trace {
+                self.log(format!("n{n} read done tag={tag} sector={sector} ok={}", result.is_ok()));
+            }
             // A successful read on an UpToDate Primary returns what its disk holds now,
             // unless a write to the range is in flight (the workload avoids that).
-            if let Ok(Some(data)) = result {
+            if let (Ok(Some(data)), false) = (result, raced) {
                 let st = &self.nodes[n];
                 let up = st.rep.as_ref().is_some_and(|r| r.disk() == DiskState::UpToDate);
-                if up && !st.writes.values().any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l)) {
+                if up
+                    && !st
+                        .writes
+                        .values()
+                        .any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
+                {
                     for i in 0..len as usize {
                         let want = st.disk.sector(sector + i as u64);
                         if stamp_of(&data, i) != want {
                             let got = stamp_of(&data, i);
-                            self.fail(format!("n{n} read of sector {} returned {got}, disk has {want}", sector + i as u64));
+                            self.fail(format!(
+                                "n{n} read of sector {} returned {got}, disk has {want}",
+                                sector + i as u64
+                            ));
                             break;
                         }
                     }
@@ -470,6 +514,7 @@ impl Sim {
                 self.drain(to);
             }
         }
+        self.run_fence_handlers();
         for n in 0..2 {
             let now = Tick(self.now);
             if let Some(r) = self.rep(n) {
@@ -480,10 +525,40 @@ impl Sim {
         self.link_logic();
     }
 
+    /// The fence-peer handler reaches the peer out of band (crm-fence-peer / drbdadm outdate):
+    /// 4 if it could outdate it, 6 if the peer is Primary, 7 if the peer is down (STONITH).
+    fn run_fence_handlers(&mut self) {
+        let now = self.now;
+        let due: Vec<(u64, usize)> =
+            self.fence_queue.iter().copied().filter(|e| e.0 <= now).collect();
+        self.fence_queue.retain(|e| e.0 > now);
+        for (_, n) in due {
+            let p = 1 - n;
+            let code = match self.nodes[p].rep.as_mut() {
+                None => 7,
+                Some(r) if r.role() == Role::Primary => 6,
+                Some(r) => match r.outdate() {
+                    Ok(()) => 4,
+                    Err(StateError::ConnectedOutdates) => 5,
+                    Err(_) => 3,
+                },
+            };
+            self.drain(p);
+            self.log(format!("n{n} fence-peer exit {code}"));
+            if let Some(r) = self.rep(n) {
+                r.fence_peer_result(code);
+                self.drain(n);
+            }
+        }
+    }
+
     fn link_logic(&mut self) {
         let ready = !self.net.up
             && !self.net.partitioned
-            && self.nodes.iter().all(|x| x.rep.as_ref().is_some_and(|r| r.conn() == ConnState::WFConnection));
+            && self
+                .nodes
+                .iter()
+                .all(|x| x.rep.as_ref().is_some_and(|r| r.conn() == ConnState::WFConnection));
         if !ready {
             self.link_at = None;
             return;
@@ -494,7 +569,9 @@ impl Sim {
                 self.link_at = None;
                 self.check_bitmap_coverage();
                 let before = self.split_brains();
-                self.expect_sb = (self.nodes[0].wrote_alone && self.nodes[1].wrote_alone).then_some(before);
+                let disks = self.both(|r| r.disk() >= DiskState::Inconsistent);
+                self.expect_sb = (disks && self.nodes[0].wrote_alone && self.nodes[1].wrote_alone)
+                    .then_some(before);
                 self.net.connect();
                 self.log(format!("net: connection {} up", self.net.generation));
                 for n in 0..2 {
@@ -512,13 +589,16 @@ impl Sim {
     /// Oracle: at connect time, differences are covered by the bitmaps unless a full sync is
     /// due anyway.
     fn check_bitmap_coverage(&mut self) {
-        let (a, b) = (self.nodes[0].rep.as_ref().expect("up"), self.nodes[1].rep.as_ref().expect("up"));
+        let (a, b) =
+            (self.nodes[0].rep.as_ref().expect("up"), self.nodes[1].rep.as_ref().expect("up"));
         if a.disk() < DiskState::Inconsistent || b.disk() < DiskState::Inconsistent {
             return;
         }
         let side = |r: &Replicator| CompareSide {
             uuids: r.uuids(),
-            crashed_primary: r.md_flags().contains(drbd_ublk::meta::generation::MdFlags::CRASHED_PRIMARY),
+            crashed_primary: r
+                .md_flags()
+                .contains(drbd_ublk::meta::generation::MdFlags::CRASHED_PRIMARY),
             is_primary: r.role() == Role::Primary,
         };
         let d = uuid_compare(&side(a), &side(b), true).decision;
@@ -556,7 +636,9 @@ impl Sim {
     /// Oracle: committed writes are on every UpToDate Primary; no two connected Primaries.
     fn check_invariants(&mut self) {
         let both_pri_connected = self.nodes.iter().all(|x| {
-            x.rep.as_ref().is_some_and(|r| r.role() == Role::Primary && r.conn() >= ConnState::Connected)
+            x.rep
+                .as_ref()
+                .is_some_and(|r| r.role() == Role::Primary && r.conn() >= ConnState::Connected)
         });
         if both_pri_connected && !self.cfg.repl.allow_two_primaries {
             self.fail("two connected Primaries without allow-two-primaries".into());
@@ -567,7 +649,8 @@ impl Sim {
                 continue;
             }
             let disk = &self.nodes[n].disk;
-            let bad = self.committed.iter().find(|&(&s, &v)| disk.sector(s) < v).map(|(&s, &v)| (s, v));
+            let bad =
+                self.committed.iter().find(|&(&s, &v)| disk.sector(s) < v).map(|(&s, &v)| (s, v));
             if let Some((s, v)) = bad {
                 let have = disk.sector(s);
                 self.fail(format!(
@@ -591,7 +674,7 @@ impl Sim {
             if self.rng.chance(self.cfg.p_flush) {
                 let tag = self.next_tag;
                 self.next_tag += 1;
-                let snap = self.acked_repl.clone();
+                let snap = self.acked_repl[n].clone();
                 self.nodes[n].flushes.insert(tag, snap);
                 self.rep(n).expect("up").on_flush(tag);
                 self.drain(n);
@@ -608,7 +691,11 @@ impl Sim {
         let first = self.rng.below(1024 - blocks);
         let sector = u64::from(ext) * 8192 + first * 8;
         let len = (blocks * 8) as u32;
-        if self.nodes[n].writes.values().any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l)) {
+        if self.nodes[n]
+            .writes
+            .values()
+            .any(|&(s, l, _)| s < sector + u64::from(len) && sector < s + u64::from(l))
+        {
             return;
         }
         let base = self.next_stamp;
@@ -616,6 +703,11 @@ impl Sim {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.nodes[n].writes.insert(tag, (sector, len, base));
+        for r in self.nodes[n].reads.values_mut() {
+            if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
+                r.2 = true;
+            }
+        }
         let data = payload(len, |i| base + u64::from(i));
         let fua = self.rng.chance(0.05);
         self.rep(n).expect("up").on_write(WriteReq { tag, sector, fua, data });
@@ -628,7 +720,10 @@ impl Sim {
         let len = 16;
         let tag = self.next_tag;
         self.next_tag += 1;
-        self.nodes[n].reads.insert(tag, (sector, len));
+        self.nodes[n].reads.insert(tag, (sector, len, false));
+        if self.cfg.full_trace {
+            self.log(format!("n{n} read issue tag={tag} sector={sector}"));
+        }
         self.rep(n).expect("up").on_read(ReadReq { tag, sector, len });
         self.drain(n);
     }
@@ -660,6 +755,11 @@ impl Sim {
             if self.rng.chance(self.cfg.p_role) {
                 self.role_change(n);
             }
+            if self.nodes[n].rep.as_ref().is_some_and(|r| r.disk() == DiskState::Diskless)
+                && self.rng.chance(0.002)
+            {
+                self.reattach(n);
+            }
             if self.rng.chance(self.cfg.p_admin_net) {
                 let r = self.rep(n).expect("up");
                 let res = if r.conn() == ConnState::StandAlone {
@@ -672,12 +772,13 @@ impl Sim {
                 self.drain(n);
             }
             if self.rng.chance(self.cfg.p_admin_sync) {
-                let which = self.rng.below(4);
+                let which = self.rng.below(5);
                 let r = self.rep(n).expect("up");
                 let res = match which {
                     0 => r.invalidate().map(|_| "invalidate"),
                     1 => r.invalidate_remote().map(|_| "invalidate-remote"),
                     2 => r.verify(0).map(|_| "verify"),
+                    3 => r.detach().map(|_| "detach"),
                     _ => {
                         let p = !r.snapshot().user_isp;
                         r.pause_sync(p);
@@ -688,6 +789,13 @@ impl Sim {
                 self.drain(n);
             }
         }
+    }
+
+    fn reattach(&mut self, n: usize) {
+        let meta = self.nodes[n].disk.attach_meta(self.cfg.repl.al_extents);
+        let res = self.rep(n).expect("up").attach(meta);
+        self.log(format!("n{n} admin attach {res:?}"));
+        self.drain(n);
     }
 
     fn role_change(&mut self, n: usize) {
@@ -701,7 +809,7 @@ impl Sim {
             if res.is_ok() && force && !was_up {
                 // Forced promotion of non-UpToDate data: committed data may be discarded.
                 self.committed.clear();
-                self.acked_repl.clear();
+                self.acked_repl = Default::default();
             }
             res
         };
@@ -712,6 +820,8 @@ impl Sim {
     fn crash(&mut self, n: usize) {
         self.crashes += 1;
         self.log(format!("n{n} CRASH"));
+        // Acked but unflushed writes are at risk on the crashed node.
+        self.acked_repl = Default::default();
         let node = &mut self.nodes[n];
         node.rep = None;
         // Writes in flight may land torn.
@@ -721,7 +831,11 @@ impl Sim {
                 for i in 0..data.len() / 512 {
                     if self.rng_disk.chance(0.5) {
                         let single = payload(1, |_| stamp_of(&data, i));
-                        let kind = DiskOpKind::Write { sector: sector + i as u64, data: single, fua: false };
+                        let kind = DiskOpKind::Write {
+                            sector: sector + i as u64,
+                            data: single,
+                            fua: false,
+                        };
                         let _ = node.disk.execute(&kind, &mut self.rng_disk);
                     }
                 }
@@ -748,7 +862,10 @@ impl Sim {
     fn setup(&mut self) {
         // Wait for the first connection.
         self.run_until(2_000, |s| s.both(|r| r.conn() == ConnState::Connected));
-        if self.rng.chance(0.3) && !self.cfg.hot_extents.is_empty() && self.cfg.size_sectors <= 4 * 8192 {
+        if self.rng.chance(0.3)
+            && !self.cfg.hot_extents.is_empty()
+            && self.cfg.size_sectors <= 4 * 8192
+        {
             // Initial full sync by forced promotion.
             let r = self.rep(0).expect("up");
             let _ = r.primary(true);
@@ -783,13 +900,16 @@ impl Sim {
     }
 
     fn safety_phase(&mut self) {
+        for n in 0..2 {
+            self.nodes[n].disk.read_eio = self.cfg.read_eio;
+        }
         let end = self.now + self.cfg.safety_ms;
         while self.now < end && self.failure.is_none() {
             self.now += 1;
             self.step_io();
             self.workload();
             self.faults();
-            if self.now % 16 == 0 {
+            if self.now % 128 == 0 {
                 self.check_invariants();
             }
         }
@@ -801,6 +921,7 @@ impl Sim {
                 && r.disk() == DiskState::UpToDate
                 && r.peer_disk() == DiskState::UpToDate
                 && r.requests_in_flight() == 0
+                && r.bitmap().count_out_of_sync() == 0
         }) && self.nodes.iter().all(|x| x.pending.is_empty())
             && self.net.in_flight() == 0
     }
@@ -811,12 +932,44 @@ impl Sim {
                 self.start_node(n);
             }
         }
+        for n in 0..2 {
+            if self.nodes[n].rep.as_ref().is_some_and(|r| r.disk() == DiskState::Diskless) {
+                self.reattach(n);
+            }
+        }
         let snaps: Vec<StateSnapshot> =
             self.nodes.iter().map(|x| x.rep.as_ref().expect("up").snapshot()).collect();
         let standalone: Vec<bool> = snaps.iter().map(|s| s.conn == ConnState::StandAlone).collect();
         if standalone.iter().any(|&s| s) {
             // Manual split-brain recovery: the Secondary (or bob) discards its data.
-            let victim = if snaps[0].role == Role::Primary && snaps[1].role != Role::Primary { 1 } else if snaps[1].role == Role::Primary && snaps[0].role != Role::Primary { 0 } else { 1 };
+            let mut victim = if snaps[0].role == Role::Primary && snaps[1].role != Role::Primary {
+                1
+            } else if snaps[1].role == Role::Primary && snaps[0].role != Role::Primary {
+                0
+            } else {
+                1
+            };
+            self.heal_attempts += 1;
+            if (self.heal_attempts / 4) % 2 == 1 {
+                victim = 1 - victim;
+            }
+            if self.heal_attempts % 16 == 15 {
+                // Unrelated data (history exhausted): `drbdadm create-md` on the victim.
+                self.log(format!("heal: n{victim} create-md"));
+                self.nodes[victim].rep = None;
+                self.nodes[victim].pending.clear();
+                self.nodes[victim].writes.clear();
+                self.nodes[victim].flushes.clear();
+                self.nodes[victim].reads.clear();
+                self.nodes[victim].wrote_alone = false;
+                let size = self.cfg.size_sectors;
+                self.nodes[victim].disk.meta = SimDisk::new(size).meta;
+                if self.net.up {
+                    self.break_link(ConnState::NetworkFailure);
+                }
+                self.start_node(victim);
+                return;
+            }
             for n in 0..2 {
                 let r = self.rep(n).expect("up");
                 if r.conn() != ConnState::StandAlone {
@@ -842,11 +995,12 @@ impl Sim {
         if connected {
             let up: Vec<bool> = snaps.iter().map(|s| s.disk == DiskState::UpToDate).collect();
             if !up[0] && !up[1] {
-                let r = self.rep(0).expect("up");
+                let n = if snaps[1].role == Role::Primary { 1 } else { 0 };
+                let r = self.rep(n).expect("up");
                 let res = r.primary(true);
-                self.log(format!("heal: n0 primary --force {res:?}"));
+                self.log(format!("heal: n{n} primary --force {res:?}"));
                 self.committed.clear();
-                self.drain(0);
+                self.drain(n);
             } else if up[0] != up[1] {
                 let bad = if up[0] { 1 } else { 0 };
                 let r = self.rep(bad).expect("up");
@@ -854,6 +1008,15 @@ impl Sim {
                 let res = r.invalidate();
                 self.log(format!("heal: n{bad} invalidate {res:?}"));
                 self.drain(bad);
+            } else if let Some(n) = (0..2).find(|&n| {
+                self.nodes[n].rep.as_ref().is_some_and(|r| r.bitmap().count_out_of_sync() > 0)
+            }) {
+                // Blocks marked after a read error: an admin reconnect resyncs them.
+                let r = self.rep(n).expect("up");
+                let _ = r.disconnect();
+                let res = r.connect(false);
+                self.log(format!("heal: n{n} reconnect for leftover bits {res:?}"));
+                self.drain(n);
             } else {
                 // Close the last epoch so transfer logs drain.
                 for n in 0..2 {
@@ -884,7 +1047,7 @@ impl Sim {
             }
             self.now += 1;
             self.step_io();
-            if self.now % 64 == 0 {
+            if self.now % 256 == 0 {
                 self.check_invariants();
             }
             if self.converged() {
@@ -898,7 +1061,15 @@ impl Sim {
                 .map(|x| {
                     let r = x.rep.as_ref().expect("up");
                     let s = r.snapshot();
-                    format!("{}/{}/{}/{} oos={} reqs={}", s.conn, s.role, s.disk, s.peer_disk, r.bitmap().count_out_of_sync(), r.requests_in_flight())
+                    format!(
+                        "{}/{}/{}/{} oos={} reqs={}",
+                        s.conn,
+                        s.role,
+                        s.disk,
+                        s.peer_disk,
+                        r.bitmap().count_out_of_sync(),
+                        r.requests_in_flight()
+                    )
                 })
                 .collect();
             self.fail(format!("no convergence within {} ms: {s:?}", self.cfg.liveness_ms));
@@ -940,7 +1111,11 @@ impl Sim {
         self.safety_phase();
         let converge_ms = if self.failure.is_none() { self.liveness_phase() } else { 0 };
         match self.failure.take() {
-            Some(what) => Err(Failure { seed: self.cfg.seed, what, trace_tail: self.trace.into_iter().collect() }),
+            Some(what) => Err(Failure {
+                seed: self.cfg.seed,
+                what,
+                trace_tail: self.trace.into_iter().collect(),
+            }),
             None => Ok(Outcome {
                 trace_hash: self.hash,
                 converge_ms,

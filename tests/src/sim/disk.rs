@@ -8,8 +8,8 @@
 use super::prng::Prng;
 use drbd_ublk::meta::activity_log::{recover, AlConfig, AL_BLOCK_SIZE};
 use drbd_ublk::meta::bitmap::Bitmap;
-use drbd_ublk::repl::{AttachMeta, DiskOpKind, IoError, MetaWrite, Payload, SuperblockImage};
 use drbd_ublk::meta::generation::{MdFlags, Uuids};
+use drbd_ublk::repl::{AttachMeta, DiskOpKind, IoError, MetaWrite, Payload, SuperblockImage};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -58,7 +58,11 @@ pub struct SimDisk {
 impl SimDisk {
     /// Fresh disk with `create-md` metadata (JUST_CREATED UUID, empty bitmap).
     pub fn new(size_sectors: u64) -> Self {
-        let sb = SuperblockImage { uuids: Uuids::just_created(), flags: MdFlags::default(), size_sectors };
+        let sb = SuperblockImage {
+            uuids: Uuids::just_created(),
+            flags: MdFlags::default(),
+            size_sectors,
+        };
         SimDisk {
             size_sectors,
             durable: BTreeMap::new(),
@@ -80,7 +84,11 @@ impl SimDisk {
     }
 
     /// Execute a data operation now. Returns the completion result.
-    pub fn execute(&mut self, kind: &DiskOpKind, rng: &mut Prng) -> Result<Option<Payload>, IoError> {
+    pub fn execute(
+        &mut self,
+        kind: &DiskOpKind,
+        rng: &mut Prng,
+    ) -> Result<Option<Payload>, IoError> {
         match kind {
             DiskOpKind::Read { sector, len } => {
                 if rng.chance(self.read_eio) {

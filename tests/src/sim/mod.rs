@@ -3,4 +3,5 @@
 pub mod cluster;
 pub mod disk;
 pub mod net;
+pub mod pair;
 pub mod prng;

@@ -28,12 +28,10 @@ impl Replicator {
             folded += self.bitmap.set_out_of_sync(r);
         }
         if !meta.hot_extents.is_empty() {
-            self.log(format!(
-                "Marked additional {} KB as out-of-sync based on AL.",
-                folded * 4
-            ));
+            self.log(format!("Marked additional {} KB as out-of-sync based on AL.", folded * 4));
         }
         self.crashed_primary = self.flags.contains(MdFlags::PRIMARY_IND);
+        self.fresh_attach = true;
         self.flags.set(MdFlags::CRASHED_PRIMARY, self.crashed_primary);
         if self.flags.contains(MdFlags::FULL_SYNC) {
             self.bitmap.set_all();
@@ -42,19 +40,65 @@ impl Replicator {
             crate::meta::generation::AttachDiskState::Inconsistent => DiskState::Inconsistent,
             crate::meta::generation::AttachDiskState::Outdated => DiskState::Outdated,
             crate::meta::generation::AttachDiskState::Consistent => {
-                // fencing dont-care: a Consistent disk counts as UpToDate.
-                DiskState::UpToDate
+                // fencing dont-care (or a known-outdated peer): Consistent counts as UpToDate.
+                if self.cfg.fencing == Fencing::DontCare
+                    || self.flags.contains(MdFlags::PEER_OUT_DATED)
+                {
+                    DiskState::UpToDate
+                } else {
+                    DiskState::Consistent
+                }
             }
         };
         if self.flags.contains(MdFlags::PEER_OUT_DATED) {
             self.peer_disk = DiskState::Outdated;
         }
         self.al = new_al(self.cfg.al_extents, meta.al_next_tr);
+        // A Primary re-attaching after running diskless has stale data.
+        let disk = if self.role == Role::Primary { DiskState::Inconsistent } else { disk };
         self.bitmap.mark_all_dirty();
         self.set_disk(disk);
         self.write_bitmap();
         self.sb_written_uuids = None;
         self.write_sb();
+        if self.conn >= ConnState::WFReportParams {
+            // Negotiate again with a disk: run the handshake on a fresh connection.
+            self.drop_connection(ConnState::TearDown, true);
+        }
+        Ok(())
+    }
+
+    /// `detach`: drop the backing disk (metadata is written first). A Primary may detach only
+    /// while connected to an UpToDate peer; it then reads and writes through the peer.
+    ///
+    /// # Errors
+    /// [`StateError::NoLocalDisk`], [`StateError::DeviceInUse`] (requests in flight),
+    /// [`StateError::ResyncRunning`], [`StateError::NoUpToDateDisk`].
+    pub fn detach(&mut self) -> Result<(), StateError> {
+        if !self.has_disk() {
+            return Err(StateError::NoLocalDisk);
+        }
+        if self.requests_in_flight() > 0 || !self.held.is_empty() || !self.waiting_al.is_empty() {
+            return Err(StateError::DeviceInUse);
+        }
+        if self.conn > ConnState::Connected || self.conn == ConnState::WFReportParams {
+            return Err(StateError::ResyncRunning);
+        }
+        if self.role == Role::Primary
+            && !(self.conn == ConnState::Connected && self.peer_disk == DiskState::UpToDate)
+        {
+            return Err(StateError::NoUpToDateDisk);
+        }
+        // Writes go on without this disk: on re-attach it must not count as UpToDate.
+        self.set_disk(DiskState::Outdated);
+        self.write_bitmap();
+        self.write_sb();
+        for r in self.reqs.values_mut() {
+            r.al_held = false;
+        }
+        self.al = new_al(self.cfg.al_extents, 0);
+        self.set_disk(DiskState::Diskless);
+        self.send_state();
         Ok(())
     }
 
@@ -98,7 +142,7 @@ impl Replicator {
     /// [`StateError::TwoPrimaries`], [`StateError::NoUpToDateDisk`],
     /// [`StateError::InTransientState`] (handshake or bitmap exchange running).
     pub fn primary(&mut self, force: bool) -> Result<Done, StateError> {
-        if self.role == Role::Primary {
+        if self.role == Role::Primary && (!force || self.disk == DiskState::UpToDate) {
             return Ok(Done::Now);
         }
         if self.pending_promote
@@ -118,7 +162,11 @@ impl Replicator {
         if connected && self.peer_role == Role::Primary && !self.cfg.allow_two_primaries {
             return Err(StateError::TwoPrimaries);
         }
+        let fencing_consistent = !connected
+            && self.cfg.fencing != Fencing::DontCare
+            && self.disk == DiskState::Consistent;
         let good = self.disk == DiskState::UpToDate
+            || fencing_consistent
             || (connected
                 && self.disk == DiskState::Inconsistent
                 && matches!(self.conn, ConnState::SyncTarget | ConnState::PausedSyncT)
@@ -134,15 +182,35 @@ impl Replicator {
             let r = self.random();
             self.uuids.promote(!connected, true, r);
             self.write_sb_gate();
-            self.log(format!("Forced to consider local data as UpToDate, new current UUID {:016X}", self.uuids.current));
+            self.log(format!(
+                "Forced to consider local data as UpToDate, new current UUID {:016X}",
+                self.uuids.current
+            ));
             if connected {
                 // The handshake is not repeated on a live connection: start the full sync now.
                 self.bitmap.set_all();
                 self.send_state();
                 self.set_conn(ConnState::StartingSyncS);
-                self.send(PeerMsg::State { role: Role::Secondary, disk: self.disk, conn: ConnState::StartingSyncS });
+                self.send(PeerMsg::State {
+                    role: Role::Secondary,
+                    disk: self.disk,
+                    conn: ConnState::StartingSyncS,
+                });
                 self.start_bitmap_exchange(true);
             }
+        }
+        if !connected
+            && self.cfg.fencing != Fencing::DontCare
+            && !matches!(self.peer_disk, DiskState::Outdated | DiskState::Inconsistent)
+        {
+            // SS_PRIMARY_NOP: the peer might have current data; fence it first.
+            self.promote_after_fence = true;
+            self.start_fencing();
+            return Ok(Done::Pending);
+        }
+        if self.role == Role::Primary {
+            // Already Primary: `--force` only made the data UpToDate.
+            return Ok(Done::Now);
         }
         if connected {
             self.pending_promote = true;
@@ -155,10 +223,8 @@ impl Replicator {
 
     pub(super) fn become_primary(&mut self, _forced: bool) {
         let unreachable = self.conn < ConnState::Connected;
-        let r = self.random();
-        let mut u = self.uuids;
-        let bumped = u.promote(unreachable, false, r);
-        self.uuids = u;
+        let bumped = unreachable && self.new_generation();
+        self.uuids.set_primary_bit(true);
         self.role = Role::Primary;
         self.log("role( Secondary -> Primary )".to_string());
         if bumped {
@@ -167,6 +233,96 @@ impl Replicator {
         self.write_sb_gate();
         self.state_changed();
         self.send_state();
+    }
+
+    /// Start a new data generation because this node writes without its peer. Unlike 8.4 this
+    /// also happens when the bitmap UUID is already set (an interrupted resync as source):
+    /// otherwise a peer that completed that resync shares our current UUID and our new writes
+    /// would be invisible to `uuid_compare` (the old bitmap UUID is kept in history).
+    pub(super) fn new_generation(&mut self) -> bool {
+        if self.uuids.bitmap != 0 {
+            self.uuids.history = [self.uuids.bitmap, self.uuids.history[0]];
+            self.uuids.bitmap = 0;
+        }
+        let r = self.random();
+        self.uuids.new_current(r, false);
+        true
+    }
+
+    pub(super) fn start_fencing(&mut self) {
+        if self.fence_pending {
+            return;
+        }
+        self.fence_pending = true;
+        if self.cfg.fencing == Fencing::ResourceAndStonith {
+            self.susp_fen = true;
+            self.state_changed();
+        }
+        self.push(Action::CallHandler(Handler::FencePeer));
+    }
+
+    /// Exit code of the `fence-peer` handler (3: peer Inconsistent, 4: peer outdated, 5: peer
+    /// unreachable, 6: peer is Primary, 7: peer was STONITHed, other: handler broken).
+    /// Resumes frozen I/O unless the handler failed.
+    pub fn fence_peer_result(&mut self, exit_code: i32) {
+        if !self.fence_pending {
+            return;
+        }
+        self.fence_pending = false;
+        let mut ok = true;
+        if self.conn >= ConnState::Connected {
+            // The peer is back: its disk state is known first-hand now.
+            self.log(format!("fence-peer helper returned {exit_code} after reconnect, ignored"));
+            self.susp_fen = false;
+            self.promote_after_fence = false;
+            self.state_changed();
+            self.release_held();
+            return;
+        }
+        match exit_code {
+            3 => self.set_peer(self.peer_role, DiskState::Inconsistent),
+            4 | 7 => self.set_peer(self.peer_role, DiskState::Outdated),
+            5 if self.disk == DiskState::UpToDate => {
+                self.set_peer(self.peer_role, DiskState::Outdated)
+            }
+            5 => ok = false,
+            6 => {
+                if self.role != Role::Primary {
+                    self.set_disk(DiskState::Outdated);
+                }
+                ok = false;
+            }
+            _ => {
+                self.log(format!("fence-peer helper broken, returned {exit_code}"));
+                return; // I/O stays frozen (resume-io would unfreeze it)
+            }
+        }
+        self.log(format!("fence-peer helper returned {exit_code}"));
+        self.write_sb();
+        self.susp_fen = false;
+        self.state_changed();
+        if ok && self.disk == DiskState::Consistent {
+            self.set_disk(DiskState::UpToDate);
+        }
+        if std::mem::take(&mut self.promote_after_fence) {
+            if ok && self.role != Role::Primary && self.disk == DiskState::UpToDate {
+                self.become_primary(false);
+            } else {
+                self.log(
+                    "State change failed: (-7) Refusing to be Primary while peer is not outdated"
+                        .into(),
+                );
+            }
+        }
+        self.release_held();
+    }
+
+    /// `resume-io`: unfreeze I/O frozen by fencing.
+    pub fn resume_io(&mut self) {
+        self.fence_pending = false;
+        self.susp_fen = false;
+        self.state_changed();
+        self.release_held();
     }
 
     /// Demote (`drbdsetup secondary`).
@@ -179,6 +335,9 @@ impl Replicator {
         }
         if self.requests_in_flight() > 0 || !self.held.is_empty() {
             return Err(StateError::DeviceInUse);
+        }
+        if self.replicating() {
+            self.close_epoch();
         }
         self.role = Role::Secondary;
         self.uuids.set_primary_bit(false);

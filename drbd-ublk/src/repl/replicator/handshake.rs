@@ -37,12 +37,18 @@ impl Replicator {
             protocol: self.cfg.protocol.letter(),
             allow_two_primaries: self.cfg.allow_two_primaries,
             size_sectors: if self.has_disk() { self.cfg.size_sectors } else { 0 },
-            uuids: [self.uuids.current, self.uuids.bitmap, self.uuids.history[0], self.uuids.history[1]],
+            uuids: [
+                self.uuids.current,
+                self.uuids.bitmap,
+                self.uuids.history[0],
+                self.uuids.history[1],
+            ],
             bits: self.bitmap.count_out_of_sync(),
             flags: UuidFlags {
                 discard_my_data: self.discard_my_data,
                 crashed_primary: self.crashed_primary,
                 skip_initial_sync: false,
+                fresh_attach: self.fresh_attach,
             },
             role: self.role,
             disk: self.disk,
@@ -66,7 +72,10 @@ impl Replicator {
         let was_connected = self.conn >= ConnState::Connected;
         let was_sync_target = matches!(
             self.conn,
-            ConnState::SyncTarget | ConnState::PausedSyncT | ConnState::WFSyncUUID | ConnState::WFBitMapT
+            ConnState::SyncTarget
+                | ConnState::PausedSyncT
+                | ConnState::WFSyncUUID
+                | ConnState::WFBitMapT
         );
         self.set_conn(reason);
         self.tl_clear();
@@ -86,12 +95,16 @@ impl Replicator {
         if was_sync_target && self.disk > DiskState::Inconsistent {
             self.set_disk(DiskState::Inconsistent);
         }
+        let peer_maybe_current =
+            !matches!(self.peer_disk, DiskState::Outdated | DiskState::Inconsistent);
+        if self.role == Role::Primary && peer_maybe_current && self.cfg.fencing != Fencing::DontCare
+        {
+            self.start_fencing();
+        }
         if was_connected && self.role == Role::Primary && self.disk == DiskState::UpToDate {
-            let r = self.random();
-            if self.uuids.on_peer_lost(r) {
-                self.log(format!("new current UUID {:016X}", self.uuids.current));
-                self.write_sb_gate();
-            }
+            self.new_generation();
+            self.log(format!("new current UUID {:016X}", self.uuids.current));
+            self.write_sb_gate();
         }
         self.write_bitmap();
         self.write_sb();
@@ -127,7 +140,8 @@ impl Replicator {
             PeerMsg::State { role, disk, conn } => self.peer_state(role, disk, conn),
             PeerMsg::PromoteReq => {
                 let ok = self.cfg.allow_two_primaries
-                    || (self.role != Role::Primary && !(self.pending_promote && self.resolve_conflicts));
+                    || (self.role != Role::Primary
+                        && !(self.pending_promote && self.resolve_conflicts));
                 if ok {
                     self.set_peer(Role::Primary, self.peer_disk);
                 }
@@ -141,10 +155,14 @@ impl Replicator {
                 if ok {
                     self.become_primary(false);
                 } else {
-                    self.log("State change failed: (-1) Multiple primaries not allowed by config".into());
+                    self.log(
+                        "State change failed: (-1) Multiple primaries not allowed by config".into(),
+                    );
                 }
             }
-            PeerMsg::Bitmap { first_word, words, last } => self.recv_bitmap(first_word, &words, last),
+            PeerMsg::Bitmap { first_word, words, last } => {
+                self.recv_bitmap(first_word, &words, last)
+            }
             PeerMsg::SyncUuid { uuid } => self.recv_sync_uuid(uuid),
             PeerMsg::Outdate => {
                 if self.role != Role::Primary && self.disk >= DiskState::Outdated {
@@ -169,7 +187,17 @@ impl Replicator {
             self.protocol_error("peer became Primary while we are Primary");
             return;
         }
+        let peer_lost_disk = disk == DiskState::Diskless && self.peer_disk != DiskState::Diskless;
         self.set_peer(role, disk);
+        if peer_lost_disk
+            && self.disk == DiskState::UpToDate
+            && (self.role == Role::Primary || role == Role::Primary)
+        {
+            // From now on only this node has the data: start a new generation.
+            self.new_generation();
+            self.log(format!("peer detached, new current UUID {:016X}", self.uuids.current));
+            self.write_sb_gate();
+        }
         match conn {
             ConnState::StartingSyncS if self.conn == ConnState::Connected => {
                 // Peer invalidated us (invalidate-remote): we become target of a full sync.
@@ -237,12 +265,15 @@ impl Replicator {
     }
 
     fn connected_no_sync(&mut self) {
+        self.fresh_attach = false;
         self.discard_my_data = false;
         self.crashed_primary = false;
-        if self.disk == DiskState::Consistent || self.disk == DiskState::Outdated {
-            if self.peer_disk <= DiskState::Outdated {
-                self.set_disk(DiskState::UpToDate);
-            }
+        // Same generation on both sides: Consistent/Outdated data is as good as the peer's.
+        if matches!(self.disk, DiskState::Consistent | DiskState::Outdated)
+            && self.peer_disk > DiskState::Inconsistent
+            && self.peer_disk != DiskState::DUnknown
+        {
+            self.set_disk(DiskState::UpToDate);
         }
         self.set_conn(ConnState::Connected);
         self.write_sb();
@@ -256,11 +287,8 @@ impl Replicator {
     }
 
     fn sync_handshake(&mut self, p: &ReportParams) {
-        let peer_uuids = Uuids {
-            current: p.uuids[0],
-            bitmap: p.uuids[1],
-            history: [p.uuids[2], p.uuids[3]],
-        };
+        let peer_uuids =
+            Uuids { current: p.uuids[0], bitmap: p.uuids[1], history: [p.uuids[2], p.uuids[3]] };
         let me = CompareSide {
             uuids: self.uuids,
             crashed_primary: self.crashed_primary,
@@ -290,7 +318,10 @@ impl Replicator {
             let full = hg.abs() == 2 || hg == -100;
             let f = if full { 2 } else { 1 };
             hg = if me_inc { -f } else { f };
-            self.log(format!("Becoming sync {} due to disk states.", if me_inc { "target" } else { "source" }));
+            self.log(format!(
+                "Becoming sync {} due to disk states.",
+                if me_inc { "target" } else { "source" }
+            ));
         } else if me_inc && peer_inc {
             // Both Inconsistent: nothing usable to sync from.
             if hg != 0 {
@@ -329,8 +360,10 @@ impl Replicator {
                     self.drop_connection(ConnState::Disconnecting, false);
                     return;
                 }
-                self.log("Split-Brain detected, manually solved. Sync from ".to_string()
-                    + if hg < 0 { "peer node" } else { "this node" });
+                self.log(
+                    "Split-Brain detected, manually solved. Sync from ".to_string()
+                        + if hg < 0 { "peer node" } else { "this node" },
+                );
             }
             if cmp.decision == SyncDecision::SplitBrainManual {
                 hg *= 2;
@@ -356,16 +389,37 @@ impl Replicator {
                 }
             }
         }
+        if hg == 0 && (self.bitmap.count_out_of_sync() > 0 || p.bits > 0) {
+            // 8.4 only warns here ("No resync, but N bits in bitmap!") and leaves the blocks
+            // different; we resync them, from the side that did not restart.
+            hg = match (self.fresh_attach, p.flags.fresh_attach) {
+                (true, false) => -1,
+                (false, true) => 1,
+                _ if self.resolve_conflicts => -1,
+                _ => 1,
+            };
+            self.log(format!(
+                "No resync by UUIDs, but {} + {} bits in bitmaps: resyncing them",
+                self.bitmap.count_out_of_sync(),
+                p.bits
+            ));
+        }
         self.discard_my_data = false;
         self.crashed_primary = false;
+        self.fresh_attach = false;
         if hg.abs() >= 2 {
-            self.log("Writing the whole bitmap, full sync required after drbd_sync_handshake.".into());
+            self.log(
+                "Writing the whole bitmap, full sync required after drbd_sync_handshake.".into(),
+            );
             self.bitmap.set_all();
         }
         match hg.signum() {
             0 => {
                 if self.bitmap.count_out_of_sync() > 0 {
-                    self.log(format!("No resync, but {} bits in bitmap!", self.bitmap.count_out_of_sync()));
+                    self.log(format!(
+                        "No resync, but {} bits in bitmap!",
+                        self.bitmap.count_out_of_sync()
+                    ));
                 }
                 self.connected_no_sync();
             }
@@ -401,7 +455,8 @@ impl Replicator {
         let peer_pri = p.uuids[1] & 1 == 1;
         let ch_self = self.bitmap.count_out_of_sync();
         let ch_peer = p.bits;
-        let tie = if self.resolve_conflicts { SbVerdict::DiscardMe } else { SbVerdict::DiscardPeer };
+        let tie =
+            if self.resolve_conflicts { SbVerdict::DiscardMe } else { SbVerdict::DiscardPeer };
         let zero_changes = || {
             if ch_peer == 0 && ch_self == 0 {
                 tie
@@ -476,8 +531,8 @@ impl Replicator {
                     AfterSb1::ViolentlyAs0p => self.asb_0p(p),
                     AfterSb1::CallPriLostAfterSb => {
                         let v = self.asb_0p(p);
-                        if v != SbVerdict::Unresolved && v != discard_secondary && me_pri {
-                            self.push(Action::CallHandler(Handler::PriLostAfterSb));
+                        if v == SbVerdict::DiscardMe && me_pri {
+                            return self.pri_lost_after_sb();
                         }
                         v
                     }
@@ -489,11 +544,26 @@ impl Replicator {
                 AfterSb2::CallPriLostAfterSb => {
                     let v = self.asb_0p(p);
                     if v == SbVerdict::DiscardMe {
-                        self.push(Action::CallHandler(Handler::PriLostAfterSb));
+                        return self.pri_lost_after_sb();
                     }
                     v
                 }
             },
+        }
+    }
+
+    /// The Primary lost the split-brain resolution: demote if nothing is in flight, otherwise
+    /// call `pri-lost-after-sb` (which usually reboots the node) and leave it unresolved.
+    fn pri_lost_after_sb(&mut self) -> SbVerdict {
+        if self.requests_in_flight() == 0 && self.held.is_empty() {
+            self.role = Role::Secondary;
+            self.uuids.set_primary_bit(false);
+            self.log("role( Primary -> Secondary ) after split brain".to_string());
+            self.state_changed();
+            SbVerdict::DiscardMe
+        } else {
+            self.push(Action::CallHandler(Handler::PriLostAfterSb));
+            SbVerdict::Unresolved
         }
     }
 

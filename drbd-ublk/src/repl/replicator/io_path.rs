@@ -12,7 +12,10 @@ impl Replicator {
             Some(IoError::ReadOnly)
         } else if w.sector + u64::from(len) > self.cfg.size_sectors {
             Some(IoError::OutOfRange)
-        } else if !self.has_disk() && !self.replicating() {
+        } else if self.disk != DiskState::UpToDate
+            && !(self.replicating() && self.peer_disk == DiskState::UpToDate)
+        {
+            // No access to UpToDate data (e.g. an Inconsistent Primary that lost its source).
             Some(IoError::Eio)
         } else {
             None
@@ -48,7 +51,7 @@ impl Replicator {
 
     /// Writes wait while the handshake runs and while a new generation is being written.
     pub(super) fn write_gate_closed(&self) -> bool {
-        self.conn == ConnState::WFReportParams || self.sb_generation_pending > 0
+        self.conn == ConnState::WFReportParams || self.sb_generation_pending > 0 || self.susp_fen
     }
 
     pub(super) fn release_held(&mut self) {
@@ -147,6 +150,7 @@ impl Replicator {
             self.reqs.get_mut(&id).expect("request exists").net = Part::Done(false);
         }
         if self.local_ok_for_write() {
+            self.sync_note_app_write(sector, len);
             self.reqs.get_mut(&id).expect("request exists").local = Part::Pending;
             self.submit(OpCtx::App(id), DiskOpKind::Write { sector, data, fua });
         } else {
@@ -242,7 +246,11 @@ impl Replicator {
     /// An application read.
     pub fn on_read(&mut self, rq: ReadReq) {
         if rq.len == 0 || rq.sector + u64::from(rq.len) > self.cfg.size_sectors {
-            self.push(Action::Complete { tag: rq.tag, result: Err(IoError::OutOfRange), replicated: false });
+            self.push(Action::Complete {
+                tag: rq.tag,
+                result: Err(IoError::OutOfRange),
+                replicated: false,
+            });
             return;
         }
         let range = rq.sector..rq.sector + u64::from(rq.len);
@@ -275,7 +283,11 @@ impl Replicator {
             self.send(PeerMsg::DataRequest { id, sector: rq.sector, len: rq.len });
         } else {
             self.reqs.remove(&id);
-            self.push(Action::Complete { tag: rq.tag, result: Err(IoError::Eio), replicated: false });
+            self.push(Action::Complete {
+                tag: rq.tag,
+                result: Err(IoError::Eio),
+                replicated: false,
+            });
         }
     }
 
@@ -370,7 +382,10 @@ impl Replicator {
                 let replicated = false;
                 match result {
                     Ok(d) => self.push(Action::Complete { tag: r.tag, result: Ok(d), replicated }),
-                    Err(_) if self.conn >= ConnState::Connected && self.peer_disk == DiskState::UpToDate => {
+                    Err(_)
+                        if self.conn >= ConnState::Connected
+                            && self.peer_disk == DiskState::UpToDate =>
+                    {
                         // Local read error: retry on the peer and mark the block for resync.
                         self.set_oos(r.sector, r.len);
                         let nid = self.id();
@@ -380,7 +395,9 @@ impl Replicator {
                         self.read_waiters.insert(nid, tag);
                         self.send(PeerMsg::DataRequest { id: nid, sector, len });
                     }
-                    Err(e) => self.push(Action::Complete { tag: r.tag, result: Err(e), replicated }),
+                    Err(e) => {
+                        self.push(Action::Complete { tag: r.tag, result: Err(e), replicated })
+                    }
                 }
             }
             ReqKind::Write => {
@@ -461,7 +478,15 @@ impl Replicator {
         }
     }
 
-    fn recv_data(&mut self, id: u64, sector: u64, epoch: u32, ack: AckKind, fua: bool, data: Payload) {
+    fn recv_data(
+        &mut self,
+        id: u64,
+        sector: u64,
+        epoch: u32,
+        ack: AckKind,
+        fua: bool,
+        data: Payload,
+    ) {
         if self.recv.total == 0 && !self.recv.barrier {
             self.recv.nr = epoch;
         } else if epoch != self.recv.nr {
@@ -474,9 +499,16 @@ impl Replicator {
         }
         self.recv.total += 1;
         self.sync_note_app_write(sector, len);
+        if self.peer_disk == DiskState::Diskless {
+            // A diskless Primary writes through us: its own disk will need these blocks.
+            self.set_oos(sector, len);
+        }
         if self.has_disk() {
             let gen = self.conn_gen;
-            self.submit(OpCtx::PeerWrite { id, ack, sector, len, gen }, DiskOpKind::Write { sector, data, fua });
+            self.submit(
+                OpCtx::PeerWrite { id, ack, sector, len, gen },
+                DiskOpKind::Write { sector, data, fua },
+            );
         } else {
             self.send(PeerMsg::NegAck { id });
             self.recv.done += 1;
@@ -520,7 +552,9 @@ impl Replicator {
             return;
         };
         if count != set_size {
-            self.protocol_error(&format!("BarrierAck set_size {set_size} != {count} for epoch {nr}"));
+            self.protocol_error(&format!(
+                "BarrierAck set_size {set_size} != {count} for epoch {nr}"
+            ));
             return;
         }
         let ids: Vec<u64> =

@@ -6,6 +6,11 @@ impl Replicator {
     /// Advance time. Drives the resync and verify steps (every 100 ms).
     pub fn tick(&mut self, now: Tick) {
         self.now = now;
+        // Idle sender: close the epoch so the peer makes it stable and acks it (8.4 sends the
+        // barrier when its sender runs out of work).
+        if self.need_barrier && self.epoch_writes > 0 && self.replicating() {
+            self.close_epoch();
+        }
         if self.conn == ConnState::SyncTarget {
             let due = self.rs.as_ref().is_some_and(|r| r.next_step <= now);
             if due {
@@ -122,7 +127,11 @@ impl Replicator {
             return;
         }
         if let Some(p) = self.peer_params.as_ref() {
-            let peer = Uuids { current: p.uuids[0], bitmap: p.uuids[1], history: [p.uuids[2], p.uuids[3]] };
+            let peer = Uuids {
+                current: p.uuids[0],
+                bitmap: p.uuids[1],
+                history: [p.uuids[2], p.uuids[3]],
+            };
             self.uuids.sync_target_finished(&peer);
         }
         self.log(format!("Resync done (total {} blocks)", rs.total));
@@ -177,7 +186,10 @@ impl Replicator {
         let gen = self.conn_gen;
         match m {
             PeerMsg::RsDataRequest { sector, len } => {
-                self.submit(OpCtx::RsServe { sector, len, csum: None, gen }, DiskOpKind::Read { sector, len });
+                self.submit(
+                    OpCtx::RsServe { sector, len, csum: None, gen },
+                    DiskOpKind::Read { sector, len },
+                );
             }
             PeerMsg::CsumRsRequest { sector, len, digest } => {
                 self.submit(
@@ -189,7 +201,10 @@ impl Replicator {
                 let len = (data.len() / 512) as u32;
                 match self.rs_take(sector, len) {
                     Some(false) => {
-                        self.submit(OpCtx::RsWrite { sector, len, gen }, DiskOpKind::Write { sector, data, fua: false });
+                        self.submit(
+                            OpCtx::RsWrite { sector, len, gen },
+                            DiskOpKind::Write { sector, data, fua: false },
+                        );
                     }
                     Some(true) => self.rs_forget(sector, len),
                     None => {}
@@ -257,12 +272,17 @@ impl Replicator {
         }
     }
 
-    pub(super) fn sync_disk_done(&mut self, id: u64, ctx: OpCtx, result: Result<Option<Payload>, IoError>) {
+    pub(super) fn sync_disk_done(
+        &mut self,
+        id: u64,
+        ctx: OpCtx,
+        result: Result<Option<Payload>, IoError>,
+    ) {
         let gen_now = self.conn_gen;
         match ctx {
             OpCtx::RsServe { sector, len, csum, gen } if gen == gen_now => match result {
                 Ok(Some(data)) => {
-                    if csum == Some(digest(&data)) {
+                    if csum.is_some_and(|c| c == digest(&data)) {
                         self.bitmap.set_in_sync(sector..sector + u64::from(len));
                         self.send(PeerMsg::RsIsInSync { sector, len });
                     } else {
