@@ -6,6 +6,8 @@
 //! volume a kernel block device.
 
 pub mod config;
+pub mod ctl;
+pub mod daemon;
 pub mod fuse;
 pub mod io;
 pub mod meta;

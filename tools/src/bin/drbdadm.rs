@@ -21,8 +21,6 @@ const E_CONFIG_INVALID: i32 = 10;
 const E_EXEC_ERROR: i32 = 20;
 
 const DEFAULT_CONFIG: &str = "/etc/drbd.conf";
-/// Control socket of drbd-ublkd.
-const CONTROL_SOCKET: &str = "/run/drbd-ublk/control.sock";
 
 /// Commands answered from the configuration alone.
 const QUERY_COMMANDS: &[&str] = &[
@@ -72,6 +70,7 @@ const DAEMON_COMMANDS: &[&str] = &[
     "resume-io",
     "net-options",
     "disk-options",
+    "events2",
 ];
 
 /// Per-command options accepted (flags, and options taking a value).
@@ -232,13 +231,148 @@ fn run(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         return 0;
     }
-    let _ = writeln!(
-        err,
-        "drbdadm: cannot {} {}: drbd-ublkd is not running (no control socket at {CONTROL_SOCKET})",
-        a.command,
-        a.resources.join(" ")
-    );
-    E_EXEC_ERROR
+    daemon_command(&a, &res, out, err)
+}
+
+/// Carries out a daemon command for each selected resource; the exit code is the first
+/// failure's.
+fn daemon_command(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    use drbd_ublk::ctl::{self, render, Request, Response};
+    let has = |o: &str| a.options.iter().any(|x| x == o);
+    let mut code = 0;
+    if a.command == "create-md" {
+        for r in res {
+            if let Err(msg) = create_md(r, has("--force"), out) {
+                let _ = writeln!(err, "{}: {msg}", r.name);
+                code = E_EXEC_ERROR;
+            }
+        }
+        return code;
+    }
+    let sock = ctl::socket_path();
+    let mut first = true;
+    for r in res {
+        let name = r.name.clone();
+        let req = match a.command.as_str() {
+            "up" => Request::Up(name),
+            "down" => Request::Down { res: name, force: has("--force") },
+            "attach" => Request::Attach(name),
+            "detach" => Request::Detach { res: name, force: has("--force") },
+            "connect" => Request::Connect { res: name, discard_my_data: has("--discard-my-data") },
+            "disconnect" => Request::Disconnect(name),
+            "primary" => Request::Primary {
+                res: name,
+                force: has("--force") || has("--overwrite-data-of-peer"),
+            },
+            "secondary" => Request::Secondary(name),
+            "invalidate" => Request::Invalidate(name),
+            "invalidate-remote" => Request::InvalidateRemote(name),
+            "verify" => {
+                let start = a
+                    .options
+                    .iter()
+                    .find_map(|o| o.strip_prefix("--start="))
+                    .map(|v| v.parse::<u64>())
+                    .unwrap_or(Ok(0));
+                match start {
+                    Ok(start) => Request::Verify { res: name, start },
+                    Err(_) => {
+                        let _ = writeln!(err, "drbdadm: --start needs a sector number");
+                        return E_USAGE;
+                    }
+                }
+            }
+            "pause-sync" => Request::PauseSync(name),
+            "resume-sync" => Request::ResumeSync(name),
+            "outdate" => Request::Outdate(name),
+            "new-current-uuid" => {
+                Request::NewCurrentUuid { res: name, clear_bitmap: has("--clear-bitmap") }
+            }
+            "status" | "role" | "cstate" | "dstate" | "events2" => Request::Status(Some(name)),
+            other => {
+                let _ = writeln!(err, "drbdadm: '{other}' is not implemented by drbd-ublkd yet");
+                return E_EXEC_ERROR;
+            }
+        };
+        match ctl::call_at(&sock, &req) {
+            Ok(Response::Text(t)) => {
+                let _ = out.write_all(t.as_bytes());
+            }
+            Ok(Response::Status(list)) => {
+                for st in &list {
+                    let text = match a.command.as_str() {
+                        "role" => format!("{}\n", render::role(st)),
+                        "cstate" => format!("{}\n", render::cstate(st)),
+                        "dstate" => format!("{}\n", render::dstate(st)),
+                        "events2" => render::events2_exists(std::slice::from_ref(st)),
+                        _ => {
+                            let verbose = a.verbose || has("--verbose") || has("--statistics");
+                            let sep = if first { "" } else { "\n" };
+                            format!("{sep}{}", render::status9(st, verbose))
+                        }
+                    };
+                    first = false;
+                    let _ = out.write_all(text.as_bytes());
+                }
+            }
+            Err(ctl::CtlError::Unreachable { path, reason }) => {
+                let _ = writeln!(
+                    err,
+                    "drbdadm: cannot {} {}: drbd-ublkd is not running (no control socket at {}: {reason})",
+                    a.command,
+                    r.name,
+                    path.display()
+                );
+                return E_EXEC_ERROR;
+            }
+            Err(e)
+                if matches!(a.command.as_str(), "role" | "cstate" | "dstate")
+                    && e.to_string().contains("not up") =>
+            {
+                let _ = writeln!(out, "Unconfigured");
+            }
+            Err(e) => {
+                let _ = writeln!(err, "{}: {e}", r.name);
+                let _ = writeln!(
+                    err,
+                    "Command 'drbdsetup {} {}' terminated with exit code {}",
+                    a.command,
+                    r.name,
+                    e.exit_code()
+                );
+                if code == 0 {
+                    code = e.exit_code();
+                }
+            }
+        }
+    }
+    code
+}
+
+/// `create-md` done locally with the metadata library (the daemon is not involved).
+fn create_md(r: &Resource, force: bool, out: &mut dyn Write) -> Result<(), String> {
+    use drbd_ublk::meta;
+    for v in &r.local().volumes {
+        let disk =
+            v.disk.as_deref().filter(|d| *d != "none").ok_or("no backing disk (diskless)")?;
+        let md = match &v.meta_disk {
+            MetaDisk::Internal => meta::MetaDisk::Internal,
+            MetaDisk::External { path, index: None } => meta::MetaDisk::External(path.into()),
+            MetaDisk::External { path, index: Some(i) } => meta::MetaDisk::Indexed(path.into(), *i),
+        };
+        let mut id = [0u8; 8];
+        drbd_ublk::net::auth::random_bytes(&mut id).map_err(|e| e.to_string())?;
+        let opts = meta::CreateOptions {
+            force,
+            device_uuid: u64::from_le_bytes(id),
+            ..Default::default()
+        };
+        let _ = writeln!(out, "Writing meta data...");
+        meta::create_md(std::path::Path::new(disk), &md, &opts).map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "New drbd meta data block successfully created.");
+    }
+    let _ = writeln!(out, "success");
+    Ok(())
 }
 
 fn query(cfg: &Config, a: &Args, res: &[&Resource]) -> String {
@@ -420,6 +554,7 @@ mod tests {
     fn drbdadm(args: &[&str]) -> (i32, String, String) {
         // Tests in this binary all use the node name node1.
         std::env::set_var(drbd_ublk::config::HOSTNAME_ENV, "node1");
+        std::env::set_var("DRBD_UBLK_RUN_DIR", "/nonexistent-drbd-ublk-adm-test");
         let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(&argv, &mut out, &mut err);

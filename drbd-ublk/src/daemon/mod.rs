@@ -1,0 +1,464 @@
+//! The node daemon `drbd-ublkd`: serves the control socket and runs one engine per resource
+//! that is `up`.
+//!
+//! # Mechanism
+//! [`Daemon::serve`] accepts control connections ([`crate::ctl`]) one thread each; requests
+//! that change a resource are serialised by the resource table lock. `up` reads the
+//! configuration again (the daemon's `--config`), reads the metadata (applying the activity
+//! log), builds a [`Replicator`] of the usable size, starts its [`engine::Engine`] thread and
+//! the loop-over-FUSE front-end ([`crate::fuse::FuseLoopDevice`]) whose
+//! [`engine::EngineBackend`] submits each block request to the engine and waits for its
+//! completion. The device starts read-only (Secondary); `primary` lifts the read-only flag
+//! after the engine promoted, `secondary` sets it first (refused while mounted) and then
+//! demotes. `down` stops the front-end first (refused while mounted unless `--force`), then
+//! the engine.
+//!
+//! # Invariants
+//! * The daemon never does I/O on its own loop device.
+//! * Every resource's status is published by its engine after each batch of work, so the
+//!   queries never wait behind I/O.
+//! * `$RUN_DIR/proc-drbd` is rewritten (atomically) after each request and every second.
+//!
+//! # Not yet
+//! The peer connection is not driven yet: a resource with a peer goes to `WFConnection` and
+//! stays there (as DRBD does while the peer is down). See [`engine`] for local I/O.
+
+pub mod engine;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Config};
+use crate::ctl::{self, exit, render, CtlError, Request, ResourceStatus, Response};
+use crate::fuse::{FuseLoopDevice, FuseLoopOptions, LinkStyle};
+use crate::meta;
+use crate::repl::{Done, ReplConfig, Replicator, Role};
+use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, PeerSink, QUEUE_DEPTH};
+
+/// How long `primary` waits for a promotion that needs the peer's agreement.
+const PROMOTE_WAIT: Duration = Duration::from_secs(10);
+
+/// Daemon settings.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Configuration file.
+    pub config: PathBuf,
+    /// This node's name (`uname -n` unless overridden).
+    pub hostname: String,
+    /// Run directory (socket, proc-drbd, FUSE mounts).
+    pub run_dir: PathBuf,
+    /// Device root (`/dev/drbd`; overridable by `DRBD_UBLK_DEV_ROOT` for tests).
+    pub dev_root: PathBuf,
+}
+
+impl DaemonConfig {
+    /// Settings from the environment: `DRBD_UBLK_RUN_DIR`, `DRBD_UBLK_DEV_ROOT`.
+    pub fn from_env(config: PathBuf, hostname: Option<String>) -> DaemonConfig {
+        let dev_root = std::env::var_os("DRBD_UBLK_DEV_ROOT")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/dev/drbd"));
+        DaemonConfig {
+            config,
+            hostname: hostname.unwrap_or_else(config::local_hostname),
+            run_dir: ctl::run_dir(),
+            dev_root,
+        }
+    }
+}
+
+struct Running {
+    tx: SyncSender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+    status: Arc<Mutex<ResourceStatus>>,
+    device: Option<FuseLoopDevice>,
+}
+
+/// The daemon: resource table and control server.
+pub struct Daemon {
+    cfg: DaemonConfig,
+    resources: Mutex<BTreeMap<String, Running>>,
+    stop: AtomicBool,
+}
+
+fn fail(code: i32, msg: impl Into<String>) -> CtlError {
+    CtlError::failed(code, msg)
+}
+
+impl Daemon {
+    /// A daemon with nothing running.
+    pub fn new(cfg: DaemonConfig) -> Daemon {
+        Daemon { cfg, resources: Mutex::new(BTreeMap::new()), stop: AtomicBool::new(false) }
+    }
+
+    /// Creates the run directory and binds the control socket (mode 0600). A stale socket
+    /// file nobody answers on is replaced; a live one is an error.
+    ///
+    /// # Errors
+    /// `AddrInUse` when another daemon answers; I/O errors.
+    pub fn bind(&self) -> io::Result<UnixListener> {
+        std::fs::create_dir_all(&self.cfg.run_dir)?;
+        std::fs::set_permissions(&self.cfg.run_dir, std::fs::Permissions::from_mode(0o700))?;
+        let path = self.cfg.run_dir.join(ctl::SOCKET_NAME);
+        if path.exists() {
+            if UnixStream::connect(&path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("another drbd-ublkd answers on {}", path.display()),
+                ));
+            }
+            std::fs::remove_file(&path)?;
+        }
+        let l = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(l)
+    }
+
+    /// Serves control requests until a `shutdown` request; then takes every resource down
+    /// (forced) and removes the socket.
+    ///
+    /// # Errors
+    /// Accept errors.
+    pub fn serve(self: &Arc<Self>, listener: UnixListener) -> io::Result<()> {
+        let me = Arc::clone(self);
+        let writer = std::thread::spawn(move || {
+            while !me.stop.load(Ordering::Relaxed) {
+                me.write_proc();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        for conn in listener.incoming() {
+            let conn = conn?;
+            let me = Arc::clone(self);
+            std::thread::spawn(move || me.handle_conn(conn));
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        let _ = writer.join();
+        let _ = std::fs::remove_file(self.cfg.run_dir.join(ctl::SOCKET_NAME));
+        let _ = std::fs::remove_file(self.cfg.run_dir.join("proc-drbd"));
+        Ok(())
+    }
+
+    fn handle_conn(self: Arc<Self>, mut conn: UnixStream) {
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+        let resp = match ctl::read_frame(&mut conn) {
+            Ok(text) => match Request::decode(&text) {
+                Ok(req) => self.execute(&req),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(CtlError::Malformed(e.to_string())),
+        };
+        let _ = ctl::write_frame(&mut conn, &ctl::encode_response(&resp));
+        self.write_proc();
+        if self.stop.load(Ordering::Relaxed) {
+            // Wake the accept loop so it sees the stop flag.
+            let _ = UnixStream::connect(self.cfg.run_dir.join(ctl::SOCKET_NAME));
+        }
+    }
+
+    /// Carries out one request.
+    ///
+    /// # Errors
+    /// DRBD-like messages with drbdadm exit codes.
+    pub fn execute(&self, req: &Request) -> Result<Response, CtlError> {
+        let text = |r: Result<(), CtlError>| r.map(|_| Response::Text(String::new()));
+        match req {
+            Request::Ping => {
+                Ok(Response::Text(format!("drbd-ublkd {}", env!("CARGO_PKG_VERSION"))))
+            }
+            Request::Status(name) => self.status(name.as_deref()).map(Response::Status),
+            Request::Shutdown => {
+                let names: Vec<String> = self.lock().keys().cloned().collect();
+                for n in names {
+                    let _ = self.down(&n, true);
+                }
+                self.stop.store(true, Ordering::Relaxed);
+                Ok(Response::Text(String::new()))
+            }
+            Request::Up(r) => text(self.up(r)),
+            Request::Attach(r) => {
+                if self.lock().contains_key(r) {
+                    Err(fail(exit::CONFIG, "(124) Device is attached to a disk (use detach first)"))
+                } else {
+                    text(self.up_inner(r, false))
+                }
+            }
+            Request::Down { res, force } => text(self.down(res, *force)),
+            Request::Detach { res, .. } => text(self.admin(res, Admin::Detach)),
+            Request::Connect { res, discard_my_data } => {
+                text(self.admin(res, Admin::Connect { discard_my_data: *discard_my_data }))
+            }
+            Request::Disconnect(r) => text(self.admin(r, Admin::Disconnect)),
+            Request::Primary { res, force } => text(self.primary(res, *force)),
+            Request::Secondary(r) => text(self.secondary(r)),
+            Request::Invalidate(r) => text(self.admin(r, Admin::Invalidate)),
+            Request::InvalidateRemote(r) => text(self.admin(r, Admin::InvalidateRemote)),
+            Request::Verify { res, start } => text(self.admin(res, Admin::Verify(*start))),
+            Request::PauseSync(r) => text(self.admin(r, Admin::PauseSync(true))),
+            Request::ResumeSync(r) => text(self.admin(r, Admin::PauseSync(false))),
+            Request::Outdate(r) => text(self.admin(r, Admin::Outdate)),
+            Request::NewCurrentUuid { res, clear_bitmap } => {
+                text(self.admin(res, Admin::NewCurrentUuid { clear_bitmap: *clear_bitmap }))
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.resources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Statuses of one or all running resources.
+    ///
+    /// # Errors
+    /// Unknown or not running resource.
+    pub fn status(&self, name: Option<&str>) -> Result<Vec<ResourceStatus>, CtlError> {
+        let t = self.lock();
+        let snap = |r: &Running| {
+            r.status.lock().map(|s| s.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        };
+        match name {
+            None => Ok(t.values().map(snap).collect()),
+            Some(n) => t.get(n).map(|r| vec![snap(r)]).ok_or_else(|| not_up(n)),
+        }
+    }
+
+    fn write_proc(&self) {
+        let Ok(list) = self.status(None) else { return };
+        let text = render::proc_drbd(&list);
+        let path = self.cfg.run_dir.join("proc-drbd");
+        let tmp = self.cfg.run_dir.join(".proc-drbd.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+
+    fn load_resource(&self, name: &str) -> Result<config::Resource, CtlError> {
+        let cfg = Config::load(&self.cfg.config, &self.cfg.hostname)
+            .map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+        cfg.resource(name).cloned().ok_or_else(|| {
+            fail(exit::CONFIG, format!("'{name}' not defined in your config (for this host)."))
+        })
+    }
+
+    fn up(&self, name: &str) -> Result<(), CtlError> {
+        if self.lock().contains_key(name) {
+            return Err(fail(
+                exit::CONFIG,
+                format!("{name}: resource is already up (use down first)"),
+            ));
+        }
+        self.up_inner(name, true)
+    }
+
+    fn up_inner(&self, name: &str, connect: bool) -> Result<(), CtlError> {
+        let res = self.load_resource(name)?;
+        let host = res.local();
+        if host.volumes.len() != 1 {
+            return Err(fail(
+                exit::CONFIG,
+                format!(
+                    "{name}: {} volumes; only single-volume resources are supported",
+                    host.volumes.len()
+                ),
+            ));
+        }
+        let vol = &host.volumes[0];
+        let backing = vol.disk.as_deref().filter(|d| *d != "none").ok_or_else(|| {
+            fail(exit::CONFIG, format!("{name}: diskless resources are not supported yet"))
+        })?;
+        let backing = PathBuf::from(backing);
+        let md_disk = match &vol.meta_disk {
+            config::MetaDisk::Internal => meta::MetaDisk::Internal,
+            config::MetaDisk::External { path, index: None } => {
+                meta::MetaDisk::External(path.into())
+            }
+            config::MetaDisk::External { path, index: Some(i) } => {
+                meta::MetaDisk::Indexed(path.into(), *i)
+            }
+        };
+        let attach_err = |e: meta::MetaError| fail(exit::CONFIG, format!("{name}: attach: {e}"));
+        let (md, mut sb) = meta::read_md(&backing, &md_disk).map_err(attach_err)?;
+        let rec = md.apply_al(&mut sb).map_err(attach_err)?;
+        let size = md.layout().usable_sectors;
+        let bitmap = md.read_bitmap(size).map_err(attach_err)?;
+        let peer = res.peers().next();
+        let peer_name = peer.map(|p| p.display_name()).unwrap_or_default();
+        let mut rc = ReplConfig::new(&self.cfg.hostname, &peer_name, size);
+        rc.protocol = match res.options.net.protocol {
+            config::Protocol::A => crate::repl::Protocol::A,
+            config::Protocol::B => crate::repl::Protocol::B,
+            config::Protocol::C => crate::repl::Protocol::C,
+        };
+        rc.allow_two_primaries = res.options.net.allow_two_primaries;
+        rc.verify = res.options.net.verify_alg.is_some();
+        rc.csums = res.options.net.csums_alg.is_some();
+        rc.al_extents = sb.al.al_extents.max(1);
+        let mut seed = [0u8; 8];
+        let _ = crate::net::auth::random_bytes(&mut seed);
+        rc.uuid_seed = u64::from_le_bytes(seed);
+        let mut repl = Replicator::new(rc);
+        let meta_in = crate::repl::AttachMeta {
+            uuids: sb.uuids,
+            flags: sb.flags,
+            bitmap,
+            hot_extents: rec.as_ref().map(|r| r.extents.clone()).unwrap_or_default(),
+            al_next_tr: rec.as_ref().map_or(0, |r| r.next_tr()),
+        };
+        repl.attach(meta_in).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+        let disk = AttachedDisk::open(&backing, md, sb)
+            .map_err(|e| fail(exit::CONFIG, format!("{name}: open {}: {e}", backing.display())))?;
+
+        let mut st = ResourceStatus::new(name, vol.minor);
+        st.volume = vol.number;
+        st.peer = peer_name;
+        let status = Arc::new(Mutex::new(st));
+        let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
+        let (_link_tx, link_rx) = sync_channel::<Box<dyn PeerSink>>(1);
+        let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
+        eng.set_net_ctl(Box::new(|_| {}));
+        let thread = std::thread::Builder::new()
+            .name(format!("drbd-{name}"))
+            .spawn(move || {
+                let _keep = _link_tx;
+                eng.run(rx, link_rx)
+            })
+            .map_err(|e| fail(exit::EXEC, e.to_string()))?;
+        let mut running = Running { tx: tx.clone(), thread: Some(thread), status, device: None };
+
+        let mut opts = FuseLoopOptions {
+            run_dir: self.cfg.run_dir.clone(),
+            dev_root: self.cfg.dev_root.clone(),
+            read_only: true,
+            ..Default::default()
+        };
+        if !vol.explicit {
+            opts.link_style = LinkStyle::Implicit;
+        }
+        if self.cfg.dev_root == Path::new("/dev/drbd") && vol.device.starts_with("/dev/") {
+            opts.device_link = Some(PathBuf::from(&vol.device));
+        }
+        let backend = Arc::new(EngineBackend::new(tx, size * 512));
+        match FuseLoopDevice::start(name, vol.number, backend, &opts) {
+            Ok(d) => {
+                if let Ok(mut s) = running.status.lock() {
+                    s.device = d.device().display().to_string();
+                }
+                running.device = Some(d);
+            }
+            Err(e) => {
+                stop_engine(&mut running);
+                return Err(fail(exit::EXEC, format!("{name}: front-end: {e}")));
+            }
+        }
+        self.lock().insert(name.to_string(), running);
+        if connect && res.peers().next().is_some() {
+            self.admin(name, Admin::Connect { discard_my_data: false })?;
+        }
+        Ok(())
+    }
+
+    fn down(&self, name: &str, force: bool) -> Result<(), CtlError> {
+        let mut t = self.lock();
+        let Some(r) = t.get_mut(name) else {
+            // Like drbdadm down on an unconfigured resource: nothing to do.
+            return Ok(());
+        };
+        if let Some(d) = &r.device {
+            d.stop(force).map_err(|e| {
+                fail(
+                    exit::STATE,
+                    format!("State change failed: (-12) Device is held open by someone ({e})"),
+                )
+            })?;
+        }
+        r.device = None;
+        let mut r = t.remove(name).expect("present");
+        drop(t);
+        stop_engine(&mut r);
+        Ok(())
+    }
+
+    fn engine_tx(&self, name: &str) -> Result<SyncSender<Cmd>, CtlError> {
+        self.lock().get(name).map(|r| r.tx.clone()).ok_or_else(|| not_up(name))
+    }
+
+    fn admin_done(&self, name: &str, op: Admin) -> Result<Done, CtlError> {
+        let tx = self.engine_tx(name)?;
+        let (reply, rx) = sync_channel(1);
+        tx.send(Cmd::Admin { op, reply }).map_err(|_| not_up(name))?;
+        rx.recv().map_err(|_| not_up(name))?
+    }
+
+    fn admin(&self, name: &str, op: Admin) -> Result<(), CtlError> {
+        self.admin_done(name, op).map(|_| ())
+    }
+
+    fn role_of(&self, name: &str) -> Option<Role> {
+        self.status(Some(name)).ok().and_then(|v| v.first().map(|s| s.role))
+    }
+
+    fn primary(&self, name: &str, force: bool) -> Result<(), CtlError> {
+        if self.admin_done(name, Admin::Primary { force })? == Done::Pending {
+            let t0 = Instant::now();
+            while self.role_of(name) != Some(Role::Primary) {
+                if t0.elapsed() > PROMOTE_WAIT {
+                    return Err(fail(
+                        exit::STATE,
+                        "State change failed: (-19) State change was refused by peer node",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // The engine publishes after the command; make sure the role is visible.
+        let t0 = Instant::now();
+        while self.role_of(name) != Some(Role::Primary) && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let t = self.lock();
+        if let Some(d) = t.get(name).and_then(|r| r.device.as_ref()) {
+            d.set_read_only(false, false).map_err(|e| fail(exit::EXEC, format!("{name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn secondary(&self, name: &str) -> Result<(), CtlError> {
+        {
+            let t = self.lock();
+            let r = t.get(name).ok_or_else(|| not_up(name))?;
+            if let Some(d) = &r.device {
+                d.set_read_only(true, false).map_err(|_| {
+                    fail(exit::STATE, "State change failed: (-12) Device is held open by someone")
+                })?;
+            }
+        }
+        let r = self.admin(name, Admin::Secondary);
+        if r.is_err() {
+            if let Some(d) = self.lock().get(name).and_then(|r| r.device.as_ref()) {
+                let _ = d.set_read_only(false, false);
+            }
+        }
+        r
+    }
+}
+
+fn not_up(name: &str) -> CtlError {
+    fail(exit::CONFIG, format!("{name}: No such resource (not up)"))
+}
+
+fn stop_engine(r: &mut Running) {
+    let _ = r.tx.send(Cmd::Stop);
+    if let Some(t) = r.thread.take() {
+        let _ = t.join();
+    }
+}
