@@ -1,0 +1,217 @@
+//! The drbd-ublk OCF agent end to end: the executor runs the agent with the exact OCF
+//! environment, the agent drives the workspace's real `drbdadm`, which talks to a real
+//! `drbd-ublkd` (root, /dev/fuse) serving a temp backing file. Promotion scores go to a
+//! stand-in `crm_attribute` that records its calls (until our own crm_attribute is merged).
+//!
+//! `drbdadm` and `drbd-ublkd` are taken from the same target directory as the agent binary
+//! (they exist after `cargo build -p tools` or a workspace test run); without them, or without
+//! root, the test says so and returns.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster_core::exec::{AgentRequest, ExecConfig, ExecStatus, ProcessRunner};
+
+const CRM_ATTRIBUTE: &str = r#"#!/bin/sh
+S=@STATE@
+echo "$OCF_RESOURCE_INSTANCE $*" >> $S/crm_attribute.log
+case " $* " in
+  *" -G "*) [ -e $S/score ] || { echo "crm_attribute: Error performing operation: No such device or address" >&2; exit 105; }
+            cat $S/score ;;
+  *" -D "*) rm -f $S/score ;;
+  *" -v "*) while [ $# -gt 0 ]; do [ "$1" = -v ] && echo "$2" > $S/score; shift; done ;;
+esac
+exit 0
+"#;
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The daemon, shut down (forced `down` of everything) and reaped on drop.
+struct Daemon {
+    bin: PathBuf,
+    child: Child,
+    env: Vec<(String, String)>,
+}
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.bin)
+            .arg("--shutdown")
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn run(r: &mut ProcessRunner, q: AgentRequest) -> (i32, Option<String>) {
+    let res = r.run(q);
+    assert_eq!(res.status, ExecStatus::Done, "{res:?}");
+    (res.rc.code(), res.exit_reason)
+}
+
+#[test]
+fn drbd_agent_end_to_end_with_daemon() {
+    let agent = Path::new(env!("CARGO_BIN_EXE_drbd-ublk-ocf"));
+    let adm = agent.with_file_name("drbdadm");
+    let daemon_bin = agent.with_file_name("drbd-ublkd");
+    if !root() || !Path::new("/dev/fuse").exists() || !adm.exists() || !daemon_bin.exists() {
+        eprintln!("skipped: needs root, /dev/fuse and target/*/drbdadm + drbd-ublkd (cargo build -p tools)");
+        return;
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("agent-drbd-e2e-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    for d in ["ocf/resource.d/drbd-ublk", "bin", "state", "rsctmp"] {
+        std::fs::create_dir_all(dir.0.join(d)).unwrap();
+    }
+    std::os::unix::fs::symlink(agent, dir.0.join("ocf/resource.d/drbd-ublk/drbd")).unwrap();
+    std::os::unix::fs::symlink(&adm, dir.0.join("bin/drbdadm")).unwrap();
+    let stand_in = dir.0.join("bin/crm_attribute");
+    std::fs::write(
+        &stand_in,
+        CRM_ATTRIBUTE.replace("@STATE@", &dir.0.join("state").display().to_string()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let backing = dir.0.join("backing.img");
+    std::fs::File::create(&backing).unwrap().set_len(32 << 20).unwrap();
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let conf = dir.0.join("drbd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "resource wwwdata {{\n  on agt-a {{ device /dev/drbd9; disk {b}; address 127.0.0.1:{port}; meta-disk internal; }}\n  on agt-b {{ device /dev/drbd9; disk {b}; address 127.0.0.2:{port}; meta-disk internal; }}\n}}\n",
+            b = backing.display()
+        ),
+    )
+    .unwrap();
+    let env = vec![
+        ("DRBD_UBLK_RUN_DIR".to_string(), dir.0.join("run").display().to_string()),
+        ("DRBD_UBLK_DEV_ROOT".to_string(), dir.0.join("dev").display().to_string()),
+        ("DRBD_UBLK_HOSTNAME".to_string(), "agt-a".to_string()),
+    ];
+    let adm_cmd = |args: &[&str]| {
+        let o = Command::new(&adm)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (code, err) = adm_cmd(&["create-md", "wwwdata"]);
+    assert_eq!(code, 0, "{err}");
+
+    let mut r = ProcessRunner::new(ExecConfig {
+        ocf_root: dir.0.join("ocf"),
+        path_prefix: vec![dir.0.join("bin")],
+        sbin_dir: Some(dir.0.join("bin")),
+        rsctmp: dir.0.join("rsctmp"),
+        node_name: Some("agt-a".into()),
+        extra_env: env.clone(),
+        ..ExecConfig::default()
+    });
+    let req = |action: &str| {
+        let mut q = AgentRequest::ocf("WebData", "drbd-ublk", "drbd", action)
+            .with_param("drbd_resource", "wwwdata")
+            .with_param("drbdconf", &conf.display().to_string());
+        for (k, v) in [
+            ("clone_max", "2"),
+            ("clone_node_max", "1"),
+            ("notify", "true"),
+            ("promotable", "true"),
+            ("promoted_max", "1"),
+            ("promoted_node_max", "1"),
+        ] {
+            q = q.with_meta(k, v);
+        }
+        q
+    };
+    let score = || {
+        std::fs::read_to_string(dir.0.join("state/score")).unwrap_or_default().trim().to_string()
+    };
+
+    // No daemon yet: probe says stopped, start fails with the reason.
+    assert_eq!(run(&mut r, req("monitor")).0, 7);
+    let (rc, why) = run(&mut r, req("start"));
+    assert_eq!(rc, 1);
+    assert!(why.unwrap_or_default().contains("not running"));
+
+    let log = std::fs::File::create(dir.0.join("daemon.log")).unwrap();
+    let child = Command::new(&daemon_bin)
+        .arg("--config")
+        .arg(&conf)
+        .arg("--hostname")
+        .arg("agt-a")
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon { bin: daemon_bin.clone(), child, env: env.clone() };
+    let sock = dir.0.join("run/ctl.sock");
+    let t0 = Instant::now();
+    while !sock.exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sock.exists(), "daemon socket");
+
+    assert_eq!(run(&mut r, req("monitor")).0, 7, "probe before start");
+    assert_eq!(run(&mut r, req("start")).0, 0);
+    assert_eq!(run(&mut r, req("monitor").with_interval_ms(20_000)).0, 0);
+    // Fresh metadata: Inconsistent. No score, promotion refused.
+    assert_eq!(score(), "");
+    let (rc, why) = run(&mut r, req("promote"));
+    assert_eq!(rc, 1);
+    assert!(why.unwrap_or_default().contains("Inconsistent"));
+    // The administrator forces the initial Primary (walkthrough step 22) and hands it back.
+    assert_eq!(adm_cmd(&["primary", "--force", "wwwdata"]).0, 0);
+    assert_eq!(run(&mut r, req("monitor").with_interval_ms(10_000)).0, 8);
+    assert_eq!(score(), "10000");
+    assert_eq!(adm_cmd(&["secondary", "wwwdata"]).0, 0);
+    assert_eq!(run(&mut r, req("monitor").with_interval_ms(20_000)).0, 0);
+    assert_eq!(score(), "1000", "UpToDate, peer unknown");
+    // Pacemaker's cycle.
+    assert_eq!(run(&mut r, req("promote")).0, 0);
+    assert_eq!(run(&mut r, req("monitor").with_interval_ms(10_000)).0, 8);
+    assert_eq!(score(), "10000");
+    assert_eq!(run(&mut r, req("demote")).0, 0);
+    assert_eq!(run(&mut r, req("monitor").with_interval_ms(20_000)).0, 0);
+    assert_eq!(run(&mut r, req("stop")).0, 0);
+    assert_eq!(run(&mut r, req("monitor")).0, 7);
+    assert_eq!(score(), "", "score removed on stop");
+    assert_eq!(run(&mut r, req("stop")).0, 0);
+    // Up again through the agent: the data stays UpToDate.
+    assert_eq!(run(&mut r, req("start")).0, 0);
+    assert_eq!(score(), "1000");
+    assert_eq!(run(&mut r, req("promote")).0, 0);
+    assert_eq!(run(&mut r, req("stop")).0, 0, "stop of a Primary");
+    assert_eq!(run(&mut r, req("monitor")).0, 7);
+    let calls = std::fs::read_to_string(dir.0.join("state/crm_attribute.log")).unwrap();
+    assert!(calls.contains("WebData --promotion -Q -l reboot -v 10000"), "{calls}");
+    assert!(calls.contains("WebData --promotion -l reboot -D"), "{calls}");
+}
