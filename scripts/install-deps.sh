@@ -10,6 +10,7 @@ packages=(
   fence-agents             # fence_dummy: the stonith class against a real Debian fence agent
   fio                      # FUSE front-end parallel I/O test and benches/fuse-vs-loop.sh
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
+  libxml2-utils            # xmllint: ocf-tester validates agent meta-data against ra-api-1.dtd
 )
 
 missing=()

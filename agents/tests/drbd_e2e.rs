@@ -73,59 +73,105 @@ fn run(r: &mut ProcessRunner, q: AgentRequest) -> (i32, Option<String>) {
     (res.rc.code(), res.exit_reason)
 }
 
-#[test]
-fn drbd_agent_end_to_end_with_daemon() {
-    let agent = Path::new(env!("CARGO_BIN_EXE_drbd-ublk-ocf"));
-    let adm = agent.with_file_name("drbdadm");
-    let daemon_bin = agent.with_file_name("drbd-ublkd");
-    if !root() || !Path::new("/dev/fuse").exists() || !adm.exists() || !daemon_bin.exists() {
-        eprintln!("skipped: needs root, /dev/fuse and target/*/drbdadm + drbd-ublkd (cargo build -p tools)");
-        return;
+/// A temp lab with the agent, real drbdadm, stand-in crm_attribute, config and metadata.
+struct Lab {
+    dir: Dir,
+    adm: PathBuf,
+    daemon_bin: PathBuf,
+    conf: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Lab {
+    /// `None` (with a message) when root, /dev/fuse or the binaries are missing.
+    fn new(tag: &str, port_offset: u16) -> Option<Lab> {
+        let agent = Path::new(env!("CARGO_BIN_EXE_drbd-ublk-ocf"));
+        let adm = agent.with_file_name("drbdadm");
+        let daemon_bin = agent.with_file_name("drbd-ublkd");
+        if !root() || !Path::new("/dev/fuse").exists() || !adm.exists() || !daemon_bin.exists() {
+            eprintln!(
+                "skipped: needs root, /dev/fuse and target/*/drbdadm + drbd-ublkd (cargo build -p tools)"
+            );
+            return None;
+        }
+        let dir =
+            Dir(std::env::temp_dir().join(format!("agent-drbd-{tag}-{}", std::process::id())));
+        let _ = std::fs::remove_dir_all(&dir.0);
+        for d in ["ocf/resource.d/drbd-ublk", "bin", "state", "rsctmp"] {
+            std::fs::create_dir_all(dir.0.join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink(agent, dir.0.join("ocf/resource.d/drbd-ublk/drbd")).unwrap();
+        std::os::unix::fs::symlink(&adm, dir.0.join("bin/drbdadm")).unwrap();
+        let stand_in = dir.0.join("bin/crm_attribute");
+        let state = dir.0.join("state").display().to_string();
+        std::fs::write(&stand_in, CRM_ATTRIBUTE.replace("@STATE@", &state)).unwrap();
+        std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let backing = dir.0.join("backing.img");
+        std::fs::File::create(&backing).unwrap().set_len(32 << 20).unwrap();
+        let port = 20_000 + (std::process::id() % 20_000) as u16 + port_offset;
+        let conf = dir.0.join("drbd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "resource wwwdata {{\n  on agt-a {{ device /dev/drbd9; disk {b}; address 127.0.0.1:{port}; meta-disk internal; }}\n  on agt-b {{ device /dev/drbd9; disk {b}; address 127.0.0.2:{port}; meta-disk internal; }}\n}}\n",
+                b = backing.display()
+            ),
+        )
+        .unwrap();
+        let env = vec![
+            ("DRBD_UBLK_RUN_DIR".to_string(), dir.0.join("run").display().to_string()),
+            ("DRBD_UBLK_DEV_ROOT".to_string(), dir.0.join("dev").display().to_string()),
+            ("DRBD_UBLK_HOSTNAME".to_string(), "agt-a".to_string()),
+        ];
+        let lab = Lab { dir, adm, daemon_bin, conf, env };
+        let (code, err) = lab.adm(&["create-md", "wwwdata"]);
+        assert_eq!(code, 0, "{err}");
+        Some(lab)
     }
-    let dir = Dir(std::env::temp_dir().join(format!("agent-drbd-e2e-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    for d in ["ocf/resource.d/drbd-ublk", "bin", "state", "rsctmp"] {
-        std::fs::create_dir_all(dir.0.join(d)).unwrap();
-    }
-    std::os::unix::fs::symlink(agent, dir.0.join("ocf/resource.d/drbd-ublk/drbd")).unwrap();
-    std::os::unix::fs::symlink(&adm, dir.0.join("bin/drbdadm")).unwrap();
-    let stand_in = dir.0.join("bin/crm_attribute");
-    std::fs::write(
-        &stand_in,
-        CRM_ATTRIBUTE.replace("@STATE@", &dir.0.join("state").display().to_string()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let backing = dir.0.join("backing.img");
-    std::fs::File::create(&backing).unwrap().set_len(32 << 20).unwrap();
-    let port = 20_000 + (std::process::id() % 20_000) as u16;
-    let conf = dir.0.join("drbd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "resource wwwdata {{\n  on agt-a {{ device /dev/drbd9; disk {b}; address 127.0.0.1:{port}; meta-disk internal; }}\n  on agt-b {{ device /dev/drbd9; disk {b}; address 127.0.0.2:{port}; meta-disk internal; }}\n}}\n",
-            b = backing.display()
-        ),
-    )
-    .unwrap();
-    let env = vec![
-        ("DRBD_UBLK_RUN_DIR".to_string(), dir.0.join("run").display().to_string()),
-        ("DRBD_UBLK_DEV_ROOT".to_string(), dir.0.join("dev").display().to_string()),
-        ("DRBD_UBLK_HOSTNAME".to_string(), "agt-a".to_string()),
-    ];
-    let adm_cmd = |args: &[&str]| {
-        let o = Command::new(&adm)
+
+    fn adm(&self, args: &[&str]) -> (i32, String) {
+        let o = Command::new(&self.adm)
             .arg("-c")
-            .arg(&conf)
+            .arg(&self.conf)
             .args(args)
-            .envs(env.iter().cloned())
+            .envs(self.env.iter().cloned())
             .output()
             .unwrap();
         (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
-    };
-    let (code, err) = adm_cmd(&["create-md", "wwwdata"]);
-    assert_eq!(code, 0, "{err}");
+    }
 
+    fn start_daemon(&self) -> Daemon {
+        let log = std::fs::File::create(self.dir.0.join("daemon.log")).unwrap();
+        let child = Command::new(&self.daemon_bin)
+            .arg("--config")
+            .arg(&self.conf)
+            .arg("--hostname")
+            .arg("agt-a")
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Daemon { bin: self.daemon_bin.clone(), child, env: self.env.clone() };
+        let sock = self.dir.0.join("run/ctl.sock");
+        let t0 = Instant::now();
+        while !sock.exists() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(sock.exists(), "daemon socket");
+        d
+    }
+}
+
+#[test]
+fn drbd_agent_end_to_end_with_daemon() {
+    let Some(lab) = Lab::new("e2e", 0) else {
+        return;
+    };
+    let dir = &lab.dir;
+    let conf = &lab.conf;
+    let env = &lab.env;
+    let adm_cmd = |args: &[&str]| lab.adm(args);
     let mut r = ProcessRunner::new(ExecConfig {
         ocf_root: dir.0.join("ocf"),
         path_prefix: vec![dir.0.join("bin")],
@@ -161,24 +207,7 @@ fn drbd_agent_end_to_end_with_daemon() {
     assert_eq!(rc, 1);
     assert!(why.unwrap_or_default().contains("not running"));
 
-    let log = std::fs::File::create(dir.0.join("daemon.log")).unwrap();
-    let child = Command::new(&daemon_bin)
-        .arg("--config")
-        .arg(&conf)
-        .arg("--hostname")
-        .arg("agt-a")
-        .envs(env.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let _daemon = Daemon { bin: daemon_bin.clone(), child, env: env.clone() };
-    let sock = dir.0.join("run/ctl.sock");
-    let t0 = Instant::now();
-    while !sock.exists() && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(sock.exists(), "daemon socket");
+    let _daemon = lab.start_daemon();
 
     assert_eq!(run(&mut r, req("monitor")).0, 7, "probe before start");
     assert_eq!(run(&mut r, req("start")).0, 0);
@@ -214,4 +243,77 @@ fn drbd_agent_end_to_end_with_daemon() {
     let calls = std::fs::read_to_string(dir.0.join("state/crm_attribute.log")).unwrap();
     assert!(calls.contains("WebData --promotion -Q -l reboot -v 10000"), "{calls}");
     assert!(calls.contains("WebData --promotion -l reboot -D"), "{calls}");
+}
+
+fn install(destdir: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-agents.sh");
+    let bin = Path::new(env!("CARGO_BIN_EXE_drbd-ublk-ocf")).parent().unwrap().to_path_buf();
+    let o = Command::new("bash").arg(&script).arg(&bin).env("DESTDIR", destdir).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn drbd_install_script_respects_a_foreign_linbit_agent() {
+    let d = Dir(std::env::temp_dir().join(format!("agent-drbd-inst-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&d.0);
+    let out = install(&d.0);
+    for p in [
+        "usr/lib/ocf/resource.d/drbd-ublk/drbd",
+        "usr/lib/ocf/resource.d/linbit/drbd",
+        "usr/lib/drbd-ublk/crm-fence-peer",
+        "usr/lib/drbd-ublk/crm-unfence-peer",
+    ] {
+        let m = std::fs::metadata(d.0.join(p)).unwrap_or_else(|_| panic!("{p}: {out}"));
+        assert_eq!(m.permissions().mode() & 0o777, 0o755, "{p}");
+    }
+    // Reinstall over our own copy: fine. A foreign agent there (drbd-utils' shell agent): untouched.
+    install(&d.0);
+    let linbit = d.0.join("usr/lib/ocf/resource.d/linbit/drbd");
+    std::fs::write(&linbit, "#!/bin/sh\n# drbd-utils agent\n").unwrap();
+    let out = install(&d.0);
+    assert!(out.contains("left") && out.contains("not ours"), "{out}");
+    assert_eq!(std::fs::read_to_string(&linbit).unwrap(), "#!/bin/sh\n# drbd-utils agent\n");
+}
+
+#[test]
+fn drbd_ocf_tester_passes_against_installed_agent() {
+    if !Path::new("/usr/sbin/ocf-tester").exists() || !Path::new("/usr/bin/xmllint").exists() {
+        eprintln!("skipped: needs ocf-tester (resource-agents) and xmllint (libxml2-utils)");
+        return;
+    }
+    let Some(lab) = Lab::new("ocft", 1) else {
+        return;
+    };
+    let _daemon = lab.start_daemon();
+    // Initial sync stand-in: make the single node's data UpToDate, as `primary --force` does.
+    for args in [
+        &["up", "wwwdata"][..],
+        &["primary", "--force", "wwwdata"],
+        &["secondary", "wwwdata"],
+        &["down", "wwwdata"],
+    ] {
+        let (code, err) = lab.adm(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let root = lab.dir.0.join("root");
+    install(&root);
+    let agent = root.join("usr/lib/ocf/resource.d/drbd-ublk/drbd");
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", lab.dir.0.join("bin").display());
+    let o = Command::new("/usr/sbin/ocf-tester")
+        .args(["-n", "WebData", "-o", "drbd_resource=wwwdata"])
+        .arg("-o")
+        .arg(format!("drbdconf={}", lab.conf.display()))
+        .arg(&agent)
+        .env_clear()
+        .env("PATH", path)
+        .envs(lab.env.iter().cloned())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("passed all tests"), "{out}");
+    eprintln!("{out}");
+    let (code, _) = lab.adm(&["role", "wwwdata"]);
+    assert_eq!(code, 0);
 }
