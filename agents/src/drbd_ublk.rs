@@ -4,7 +4,7 @@
 //! Mechanism: every action reads the OCF environment through an [`Env`] lookup, checks the
 //! parameters against the DRBD configuration (parsed with [`drbd_ublk::config`] for this
 //! host, the same way `drbdadm` does), and drives the device with `drbdadm` sub-commands run
-//! through a [`CommandRunner`] (`up`, `down`, `primary`, `secondary`, `adjust`, and the queries
+//! through a [`CommandRunner`] (`up`, `down`, `primary`, `secondary`, `connect`, and the queries
 //! `role`, `dstate`, `cstate`). The runner is injectable so the whole decision logic runs in
 //! unit tests without processes; the binary uses [`SystemRunner`].
 //!
@@ -514,8 +514,7 @@ impl<'a> Agent<'a> {
                 let _ = writeln!(self.out, "{USAGE}");
                 return rc::SUCCESS;
             }
-            "start" | "stop" | "monitor" | "promote" | "demote" | "notify" | "validate-all"
-            | "reload" => {}
+            "start" | "stop" | "monitor" | "promote" | "demote" | "notify" | "validate-all" => {}
             _ => {
                 let _ = writeln!(self.out, "{USAGE}");
                 return rc::ERR_UNIMPLEMENTED;
@@ -547,17 +546,6 @@ impl<'a> Agent<'a> {
             "promote" => self.promote(&p),
             "demote" => self.demote(&p),
             "notify" => self.notify(&p),
-            "reload" => {
-                let o = self.drbdadm(&p, &["adjust"]);
-                if o.code == 0 {
-                    rc::SUCCESS
-                } else {
-                    self.reason(
-                        rc::ERR_GENERIC,
-                        &format!("drbdadm adjust {} failed: {}", p.resource, o.stderr.trim()),
-                    )
-                }
-            }
             _ => rc::ERR_UNIMPLEMENTED,
         }
     }
@@ -751,10 +739,10 @@ impl<'a> Agent<'a> {
         if n.kind == "pre"
             && n.operation == "start"
             && n.start_uname.iter().any(|u| *u != me)
-            && !st.connected()
+            && st.cstate == "StandAlone"
         {
-            // A peer is about to start: make sure we (re)connect to it.
-            let _ = self.drbdadm(p, &["adjust"]);
+            // A peer is about to start and we are not even trying to reach it: connect.
+            let _ = self.drbdadm(p, &["connect"]);
         }
         if n.kind == "post" {
             // The cluster changed: the peer may have appeared, gone, or changed role.
@@ -810,7 +798,7 @@ impl Notification {
 
 /// Usage text (for unknown actions).
 pub const USAGE: &str =
-    "usage: drbd {start|stop|monitor|promote|demote|notify|reload|meta-data|validate-all}";
+    "usage: drbd {start|stop|monitor|promote|demote|notify|meta-data|validate-all}";
 
 /// The agent's OCF 1.0 meta-data.
 pub fn metadata() -> String {
@@ -877,7 +865,6 @@ preferred, Inconsistent or Outdated data is never promoted.\n</longdesc>\n");
         "<action name=\"stop\" timeout=\"100s\"/>",
         "<action name=\"monitor\" depth=\"0\" timeout=\"20s\" interval=\"20s\" role=\"Slave\"/>",
         "<action name=\"monitor\" depth=\"0\" timeout=\"20s\" interval=\"10s\" role=\"Master\"/>",
-        "<action name=\"reload\" timeout=\"30s\"/>",
         "<action name=\"meta-data\" timeout=\"5s\"/>",
         "<action name=\"validate-all\" timeout=\"30s\"/>",
     ] {
@@ -903,4 +890,96 @@ pub fn main_with(args: &[String]) -> i32 {
 /// Where Pacemaker finds the agent (`ocf:drbd-ublk:drbd`).
 pub fn install_path(ocf_root: &Path) -> PathBuf {
     ocf_root.join("resource.d/drbd-ublk/drbd")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(role: &str, disk: &str, peer: &str, cstate: &str) -> DrbdState {
+        DrbdState {
+            role: role.into(),
+            disk: disk.into(),
+            peer_disk: peer.into(),
+            cstate: cstate.into(),
+        }
+    }
+
+    #[test]
+    fn promotion_score_table() {
+        let s = parse_scores(DEFAULT_SCORES).unwrap();
+        assert_eq!(
+            st("Primary", "UpToDate", "DUnknown", "WFConnection").promotion_score(&s),
+            Some(10000)
+        );
+        assert_eq!(
+            st("Secondary", "UpToDate", "UpToDate", "Connected").promotion_score(&s),
+            Some(10000)
+        );
+        assert_eq!(
+            st("Secondary", "UpToDate", "Inconsistent", "SyncSource").promotion_score(&s),
+            Some(10000)
+        );
+        assert_eq!(
+            st("Secondary", "UpToDate", "DUnknown", "WFConnection").promotion_score(&s),
+            Some(1000)
+        );
+        assert_eq!(
+            st("Secondary", "UpToDate", "DUnknown", "StandAlone").promotion_score(&s),
+            Some(1000)
+        );
+        assert_eq!(
+            st("Secondary", "Consistent", "DUnknown", "WFConnection").promotion_score(&s),
+            Some(0)
+        );
+        for disk in ["Inconsistent", "Outdated", "Diskless", "Failed", "Attaching", "DUnknown"] {
+            assert_eq!(
+                st("Secondary", disk, "UpToDate", "Connected").promotion_score(&s),
+                None,
+                "{disk}"
+            );
+        }
+        assert!(st("Secondary", "Consistent", "", "").promotable_data());
+        assert!(!st("Secondary", "Outdated", "", "").promotable_data());
+        assert_eq!(parse_scores("1 2 3 4").unwrap(), [1, 2, 3, 4]);
+        assert_eq!(parse_scores("1 2 3").unwrap_err().code, rc::ERR_CONFIGURED);
+        assert_eq!(parse_scores("a b c d").unwrap_err().code, rc::ERR_CONFIGURED);
+    }
+
+    #[test]
+    fn notification_lists_and_legacy_names() {
+        let vars = |k: &str| -> Option<String> {
+            match k {
+                "OCF_RESKEY_CRM_meta_notify_type" => Some("post".into()),
+                "OCF_RESKEY_CRM_meta_notify_operation" => Some("promote".into()),
+                "OCF_RESKEY_CRM_meta_notify_promote_uname" => Some("node2 ".into()),
+                "OCF_RESKEY_CRM_meta_notify_start_uname" => Some(" ".into()),
+                "OCF_RESKEY_CRM_meta_notify_master_uname" => Some("node1 ".into()),
+                _ => None,
+            }
+        };
+        let n = Notification::from_env(&vars);
+        assert_eq!((n.kind.as_str(), n.operation.as_str()), ("post", "promote"));
+        assert_eq!(n.promote_uname, vec!["node2"]);
+        assert!(n.start_uname.is_empty());
+        assert_eq!(
+            n.promoted_uname,
+            vec!["node1"],
+            "legacy master list used when promoted is absent"
+        );
+    }
+
+    #[test]
+    fn state_pairs() {
+        assert_eq!(split_pair("Primary/Secondary\n"), ("Primary".into(), Some("Secondary".into())));
+        assert_eq!(split_pair("Secondary\n"), ("Secondary".into(), None));
+        assert_eq!(split_pair(""), ("".into(), None));
+    }
+
+    #[test]
+    fn metadata_is_well_formed() {
+        let md = metadata();
+        cluster_core::cib::xml::Element::parse(&md).expect("well-formed XML");
+        assert!(md.contains("<parameter name=\"drbd_resource\" unique=\"1\" required=\"1\">"));
+    }
 }

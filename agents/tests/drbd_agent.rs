@@ -45,7 +45,7 @@ case $cmd in
   primary) [ "$(cat $f.disk)" = UpToDate ] || { echo "1: State change failed: (-2) Need access to UpToDate data" >&2; exit 17; }
       echo Primary > $f.role ;;
   secondary) echo Secondary > $f.role ;;
-  adjust) ;;
+  connect) echo WFConnection > $f.cstate ;;
   *) echo "unknown $cmd" >&2; exit 3 ;;
 esac
 "#;
@@ -396,4 +396,40 @@ fn drbd_unknown_action_is_unimplemented() {
     let lab = Lab::new("unimpl");
     let mut r = lab.runner();
     assert_eq!(run(&mut r, req(&lab, "migrate_to")).0, 3);
+}
+
+#[test]
+fn drbd_notify_pre_start_of_peer_connects_a_standalone_node() {
+    let lab = Lab::new("notify");
+    let mut r = lab.runner();
+    assert_eq!(run(&mut r, req(&lab, "start")).0, 0);
+    lab.set_state("res-wwwdata.cstate", "StandAlone\n");
+    let n = NotifyVars {
+        notify_type: "pre".into(),
+        operation: "start".into(),
+        start: vec![("WebData:1".into(), "node2".into())],
+        active: vec![("WebData:0".into(), "node1".into())],
+        ..NotifyVars::default()
+    };
+    // Our own start announced: nothing to do.
+    let mut own = n.clone();
+    own.start = vec![("WebData:0".into(), "node1".into())];
+    let mut q = req(&lab, "notify");
+    q.notify = Some(own);
+    assert_eq!(run(&mut r, q).0, 0);
+    assert!(!lab.state("drbdadm.log").contains("connect"));
+    let mut q = req(&lab, "notify");
+    q.notify = Some(n);
+    assert_eq!(run(&mut r, q).0, 0);
+    assert!(lab.state("drbdadm.log").contains("connect wwwdata"));
+    assert_eq!(lab.state("res-wwwdata.cstate"), "WFConnection\n");
+    // Notify of a stopped resource, or with the daemon gone: still 0.
+    assert_eq!(run(&mut r, req(&lab, "stop")).0, 0);
+    let mut q = req(&lab, "notify");
+    q.notify = Some(NotifyVars {
+        notify_type: "post".into(),
+        operation: "stop".into(),
+        ..NotifyVars::default()
+    });
+    assert_eq!(run(&mut r, q).0, 0);
 }

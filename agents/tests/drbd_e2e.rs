@@ -7,6 +7,9 @@
 //! (they exist after `cargo build -p tools` or a workspace test run); without them, or without
 //! root, the test says so and returns.
 
+// Waiting for a real daemon process needs the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
