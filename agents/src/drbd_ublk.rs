@@ -49,6 +49,10 @@ pub mod rc {
 pub const DEFAULT_DRBDCONF: &str = "/etc/drbd.conf";
 /// Default `adjust_master_score`: only-consistent, only-remote, local-ok, as-good-as-it-gets.
 pub const DEFAULT_SCORES: &str = "0 10 1000 10000";
+/// How many times a state change is re-read before giving up (see `SETTLE_INTERVAL`).
+pub const SETTLE_POLLS: u32 = 50;
+/// Pause between two reads while waiting for a state change to show.
+pub const SETTLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Exit code of a program that could not be started (as a shell reports it).
 pub const EXIT_NOT_FOUND: i32 = 127;
 
@@ -448,6 +452,20 @@ impl<'a> Agent<'a> {
         })
     }
 
+    /// Re-reads the state until `done` holds, at most [`SETTLE_POLLS`] times
+    /// [`SETTLE_INTERVAL`] apart: the daemon applies a state change just after acknowledging it.
+    fn settle(&mut self, p: &Params, done: impl Fn(&Probe) -> bool) -> Probe {
+        let mut probe = self.read_state(p);
+        for _ in 0..SETTLE_POLLS {
+            if done(&probe) {
+                break;
+            }
+            std::thread::sleep(SETTLE_INTERVAL);
+            probe = self.read_state(p);
+        }
+        probe
+    }
+
     /// The promotion tool and its leading arguments: `crm_attribute --promotion` for a CRM
     /// feature set ≥ 3.10 (or none given), else `crm_master`.
     fn promotion_tool(&self) -> (&'static str, Vec<String>) {
@@ -594,7 +612,7 @@ impl<'a> Agent<'a> {
                         ),
                     );
                 }
-                match self.read_state(p) {
+                match self.settle(p, |s| matches!(s, Probe::Running(_))) {
                     Probe::Running(st) => st,
                     _ => {
                         return self.reason(
@@ -630,7 +648,7 @@ impl<'a> Agent<'a> {
                     ),
                 );
             }
-            if let Probe::Running(st) = self.read_state(p) {
+            if let Probe::Running(st) = self.settle(p, |s| !matches!(s, Probe::Running(_))) {
                 return self.reason(
                     rc::ERR_GENERIC,
                     &format!(
@@ -679,7 +697,7 @@ impl<'a> Agent<'a> {
                 ),
             );
         }
-        match self.read_state(p) {
+        match self.settle(p, |s| matches!(s, Probe::Running(st) if st.is_primary())) {
             Probe::Running(st) if st.is_primary() => {
                 self.set_score(st.promotion_score(&p.scores));
                 rc::SUCCESS
@@ -710,7 +728,7 @@ impl<'a> Agent<'a> {
                 );
             }
         }
-        match self.read_state(p) {
+        match self.settle(p, |s| !matches!(s, Probe::Running(st) if st.is_primary())) {
             Probe::Running(st) if !st.is_primary() => {
                 self.set_score(st.promotion_score(&p.scores));
                 rc::SUCCESS

@@ -143,6 +143,25 @@ impl Lab {
         (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
     }
 
+    /// Waits (bounded) until `drbdadm role` shows `role`: the daemon acknowledges a role
+    /// change just before it shows in the status.
+    fn wait_role(&self, role: &str) {
+        for _ in 0..100 {
+            let o = Command::new(&self.adm)
+                .arg("-c")
+                .arg(&self.conf)
+                .args(["role", "wwwdata"])
+                .envs(self.env.iter().cloned())
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&o.stdout).starts_with(role) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("role never became {role}");
+    }
+
     fn start_daemon(&self) -> Daemon {
         let log = std::fs::File::create(self.dir.0.join("daemon.log")).unwrap();
         let child = Command::new(&self.daemon_bin)
@@ -222,9 +241,11 @@ fn drbd_agent_end_to_end_with_daemon() {
     assert!(why.unwrap_or_default().contains("Inconsistent"));
     // The administrator forces the initial Primary (walkthrough step 22) and hands it back.
     assert_eq!(adm_cmd(&["primary", "--force", "wwwdata"]).0, 0);
+    lab.wait_role("Primary");
     assert_eq!(run(&mut r, req("monitor").with_interval_ms(10_000)).0, 8);
     assert_eq!(score(), "10000");
     assert_eq!(adm_cmd(&["secondary", "wwwdata"]).0, 0);
+    lab.wait_role("Secondary");
     assert_eq!(run(&mut r, req("monitor").with_interval_ms(20_000)).0, 0);
     assert_eq!(score(), "1000", "UpToDate, peer unknown");
     // Pacemaker's cycle.
