@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use tests::sim::cluster::{run_seed, Sim, SimConfig};
 
 /// Seeds that once failed (kept as regressions) plus a spread of configurations.
-const REGRESSION_SEEDS: &[u64] =
-    &[1, 5, 10, 104, 107, 139, 1000, 1016, 1115, 7041, 7225, 50060, 60027, 300088];
+const REGRESSION_SEEDS: &[u64] = &[
+    1, 5, 10, 104, 107, 139, 1000, 1016, 1115, 7041, 7225, 50060, 60027, 300088, 400094, 504292,
+    603609,
+];
 
 fn check(seed: u64) {
     if let Err(f) = run_seed(seed) {

@@ -1,97 +1,15 @@
 //! drbd-ublkd end to end on one node (root, real kernel): create-md on a temp backing file,
 //! up, primary --force, ext4 on /dev/drbd/by-res/r0 (a temp device root), files, fsck,
 //! down and up again with the data intact, and the status outputs along the way.
+// End-to-end tests wait on real time.
+#![allow(clippy::disallowed_methods)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod drbd_common;
+
+use drbd_common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const ADM: &str = env!("CARGO_BIN_EXE_drbdadm");
-const DAEMON: &str = env!("CARGO_BIN_EXE_drbd-ublkd");
-const OVERVIEW: &str = env!("CARGO_BIN_EXE_drbd-overview");
-
-/// Temp directory, removed on drop (after everything inside is torn down).
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A mounted file system, unmounted (lazily if needed) on drop.
-struct Mount(PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let ok = Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-/// A running daemon, shut down (then killed) on drop.
-struct Daemon {
-    child: Child,
-    env: Vec<(String, String)>,
-}
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let mut c = Command::new(DAEMON);
-        c.arg("--shutdown").envs(self.env.iter().cloned());
-        let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Node {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-}
-
-impl Node {
-    fn adm(&self, args: &[&str]) -> (i32, String, String) {
-        let conf = self.dir.join("drbd.conf");
-        let o = Command::new(ADM)
-            .arg("-c")
-            .arg(&conf)
-            .args(args)
-            .envs(self.env.iter().cloned())
-            .output()
-            .expect("run drbdadm");
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.adm(args);
-        assert_eq!(code, 0, "drbdadm {args:?}: {err}");
-        out
-    }
-}
-
-fn sh(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).output().expect(cmd);
-    assert!(o.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 #[test]
 fn single_node_ext4_standalone() {

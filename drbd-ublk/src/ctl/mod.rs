@@ -18,6 +18,7 @@ pub mod render;
 mod status;
 
 pub use status::{ResourceStatus, SyncProgress};
+pub(crate) use status::{CONNS, DISKS, ROLES};
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -280,8 +280,8 @@ impl ResourceStatus {
     }
 }
 
-const ROLES: [Role; 3] = [Role::Unknown, Role::Primary, Role::Secondary];
-const DISKS: [DiskState; 9] = [
+pub(crate) const ROLES: [Role; 3] = [Role::Unknown, Role::Primary, Role::Secondary];
+pub(crate) const DISKS: [DiskState; 9] = [
     DiskState::Diskless,
     DiskState::Attaching,
     DiskState::Failed,
@@ -292,7 +292,7 @@ const DISKS: [DiskState; 9] = [
     DiskState::Consistent,
     DiskState::UpToDate,
 ];
-const CONNS: [ConnState; 24] = [
+pub(crate) const CONNS: [ConnState; 24] = [
     ConnState::StandAlone,
     ConnState::Disconnecting,
     ConnState::Unconnected,

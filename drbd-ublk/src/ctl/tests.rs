@@ -57,8 +57,9 @@ fn responses_round_trip() {
         decode_response(&encode_response(&r)).unwrap(),
         Response::Text("hello\nworld".into())
     );
-    let e: Result<Response, CtlError> = Err(CtlError::failed(11, "State change failed: (-2)"));
-    assert_eq!(decode_response(&encode_response(&e)).unwrap_err(), e.unwrap_err());
+    let err = CtlError::failed(11, "State change failed: (-2)");
+    let e: Result<Response, CtlError> = Err(err.clone());
+    assert_eq!(decode_response(&encode_response(&e)).unwrap_err(), err);
     assert!(decode_response("nonsense").is_err());
     assert!(ResourceStatus::decode("name=r0\nrole=Boss\n").is_err());
 }

@@ -102,6 +102,20 @@ pub enum Cmd {
         /// Message.
         msg: PeerMsg,
     },
+    /// A new connection is up (sent before any of its messages).
+    LinkUp {
+        /// Send half.
+        sink: Box<dyn PeerSink>,
+        /// Tie-breaker bit from the link setup.
+        resolve_conflicts: bool,
+    },
+    /// The connection of generation `gen` ended.
+    LinkDown {
+        /// Connection generation.
+        gen: u64,
+        /// Why.
+        reason: ConnState,
+    },
     /// Stop: disconnect, flush, leave the thread.
     Stop,
 }
@@ -211,7 +225,7 @@ impl Engine {
     }
 
     /// Runs until [`Cmd::Stop`] or until every sender is gone.
-    pub fn run(mut self, rx: Receiver<Cmd>, links: Receiver<Box<dyn PeerSink>>) {
+    pub fn run(mut self, rx: Receiver<Cmd>) {
         self.publish();
         loop {
             match rx.recv_timeout(TICK) {
@@ -231,10 +245,6 @@ impl Engine {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-            }
-            while let Ok(l) = links.try_recv() {
-                self.link = Some(l);
-                self.repl.on_link_up(false);
             }
             if self.last_tick.elapsed() >= TICK / 2 {
                 self.last_tick = Instant::now();
@@ -296,6 +306,18 @@ impl Engine {
                 if self.link.as_ref().is_some_and(|l| l.generation() == gen) {
                     self.count_in(&msg);
                     self.repl.on_peer_msg(msg);
+                }
+            }
+            Cmd::LinkUp { sink, resolve_conflicts } => {
+                if self.repl.conn() == ConnState::WFConnection {
+                    self.link = Some(sink);
+                    self.repl.on_link_up(resolve_conflicts);
+                }
+            }
+            Cmd::LinkDown { gen, reason } => {
+                if self.link.as_ref().is_some_and(|l| l.generation() == gen) {
+                    self.link = None;
+                    self.repl.on_link_down(reason);
                 }
             }
             Cmd::Stop => {}
@@ -400,12 +422,6 @@ impl Engine {
         }
     }
 
-    /// Called by the connection's reader when it ends.
-    pub fn link_lost(&mut self) {
-        self.link = None;
-        self.repl.on_link_down(ConnState::NetworkFailure);
-    }
-
     fn complete(&mut self, tag: u64, result: Result<Option<Payload>, IoError>) {
         match self.pending.remove(&tag) {
             Some(Pending::Write(r)) | Some(Pending::Flush(r)) => {
@@ -471,8 +487,13 @@ impl Engine {
 
     fn publish(&mut self) {
         let r = &self.repl;
-        let progress = r.resync_progress();
         let conn = r.conn();
+        // The target knows the resync's total; the source counts its own bitmap from the
+        // start of the resync.
+        let oos = r.bitmap().count_out_of_sync();
+        let progress = r.resync_progress().or_else(|| {
+            conn.is_sync().then(|| (oos, self.meter.as_ref().map_or(oos, |m| m.total)))
+        });
         let sync = match progress {
             Some((left, total)) if conn.is_sync() => {
                 let now = Instant::now();
@@ -483,7 +504,7 @@ impl Engine {
                 });
                 if m.marks
                     .back()
-                    .is_none_or(|(t, _)| now.duration_since(*t) >= Duration::from_secs(1))
+                    .map_or(true, |(t, _)| now.duration_since(*t) >= Duration::from_secs(1))
                 {
                     m.marks.push_back((now, left));
                     if m.marks.len() > 18 {
@@ -501,7 +522,7 @@ impl Engine {
                 let (t0, l0) = *m.marks.front().unwrap_or(&(now, left));
                 let speed = rate(t0, l0);
                 let avg = rate(m.started, m.total);
-                let eta = if speed > 0 { left * 4 / speed } else { 0 };
+                let eta = (left * 4).checked_div(speed).unwrap_or(0);
                 Some(SyncProgress {
                     total_kib: total * 4,
                     left_kib: left * 4,

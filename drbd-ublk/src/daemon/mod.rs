@@ -19,11 +19,20 @@
 //!   queries never wait behind I/O.
 //! * `$RUN_DIR/proc-drbd` is rewritten (atomically) after each request and every second.
 //!
+//! The peer connection is [`conn`]; the byte encoding of the peer messages is [`wire`].
+//!
 //! # Not yet
-//! The peer connection is not driven yet: a resource with a peer goes to `WFConnection` and
-//! stays there (as DRBD does while the peer is down). See [`engine`] for local I/O.
+//! * No keep-alive on the link: a peer that vanishes without a TCP reset or FIN is noticed
+//!   only when a send times out (the link's send timeout).
+//! * Handler scripts (`fence-peer`, `split-brain`, …) are logged, not run.
+//! * Single-volume resources with a backing disk only (no diskless nodes, no `volume` lists).
 
+// The daemon is the real driver of the sans-IO engine: it reads the clock.
+#![allow(clippy::disallowed_methods)]
+
+pub mod conn;
 pub mod engine;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -40,11 +49,15 @@ use crate::config::{self, Config};
 use crate::ctl::{self, exit, render, CtlError, Request, ResourceStatus, Response};
 use crate::fuse::{FuseLoopDevice, FuseLoopOptions, LinkStyle};
 use crate::meta;
+use crate::net::LinkConfig;
 use crate::repl::{Done, ReplConfig, Replicator, Role};
-use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, PeerSink, QUEUE_DEPTH};
+use conn::NetCtl;
+use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, QUEUE_DEPTH};
 
 /// How long `primary` waits for a promotion that needs the peer's agreement.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
+/// How long `primary` waits for a peer's demotion to be reported.
+const PEER_STATE_WAIT: Duration = Duration::from_secs(2);
 
 /// Daemon settings.
 #[derive(Debug, Clone)]
@@ -323,15 +336,14 @@ impl Daemon {
         st.peer = peer_name;
         let status = Arc::new(Mutex::new(st));
         let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
-        let (_link_tx, link_rx) = sync_channel::<Box<dyn PeerSink>>(1);
         let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
-        eng.set_net_ctl(Box::new(|_| {}));
+        if let Some(lc) = LinkConfig::from_resource(&res) {
+            let net = NetCtl::new(name, host.address.addr, lc, tx.clone());
+            eng.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
+        }
         let thread = std::thread::Builder::new()
             .name(format!("drbd-{name}"))
-            .spawn(move || {
-                let _keep = _link_tx;
-                eng.run(rx, link_rx)
-            })
+            .spawn(move || eng.run(rx))
             .map_err(|e| fail(exit::EXEC, e.to_string()))?;
         let mut running = Running { tx: tx.clone(), thread: Some(thread), status, device: None };
 
@@ -408,7 +420,18 @@ impl Daemon {
     }
 
     fn primary(&self, name: &str, force: bool) -> Result<(), CtlError> {
-        if self.admin_done(name, Admin::Primary { force })? == Done::Pending {
+        // The peer's demotion may still be on its way (its state report travels behind the
+        // reply its drbdadm got): a refusal for two primaries is retried for a moment.
+        let t0 = Instant::now();
+        let done = loop {
+            match self.admin_done(name, Admin::Primary { force }) {
+                Err(e) if e.to_string().contains("(-1)") && t0.elapsed() < PEER_STATE_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        };
+        if done == Done::Pending {
             let t0 = Instant::now();
             while self.role_of(name) != Some(Role::Primary) {
                 if t0.elapsed() > PROMOTE_WAIT {

@@ -79,13 +79,19 @@
 //!   blocks (from the side that did not restart since it was last connected, flag
 //!   [`UuidFlags::fresh_attach`]), instead of leaving them different.
 //! * Under protocol C a flush completes after the barrier ack (see above).
+//! * A write that did not reach the peer (disconnected, or cleaned from the transfer log) is
+//!   acknowledged only after the new generation UUID is durable, so a crash right after the
+//!   acknowledgement cannot hide it from split-brain detection.
+//! * `detach` marks a consistent disk Outdated first (writes go on without it), and a Primary
+//!   re-attaching after running diskless comes back Inconsistent.
 //! * The sender closes an epoch when it goes idle (on [`Replicator::tick`]) and on demotion,
 //!   as 8.4's sender does when it runs out of work.
 //!
 //! # Not implemented
 //!
-//! Ahead/Behind (congestion policy pull-ahead), detach / diskless operation with I/O through
-//! the peer, `on-io-error detach` (a failed local write only marks its blocks out of sync; if
+//! Ahead/Behind (congestion policy pull-ahead), `on-io-error detach` (admin `detach` and
+//! diskless operation through the peer exist, but a failed local write only marks its blocks
+//! out of sync; if
 //! that node later is resync source the stale block is copied: write errors are therefore not
 //! injected by the simulator), dual-primary
 //! write-conflict resolution (allow-two-primaries only disables the single-Primary check),

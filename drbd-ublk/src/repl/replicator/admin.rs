@@ -90,7 +90,9 @@ impl Replicator {
             return Err(StateError::NoUpToDateDisk);
         }
         // Writes go on without this disk: on re-attach it must not count as UpToDate.
-        self.set_disk(DiskState::Outdated);
+        if self.disk > DiskState::Outdated {
+            self.set_disk(DiskState::Outdated);
+        }
         self.write_bitmap();
         self.write_sb();
         for r in self.reqs.values_mut() {

@@ -78,6 +78,13 @@ impl Replicator {
                 | ConnState::WFBitMapT
         );
         self.set_conn(reason);
+        if was_connected && self.role == Role::Primary && self.disk == DiskState::UpToDate {
+            // Before the transfer log is cleaned: writes completing without the peer must
+            // wait until the new generation is durable.
+            self.new_generation();
+            self.log(format!("new current UUID {:016X}", self.uuids.current));
+            self.write_sb_gate();
+        }
         self.tl_clear();
         self.rs = None;
         self.ov = None;
@@ -100,11 +107,6 @@ impl Replicator {
         if self.role == Role::Primary && peer_maybe_current && self.cfg.fencing != Fencing::DontCare
         {
             self.start_fencing();
-        }
-        if was_connected && self.role == Role::Primary && self.disk == DiskState::UpToDate {
-            self.new_generation();
-            self.log(format!("new current UUID {:016X}", self.uuids.current));
-            self.write_sb_gate();
         }
         self.write_bitmap();
         self.write_sb();

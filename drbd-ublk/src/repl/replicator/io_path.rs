@@ -296,7 +296,12 @@ impl Replicator {
     pub(super) fn maybe_complete(&mut self, id: u64) {
         let Some(r) = self.reqs.get_mut(&id) else { return };
         let pending = |p: Part| matches!(p, Part::Pending | Part::Idle);
-        if !r.completed && !pending(r.local) && !pending(r.net) {
+        // A write that did not reach the peer is acknowledged only once the new data
+        // generation is on disk: otherwise a crash could hide it from split-brain detection.
+        let gen_wait = r.kind == ReqKind::Write
+            && r.net == Part::Done(false)
+            && self.sb_generation_pending > 0;
+        if !r.completed && !pending(r.local) && !pending(r.net) && !gen_wait {
             r.completed = true;
             let ok = r.local == Part::Done(true) || r.net == Part::Done(true);
             let tag = r.tag;
@@ -366,6 +371,12 @@ impl Replicator {
                 }
                 if kind == MetaKind::Superblock && self.sb_generation_pending > 0 {
                     self.sb_generation_pending -= 1;
+                    if self.sb_generation_pending == 0 {
+                        let ids: Vec<u64> = self.reqs.keys().copied().collect();
+                        for id in ids {
+                            self.maybe_complete(id);
+                        }
+                    }
                     self.release_held();
                 }
                 self.kick_meta();
