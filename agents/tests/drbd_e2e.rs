@@ -5,7 +5,8 @@
 //!
 //! `drbdadm` and `drbd-ublkd` are taken from the same target directory as the agent binary
 //! (they exist after `cargo build -p tools` or a workspace test run); without them, or without
-//! root, the test says so and returns.
+//! root, the test says so and returns. The two-node test runs two daemons in the root namespace
+//! on loopback (127.0.0.1 / 127.0.0.2), one executor per node.
 
 // Waiting for a real daemon process needs the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -340,4 +341,155 @@ fn drbd_ocf_tester_passes_against_installed_agent() {
     eprintln!("{out}");
     let (code, _) = lab.adm(&["role", "wwwdata"]);
     assert_eq!(code, 0);
+}
+
+/// One node of the two-node test: its own daemon, run dir, device root and backing file.
+struct Peer {
+    env: Vec<(String, String)>,
+    runner: ProcessRunner,
+}
+
+#[test]
+fn drbd_two_nodes_on_loopback_scores_and_promotion() {
+    let Some(lab) = Lab::new("two", 2) else {
+        return;
+    };
+    let d = &lab.dir.0;
+    let port = 20_000 + (std::process::id() % 20_000) as u16 + 2;
+    for h in ["agt-a", "agt-b"] {
+        std::fs::File::create(d.join(format!("{h}.img"))).unwrap().set_len(16 << 20).unwrap();
+    }
+    std::fs::write(
+        &lab.conf,
+        format!(
+            "resource wwwdata {{\n  on agt-a {{ device /dev/drbd9; disk {a}; address 127.0.0.1:{port}; meta-disk internal; }}\n  on agt-b {{ device /dev/drbd9; disk {b}; address 127.0.0.2:{port}; meta-disk internal; }}\n}}\n",
+            a = d.join("agt-a.img").display(),
+            b = d.join("agt-b.img").display()
+        ),
+    )
+    .unwrap();
+    let mut peers = Vec::new();
+    let mut daemons = Vec::new();
+    for h in ["agt-a", "agt-b"] {
+        let env = vec![
+            ("DRBD_UBLK_RUN_DIR".to_string(), d.join(format!("run-{h}")).display().to_string()),
+            ("DRBD_UBLK_DEV_ROOT".to_string(), d.join(format!("dev-{h}")).display().to_string()),
+            ("DRBD_UBLK_HOSTNAME".to_string(), h.to_string()),
+        ];
+        let md = Command::new(&lab.adm)
+            .arg("-c")
+            .arg(&lab.conf)
+            .args(["create-md", "wwwdata"])
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(md.status.success(), "{}", String::from_utf8_lossy(&md.stderr));
+        let log = std::fs::File::create(d.join(format!("daemon-{h}.log"))).unwrap();
+        let child = Command::new(&lab.daemon_bin)
+            .arg("--config")
+            .arg(&lab.conf)
+            .arg("--hostname")
+            .arg(h)
+            .envs(env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        daemons.push(Daemon { bin: lab.daemon_bin.clone(), child, env: env.clone() });
+        let sock = d.join(format!("run-{h}/ctl.sock"));
+        let t0 = Instant::now();
+        while !sock.exists() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(sock.exists(), "{h} daemon socket");
+        std::fs::create_dir_all(d.join(format!("state-{h}"))).unwrap();
+        let bin = d.join(format!("bin-{h}"));
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(&lab.adm, bin.join("drbdadm")).unwrap();
+        let stand_in = bin.join("crm_attribute");
+        let state = d.join(format!("state-{h}")).display().to_string();
+        std::fs::write(&stand_in, CRM_ATTRIBUTE.replace("@STATE@", &state)).unwrap();
+        std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let runner = ProcessRunner::new(ExecConfig {
+            ocf_root: d.join("ocf"),
+            path_prefix: vec![bin.clone()],
+            sbin_dir: Some(bin),
+            rsctmp: d.join("rsctmp"),
+            node_name: Some(h.into()),
+            extra_env: env.clone(),
+            ..ExecConfig::default()
+        });
+        peers.push(Peer { env, runner });
+    }
+    let req = |action: &str| {
+        let mut q = AgentRequest::ocf("WebData", "drbd-ublk", "drbd", action)
+            .with_param("drbd_resource", "wwwdata")
+            .with_param("drbdconf", &lab.conf.display().to_string());
+        for (k, v) in [
+            ("clone_max", "2"),
+            ("clone_node_max", "1"),
+            ("notify", "true"),
+            ("promotable", "true"),
+        ] {
+            q = q.with_meta(k, v);
+        }
+        q
+    };
+    let score = |h: &str| {
+        std::fs::read_to_string(d.join(format!("state-{h}/score")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let adm = |p: &Peer, args: &[&str]| {
+        let o = Command::new(&lab.adm)
+            .arg("-c")
+            .arg(&lab.conf)
+            .args(args)
+            .envs(p.env.iter().cloned())
+            .output()
+            .unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    for p in peers.iter_mut() {
+        assert_eq!(run(&mut p.runner, req("start")).0, 0);
+    }
+    // Initial sync forced from agt-a, as the walkthrough does by hand.
+    assert_eq!(adm(&peers[0], &["primary", "--force", "wwwdata"]).0, 0);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if adm(&peers[1], &["dstate", "wwwdata"]).1 == "UpToDate/UpToDate\n" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        adm(&peers[1], &["dstate", "wwwdata"]).1,
+        "UpToDate/UpToDate\n",
+        "initial sync done"
+    );
+    assert_eq!(run(&mut peers[0].runner, req("demote")).0, 0);
+    for (i, h) in ["agt-a", "agt-b"].into_iter().enumerate() {
+        assert_eq!(run(&mut peers[i].runner, req("monitor").with_interval_ms(20_000)).0, 0, "{h}");
+        assert_eq!(score(h), "10000", "{h}: UpToDate, connected to an UpToDate peer");
+    }
+    // Pacemaker promotes agt-b.
+    assert_eq!(run(&mut peers[1].runner, req("promote")).0, 0);
+    assert_eq!(run(&mut peers[1].runner, req("monitor").with_interval_ms(10_000)).0, 8);
+    assert_eq!(run(&mut peers[0].runner, req("monitor").with_interval_ms(20_000)).0, 0);
+    let mut post = req("notify");
+    post.notify = Some(cluster_core::exec::types::NotifyVars {
+        notify_type: "post".into(),
+        operation: "promote".into(),
+        promote: vec![("WebData:1".into(), "agt-b".into())],
+        ..Default::default()
+    });
+    assert_eq!(run(&mut peers[0].runner, post).0, 0);
+    assert_eq!(run(&mut peers[1].runner, req("demote")).0, 0);
+    for p in peers.iter_mut().rev() {
+        assert_eq!(run(&mut p.runner, req("stop")).0, 0);
+        assert_eq!(run(&mut p.runner, req("monitor")).0, 7);
+    }
+    assert_eq!((score("agt-a"), score("agt-b")), (String::new(), String::new()));
+    drop(daemons);
 }
