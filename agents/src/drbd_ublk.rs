@@ -546,8 +546,8 @@ impl<'a> Agent<'a> {
         let cfg = match self.check_config(&p) {
             Ok(c) => c,
             // A probe on a node that cannot run the resource: it is not running here.
-            Err(_) if probe || action == "stop" => {
-                return if action == "stop" { rc::SUCCESS } else { rc::NOT_RUNNING };
+            Err(_) if probe || action == "stop" || action == "notify" => {
+                return if probe { rc::NOT_RUNNING } else { rc::SUCCESS };
             }
             Err(e) => return self.reason(e.code, &e.reason),
         };
