@@ -12,6 +12,7 @@ packages=(
   fio                      # FUSE front-end parallel I/O test and benches/fuse-vs-loop.sh
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
   corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcfg-dev libcmap-dev  # membership (rust-corosync links these)
+  libxml2-utils            # xmllint: ocf-tester validates agent meta-data against ra-api-1.dtd
 )
 
 missing=()
