@@ -142,6 +142,18 @@ struct Eng<'a> {
     have_quorum: bool,
     fences: Vec<(usize, String)>,
     scores: Vec<String>,
+    /// Id lookup for constraints, extended as `rs` grows (entries of `rs` are only ever
+    /// appended and their ids never change), so a constraint's target is found in O(log n)
+    /// instead of a scan of every resource.
+    index: std::cell::RefCell<RscIndex>,
+}
+
+/// First index of each resource id, and of each clone by its child template's id.
+#[derive(Default)]
+struct RscIndex {
+    seen: usize,
+    by_id: BTreeMap<String, usize>,
+    by_clone_child: BTreeMap<String, usize>,
 }
 
 fn role_of_monitor_rc(rc: i32) -> Option<Role> {
@@ -225,6 +237,7 @@ impl<'a> Eng<'a> {
             have_quorum: inp.have_quorum,
             fences: Vec::new(),
             scores: Vec::new(),
+            index: Default::default(),
         }
     }
 
@@ -314,17 +327,19 @@ impl<'a> Eng<'a> {
 
     /// Constraint target: a clone's child template id resolves to the clone.
     fn constraint_target(&self, id: &str) -> Option<usize> {
-        if let Some(i) = self.rs.iter().position(|r| r.id == id) {
-            return Some(i);
-        }
-        // A clone child template: rs ids carry ":N"; find the clone whose child base matches.
-        for (i, r) in self.rs.iter().enumerate() {
-            if r.kind == Kind::Clone && r.def.children.first().map(|c| c.id == id).unwrap_or(false)
-            {
-                return Some(i);
+        let mut ix = self.index.borrow_mut();
+        for i in ix.seen..self.rs.len() {
+            let r = &self.rs[i];
+            ix.by_id.entry(r.id.clone()).or_insert(i);
+            // A clone child template: rs ids carry ":N"; the clone whose child base matches.
+            if r.kind == Kind::Clone {
+                if let Some(c) = r.def.children.first() {
+                    ix.by_clone_child.entry(c.id.clone()).or_insert(i);
+                }
             }
         }
-        None
+        ix.seen = self.rs.len();
+        ix.by_id.get(id).or_else(|| ix.by_clone_child.get(id)).copied()
     }
 
     fn unpack_status(&mut self) {
