@@ -1,11 +1,16 @@
 //! The transition graph the DC executes.
 //!
-//! [`Graph::build`] takes the scheduler's actions and edges and adds what the executor needs
-//! beyond them: the ordering implied by `rsc_order` constraints (`first`'s action before
-//! `then`'s; when symmetrical, `then`'s stop before `first`'s stop), group member order
-//! (starts in member order, stops in reverse) and one recurring `monitor` per configured
-//! interval after each start. Added edges that would close a cycle are left out, so the graph
-//! stays acyclic.
+//! [`Graph::build`] takes the scheduler's transition as it is: its actions (start, stop,
+//! promote, demote, recurring monitors with their role, cancellations of recurring monitors,
+//! fencing, notifications and the pseudo actions around groups, clones and notifications) and
+//! its ordering edges. The scheduler already orders `rsc_order` constraints, group members,
+//! monitors after the action that leaves the resource in the monitor's role, and fencing
+//! first, so nothing is added here. What the graph adds per action is the result the DC
+//! expects: 7 (not running) for a probe, 8 (running promoted) for a recurring monitor whose op
+//! definition has `role=Promoted`, 0 otherwise.
+//!
+//! Probes are not part of the scheduler's transition: [`Graph::probes`] builds a graph of
+//! independent one-shot monitors for the primitives a member has no history of.
 //!
 //! Execution: an action is ready when it is waiting, runnable and all its predecessors are
 //! done; pseudo actions complete as soon as they are ready. A failed predecessor blocks its
@@ -14,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::scheduler::input::{Kind, RscDef, SchedulerInput};
+use crate::scheduler::input::{Kind, Role, RscDef, SchedulerInput};
 use crate::scheduler::Transition;
 
 use super::NodeId;
@@ -41,8 +46,10 @@ pub struct GraphAction {
     pub task: String,
     /// Node name the action runs on.
     pub node: Option<String>,
-    /// Interval in ms (recurring monitors).
+    /// Interval in ms (recurring monitors and their cancellation).
     pub interval_ms: u64,
+    /// The rc the DC expects (7 for a probe, 8 for a promoted-role monitor, else 0).
+    pub expected_rc: i32,
     /// Implied action: completes without running anything.
     pub pseudo: bool,
     /// False when the scheduler marked it unrunnable.
@@ -78,161 +85,65 @@ fn base(id: &str) -> &str {
     id.split(':').next().unwrap_or(id)
 }
 
-fn collect(
-    r: &RscDef,
-    parents: &mut Vec<String>,
-    out: &mut BTreeMap<String, Vec<String>>,
-    groups: &mut Vec<Vec<String>>,
-    defs: &mut BTreeMap<String, RscDef>,
-) {
+fn collect<'a>(r: &'a RscDef, defs: &mut BTreeMap<&'a str, &'a RscDef>) {
     if r.kind == Kind::Primitive {
-        let mut anc = parents.clone();
-        anc.push(r.id.clone());
-        out.insert(r.id.clone(), anc);
-        defs.insert(r.id.clone(), r.clone());
-        return;
+        defs.insert(r.id.as_str(), r);
     }
-    if r.kind == Kind::Group {
-        groups.push(r.children.iter().map(|c| c.id.clone()).collect());
-    }
-    parents.push(r.id.clone());
     for c in &r.children {
-        collect(c, parents, out, groups, defs);
+        collect(c, defs);
     }
-    parents.pop();
-}
-
-fn reaches(n: usize, edges: &[(usize, usize)], from: usize, to: usize) -> bool {
-    let mut seen = vec![false; n];
-    let mut stack = vec![from];
-    while let Some(x) = stack.pop() {
-        if x == to {
-            return true;
-        }
-        if std::mem::replace(&mut seen[x], true) {
-            continue;
-        }
-        stack.extend(edges.iter().filter(|e| e.0 == x).map(|e| e.1));
-    }
-    false
 }
 
 impl Graph {
-    /// Builds the executable graph of transition `id` (see the module docs).
+    /// Builds the executable graph of transition `id` from the scheduler's actions and edges
+    /// (see the module docs).
     pub fn build(id: u64, input: &SchedulerInput, t: &Transition) -> Graph {
-        let mut actions: Vec<GraphAction> = t
-            .actions
-            .iter()
-            .map(|a| GraphAction {
-                rsc: a.rsc.clone(),
-                task: a.task.clone(),
-                node: a.node.clone(),
-                interval_ms: 0,
-                pseudo: a.pseudo,
-                runnable: a.runnable,
-                target: None,
-                reported: false,
-                dispatched_ms: 0,
-            })
-            .collect();
-        let mut edges: Vec<(usize, usize)> = t.edges.clone();
-        let mut anc = BTreeMap::new();
-        let mut groups = Vec::new();
         let mut defs = BTreeMap::new();
         for r in &input.resources {
-            collect(r, &mut Vec::new(), &mut anc, &mut groups, &mut defs);
+            collect(r, &mut defs);
         }
-        let belongs = |a: &GraphAction, id: &str| {
-            anc.get(base(&a.rsc)).map(|v: &Vec<String>| v.iter().any(|x| x == id)).unwrap_or(false)
+        let promoted_monitor = |rsc: &str, interval: u64| {
+            defs.get(base(rsc))
+                .map(|d| {
+                    d.ops.iter().any(|o| {
+                        o.name == "monitor"
+                            && o.interval == interval
+                            && o.role.map(|r| r == Role::Promoted).unwrap_or(false)
+                    })
+                })
+                .unwrap_or(false)
         };
-        let mut extra: Vec<(usize, usize)> = Vec::new();
-        for o in input.orders.iter().filter(|o| o.mandatory) {
-            for (i, a) in actions.iter().enumerate() {
-                for (j, b) in actions.iter().enumerate() {
-                    if i == j || a.task == "fence" || b.task == "fence" {
-                        continue;
-                    }
-                    if belongs(a, &o.first)
-                        && belongs(b, &o.then)
-                        && a.task == o.first_action
-                        && b.task == o.then_action
-                    {
-                        extra.push((i, j));
-                    }
-                    if o.symmetrical
-                        && o.first_action == "start"
-                        && o.then_action == "start"
-                        && a.task == "stop"
-                        && b.task == "stop"
-                        && belongs(a, &o.then)
-                        && belongs(b, &o.first)
-                    {
-                        extra.push((i, j));
-                    }
+        let actions: Vec<GraphAction> = t
+            .actions
+            .iter()
+            .map(|a| {
+                let expected_rc = if a.task == "monitor" && a.interval == 0 {
+                    7
+                } else if a.task == "monitor" && promoted_monitor(&a.rsc, a.interval) {
+                    8
+                } else {
+                    0
+                };
+                GraphAction {
+                    rsc: a.rsc.clone(),
+                    task: a.task.clone(),
+                    node: a.node.clone(),
+                    interval_ms: a.interval,
+                    expected_rc,
+                    pseudo: a.pseudo,
+                    runnable: a.runnable,
+                    target: None,
+                    reported: false,
+                    dispatched_ms: 0,
                 }
-            }
-        }
-        for g in &groups {
-            for w in g.windows(2) {
-                for (i, a) in actions.iter().enumerate() {
-                    for (j, b) in actions.iter().enumerate() {
-                        if a.task == "start"
-                            && b.task == "start"
-                            && belongs(a, &w[0])
-                            && belongs(b, &w[1])
-                        {
-                            extra.push((i, j));
-                        }
-                        if a.task == "stop"
-                            && b.task == "stop"
-                            && belongs(a, &w[1])
-                            && belongs(b, &w[0])
-                        {
-                            extra.push((i, j));
-                        }
-                    }
-                }
-            }
-        }
-        // Recurring monitors after starts.
-        let n0 = actions.len();
-        for i in 0..n0 {
-            if actions[i].task != "start" || !actions[i].runnable || actions[i].pseudo {
-                continue;
-            }
-            let Some(def) = defs.get(base(&actions[i].rsc)) else { continue };
-            for op in &def.ops {
-                let role_ok = op
-                    .role
-                    .map(|r| r.name() == "Started" || r.name() == "Unpromoted")
-                    .unwrap_or(true);
-                if op.name == "monitor" && op.interval > 0 && !op.disabled && role_ok {
-                    actions.push(GraphAction {
-                        rsc: actions[i].rsc.clone(),
-                        task: "monitor".into(),
-                        node: actions[i].node.clone(),
-                        interval_ms: op.interval,
-                        pseudo: false,
-                        runnable: true,
-                        target: None,
-                        reported: false,
-                        dispatched_ms: 0,
-                    });
-                    edges.push((i, actions.len() - 1));
-                }
-            }
-        }
+            })
+            .collect();
         let n = actions.len();
-        for e in extra {
-            if !edges.contains(&e) && !reaches(n, &edges, e.1, e.0) {
-                edges.push(e);
-            }
-        }
+        let edges: Vec<(usize, usize)> =
+            t.edges.iter().copied().filter(|&(a, b)| a < n && b < n && a != b).collect();
         let mut preds = vec![Vec::new(); n];
         for &(a, b) in &edges {
-            if a < n && b < n {
-                preds[b].push(a);
-            }
+            preds[b].push(a);
         }
         Graph {
             id,
@@ -255,6 +166,7 @@ impl Graph {
                 task: "monitor".into(),
                 node: Some(node.clone()),
                 interval_ms: 0,
+                expected_rc: 7,
                 pseudo: false,
                 runnable: true,
                 target: None,

@@ -1010,7 +1010,9 @@ impl Controller {
         for i in ready {
             let a = g.actions[i].clone();
             changed = true;
-            if a.pseudo {
+            if a.pseudo || a.task.contains("_notify_") {
+                // Pseudo actions complete once their inputs are done. Notifications complete
+                // as no-ops: the agent's `notify` is not run.
                 g.set(i, Step::Done);
                 continue;
             }
@@ -1035,7 +1037,7 @@ impl Controller {
                 g.set(i, Step::Failed);
                 continue;
             };
-            let expected = if a.task == "monitor" && a.interval_ms == 0 { 7 } else { 0 };
+            let expected = a.expected_rc;
             let tkey = format!("{i}:{}:{expected}:{}", g.id, self.cfg.node_id);
             g.set(i, Step::InFlight);
             g.actions[i].target = Some(target);
@@ -1270,6 +1272,10 @@ impl Controller {
     }
 
     fn run_local(&mut self, tkey: String, rsc: String, task: String, interval_ms: u64) {
+        if task == "cancel" {
+            self.cancel_local(tkey, rsc, interval_ms);
+            return;
+        }
         // A stop (or a new recurring op of the same interval) replaces recurring ops.
         let cancel: Vec<OpKey> = self
             .local_ops
@@ -1307,6 +1313,44 @@ impl Controller {
         };
         self.local_ops.insert(key, LocalOp { rsc, task, interval_ms, tkey, reported: None });
         self.emit(Action::RunAgent { key, req: Box::new(req) });
+    }
+
+    /// A scheduled cancellation: stops the recurring monitor `rsc_monitor_INTERVAL` (if it
+    /// runs here), forgets its history entry and reports success to the DC.
+    fn cancel_local(&mut self, tkey: String, rsc: String, interval_ms: u64) {
+        let keys: Vec<OpKey> = self
+            .local_ops
+            .iter()
+            .filter(|(_, o)| o.rsc == rsc && o.task == "monitor" && o.interval_ms == interval_ms)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.local_ops.remove(&k);
+            self.emit(Action::CancelAgent(k));
+        }
+        let id = format!("{rsc}_monitor_{interval_ms}");
+        let lrm_rsc = match self.lrm_resource_mut(&rsc, None) {
+            Some(lr) => {
+                lr.children.retain(|c| c.attr("id") != Some(&id));
+                lr.to_compact_string()
+            }
+            None => String::new(),
+        };
+        let msg = ControllerMsg::OpDone {
+            tkey,
+            rsc,
+            task: "cancel".into(),
+            interval_ms,
+            rc: 0,
+            op_status: 0,
+            ok: true,
+            lrm_rsc,
+            busy: self.local_busy(),
+        };
+        match self.dc {
+            Some(dc) => self.send(Some(dc), msg),
+            None => self.log("result kept until a DC is known".into()),
+        }
     }
 
     fn lrm_resource_mut(
