@@ -9,6 +9,12 @@
 //! expects: 7 (not running) for a probe, 8 (running promoted) for a recurring monitor whose op
 //! definition has `role=Promoted`, 0 otherwise.
 //!
+//! A clone instance's notification (`pre_notify_start`, `post_notify_stop`, ... on a node)
+//! carries its notification variables: the instances this transition starts, stops,
+//! promotes and demotes, the instances active before it (those given a pre-notification),
+//! the others as inactive, all nodes and the online ones. The promoted / unpromoted lists
+//! are left empty: the transition does not say which instances are promoted now.
+//!
 //! Probes are not part of the scheduler's transition: [`Graph::probes`] builds a graph of
 //! independent one-shot monitors for the primitives a member has no history of.
 //!
@@ -19,6 +25,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::exec::types::NotifyVars;
 use crate::scheduler::input::{Kind, Role, RscDef, SchedulerInput};
 use crate::scheduler::Transition;
 
@@ -52,6 +59,8 @@ pub struct GraphAction {
     pub expected_rc: i32,
     /// Implied action: completes without running anything.
     pub pseudo: bool,
+    /// For a clone instance's notification: the variables its agent's `notify` gets.
+    pub notify: Option<NotifyVars>,
     /// False when the scheduler marked it unrunnable.
     pub runnable: bool,
     /// Node id it was dispatched to.
@@ -85,13 +94,77 @@ fn base(id: &str) -> &str {
     id.split(':').next().unwrap_or(id)
 }
 
-fn collect<'a>(r: &'a RscDef, defs: &mut BTreeMap<&'a str, &'a RscDef>) {
+/// Records every primitive's definition and the clone it belongs to (if any).
+fn collect<'a>(
+    r: &'a RscDef,
+    clone: Option<&'a str>,
+    defs: &mut BTreeMap<&'a str, &'a RscDef>,
+    clone_of: &mut BTreeMap<&'a str, &'a str>,
+) {
     if r.kind == Kind::Primitive {
         defs.insert(r.id.as_str(), r);
+        if let Some(c) = clone {
+            clone_of.insert(r.id.as_str(), c);
+        }
     }
+    let clone = if r.kind == Kind::Clone { Some(r.id.as_str()) } else { clone };
     for c in &r.children {
-        collect(c, defs);
+        collect(c, clone, defs, clone_of);
     }
+}
+
+/// Splits a notification task (`pre_notify_start`, `post_notify_stop`, ...) into its type
+/// and operation.
+fn notify_task(task: &str) -> Option<(&str, &str)> {
+    let (typ, op) = task.split_once("_notify_")?;
+    matches!(typ, "pre" | "post").then_some((typ, op))
+}
+
+/// The notification variables of clone `clone` for a `typ` notification of `op`: instances
+/// changing in this transition, instances active before it (those that get a
+/// pre-notification), the cluster's nodes and those online.
+fn notify_vars(
+    input: &SchedulerInput,
+    t: &Transition,
+    clone_of: &BTreeMap<&str, &str>,
+    clone: &str,
+    typ: &str,
+    op: &str,
+) -> NotifyVars {
+    let mine = |rsc: &str| clone_of.get(base(rsc)).copied() == Some(clone);
+    let mut v = NotifyVars {
+        notify_type: typ.to_string(),
+        operation: op.to_string(),
+        ..NotifyVars::default()
+    };
+    let mut active = std::collections::BTreeSet::new();
+    for a in t.actions.iter().filter(|a| !a.pseudo && mine(&a.rsc)) {
+        let Some(node) = a.node.clone() else { continue };
+        let pair = (a.rsc.clone(), node);
+        match a.task.as_str() {
+            "start" if a.runnable => v.start.push(pair),
+            "stop" if a.runnable => v.stop.push(pair),
+            "promote" if a.runnable => v.promote.push(pair),
+            "demote" if a.runnable => v.demote.push(pair),
+            x if x.starts_with("pre_notify_") => {
+                active.insert(pair);
+            }
+            _ => {}
+        }
+    }
+    v.active = active.into_iter().collect();
+    for a in t.actions.iter().filter(|a| !a.pseudo && mine(&a.rsc)) {
+        if !v.active.iter().any(|p| p.0 == a.rsc) && !v.inactive.contains(&a.rsc) {
+            v.inactive.push(a.rsc.clone());
+        }
+    }
+    for n in &input.nodes {
+        v.all_uname.push(n.uname.clone());
+        if n.state.get("in_ccm").map(|s| s == "true").unwrap_or(false) {
+            v.available_uname.push(n.uname.clone());
+        }
+    }
+    v
 }
 
 impl Graph {
@@ -99,8 +172,9 @@ impl Graph {
     /// (see the module docs).
     pub fn build(id: u64, input: &SchedulerInput, t: &Transition) -> Graph {
         let mut defs = BTreeMap::new();
+        let mut clone_of = BTreeMap::new();
         for r in &input.resources {
-            collect(r, &mut defs);
+            collect(r, None, &mut defs, &mut clone_of);
         }
         let promoted_monitor = |rsc: &str, interval: u64| {
             defs.get(base(rsc))
@@ -131,6 +205,10 @@ impl Graph {
                     interval_ms: a.interval,
                     expected_rc,
                     pseudo: a.pseudo,
+                    notify: notify_task(&a.task).filter(|_| !a.pseudo).and_then(|(typ, op)| {
+                        let clone = clone_of.get(base(&a.rsc))?;
+                        Some(notify_vars(input, t, &clone_of, clone, typ, op))
+                    }),
                     runnable: a.runnable,
                     target: None,
                     reported: false,
@@ -168,6 +246,7 @@ impl Graph {
                 interval_ms: 0,
                 expected_rc: 7,
                 pseudo: false,
+                notify: None,
                 runnable: true,
                 target: None,
                 reported: false,
@@ -247,5 +326,74 @@ impl Graph {
                 self.state[i] = Step::Failed;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cib::xml::Element;
+    use crate::scheduler::schedule;
+
+    fn cib(resources: &str, n1_history: &str) -> String {
+        format!(
+            r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources>{resources}</resources><constraints/></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"><lrm><lrm_resources>{n1_history}</lrm_resources></lrm></node_state>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/></status></cib>"#
+        )
+    }
+
+    fn graph_of(xml: &str) -> Graph {
+        let inp = SchedulerInput::from_cib(&Element::parse(xml).unwrap(), Some(0)).unwrap();
+        Graph::build(1, &inp, &schedule(&inp))
+    }
+
+    #[test]
+    fn monitors_and_edges_come_from_the_scheduler_once() {
+        let g = graph_of(&cib(
+            r#"<group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"><operations><op id="a-m" name="monitor" interval="10s"/></operations></primitive><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group>"#,
+            "",
+        ));
+        let monitors: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.rsc == "a" && a.task == "monitor").collect();
+        assert_eq!(monitors.len(), 1, "{:?}", g.actions);
+        assert_eq!(monitors[0].interval_ms, 10_000);
+        assert_eq!(monitors[0].expected_rc, 0);
+        let mut e = g.edges.clone();
+        e.sort();
+        e.dedup();
+        assert_eq!(e.len(), g.edges.len(), "no duplicated edges");
+        let find = |r: &str, t: &str| {
+            g.actions.iter().position(|x| x.rsc == r && x.task == t && !x.pseudo).unwrap()
+        };
+        let (sa, sb) = (find("a", "start"), find("b", "start"));
+        assert!(g.preds[sb].contains(&sa) || g.edges.iter().any(|&(x, y)| x == sa && y == sb));
+    }
+
+    #[test]
+    fn clone_notifications_carry_their_variables() {
+        let g = graph_of(&cib(
+            r#"<clone id="c"><meta_attributes id="cm"><nvpair id="cm1" name="notify" value="true"/></meta_attributes><primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/></clone>"#,
+            r#"<lrm_resource id="d" class="ocf" provider="heartbeat" type="Dummy"><lrm_rsc_op id="d_last_0" operation="start" interval="0" rc-code="0" op-status="0" call-id="2" transition-key="1:1:0:x"/></lrm_resource>"#,
+        ));
+        let pre: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.task == "pre_notify_start" && !a.pseudo).collect();
+        assert_eq!(pre.len(), 1, "{:?}", g.actions);
+        let v = pre[0].notify.as_ref().expect("notify variables");
+        assert_eq!((v.notify_type.as_str(), v.operation.as_str()), ("pre", "start"));
+        assert_eq!(v.start.len(), 1);
+        assert_eq!(v.start[0].1, "n2");
+        assert_eq!(v.active.len(), 1);
+        assert_eq!(v.active[0].1, "n1");
+        assert_eq!(v.all_uname, vec!["n1".to_string(), "n2".to_string()]);
+        assert_eq!(v.available_uname, v.all_uname);
+        let post: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.task == "post_notify_start" && !a.pseudo).collect();
+        assert_eq!(post.len(), 2);
+        assert!(post.iter().all(|a| a.notify.as_ref().unwrap().notify_type == "post"));
+        // Pseudo actions carry no variables.
+        assert!(g.actions.iter().filter(|a| a.pseudo).all(|a| a.notify.is_none()));
     }
 }

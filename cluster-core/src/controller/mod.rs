@@ -27,9 +27,12 @@
 //!
 //! # Transitions
 //! The DC runs [`crate::scheduler::schedule`] when the join completes, when the configuration
-//! changes, after an unexpected result and after fencing. The graph is completed with the
-//! order constraints, group ordering and recurring monitors after starts (see
-//! [`graph`]), then executed: an action is dispatched when all its predecessors succeeded.
+//! changes, after an unexpected result and after fencing. Its graph (actions, recurring
+//! monitors, cancels, notifications, pseudo actions and all ordering) is executed as it is
+//! (see [`graph`]): an action is dispatched when all its predecessors succeeded, pseudo
+//! actions complete as soon as they are ready, a clone instance's notification runs the
+//! agent's `notify` with the OCF notification variables ([`ControllerMsg::RunNotify`]), and
+//! a cancel stops the matching recurring monitor on its node ([`Action::CancelAgent`]).
 //! An unexpected result or a membership change aborts the graph: nothing new is dispatched,
 //! and the scheduler runs again once no one-shot operation is in flight on any member.
 //!
@@ -76,7 +79,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::cib::xml::Element;
 use crate::exec::interpret::{classify, Outcome};
-use crate::exec::types::{AgentClass, AgentRequest, ExecStatus, OcfExit, OpResult};
+use crate::exec::types::{AgentClass, AgentRequest, ExecStatus, NotifyVars, OcfExit, OpResult};
 use crate::scheduler::{schedule, SchedulerInput};
 
 pub use graph::{Graph, GraphAction, Step};
@@ -564,7 +567,13 @@ impl Controller {
                 if Some(from) != self.dc {
                     return;
                 }
-                self.run_local(tkey, rsc, task, interval_ms);
+                self.run_local(tkey, rsc, task, interval_ms, None);
+            }
+            ControllerMsg::RunNotify { tkey, rsc, vars } => {
+                if Some(from) != self.dc {
+                    return;
+                }
+                self.run_local(tkey, rsc, "notify".into(), 0, Some(vars));
             }
             ControllerMsg::OpDone {
                 tkey,
@@ -1010,9 +1019,9 @@ impl Controller {
         for i in ready {
             let a = g.actions[i].clone();
             changed = true;
-            if a.pseudo || a.task.contains("_notify_") {
-                // Pseudo actions complete once their inputs are done. Notifications complete
-                // as no-ops: the agent's `notify` is not run.
+            if a.pseudo || (a.task.contains("_notify_") && a.notify.is_none()) {
+                // Pseudo actions complete once their inputs are done (so does a notification
+                // outside any clone, which has nobody to notify).
                 g.set(i, Step::Done);
                 continue;
             }
@@ -1042,15 +1051,16 @@ impl Controller {
             g.set(i, Step::InFlight);
             g.actions[i].target = Some(target);
             g.actions[i].dispatched_ms = self.now_ms;
-            self.send(
-                Some(target),
-                ControllerMsg::RunOp {
+            let msg = match a.notify {
+                Some(vars) => ControllerMsg::RunNotify { tkey, rsc: a.rsc.clone(), vars },
+                None => ControllerMsg::RunOp {
                     tkey,
                     rsc: a.rsc.clone(),
                     task: a.task.clone(),
                     interval_ms: a.interval_ms,
                 },
-            );
+            };
+            self.send(Some(target), msg);
         }
         self.graph = Some(g);
         changed
@@ -1271,7 +1281,14 @@ impl Controller {
         Some(req)
     }
 
-    fn run_local(&mut self, tkey: String, rsc: String, task: String, interval_ms: u64) {
+    fn run_local(
+        &mut self,
+        tkey: String,
+        rsc: String,
+        task: String,
+        interval_ms: u64,
+        notify: Option<NotifyVars>,
+    ) {
         if task == "cancel" {
             self.cancel_local(tkey, rsc, interval_ms);
             return;
@@ -1311,6 +1328,8 @@ impl Controller {
             self.local_result(key, &res);
             return;
         };
+        let mut req = req;
+        req.notify = notify;
         self.local_ops.insert(key, LocalOp { rsc, task, interval_ms, tkey, reported: None });
         self.emit(Action::RunAgent { key, req: Box::new(req) });
     }
@@ -1431,13 +1450,16 @@ impl Controller {
                 .with_attr("queue-time", "0")
                 .with_attr("on_node", &node)
         };
+        // Notifications leave no history (the resource's state is what its other ops say).
+        let recorded = task != "notify";
         let id = if interval_ms > 0 { op_key.clone() } else { format!("{rsc}_last_0") };
         let entry = mk(&id);
         match lr.children.iter().position(|c| c.attr("id") == Some(&id)) {
-            Some(p) => lr.children[p] = entry,
-            None => lr.children.push(entry),
+            Some(p) if recorded => lr.children[p] = entry,
+            None if recorded => lr.children.push(entry),
+            _ => {}
         }
-        if !ok {
+        if !ok && recorded {
             let fid = format!("{rsc}_last_failure_0");
             let entry = mk(&fid);
             match lr.children.iter().position(|c| c.attr("id") == Some(&fid)) {
