@@ -573,7 +573,7 @@ impl Controller {
                 if Some(from) != self.dc {
                     return;
                 }
-                self.run_local(tkey, rsc, "notify".into(), 0, Some(vars));
+                self.run_local(tkey, rsc, "notify".into(), 0, Some(*vars));
             }
             ControllerMsg::OpDone {
                 tkey,
@@ -1052,7 +1052,9 @@ impl Controller {
             g.actions[i].target = Some(target);
             g.actions[i].dispatched_ms = self.now_ms;
             let msg = match a.notify {
-                Some(vars) => ControllerMsg::RunNotify { tkey, rsc: a.rsc.clone(), vars },
+                Some(vars) => {
+                    ControllerMsg::RunNotify { tkey, rsc: a.rsc.clone(), vars: Box::new(vars) }
+                }
                 None => ControllerMsg::RunOp {
                     tkey,
                     rsc: a.rsc.clone(),

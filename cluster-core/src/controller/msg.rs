@@ -90,8 +90,9 @@ pub enum ControllerMsg {
         tkey: String,
         /// Resource (instance) id.
         rsc: String,
-        /// The notification variables (`OCF_RESKEY_CRM_meta_notify_*`).
-        vars: NotifyVars,
+        /// The notification variables (`OCF_RESKEY_CRM_meta_notify_*`; boxed: they are much
+        /// larger than the other variants).
+        vars: Box<NotifyVars>,
     },
     /// Node → DC: an operation finished (or a recurring one changed result).
     OpDone {
@@ -425,9 +426,11 @@ impl ControllerMsg {
                 lrm_rsc: r.s("lrm_rsc")?,
                 busy: r.u32("busy")?,
             },
-            7 => {
-                ControllerMsg::RunNotify { tkey: r.s("tkey")?, rsc: r.s("rsc")?, vars: r.notify()? }
-            }
+            7 => ControllerMsg::RunNotify {
+                tkey: r.s("tkey")?,
+                rsc: r.s("rsc")?,
+                vars: Box::new(r.notify()?),
+            },
             tag => return Err(DecodeError::Tag { what: "message", tag }),
         };
         if !r.b.is_empty() {
@@ -473,7 +476,7 @@ mod tests {
             ControllerMsg::RunNotify {
                 tkey: "4:2:0:1".into(),
                 rsc: "db:1".into(),
-                vars: NotifyVars {
+                vars: Box::new(NotifyVars {
                     notify_type: "pre".into(),
                     operation: "start".into(),
                     start: vec![("db:1".into(), "node2".into())],
@@ -481,7 +484,7 @@ mod tests {
                     inactive: vec!["db:1".into()],
                     all_uname: vec!["node1".into(), "node2".into()],
                     ..NotifyVars::default()
-                },
+                }),
             },
             ControllerMsg::OpDone {
                 tkey: "1:2:0:1".into(),
