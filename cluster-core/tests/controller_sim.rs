@@ -95,7 +95,12 @@ struct Trace {
     /// (node, rsc, action, interval) of every agent run, in order.
     runs: Vec<(String, String, String, u64)>,
     fences: Vec<String>,
+    /// Every notify run.
+    notifies: Vec<NotifyRun>,
 }
+
+/// (node, notify type, operation, instances started with their nodes).
+type NotifyRun = (String, String, String, Vec<(String, String)>);
 
 struct Sim {
     nodes: Vec<SimNode>,
@@ -246,6 +251,14 @@ impl Sim {
                         .expect("node_state of a node starting something");
                     assert_eq!(ns.attr("in_ccm"), Some("true"), "start on {}", node.name);
                     assert_eq!(ns.attr("join"), Some("member"), "start on {}", node.name);
+                }
+                if let Some(v) = &req.notify {
+                    self.trace.notifies.push((
+                        node.name.clone(),
+                        v.notify_type.clone(),
+                        v.operation.clone(),
+                        v.start.clone(),
+                    ));
                 }
                 self.trace.runs.push((
                     node.name.clone(),
@@ -1154,4 +1167,46 @@ fn output_queue_is_bounded() {
         }
     }
     assert_eq!(refused, 100 - cluster_core::controller::MAX_PENDING_REQUESTS);
+}
+
+#[test]
+fn clone_notifications_run_the_agents_notify() {
+    let x = WALKTHROUGH.replace("STONITH", "false").replace("FENCE", "");
+    let start = x.find("<primitive id=\"ClusterIP\"").unwrap();
+    let end = x.find("</resources>").unwrap();
+    let x = format!(
+        "{}{}{}",
+        &x[..start],
+        r#"<clone id="c"><meta_attributes id="cm"><nvpair id="cm1" name="notify" value="true"/></meta_attributes>
+        <primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/></clone>"#,
+        &x[end..]
+    );
+    let x = x.replace(
+        &x[x.find("<constraints>").unwrap()..x.find("</constraints>").unwrap()],
+        "<constraints>",
+    );
+    let mut s = Sim::new(2, &[(0, Element::parse(&x).unwrap())]);
+    // A clone is meant to be active on several nodes.
+    s.check_physical = false;
+    s.settle();
+    let starts = s.trace.runs.iter().filter(|r| r.1 == "d" && r.2 == "start").count();
+    assert_eq!(starts, 2, "{:?}", s.trace.runs);
+    // Both instances are told after the start, with both starts in the variables.
+    let post: Vec<_> =
+        s.trace.notifies.iter().filter(|n| n.1 == "post" && n.2 == "start").collect();
+    assert_eq!(post.len(), 2, "{:?}", s.trace.notifies);
+    let mut nodes: Vec<&str> = post.iter().map(|n| n.0.as_str()).collect();
+    nodes.sort();
+    assert_eq!(nodes, vec!["node1", "node2"]);
+    assert!(post.iter().all(|n| n.3.len() == 2));
+    // Notifications leave no history: the last op of each instance is its start.
+    let g = s.nodes[0].ctl.graph().expect("the DC keeps its last graph");
+    assert!(g.state.iter().all(|st| *st == Step::Done));
+    for n in &s.nodes {
+        let ops = ops_of(n.ctl.cib(), n.id, "d:0")
+            .into_iter()
+            .chain(ops_of(n.ctl.cib(), n.id, "d:1"))
+            .chain(ops_of(n.ctl.cib(), n.id, "d"));
+        assert!(ops.into_iter().all(|o| o.attr("operation") != Some("notify")));
+    }
 }

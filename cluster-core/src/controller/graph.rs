@@ -1,11 +1,22 @@
 //! The transition graph the DC executes.
 //!
-//! [`Graph::build`] takes the scheduler's actions and edges and adds what the executor needs
-//! beyond them: the ordering implied by `rsc_order` constraints (`first`'s action before
-//! `then`'s; when symmetrical, `then`'s stop before `first`'s stop), group member order
-//! (starts in member order, stops in reverse) and one recurring `monitor` per configured
-//! interval after each start. Added edges that would close a cycle are left out, so the graph
-//! stays acyclic.
+//! [`Graph::build`] takes the scheduler's transition as it is: its actions (start, stop,
+//! promote, demote, recurring monitors with their role, cancellations of recurring monitors,
+//! fencing, notifications and the pseudo actions around groups, clones and notifications) and
+//! its ordering edges. The scheduler already orders `rsc_order` constraints, group members,
+//! monitors after the action that leaves the resource in the monitor's role, and fencing
+//! first, so nothing is added here. What the graph adds per action is the result the DC
+//! expects: 7 (not running) for a probe, 8 (running promoted) for a recurring monitor whose op
+//! definition has `role=Promoted`, 0 otherwise.
+//!
+//! A clone instance's notification (`pre_notify_start`, `post_notify_stop`, ... on a node)
+//! carries its notification variables: the instances this transition starts, stops,
+//! promotes and demotes, the instances active before it (those given a pre-notification),
+//! the others as inactive, all nodes and the online ones. The promoted / unpromoted lists
+//! are left empty: the transition does not say which instances are promoted now.
+//!
+//! Probes are not part of the scheduler's transition: [`Graph::probes`] builds a graph of
+//! independent one-shot monitors for the primitives a member has no history of.
 //!
 //! Execution: an action is ready when it is waiting, runnable and all its predecessors are
 //! done; pseudo actions complete as soon as they are ready. A failed predecessor blocks its
@@ -14,7 +25,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::scheduler::input::{Kind, RscDef, SchedulerInput};
+use crate::exec::types::NotifyVars;
+use crate::scheduler::input::{Kind, Role, RscDef, SchedulerInput};
 use crate::scheduler::Transition;
 
 use super::NodeId;
@@ -41,10 +53,14 @@ pub struct GraphAction {
     pub task: String,
     /// Node name the action runs on.
     pub node: Option<String>,
-    /// Interval in ms (recurring monitors).
+    /// Interval in ms (recurring monitors and their cancellation).
     pub interval_ms: u64,
+    /// The rc the DC expects (7 for a probe, 8 for a promoted-role monitor, else 0).
+    pub expected_rc: i32,
     /// Implied action: completes without running anything.
     pub pseudo: bool,
+    /// For a clone instance's notification: the variables its agent's `notify` gets.
+    pub notify: Option<NotifyVars>,
     /// False when the scheduler marked it unrunnable.
     pub runnable: bool,
     /// Node id it was dispatched to.
@@ -78,161 +94,134 @@ fn base(id: &str) -> &str {
     id.split(':').next().unwrap_or(id)
 }
 
-fn collect(
-    r: &RscDef,
-    parents: &mut Vec<String>,
-    out: &mut BTreeMap<String, Vec<String>>,
-    groups: &mut Vec<Vec<String>>,
-    defs: &mut BTreeMap<String, RscDef>,
+/// Records every primitive's definition and the clone it belongs to (if any).
+fn collect<'a>(
+    r: &'a RscDef,
+    clone: Option<&'a str>,
+    defs: &mut BTreeMap<&'a str, &'a RscDef>,
+    clone_of: &mut BTreeMap<&'a str, &'a str>,
 ) {
     if r.kind == Kind::Primitive {
-        let mut anc = parents.clone();
-        anc.push(r.id.clone());
-        out.insert(r.id.clone(), anc);
-        defs.insert(r.id.clone(), r.clone());
-        return;
+        defs.insert(r.id.as_str(), r);
+        if let Some(c) = clone {
+            clone_of.insert(r.id.as_str(), c);
+        }
     }
-    if r.kind == Kind::Group {
-        groups.push(r.children.iter().map(|c| c.id.clone()).collect());
-    }
-    parents.push(r.id.clone());
+    let clone = if r.kind == Kind::Clone { Some(r.id.as_str()) } else { clone };
     for c in &r.children {
-        collect(c, parents, out, groups, defs);
+        collect(c, clone, defs, clone_of);
     }
-    parents.pop();
 }
 
-fn reaches(n: usize, edges: &[(usize, usize)], from: usize, to: usize) -> bool {
-    let mut seen = vec![false; n];
-    let mut stack = vec![from];
-    while let Some(x) = stack.pop() {
-        if x == to {
-            return true;
+/// Splits a notification task (`pre_notify_start`, `post_notify_stop`, ...) into its type
+/// and operation.
+fn notify_task(task: &str) -> Option<(&str, &str)> {
+    let (typ, op) = task.split_once("_notify_")?;
+    matches!(typ, "pre" | "post").then_some((typ, op))
+}
+
+/// The notification variables of clone `clone` for a `typ` notification of `op`: instances
+/// changing in this transition, instances active before it (those that get a
+/// pre-notification), the cluster's nodes and those online.
+fn notify_vars(
+    input: &SchedulerInput,
+    t: &Transition,
+    clone_of: &BTreeMap<&str, &str>,
+    clone: &str,
+    typ: &str,
+    op: &str,
+) -> NotifyVars {
+    let mine = |rsc: &str| clone_of.get(base(rsc)).copied() == Some(clone);
+    let mut v = NotifyVars {
+        notify_type: typ.to_string(),
+        operation: op.to_string(),
+        ..NotifyVars::default()
+    };
+    let mut active = std::collections::BTreeSet::new();
+    for a in t.actions.iter().filter(|a| !a.pseudo && mine(&a.rsc)) {
+        let Some(node) = a.node.clone() else { continue };
+        let pair = (a.rsc.clone(), node);
+        match a.task.as_str() {
+            "start" if a.runnable => v.start.push(pair),
+            "stop" if a.runnable => v.stop.push(pair),
+            "promote" if a.runnable => v.promote.push(pair),
+            "demote" if a.runnable => v.demote.push(pair),
+            x if x.starts_with("pre_notify_") => {
+                active.insert(pair);
+            }
+            _ => {}
         }
-        if std::mem::replace(&mut seen[x], true) {
-            continue;
-        }
-        stack.extend(edges.iter().filter(|e| e.0 == x).map(|e| e.1));
     }
-    false
+    v.active = active.into_iter().collect();
+    for a in t.actions.iter().filter(|a| !a.pseudo && mine(&a.rsc)) {
+        if !v.active.iter().any(|p| p.0 == a.rsc) && !v.inactive.contains(&a.rsc) {
+            v.inactive.push(a.rsc.clone());
+        }
+    }
+    for n in &input.nodes {
+        v.all_uname.push(n.uname.clone());
+        if n.state.get("in_ccm").map(|s| s == "true").unwrap_or(false) {
+            v.available_uname.push(n.uname.clone());
+        }
+    }
+    v
 }
 
 impl Graph {
-    /// Builds the executable graph of transition `id` (see the module docs).
+    /// Builds the executable graph of transition `id` from the scheduler's actions and edges
+    /// (see the module docs).
     pub fn build(id: u64, input: &SchedulerInput, t: &Transition) -> Graph {
-        let mut actions: Vec<GraphAction> = t
+        let mut defs = BTreeMap::new();
+        let mut clone_of = BTreeMap::new();
+        for r in &input.resources {
+            collect(r, None, &mut defs, &mut clone_of);
+        }
+        let promoted_monitor = |rsc: &str, interval: u64| {
+            defs.get(base(rsc))
+                .map(|d| {
+                    d.ops.iter().any(|o| {
+                        o.name == "monitor"
+                            && o.interval == interval
+                            && o.role.map(|r| r == Role::Promoted).unwrap_or(false)
+                    })
+                })
+                .unwrap_or(false)
+        };
+        let actions: Vec<GraphAction> = t
             .actions
             .iter()
-            .map(|a| GraphAction {
-                rsc: a.rsc.clone(),
-                task: a.task.clone(),
-                node: a.node.clone(),
-                interval_ms: 0,
-                pseudo: a.pseudo,
-                runnable: a.runnable,
-                target: None,
-                reported: false,
-                dispatched_ms: 0,
+            .map(|a| {
+                let expected_rc = if a.task == "monitor" && a.interval == 0 {
+                    7
+                } else if a.task == "monitor" && promoted_monitor(&a.rsc, a.interval) {
+                    8
+                } else {
+                    0
+                };
+                GraphAction {
+                    rsc: a.rsc.clone(),
+                    task: a.task.clone(),
+                    node: a.node.clone(),
+                    interval_ms: a.interval,
+                    expected_rc,
+                    pseudo: a.pseudo,
+                    notify: notify_task(&a.task).filter(|_| !a.pseudo).and_then(|(typ, op)| {
+                        let clone = clone_of.get(base(&a.rsc))?;
+                        Some(notify_vars(input, t, &clone_of, clone, typ, op))
+                    }),
+                    runnable: a.runnable,
+                    target: None,
+                    reported: false,
+                    dispatched_ms: 0,
+                }
             })
             .collect();
-        let mut edges: Vec<(usize, usize)> = t.edges.clone();
-        let mut anc = BTreeMap::new();
-        let mut groups = Vec::new();
-        let mut defs = BTreeMap::new();
-        for r in &input.resources {
-            collect(r, &mut Vec::new(), &mut anc, &mut groups, &mut defs);
-        }
-        let belongs = |a: &GraphAction, id: &str| {
-            anc.get(base(&a.rsc)).map(|v: &Vec<String>| v.iter().any(|x| x == id)).unwrap_or(false)
-        };
-        let mut extra: Vec<(usize, usize)> = Vec::new();
-        for o in input.orders.iter().filter(|o| o.mandatory) {
-            for (i, a) in actions.iter().enumerate() {
-                for (j, b) in actions.iter().enumerate() {
-                    if i == j || a.task == "fence" || b.task == "fence" {
-                        continue;
-                    }
-                    if belongs(a, &o.first)
-                        && belongs(b, &o.then)
-                        && a.task == o.first_action
-                        && b.task == o.then_action
-                    {
-                        extra.push((i, j));
-                    }
-                    if o.symmetrical
-                        && o.first_action == "start"
-                        && o.then_action == "start"
-                        && a.task == "stop"
-                        && b.task == "stop"
-                        && belongs(a, &o.then)
-                        && belongs(b, &o.first)
-                    {
-                        extra.push((i, j));
-                    }
-                }
-            }
-        }
-        for g in &groups {
-            for w in g.windows(2) {
-                for (i, a) in actions.iter().enumerate() {
-                    for (j, b) in actions.iter().enumerate() {
-                        if a.task == "start"
-                            && b.task == "start"
-                            && belongs(a, &w[0])
-                            && belongs(b, &w[1])
-                        {
-                            extra.push((i, j));
-                        }
-                        if a.task == "stop"
-                            && b.task == "stop"
-                            && belongs(a, &w[1])
-                            && belongs(b, &w[0])
-                        {
-                            extra.push((i, j));
-                        }
-                    }
-                }
-            }
-        }
-        // Recurring monitors after starts.
-        let n0 = actions.len();
-        for i in 0..n0 {
-            if actions[i].task != "start" || !actions[i].runnable || actions[i].pseudo {
-                continue;
-            }
-            let Some(def) = defs.get(base(&actions[i].rsc)) else { continue };
-            for op in &def.ops {
-                let role_ok = op
-                    .role
-                    .map(|r| r.name() == "Started" || r.name() == "Unpromoted")
-                    .unwrap_or(true);
-                if op.name == "monitor" && op.interval > 0 && !op.disabled && role_ok {
-                    actions.push(GraphAction {
-                        rsc: actions[i].rsc.clone(),
-                        task: "monitor".into(),
-                        node: actions[i].node.clone(),
-                        interval_ms: op.interval,
-                        pseudo: false,
-                        runnable: true,
-                        target: None,
-                        reported: false,
-                        dispatched_ms: 0,
-                    });
-                    edges.push((i, actions.len() - 1));
-                }
-            }
-        }
         let n = actions.len();
-        for e in extra {
-            if !edges.contains(&e) && !reaches(n, &edges, e.1, e.0) {
-                edges.push(e);
-            }
-        }
+        let edges: Vec<(usize, usize)> =
+            t.edges.iter().copied().filter(|&(a, b)| a < n && b < n && a != b).collect();
         let mut preds = vec![Vec::new(); n];
         for &(a, b) in &edges {
-            if a < n && b < n {
-                preds[b].push(a);
-            }
+            preds[b].push(a);
         }
         Graph {
             id,
@@ -255,7 +244,9 @@ impl Graph {
                 task: "monitor".into(),
                 node: Some(node.clone()),
                 interval_ms: 0,
+                expected_rc: 7,
                 pseudo: false,
+                notify: None,
                 runnable: true,
                 target: None,
                 reported: false,
@@ -335,5 +326,74 @@ impl Graph {
                 self.state[i] = Step::Failed;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cib::xml::Element;
+    use crate::scheduler::schedule;
+
+    fn cib(resources: &str, n1_history: &str) -> String {
+        format!(
+            r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources>{resources}</resources><constraints/></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"><lrm><lrm_resources>{n1_history}</lrm_resources></lrm></node_state>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/></status></cib>"#
+        )
+    }
+
+    fn graph_of(xml: &str) -> Graph {
+        let inp = SchedulerInput::from_cib(&Element::parse(xml).unwrap(), Some(0)).unwrap();
+        Graph::build(1, &inp, &schedule(&inp))
+    }
+
+    #[test]
+    fn monitors_and_edges_come_from_the_scheduler_once() {
+        let g = graph_of(&cib(
+            r#"<group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"><operations><op id="a-m" name="monitor" interval="10s"/></operations></primitive><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group>"#,
+            "",
+        ));
+        let monitors: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.rsc == "a" && a.task == "monitor").collect();
+        assert_eq!(monitors.len(), 1, "{:?}", g.actions);
+        assert_eq!(monitors[0].interval_ms, 10_000);
+        assert_eq!(monitors[0].expected_rc, 0);
+        let mut e = g.edges.clone();
+        e.sort();
+        e.dedup();
+        assert_eq!(e.len(), g.edges.len(), "no duplicated edges");
+        let find = |r: &str, t: &str| {
+            g.actions.iter().position(|x| x.rsc == r && x.task == t && !x.pseudo).unwrap()
+        };
+        let (sa, sb) = (find("a", "start"), find("b", "start"));
+        assert!(g.preds[sb].contains(&sa) || g.edges.iter().any(|&(x, y)| x == sa && y == sb));
+    }
+
+    #[test]
+    fn clone_notifications_carry_their_variables() {
+        let g = graph_of(&cib(
+            r#"<clone id="c"><meta_attributes id="cm"><nvpair id="cm1" name="notify" value="true"/></meta_attributes><primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/></clone>"#,
+            r#"<lrm_resource id="d" class="ocf" provider="heartbeat" type="Dummy"><lrm_rsc_op id="d_last_0" operation="start" interval="0" rc-code="0" op-status="0" call-id="2" transition-key="1:1:0:x"/></lrm_resource>"#,
+        ));
+        let pre: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.task == "pre_notify_start" && !a.pseudo).collect();
+        assert_eq!(pre.len(), 1, "{:?}", g.actions);
+        let v = pre[0].notify.as_ref().expect("notify variables");
+        assert_eq!((v.notify_type.as_str(), v.operation.as_str()), ("pre", "start"));
+        assert_eq!(v.start.len(), 1);
+        assert_eq!(v.start[0].1, "n2");
+        assert_eq!(v.active.len(), 1);
+        assert_eq!(v.active[0].1, "n1");
+        assert_eq!(v.all_uname, vec!["n1".to_string(), "n2".to_string()]);
+        assert_eq!(v.available_uname, v.all_uname);
+        let post: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.task == "post_notify_start" && !a.pseudo).collect();
+        assert_eq!(post.len(), 2);
+        assert!(post.iter().all(|a| a.notify.as_ref().unwrap().notify_type == "post"));
+        // Pseudo actions carry no variables.
+        assert!(g.actions.iter().filter(|a| a.pseudo).all(|a| a.notify.is_none()));
     }
 }

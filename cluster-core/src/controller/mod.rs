@@ -27,9 +27,12 @@
 //!
 //! # Transitions
 //! The DC runs [`crate::scheduler::schedule`] when the join completes, when the configuration
-//! changes, after an unexpected result and after fencing. The graph is completed with the
-//! order constraints, group ordering and recurring monitors after starts (see
-//! [`graph`]), then executed: an action is dispatched when all its predecessors succeeded.
+//! changes, after an unexpected result and after fencing. Its graph (actions, recurring
+//! monitors, cancels, notifications, pseudo actions and all ordering) is executed as it is
+//! (see [`graph`]): an action is dispatched when all its predecessors succeeded, pseudo
+//! actions complete as soon as they are ready, a clone instance's notification runs the
+//! agent's `notify` with the OCF notification variables ([`ControllerMsg::RunNotify`]), and
+//! a cancel stops the matching recurring monitor on its node ([`Action::CancelAgent`]).
 //! An unexpected result or a membership change aborts the graph: nothing new is dispatched,
 //! and the scheduler runs again once no one-shot operation is in flight on any member.
 //!
@@ -76,7 +79,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::cib::xml::Element;
 use crate::exec::interpret::{classify, Outcome};
-use crate::exec::types::{AgentClass, AgentRequest, ExecStatus, OcfExit, OpResult};
+use crate::exec::types::{AgentClass, AgentRequest, ExecStatus, NotifyVars, OcfExit, OpResult};
 use crate::scheduler::{schedule, SchedulerInput};
 
 pub use graph::{Graph, GraphAction, Step};
@@ -564,7 +567,13 @@ impl Controller {
                 if Some(from) != self.dc {
                     return;
                 }
-                self.run_local(tkey, rsc, task, interval_ms);
+                self.run_local(tkey, rsc, task, interval_ms, None);
+            }
+            ControllerMsg::RunNotify { tkey, rsc, vars } => {
+                if Some(from) != self.dc {
+                    return;
+                }
+                self.run_local(tkey, rsc, "notify".into(), 0, Some(*vars));
             }
             ControllerMsg::OpDone {
                 tkey,
@@ -1010,7 +1019,9 @@ impl Controller {
         for i in ready {
             let a = g.actions[i].clone();
             changed = true;
-            if a.pseudo {
+            if a.pseudo || (a.task.contains("_notify_") && a.notify.is_none()) {
+                // Pseudo actions complete once their inputs are done (so does a notification
+                // outside any clone, which has nobody to notify).
                 g.set(i, Step::Done);
                 continue;
             }
@@ -1035,20 +1046,23 @@ impl Controller {
                 g.set(i, Step::Failed);
                 continue;
             };
-            let expected = if a.task == "monitor" && a.interval_ms == 0 { 7 } else { 0 };
+            let expected = a.expected_rc;
             let tkey = format!("{i}:{}:{expected}:{}", g.id, self.cfg.node_id);
             g.set(i, Step::InFlight);
             g.actions[i].target = Some(target);
             g.actions[i].dispatched_ms = self.now_ms;
-            self.send(
-                Some(target),
-                ControllerMsg::RunOp {
+            let msg = match a.notify {
+                Some(vars) => {
+                    ControllerMsg::RunNotify { tkey, rsc: a.rsc.clone(), vars: Box::new(vars) }
+                }
+                None => ControllerMsg::RunOp {
                     tkey,
                     rsc: a.rsc.clone(),
                     task: a.task.clone(),
                     interval_ms: a.interval_ms,
                 },
-            );
+            };
+            self.send(Some(target), msg);
         }
         self.graph = Some(g);
         changed
@@ -1269,7 +1283,18 @@ impl Controller {
         Some(req)
     }
 
-    fn run_local(&mut self, tkey: String, rsc: String, task: String, interval_ms: u64) {
+    fn run_local(
+        &mut self,
+        tkey: String,
+        rsc: String,
+        task: String,
+        interval_ms: u64,
+        notify: Option<NotifyVars>,
+    ) {
+        if task == "cancel" {
+            self.cancel_local(tkey, rsc, interval_ms);
+            return;
+        }
         // A stop (or a new recurring op of the same interval) replaces recurring ops.
         let cancel: Vec<OpKey> = self
             .local_ops
@@ -1305,8 +1330,48 @@ impl Controller {
             self.local_result(key, &res);
             return;
         };
+        let mut req = req;
+        req.notify = notify;
         self.local_ops.insert(key, LocalOp { rsc, task, interval_ms, tkey, reported: None });
         self.emit(Action::RunAgent { key, req: Box::new(req) });
+    }
+
+    /// A scheduled cancellation: stops the recurring monitor `rsc_monitor_INTERVAL` (if it
+    /// runs here), forgets its history entry and reports success to the DC.
+    fn cancel_local(&mut self, tkey: String, rsc: String, interval_ms: u64) {
+        let keys: Vec<OpKey> = self
+            .local_ops
+            .iter()
+            .filter(|(_, o)| o.rsc == rsc && o.task == "monitor" && o.interval_ms == interval_ms)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.local_ops.remove(&k);
+            self.emit(Action::CancelAgent(k));
+        }
+        let id = format!("{rsc}_monitor_{interval_ms}");
+        let lrm_rsc = match self.lrm_resource_mut(&rsc, None) {
+            Some(lr) => {
+                lr.children.retain(|c| c.attr("id") != Some(&id));
+                lr.to_compact_string()
+            }
+            None => String::new(),
+        };
+        let msg = ControllerMsg::OpDone {
+            tkey,
+            rsc,
+            task: "cancel".into(),
+            interval_ms,
+            rc: 0,
+            op_status: 0,
+            ok: true,
+            lrm_rsc,
+            busy: self.local_busy(),
+        };
+        match self.dc {
+            Some(dc) => self.send(Some(dc), msg),
+            None => self.log("result kept until a DC is known".into()),
+        }
     }
 
     fn lrm_resource_mut(
@@ -1387,13 +1452,16 @@ impl Controller {
                 .with_attr("queue-time", "0")
                 .with_attr("on_node", &node)
         };
+        // Notifications leave no history (the resource's state is what its other ops say).
+        let recorded = task != "notify";
         let id = if interval_ms > 0 { op_key.clone() } else { format!("{rsc}_last_0") };
         let entry = mk(&id);
         match lr.children.iter().position(|c| c.attr("id") == Some(&id)) {
-            Some(p) => lr.children[p] = entry,
-            None => lr.children.push(entry),
+            Some(p) if recorded => lr.children[p] = entry,
+            None if recorded => lr.children.push(entry),
+            _ => {}
         }
-        if !ok {
+        if !ok && recorded {
             let fid = format!("{rsc}_last_failure_0");
             let entry = mk(&fid);
             match lr.children.iter().position(|c| c.attr("id") == Some(&fid)) {

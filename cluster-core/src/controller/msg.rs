@@ -3,8 +3,11 @@
 //! Layout: one version byte ([`WIRE_VERSION`]), one tag byte, then the fields of the variant in
 //! declaration order. Integers are big-endian (`u32`, `u64`, `i32`); a string is a `u32` byte
 //! length followed by that many UTF-8 bytes (at most [`MAX_STRING`]); an optional string is a
-//! presence byte (0/1) then the string; a bool is one byte 0/1. Decoding checks every length
+//! presence byte (0/1) then the string; a bool is one byte 0/1; a list is a `u32` count then
+//! its items (a pair is two strings). Decoding checks every length
 //! against the bytes left, refuses unknown versions, tags and trailing bytes, and never panics.
+
+use crate::exec::types::NotifyVars;
 
 /// Encoding version written as the first byte.
 pub const WIRE_VERSION: u8 = 1;
@@ -80,6 +83,16 @@ pub enum ControllerMsg {
         task: String,
         /// Interval in ms (0 = one-shot).
         interval_ms: u64,
+    },
+    /// DC → node: run the agent's `notify` for one clone instance of a transition.
+    RunNotify {
+        /// Transition key `action:transition:expected_rc:dc_node_id`.
+        tkey: String,
+        /// Resource (instance) id.
+        rsc: String,
+        /// The notification variables (`OCF_RESKEY_CRM_meta_notify_*`; boxed: they are much
+        /// larger than the other variants).
+        vars: Box<NotifyVars>,
     },
     /// Node → DC: an operation finished (or a recurring one changed result).
     OpDone {
@@ -173,6 +186,32 @@ impl W {
     }
 }
 
+impl W {
+    fn strs(&mut self, v: &[String]) {
+        self.u32(v.len() as u32);
+        for x in v {
+            self.s(x);
+        }
+    }
+    fn pairs(&mut self, v: &[(String, String)]) {
+        self.u32(v.len() as u32);
+        for (a, b) in v {
+            self.s(a);
+            self.s(b);
+        }
+    }
+    fn notify(&mut self, n: &NotifyVars) {
+        self.s(&n.notify_type);
+        self.s(&n.operation);
+        for l in [&n.start, &n.stop, &n.promote, &n.demote, &n.active, &n.promoted, &n.unpromoted] {
+            self.pairs(l);
+        }
+        self.strs(&n.inactive);
+        self.strs(&n.all_uname);
+        self.strs(&n.available_uname);
+    }
+}
+
 struct R<'a> {
     b: &'a [u8],
 }
@@ -219,6 +258,38 @@ impl<'a> R<'a> {
     }
     fn opt(&mut self, f: &'static str) -> Result<Option<String>, DecodeError> {
         Ok(if self.flag(f)? { Some(self.s(f)?) } else { None })
+    }
+    /// A list count, refused when the bytes left cannot hold that many strings.
+    fn count(&mut self, f: &'static str, per: usize) -> Result<usize, DecodeError> {
+        let n = self.u32(f)? as usize;
+        if n.saturating_mul(per) > self.b.len() {
+            return Err(DecodeError::Truncated(f));
+        }
+        Ok(n)
+    }
+    fn strs(&mut self, f: &'static str) -> Result<Vec<String>, DecodeError> {
+        let n = self.count(f, 4)?;
+        (0..n).map(|_| self.s(f)).collect()
+    }
+    fn pairs(&mut self, f: &'static str) -> Result<Vec<(String, String)>, DecodeError> {
+        let n = self.count(f, 8)?;
+        (0..n).map(|_| Ok((self.s(f)?, self.s(f)?))).collect()
+    }
+    fn notify(&mut self) -> Result<NotifyVars, DecodeError> {
+        Ok(NotifyVars {
+            notify_type: self.s("notify_type")?,
+            operation: self.s("operation")?,
+            start: self.pairs("start")?,
+            stop: self.pairs("stop")?,
+            promote: self.pairs("promote")?,
+            demote: self.pairs("demote")?,
+            active: self.pairs("active")?,
+            promoted: self.pairs("promoted")?,
+            unpromoted: self.pairs("unpromoted")?,
+            inactive: self.strs("inactive")?,
+            all_uname: self.strs("all_uname")?,
+            available_uname: self.strs("available_uname")?,
+        })
     }
 }
 
@@ -289,6 +360,12 @@ impl ControllerMsg {
                 w.s(task);
                 w.u64(*interval_ms);
             }
+            ControllerMsg::RunNotify { tkey, rsc, vars } => {
+                w.u8(7);
+                w.s(tkey);
+                w.s(rsc);
+                w.notify(vars);
+            }
             ControllerMsg::OpDone {
                 tkey,
                 rsc,
@@ -349,6 +426,11 @@ impl ControllerMsg {
                 lrm_rsc: r.s("lrm_rsc")?,
                 busy: r.u32("busy")?,
             },
+            7 => ControllerMsg::RunNotify {
+                tkey: r.s("tkey")?,
+                rsc: r.s("rsc")?,
+                vars: Box::new(r.notify()?),
+            },
             tag => return Err(DecodeError::Tag { what: "message", tag }),
         };
         if !r.b.is_empty() {
@@ -390,6 +472,19 @@ mod tests {
                 rsc: "vip".into(),
                 task: "monitor".into(),
                 interval_ms: 10_000,
+            },
+            ControllerMsg::RunNotify {
+                tkey: "4:2:0:1".into(),
+                rsc: "db:1".into(),
+                vars: Box::new(NotifyVars {
+                    notify_type: "pre".into(),
+                    operation: "start".into(),
+                    start: vec![("db:1".into(), "node2".into())],
+                    active: vec![("db:0".into(), "node1".into())],
+                    inactive: vec!["db:1".into()],
+                    all_uname: vec!["node1".into(), "node2".into()],
+                    ..NotifyVars::default()
+                }),
             },
             ControllerMsg::OpDone {
                 tkey: "1:2:0:1".into(),
