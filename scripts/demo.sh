@@ -40,9 +40,14 @@ cleanup() {
 trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '%s$ %s\n' "${PROMPT:-}" "$*"; "$@"; }
+run() { local shown="$*"; printf '%s$ %s\n' "${PROMPT:-}" "${shown//$BIN\//}"; "$@"; }
 
-on() { local n=$1; shift; PROMPT="[$n] " run env "${ENV[@]/@/$n}" "$@"; }
+on() {
+  local n=$1; shift
+  local shown="$*"
+  printf '[%s] $ %s\n' "$n" "${shown//$BIN\//}"
+  env "${ENV[@]/@/$n}" "$@"
+}
 
 say "Two nodes: network namespaces $NS_A (10.213.200.1) and $NS_B (10.213.200.2)"
 ip netns add "$NS_A"; ip netns add "$NS_B"
@@ -193,5 +198,9 @@ for i, n in enumerate(["alice", "bob"], 1):
 t.write(path)
 EOF
 run "$BIN/crm_simulate" -S -x "$CIB_file"
+if [ -x /usr/sbin/crm_simulate ]; then
+  say "For comparison, Pacemaker 2.1.5's own decision on the same CIB (test oracle only)"
+  /usr/sbin/crm_simulate -S -x "$CIB_file" 2>/dev/null | sed -n '/^Transition Summary:/,/^Executing/p' | sed '$d'
+fi
 
 say "Done: everything made by the demo is removed now"
