@@ -35,31 +35,9 @@ use cluster_core::crmsh::{suggest, CrmError};
 const LEVELS: &[&str] = &["configure", "cib", "resource", "node", "ra"];
 const COMMON: &[&str] = &["help", "quit", "exit", "bye", "up", "end", "cd", "ls"];
 const ROOT_CMDS: &[&str] = &["status", "verify"];
-const CONFIGURE_CMDS: &[&str] = &[
-    "primitive",
-    "ms",
-    "master",
-    "clone",
-    "group",
-    "colocation",
-    "collocation",
-    "order",
-    "location",
-    "property",
-    "rsc_defaults",
-    "op_defaults",
-    "node",
-    "delete",
-    "show",
-    "commit",
-    "verify",
-    "erase",
-    "refresh",
-    "monitor",
-    "load",
-    "edit",
-    "rename",
-];
+/// The configure level's own verbs, beside the ones `crmsh::configure` parses.
+const CONFIGURE_SHELL_CMDS: &[&str] =
+    &["commit", "verify", "erase", "refresh", "load", "edit", "rename"];
 const CIB_CMDS: &[&str] = &["new", "use", "commit", "diff", "delete", "list", "reset"];
 const RESOURCE_CMDS: &[&str] = &[
     "status",
@@ -392,7 +370,9 @@ impl Shell {
 
     fn level_cmds(&self) -> Vec<&'static str> {
         let mut v: Vec<&str> = match self.level {
-            Some("configure") => CONFIGURE_CMDS.to_vec(),
+            Some("configure") => {
+                configure::VERBS.iter().chain(CONFIGURE_SHELL_CMDS).copied().collect()
+            }
             Some("cib") => CIB_CMDS.to_vec(),
             Some("resource") => RESOURCE_CMDS.to_vec(),
             Some("node") => NODE_CMDS.to_vec(),
