@@ -1,6 +1,12 @@
 //! `crm_resource`: locate, move, ban, clear, clean up and list resources, and read or write
 //! their parameters, Pacemaker-compatible, on `CIB_file` / `CIB_shadow`. Clean-up edits the
 //! file's status section directly (forgetting history and fail counts).
+//!
+//! `--force-start/-stop/-check/-promote/-demote -r RSC` run one action of the configured
+//! primitive (a clone's primitive; groups are refused) through the executor on this node,
+//! with the CIB's instance and meta attributes and the op's timeout (default 20 s), print
+//! `Operation force-ACTION for RSC (class:provider:type) returned RC (name)` and the agent's
+//! output, and exit with the action's OCF code. The CIB is only read, never written.
 
 use cluster_core::cib::cli::{self, opt, Failure, Takes};
 use cluster_core::cib::exit;
@@ -164,11 +170,17 @@ fn force_action(
     };
     if verbose {
         eprintln!(
-            "{TOOL}: running {action} (interval 0, timeout {} ms) of {rsc} ({spec})",
+            "Running {action} (interval 0, timeout {} ms) of {rsc} ({spec})",
             req.effective_timeout_ms()
         );
     }
     let res = ProcessRunner::new(ExecConfig::default()).run(req);
+    if verbose {
+        eprintln!("{action} of {rsc} took {} ms", res.duration_ms);
+        if let Some(r) = &res.exit_reason {
+            eprintln!("Exit reason: {r}");
+        }
+    }
     let code = if matches!(res.status, ExecStatus::Done | ExecStatus::NotInstalled) {
         let rc = res.rc.code();
         println!("Operation {option} for {rsc} ({spec}) returned {rc} ({})", res.rc.name());
@@ -198,7 +210,7 @@ fn force_action(
 fn body(args: &[String]) -> Result<(), Failure> {
     let p = cli::parse(TOOL, SPEC, args)?;
     if p.has("help") {
-        println!("Usage: crm_resource [-r RSC] (-W | -M [-N NODE] | -B [-N NODE] | -U [-N NODE] | -C [-N NODE] | -l | -L | -g NAME | -p NAME -v VALUE | -d NAME) [--meta] [--promoted] [-q]");
+        println!("Usage: crm_resource [-r RSC] (-W | -M [-N NODE] | -B [-N NODE] | -U [-N NODE] | -C [-N NODE] | -l | -L | -g NAME | -p NAME -v VALUE | -d NAME) [--meta] [--promoted] [-q]\n       crm_resource -r RSC (--force-start | --force-stop | --force-check | --force-promote | --force-demote) [-V]");
         return Ok(());
     }
     if p.has("version") {
