@@ -131,7 +131,7 @@ impl Pair {
         if let Some(t) = &self.theirs {
             let theirs = run(ORACLE, &t.0.join("cib.xml"), args);
             assert_eq!(ours.code, theirs.code, "{args:?}: ours {ours:?} theirs {theirs:?}");
-            assert_eq!(ours.head(), theirs.head(), "{args:?}");
+            assert_eq!(ours.stdout, theirs.stdout, "{args:?}");
             assert_eq!(ours.tool_errors(), theirs.tool_errors(), "{args:?}");
         }
         ours
@@ -219,4 +219,26 @@ fn force_unknown_group_and_missing_resource_refused() {
     let o = p.step(&["--force-stop"]);
     assert_eq!(o.code, 64);
     assert_eq!(o.stderr, "crm_resource: Must supply a resource id with -r\n");
+}
+
+#[test]
+fn force_finds_the_cib_through_cib_shadow() {
+    let t = Tmp::new();
+    std::fs::write(t.0.join("shadow.forcetest"), cib_text(&t.0)).unwrap();
+    let run_shadow = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_crm_resource"))
+            .args(args)
+            .env_remove("CIB_file")
+            .env("CIB_shadow", "forcetest")
+            .env("CIB_shadow_dir", &t.0)
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (code, out) = run_shadow(&["--force-start", "-r", "d1"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "Operation force-start for d1 (ocf:heartbeat:Dummy) returned 0 (ok)\n");
+    assert!(t.0.join("d1.state").exists());
+    assert_eq!(run_shadow(&["--force-stop", "-r", "d1"]).0, Some(0));
+    assert_eq!(run_shadow(&["--force-check", "-r", "d1"]).0, Some(7));
 }

@@ -174,7 +174,14 @@ fn force_action(
             req.effective_timeout_ms()
         );
     }
-    let res = ProcessRunner::new(ExecConfig::default()).run(req);
+    // The agent inherits the CIB location, so its own `crm_attribute` calls reach the same CIB.
+    let mut cfg = ExecConfig::default();
+    for var in ["CIB_file", "CIB_shadow", "CIB_shadow_dir"] {
+        if let Ok(v) = std::env::var(var) {
+            cfg.extra_env.push((var.to_string(), v));
+        }
+    }
+    let res = ProcessRunner::new(cfg).run(req);
     if verbose {
         eprintln!("{action} of {rsc} took {} ms", res.duration_ms);
         if let Some(r) = &res.exit_reason {
