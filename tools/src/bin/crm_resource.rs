@@ -1,6 +1,12 @@
 //! `crm_resource`: locate, move, ban, clear, clean up and list resources, and read or write
 //! their parameters, Pacemaker-compatible, on `CIB_file` / `CIB_shadow`. Clean-up edits the
 //! file's status section directly (forgetting history and fail counts).
+//!
+//! `--force-start/-stop/-check/-promote/-demote -r RSC` run one action of the configured
+//! primitive (a clone's primitive; groups are refused) through the executor on this node,
+//! with the CIB's instance and meta attributes and the op's timeout (default 20 s), print
+//! `Operation force-ACTION for RSC (class:provider:type) returned RC (name)` and the agent's
+//! output, and exit with the action's OCF code. The CIB is only read, never written.
 
 use cluster_core::cib::cli::{self, opt, Failure, Takes};
 use cluster_core::cib::exit;
@@ -67,23 +73,156 @@ fn not_found(e: OpError) -> Failure {
     }
 }
 
+/// The `--force-*` options, each running one agent action on this node.
+const FORCE: [&str; 5] =
+    ["force-start", "force-stop", "force-check", "force-promote", "force-demote"];
+
+/// The agent action behind a `--force-*` option (`check` is a one-shot monitor).
+fn force_agent_action(option: &str) -> &'static str {
+    match option {
+        "force-start" => "start",
+        "force-stop" => "stop",
+        "force-promote" => "promote",
+        "force-demote" => "demote",
+        _ => "monitor",
+    }
+}
+
+/// Pacemaker's text for an exit status, as printed after "Error performing operation:".
+fn exit_text(code: i32) -> String {
+    match code {
+        1 => "Error occurred".into(),
+        2 => "Invalid parameter".into(),
+        3 => "Unimplemented".into(),
+        4 => "Insufficient privileges".into(),
+        5 => "Not installed".into(),
+        6 => "Not configured".into(),
+        7 => "Not running".into(),
+        8 => "Promoted".into(),
+        9 => "Failed in promoted role".into(),
+        124 => "Timeout occurred".into(),
+        c => format!("Unknown exit status {c}"),
+    }
+}
+
+/// `--force-*`: runs one action of `rsc` (a primitive, or the primitive a clone holds) through
+/// the executor here, prints the result line and the agent's output, and exits with the
+/// action's OCF code, as Pacemaker's `crm_resource` does.
+fn force_action(
+    cib: &cluster_core::cib::xml::Element,
+    rsc: &str,
+    option: &str,
+    verbose: bool,
+) -> Result<(), Failure> {
+    use cluster_core::cib::model::Resource;
+    use cluster_core::exec::{AgentClass, AgentRequest, ExecConfig, ExecStatus, ProcessRunner};
+    let model = Cib::from_element(cib);
+    let found =
+        model.resource(rsc).ok_or_else(|| not_found(OpError::NoSuchResource(rsc.into())))?;
+    let unsupported = |what: &str| {
+        Failure::new(
+            exit::UNIMPLEMENT_FEATURE,
+            format!("Sorry, the {option} option doesn't support {what} resources\n{TOOL}: Error performing operation: Unimplemented"),
+        )
+    };
+    let prim = match found {
+        Resource::Primitive(p) => p,
+        Resource::Clone(c) => match c.child.as_deref() {
+            Some(Resource::Primitive(p)) => p,
+            Some(Resource::Group(_)) => return Err(unsupported("group")),
+            _ => return Err(unsupported("clone")),
+        },
+        Resource::Group(_) => return Err(unsupported("group")),
+        Resource::Other(_) => return Err(unsupported("bundle")),
+    };
+    let class_name = prim.class.as_deref().unwrap_or("");
+    let agent = prim.agent_type.as_deref().unwrap_or("");
+    let class = AgentClass::parse(class_name, prim.provider.as_deref()).ok_or_else(|| {
+        Failure::new(
+            exit::NOT_CONFIGURED,
+            format!("{TOOL}: Resource '{rsc}' has an unknown agent class '{class_name}'\n{TOOL}: Error performing operation: Not configured"),
+        )
+    })?;
+    let action = force_agent_action(option);
+    let mut req = AgentRequest::new(rsc, class, agent, action);
+    for set in &prim.sets {
+        let target = match set.element.as_str() {
+            "instance_attributes" => &mut req.params,
+            "meta_attributes" => &mut req.meta,
+            _ => continue,
+        };
+        for nv in &set.nvpairs {
+            if let Some(v) = &nv.value {
+                target.entry(nv.name.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    let timeout =
+        prim.ops.iter().filter(|o| o.name == action).find_map(|o| {
+            o.timeout.as_deref().and_then(cluster_core::cib::verify::parse_duration_ms)
+        });
+    if let Some(ms) = timeout {
+        req.timeout_ms = ms;
+    }
+    let spec = match &req.class {
+        AgentClass::Ocf { provider } => format!("ocf:{provider}:{agent}"),
+        c => format!("{}:{agent}", c.name()),
+    };
+    if verbose {
+        eprintln!(
+            "Running {action} (interval 0, timeout {} ms) of {rsc} ({spec})",
+            req.effective_timeout_ms()
+        );
+    }
+    // The agent inherits the CIB location, so its own `crm_attribute` calls reach the same CIB.
+    let mut cfg = ExecConfig::default();
+    for var in ["CIB_file", "CIB_shadow", "CIB_shadow_dir"] {
+        if let Ok(v) = std::env::var(var) {
+            cfg.extra_env.push((var.to_string(), v));
+        }
+    }
+    let res = ProcessRunner::new(cfg).run(req);
+    if verbose {
+        eprintln!("{action} of {rsc} took {} ms", res.duration_ms);
+        if let Some(r) = &res.exit_reason {
+            eprintln!("Exit reason: {r}");
+        }
+    }
+    let code = if matches!(res.status, ExecStatus::Done | ExecStatus::NotInstalled) {
+        let rc = res.rc.code();
+        println!("Operation {option} for {rsc} ({spec}) returned {rc} ({})", res.rc.name());
+        rc
+    } else {
+        let reason = res.exit_reason.clone().unwrap_or_else(|| format!("{:?}", res.status));
+        println!("Operation {option} for {rsc} ({spec}) failed: '{reason}' ({})", res.rc.code());
+        if res.status == ExecStatus::Timeout {
+            exit::TIMEOUT
+        } else {
+            exit::ERROR
+        }
+    };
+    if !res.stdout.trim().is_empty() {
+        println!("{}", res.stdout);
+    }
+    if !res.stderr.trim().is_empty() {
+        println!("{}", res.stderr);
+    }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::new(code, format!("{TOOL}: Error performing operation: {}", exit_text(code))))
+    }
+}
+
 fn body(args: &[String]) -> Result<(), Failure> {
     let p = cli::parse(TOOL, SPEC, args)?;
     if p.has("help") {
-        println!("Usage: crm_resource [-r RSC] (-W | -M [-N NODE] | -B [-N NODE] | -U [-N NODE] | -C [-N NODE] | -l | -L | -g NAME | -p NAME -v VALUE | -d NAME) [--meta] [--promoted] [-q]");
+        println!("Usage: crm_resource [-r RSC] (-W | -M [-N NODE] | -B [-N NODE] | -U [-N NODE] | -C [-N NODE] | -l | -L | -g NAME | -p NAME -v VALUE | -d NAME) [--meta] [--promoted] [-q]\n       crm_resource -r RSC (--force-start | --force-stop | --force-check | --force-promote | --force-demote) [-V]");
         return Ok(());
     }
     if p.has("version") {
         println!("Pacemaker 2.1.5");
         return Ok(());
-    }
-    for f in ["force-start", "force-stop", "force-check", "force-promote", "force-demote"] {
-        if p.has(f) {
-            return Err(Failure::new(
-                exit::UNIMPLEMENT_FEATURE,
-                format!("{TOOL}: --{f} is not implemented"),
-            ));
-        }
     }
     let until = match p.value("lifetime") {
         None => None,
@@ -116,6 +255,12 @@ fn body(args: &[String]) -> Result<(), Failure> {
             )
         })
     };
+    if let Some(action) = FORCE.iter().find(|f| p.has(f)) {
+        let rsc = rsc.ok_or_else(|| {
+            Failure::new(exit::USAGE, format!("{TOOL}: Must supply a resource id with -r"))
+        })?;
+        return force_action(&cib, rsc, action, p.has("verbose"));
+    }
     let kind = if p.has("meta") {
         ops::AttrKind::Meta
     } else if p.has("utilization") {
