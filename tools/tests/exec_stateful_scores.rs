@@ -130,6 +130,19 @@ fn exec_stateful_promotion_scores_in_cib() {
     assert_eq!(rc, OcfExit::RunningPromoted, "promoted monitor: {res:?}");
     assert_eq!(score("master-st").as_deref(), Some("10"), "promoted score");
     assert_eq!(query_score(&cib_file, "st"), (0, "10".to_string()));
+    // A probe (interval 0) of a promoted instance puts a lost score back.
+    let out = Command::new(env!("CARGO_BIN_EXE_crm_attribute"))
+        .args(["--promotion", "-D", "-q"])
+        .env("CIB_file", &cib_file)
+        .env("OCF_RESOURCE_INSTANCE", "st")
+        .env("OCF_RESKEY_CRM_meta_on_node", "node1")
+        .env_remove("CIB_shadow")
+        .status()
+        .unwrap();
+    assert!(out.success());
+    assert_eq!(score("master-st"), None);
+    assert_eq!(run("monitor", 0).0, OcfExit::RunningPromoted);
+    assert_eq!(score("master-st").as_deref(), Some("10"), "probe restores the score");
 
     let (rc, res) = run("demote", 0);
     assert_eq!(rc, OcfExit::Ok, "demote: {res:?}");
