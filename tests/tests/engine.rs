@@ -397,3 +397,48 @@ fn diskless_primary_works_through_peer_and_reattach_resyncs() {
         "a re-attached diskless Primary has stale data"
     );
 }
+
+#[test]
+fn forced_initial_sync_target_adopts_source_uuids_and_later_resyncs_only_changes() {
+    let mut p = Pair::new(cfg(Protocol::C));
+    p.nodes[0].rep.connect(false).unwrap();
+    p.nodes[1].rep.connect(false).unwrap();
+    p.settle();
+    p.nodes[0].rep.primary(true).unwrap();
+    p.settle();
+    assert_eq!(p.nodes[1].rep.disk(), DiskState::UpToDate);
+    assert!(p.logged(1, "Began resync as SyncTarget (will sync 16384 KB"));
+    let src = p.nodes[0].rep.uuids();
+    assert_eq!(
+        p.nodes[1].rep.uuids().current & !1,
+        src.current & !1,
+        "the target takes the source's current UUID at resync end"
+    );
+    // Bob's daemon restarts: its metadata is read back from its disk.
+    p.auto_link = false;
+    p.break_link(ConnState::NetworkFailure);
+    let mut c = cfg(Protocol::C);
+    c.node_name = "bob".into();
+    c.peer_name = "alice".into();
+    c.uuid_seed = 33;
+    let mut bob = Replicator::new(c.clone());
+    bob.attach(p.nodes[1].disk.attach_meta(c.al_extents)).unwrap();
+    assert_eq!(bob.uuids().current & !1, src.current & !1, "persisted current UUID");
+    p.nodes[1].rep = bob;
+    p.nodes[1].log.clear();
+    // Alice writes three blocks meanwhile.
+    p.write(0, 1, 0, 1, 7);
+    p.write(0, 2, 8192, 2, 8);
+    p.settle();
+    assert_eq!(p.nodes[0].rep.bitmap().count_out_of_sync(), 3);
+    p.nodes[1].rep.connect(false).unwrap();
+    p.auto_link = true;
+    p.settle();
+    assert!(
+        p.logged(1, "Began resync as SyncTarget (will sync 12 KB"),
+        "bitmap resync of the changed blocks only: {:?}",
+        p.nodes[1].log
+    );
+    assert_eq!(p.nodes[1].rep.disk(), DiskState::UpToDate);
+    assert!(p.identical());
+}

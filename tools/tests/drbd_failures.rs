@@ -79,13 +79,14 @@ fn secondary_and_primary_failures() {
     let resynced = sync_kib(&d.join("b2.log"));
     eprintln!("resync after Secondary restart: {resynced:?} KiB");
     assert!(!resynced.is_empty(), "no resync after the Secondary came back");
-    // DRBD resyncs only the changed blocks here. The engine currently ends the initial sync
-    // with the peer's Current UUID from the handshake, taken before `primary --force` made a
-    // new one, so the restarted Secondary's Current is still "just created" and the resync
-    // is a full one (uuid_compare rule 20). Known engine issue; the data is right either way.
-    if resynced[0] >= 16 << 10 {
-        eprintln!("note: full resync ({} KiB) where a bitmap-based one was expected", resynced[0]);
-    }
+    // Only the changed blocks: the 2 MiB file plus some file system metadata, far from the
+    // 64 MiB of a full resync (the initial sync left the Secondary with the Primary's Current
+    // UUID on disk, so the handshake finds a bitmap-based resync).
+    assert!(
+        (2 << 10..16 << 10).contains(&resynced[0]),
+        "resync after the restart was {} KiB, expected only the changed blocks",
+        resynced[0]
+    );
 
     // Step 26: the Primary's daemon dies; the data is intact on the other node, which is
     // promoted by hand.

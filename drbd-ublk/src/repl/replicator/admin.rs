@@ -194,7 +194,11 @@ impl Replicator {
                 self.uuids.current
             ));
             if connected {
-                // The handshake is not repeated on a live connection: start the full sync now.
+                // The handshake is not repeated on a live connection: tell the peer the new
+                // identifiers (it adopts them at the end of its resync), then start the full
+                // sync now.
+                let p = self.report_params();
+                self.send(PeerMsg::ReportParams(Box::new(p)));
                 self.bitmap.set_all();
                 self.send_state();
                 self.set_conn(ConnState::StartingSyncS);

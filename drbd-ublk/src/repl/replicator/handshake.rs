@@ -135,8 +135,15 @@ impl Replicator {
             PeerMsg::ReportParams(p) => {
                 if self.conn == ConnState::WFReportParams {
                     self.handshake(p);
-                } else if p.flags.skip_initial_sync {
-                    self.peer_skip_initial_sync(&p);
+                } else {
+                    // Re-sent on a live connection (8.4 re-sends P_UUIDS): keep the peer's
+                    // identifiers current, the SyncTarget adopts them when its resync ends.
+                    if self.peer_params.is_some() {
+                        self.peer_params = Some(p.clone());
+                    }
+                    if p.flags.skip_initial_sync {
+                        self.peer_skip_initial_sync(&p);
+                    }
                 }
             }
             PeerMsg::State { role, disk, conn } => self.peer_state(role, disk, conn),
