@@ -36,6 +36,18 @@ pub struct Action {
 }
 
 impl Action {
+    /// A runnable, non-recurring action of `rsc` on `node`.
+    pub fn on(rsc: impl Into<String>, task: &str, node: String) -> Action {
+        Action {
+            rsc: rsc.into(),
+            task: task.to_string(),
+            node: Some(node),
+            pseudo: false,
+            runnable: true,
+            interval: 0,
+        }
+    }
+
     /// Pacemaker's operation key: `RSC_TASK_INTERVAL` (a cancel names the op it cancels).
     pub fn key(&self) -> String {
         if self.task == "fence" {
@@ -2040,14 +2052,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
     let mut fence_lines = Vec::new();
     for (n, reason) in &e.fences {
         fence_lines.push(format!("Fence (reboot) {} '{}'", e.nodes[*n].name, reason));
-        actions.push(Action {
-            rsc: e.nodes[*n].name.clone(),
-            task: "fence".into(),
-            node: Some(e.nodes[*n].name.clone()),
-            pseudo: false,
-            runnable: true,
-            interval: 0,
-        });
+        actions.push(Action::on(e.nodes[*n].name.clone(), "fence", e.nodes[*n].name.clone()));
     }
     let no_quorum = !e.can_start_anything();
     // Stops that must wait for a blocked resource's stop cannot happen either.
@@ -2136,14 +2141,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     ));
                 }
                 if !blocked {
-                    actions.push(Action {
-                        rsc: r.id.clone(),
-                        task: "start".into(),
-                        node: Some(name(n)),
-                        pseudo: false,
-                        runnable: true,
-                        interval: 0,
-                    });
+                    actions.push(Action::on(r.id.clone(), "start", name(n)));
                 }
             }
             (Some(c), None) => {
@@ -2219,14 +2217,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     runnable: true,
                     interval: 0,
                 });
-                actions.push(Action {
-                    rsc: r.id.clone(),
-                    task: "start".into(),
-                    node: Some(name(n)),
-                    pseudo: false,
-                    runnable: true,
-                    interval: 0,
-                });
+                actions.push(Action::on(r.id.clone(), "start", name(n)));
                 edges.push((actions.len() - 2, actions.len() - 1));
             }
             (Some(c), Some(n)) if r.running.len() > 1 => {
@@ -2238,23 +2229,9 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                     None,
                 ));
                 for &x in &r.running {
-                    actions.push(Action {
-                        rsc: r.id.clone(),
-                        task: "stop".into(),
-                        node: Some(name(x)),
-                        pseudo: false,
-                        runnable: true,
-                        interval: 0,
-                    });
+                    actions.push(Action::on(r.id.clone(), "stop", name(x)));
                 }
-                actions.push(Action {
-                    rsc: r.id.clone(),
-                    task: "start".into(),
-                    node: Some(name(n)),
-                    pseudo: false,
-                    runnable: true,
-                    interval: 0,
-                });
+                actions.push(Action::on(r.id.clone(), "start", name(n)));
             }
             (Some(c), Some(_)) => {
                 if r.failed || r.restart_reason.is_some() {
@@ -2275,22 +2252,8 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                             .map(|x| format!("due to {x}"))
                     };
                     lines.push(line(change, &r.id, &det, why));
-                    actions.push(Action {
-                        rsc: r.id.clone(),
-                        task: "stop".into(),
-                        node: Some(name(c)),
-                        pseudo: false,
-                        runnable: true,
-                        interval: 0,
-                    });
-                    actions.push(Action {
-                        rsc: r.id.clone(),
-                        task: "start".into(),
-                        node: Some(name(c)),
-                        pseudo: false,
-                        runnable: true,
-                        interval: 0,
-                    });
+                    actions.push(Action::on(r.id.clone(), "stop", name(c)));
+                    actions.push(Action::on(r.id.clone(), "start", name(c)));
                     edges.push((actions.len() - 2, actions.len() - 1));
                 } else if r.role == Role::Promoted && r.next_role != Role::Promoted {
                     lines.push(line(
@@ -2299,14 +2262,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         &format!("Promoted -> Unpromoted {}", name(c)),
                         None,
                     ));
-                    actions.push(Action {
-                        rsc: r.id.clone(),
-                        task: "demote".into(),
-                        node: Some(name(c)),
-                        pseudo: false,
-                        runnable: true,
-                        interval: 0,
-                    });
+                    actions.push(Action::on(r.id.clone(), "demote", name(c)));
                 } else if r.role != Role::Promoted && r.next_role == Role::Promoted {
                     lines.push(line(
                         "Promote",
@@ -2314,14 +2270,7 @@ fn derive_actions(e: &mut Eng) -> (Vec<String>, Vec<Action>, Vec<(usize, usize)>
                         &format!("{} -> Promoted {}", r.role.name(), name(c)),
                         None,
                     ));
-                    actions.push(Action {
-                        rsc: r.id.clone(),
-                        task: "promote".into(),
-                        node: Some(name(c)),
-                        pseudo: false,
-                        runnable: true,
-                        interval: 0,
-                    });
+                    actions.push(Action::on(r.id.clone(), "promote", name(c)));
                 }
             }
         }
