@@ -272,3 +272,27 @@ fn crm_simulate_writes_the_graph_as_synapses() {
     });
     assert!(mon, "recurring monitor synapse");
 }
+
+#[test]
+fn a_running_resource_without_its_monitor_gets_it_back() {
+    // ip runs on node1 (its start recorded) but no recurring monitor is in its history, as after
+    // a transition aborted between the start and the monitor: the monitor is scheduled again.
+    let ip_started = lrm("ip", "IPaddr2", &[("start", 0, 0)]);
+    let web_running = lrm("web", "apache", &[("start", 0, 0), ("monitor", 30000, 0)]);
+    let status = online("1", "node1", "", &format!("{ip_started}{web_running}"))
+        + &online("2", "node2", "", "");
+    let t = run(WEB, &status);
+    find(&t, "ip_monitor_10000 node1");
+    // web's monitor is in its history: nothing is added for it.
+    assert!(
+        !t.actions.iter().any(|a| a.rsc == "web" && a.task == "monitor"),
+        "{:?}",
+        t.actions.iter().map(id).collect::<Vec<_>>()
+    );
+    // With the monitor recorded, nothing is scheduled for ip either.
+    let ip_monitored = lrm("ip", "IPaddr2", &[("start", 0, 0), ("monitor", 10000, 0)]);
+    let status = online("1", "node1", "", &format!("{ip_monitored}{web_running}"))
+        + &online("2", "node2", "", "");
+    let t = run(WEB, &status);
+    assert!(!t.actions.iter().any(|a| a.rsc == "ip" && a.task == "monitor"));
+}

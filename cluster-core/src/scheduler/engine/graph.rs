@@ -195,6 +195,37 @@ pub(super) fn complete(
                 let m = g.add(act(&r.id, "monitor", node, false, op.interval));
                 g.edge(a, m);
             }
+            // A resource that stays where it is keeps its recurring monitor: one missing from
+            // its history there (its transition was aborted after the start, or a cleanup
+            // removed it) is scheduled again, as Pacemaker does.
+            if e.is_managed(p) && !r.failed && !r.orphan {
+                for &x in &r.running {
+                    let node = Some(e.nodes[x].name.clone());
+                    let here = |v: &[usize], g: &G| v.iter().any(|&i| g.actions[i].node == node);
+                    let moved = here(&stops, &g)
+                        || here(&starts, &g)
+                        || here(&promotes, &g)
+                        || here(&demotes, &g);
+                    let usable =
+                        e.nodes[x].online && !e.nodes[x].unclean && !e.nodes[x].maintenance;
+                    if moved || !usable || promoted_op != (r.role == Role::Promoted) {
+                        continue;
+                    }
+                    let recorded = e.inp.nodes[x]
+                        .history
+                        .iter()
+                        .filter(|h| h.id == r.id || r.hist_name.as_deref() == Some(h.id.as_str()))
+                        .any(|h| {
+                            h.ops.iter().any(|o| o.task == "monitor" && o.interval == op.interval)
+                        });
+                    let planned = g.of(&r.id, "monitor").iter().any(|&m| {
+                        g.actions[m].node == node && g.actions[m].interval == op.interval
+                    });
+                    if !recorded && !planned {
+                        g.add(act(&r.id, "monitor", node, false, op.interval));
+                    }
+                }
+            }
             // A role change in place cancels the old role's monitor first.
             let in_place = |x: usize, g: &G| {
                 !starts.iter().chain(stops.iter()).any(|&s| g.actions[s].node == g.actions[x].node)
