@@ -34,10 +34,9 @@ fn run(cmd: &str, args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-fn must(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().expect("spawn");
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+#[path = "support/netns_lab.rs"]
+mod netns_lab;
+use netns_lab::must;
 
 /// The namespaces, corosyncs and agents of one test run; Drop removes all of it.
 struct Cluster {
@@ -93,27 +92,8 @@ impl Cluster {
         };
         c.remove_namespaces(); // leftovers of an earlier, killed run of this very test
         let br = c.bridge_ns();
-        must("ip", &["netns", "add", &br]);
-        must("ip", &["-n", &br, "link", "set", "lo", "up"]);
-        must("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        must("ip", &["-n", &br, "link", "set", "br0", "up"]);
-        for i in 1..=2 {
-            let n = c.ns(i);
-            let v = format!("v{i}");
-            must("ip", &["netns", "add", &n]);
-            must("ip", &["-n", &n, "link", "set", "lo", "up"]);
-            must(
-                "ip",
-                &[
-                    "link", "add", "eth0", "netns", &n, "type", "veth", "peer", "name", &v,
-                    "netns", &br,
-                ],
-            );
-            must("ip", &["-n", &br, "link", "set", &v, "master", "br0"]);
-            must("ip", &["-n", &br, "link", "set", &v, "up"]);
-            must("ip", &["-n", &n, "addr", "add", &format!("{subnet}.{i}/24"), "dev", "eth0"]);
-            must("ip", &["-n", &n, "link", "set", "eth0", "up"]);
-        }
+        let nodes: Vec<String> = (1..=2).map(|i| c.ns(i)).collect();
+        netns_lab::build(&br, &nodes, subnet);
         for i in 1..=2 {
             c.start_corosync(i);
         }

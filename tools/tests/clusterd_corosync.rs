@@ -36,10 +36,8 @@ fn run(cmd: &str, args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-fn must(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().expect("spawn");
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+#[path = "../../cluster-core/tests/support/netns_lab.rs"]
+mod netns_lab;
 
 fn skip_reason() -> Option<&'static str> {
     let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
@@ -100,27 +98,8 @@ impl Cluster {
         let mut c = Cluster { dir, corosync: vec![None, None], daemons: vec![None, None] };
         Self::remove_namespaces();
         let br = format!("{PREFIX}br");
-        must("ip", &["netns", "add", &br]);
-        must("ip", &["-n", &br, "link", "set", "lo", "up"]);
-        must("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        must("ip", &["-n", &br, "link", "set", "br0", "up"]);
-        for i in 1..=2 {
-            let n = Self::ns(i);
-            let v = format!("v{i}");
-            must("ip", &["netns", "add", &n]);
-            must("ip", &["-n", &n, "link", "set", "lo", "up"]);
-            must(
-                "ip",
-                &[
-                    "link", "add", "eth0", "netns", &n, "type", "veth", "peer", "name", &v,
-                    "netns", &br,
-                ],
-            );
-            must("ip", &["-n", &br, "link", "set", &v, "master", "br0"]);
-            must("ip", &["-n", &br, "link", "set", &v, "up"]);
-            must("ip", &["-n", &n, "addr", "add", &format!("{SUBNET}.{i}/24"), "dev", "eth0"]);
-            must("ip", &["-n", &n, "link", "set", "eth0", "up"]);
-        }
+        let nodes: Vec<String> = (1..=2).map(Self::ns).collect();
+        netns_lab::build(&br, &nodes, SUBNET);
         for i in 1..=2 {
             c.start_corosync(i);
         }
