@@ -616,23 +616,19 @@ impl Sim {
             return;
         }
         let (d0, d1) = (&self.nodes[0].disk, &self.nodes[1].disk);
-        let mut sectors: Vec<u64> = d0.written_sectors().chain(d1.written_sectors()).collect();
-        sectors.sort_unstable();
-        sectors.dedup();
-        for s in sectors {
-            if d0.sector(s) != d1.sector(s) {
-                let blk = s / 8;
-                if !a.bitmap().is_out_of_sync(blk) && !b.bitmap().is_out_of_sync(blk) {
-                    let msg = format!(
-                        "replicas differ at sector {s} ({} vs {}) but neither bitmap has block {blk} (decision {:?})",
-                        d0.sector(s),
-                        d1.sector(s),
-                        d
-                    );
-                    self.fail(msg);
-                    return;
-                }
-            }
+        let uncovered = d0.differing_sectors(d1).find(|&s| {
+            let blk = s / 8;
+            !a.bitmap().is_out_of_sync(blk) && !b.bitmap().is_out_of_sync(blk)
+        });
+        if let Some(s) = uncovered {
+            let msg = format!(
+                "replicas differ at sector {s} ({} vs {}) but neither bitmap has block {} (decision {:?})",
+                d0.sector(s),
+                d1.sector(s),
+                s / 8,
+                d
+            );
+            self.fail(msg);
         }
     }
 
@@ -1086,10 +1082,8 @@ impl Sim {
 
     fn check_identical(&mut self) {
         let (d0, d1) = (&self.nodes[0].disk, &self.nodes[1].disk);
-        let mut sectors: Vec<u64> = d0.written_sectors().chain(d1.written_sectors()).collect();
-        sectors.sort_unstable();
-        sectors.dedup();
-        if let Some(s) = sectors.into_iter().find(|&s| d0.sector(s) != d1.sector(s)) {
+        let first = d0.differing_sectors(d1).next();
+        if let Some(s) = first {
             let msg = format!(
                 "replicas differ after convergence at sector {s}: {} vs {} (oos {} / {})",
                 d0.sector(s),

@@ -15,12 +15,15 @@ use std::sync::Arc;
 
 /// Build a payload whose sectors carry `stamp`.
 pub fn payload(len_sectors: u32, stamps: impl Fn(u32) -> u64) -> Payload {
-    let mut v = vec![0u8; len_sectors as usize * 512];
+    // Collected straight into the shared allocation (no second copy), then stamped while
+    // this is its only owner.
+    let mut p: Payload = std::iter::repeat_n(0u8, len_sectors as usize * 512).collect();
+    let v = Arc::get_mut(&mut p).expect("fresh payload has one owner");
     for i in 0..len_sectors {
         let o = i as usize * 512;
         v[o..o + 8].copy_from_slice(&stamps(i).to_le_bytes());
     }
-    Arc::from(v)
+    p
 }
 
 /// Stamp of sector `i` of a payload.
@@ -40,13 +43,23 @@ pub struct MetaStore {
     pub bm: BTreeMap<usize, Vec<u8>>,
 }
 
+/// Sectors per chunk of the "ever written" index that lets comparisons skip untouched areas.
+const CHUNK_SECTORS: u64 = 4096;
+
 /// One simulated disk.
+///
+/// Sector stamps live in flat arrays: `durable` is the medium, `cache` holds unflushed
+/// writes for the sectors listed in `dirty` (flagged in `cached`). A chunk index records
+/// which areas were ever written, so comparing two disks skips untouched space.
 #[derive(Debug)]
 pub struct SimDisk {
     /// Size in sectors.
     pub size_sectors: u64,
-    durable: BTreeMap<u64, u64>,
-    cache: BTreeMap<u64, u64>,
+    durable: Vec<u64>,
+    cache: Vec<u64>,
+    cached: Vec<bool>,
+    dirty: Vec<u64>,
+    touched: Vec<bool>,
     /// Durable metadata.
     pub meta: MetaStore,
     /// Probability that a data read fails with EIO.
@@ -63,10 +76,14 @@ impl SimDisk {
             flags: MdFlags::default(),
             size_sectors,
         };
+        let n = size_sectors as usize;
         SimDisk {
             size_sectors,
-            durable: BTreeMap::new(),
-            cache: BTreeMap::new(),
+            durable: vec![0; n],
+            cache: vec![0; n],
+            cached: vec![false; n],
+            dirty: Vec::new(),
+            touched: vec![false; size_sectors.div_ceil(CHUNK_SECTORS) as usize],
             meta: MetaStore { sb: Some(sb), ..MetaStore::default() },
             read_eio: 0.0,
             flushes: 0,
@@ -75,12 +92,54 @@ impl SimDisk {
 
     /// Current content of a sector (what a read returns).
     pub fn sector(&self, s: u64) -> u64 {
-        self.cache.get(&s).or_else(|| self.durable.get(&s)).copied().unwrap_or(0)
+        let i = s as usize;
+        match self.cached.get(i) {
+            Some(true) => self.cache[i],
+            Some(false) => self.durable[i],
+            None => 0,
+        }
     }
 
-    /// Every sector ever written (cache or durable).
+    /// Every sector of every chunk ever written (cache or durable); a superset of the
+    /// sectors that can hold anything but zero.
     pub fn written_sectors(&self) -> impl Iterator<Item = u64> + '_ {
-        self.durable.keys().chain(self.cache.keys()).copied()
+        let size = self.size_sectors;
+        self.touched.iter().enumerate().filter(|(_, &t)| t).flat_map(move |(c, _)| {
+            let start = c as u64 * CHUNK_SECTORS;
+            start..(start + CHUNK_SECTORS).min(size)
+        })
+    }
+
+    /// Sectors (ascending) whose current content differs between `self` and `other`.
+    pub fn differing_sectors<'a>(&'a self, other: &'a SimDisk) -> impl Iterator<Item = u64> + 'a {
+        let size = self.size_sectors.max(other.size_sectors);
+        let chunks = size.div_ceil(CHUNK_SECTORS) as usize;
+        (0..chunks)
+            .filter(move |&c| {
+                self.touched.get(c).copied().unwrap_or(false)
+                    || other.touched.get(c).copied().unwrap_or(false)
+            })
+            .flat_map(move |c| {
+                let start = c as u64 * CHUNK_SECTORS;
+                start..(start + CHUNK_SECTORS).min(size)
+            })
+            .filter(move |&s| self.sector(s) != other.sector(s))
+    }
+
+    fn store(&mut self, s: u64, stamp: u64, fua: bool) {
+        let i = s as usize;
+        self.touched[(s / CHUNK_SECTORS) as usize] = true;
+        if fua {
+            // A FUA write reaches the medium; an older unflushed copy is superseded.
+            self.cached[i] = false;
+            self.durable[i] = stamp;
+        } else {
+            if !self.cached[i] {
+                self.cached[i] = true;
+                self.dirty.push(s);
+            }
+            self.cache[i] = stamp;
+        }
     }
 
     /// Execute a data operation now. Returns the completion result.
@@ -100,14 +159,7 @@ impl SimDisk {
             DiskOpKind::Write { sector, data, fua } => {
                 let n = data.len() / 512;
                 for i in 0..n {
-                    let st = stamp_of(data, i);
-                    let s = sector + i as u64;
-                    if *fua {
-                        self.cache.remove(&s);
-                        self.durable.insert(s, st);
-                    } else {
-                        self.cache.insert(s, st);
-                    }
+                    self.store(sector + i as u64, stamp_of(data, i), *fua);
                 }
                 Ok(None)
             }
@@ -121,8 +173,14 @@ impl SimDisk {
     /// Make the cache durable.
     pub fn flush(&mut self) {
         self.flushes += 1;
-        let cache = std::mem::take(&mut self.cache);
-        self.durable.extend(cache);
+        for s in self.dirty.drain(..) {
+            let i = s as usize;
+            // A FUA write may have superseded the cached copy since.
+            if self.cached[i] {
+                self.cached[i] = false;
+                self.durable[i] = self.cache[i];
+            }
+        }
     }
 
     /// Apply a metadata write (preflush + FUA).
@@ -143,10 +201,16 @@ impl SimDisk {
 
     /// Power loss: an arbitrary subset of the unflushed sectors reaches the medium.
     pub fn crash(&mut self, rng: &mut Prng) {
-        let cache = std::mem::take(&mut self.cache);
-        for (s, v) in cache {
-            if rng.chance(0.5) {
-                self.durable.insert(s, v);
+        // Draw in ascending sector order, one draw per unflushed sector.
+        self.dirty.sort_unstable();
+        self.dirty.dedup();
+        for s in self.dirty.drain(..) {
+            let i = s as usize;
+            if self.cached[i] {
+                self.cached[i] = false;
+                if rng.chance(0.5) {
+                    self.durable[i] = self.cache[i];
+                }
             }
         }
     }

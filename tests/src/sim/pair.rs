@@ -251,7 +251,7 @@ impl Pair {
     /// True if the two disks hold the same data.
     pub fn identical(&self) -> bool {
         let (a, b) = (&self.nodes[0].disk, &self.nodes[1].disk);
-        a.written_sectors().chain(b.written_sectors()).all(|s| a.sector(s) == b.sector(s))
+        a.differing_sectors(b).next().is_none()
     }
 
     /// True if any log line of node `n` contains `s`.
