@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub fn payload(len_sectors: u32, stamps: impl Fn(u32) -> u64) -> Payload {
     // Collected straight into the shared allocation (no second copy), then stamped while
     // this is its only owner.
-    let mut p: Payload = std::iter::repeat_n(0u8, len_sectors as usize * 512).collect();
+    let mut p: Payload = std::iter::repeat(0u8).take(len_sectors as usize * 512).collect();
     let v = Arc::get_mut(&mut p).expect("fresh payload has one owner");
     for i in 0..len_sectors {
         let o = i as usize * 512;
