@@ -86,9 +86,9 @@ fn single_node_ext4_standalone() {
 
     node.ok(&["up", "r0"]);
     assert_eq!(
-        node.ok(&["events2", "r0"]),
+        node.ok(&["events2", "--now", "r0"]),
         "exists resource name:r0 role:Secondary suspended:no force-io-failures:no may_promote:no\n\
-         exists connection name:r0 peer-node-id:1 conn-name:dmn-b connection:Connecting\n\
+         exists connection name:r0 peer-node-id:1 conn-name:dmn-b connection:Connecting role:Unknown\n\
          exists device name:r0 volume:0 minor:7 disk:Inconsistent client:no\n\
          exists peer-device name:r0 peer-node-id:1 conn-name:dmn-b volume:0 replication:Off \
          peer-disk:DUnknown resync-suspended:no\n\
@@ -98,12 +98,20 @@ fn single_node_ext4_standalone() {
     node.ok(&["disconnect", "r0"]);
     assert_eq!(node.ok(&["role", "r0"]), "Secondary/Unknown\n");
     assert_eq!(node.ok(&["dstate", "r0"]), "Inconsistent/DUnknown\n");
+    // A running `events2` reports the changes that follow its dump, stamped.
+    let conf = dir.0.join("drbd.conf").display().to_string();
+    let events = Events::start(&env, &["-c", &conf, "events2", "--timestamps", "r0"]);
+    assert!(events.wait_for("exists -").is_some(), "no events2 dump");
     // Promotion of Inconsistent data needs --force.
     let (code, _, err) = node.adm(&["primary", "r0"]);
     assert_eq!(code, 11, "{err}");
     assert!(err.contains("(-2) Need access to UpToDate data"), "{err}");
     node.ok(&["primary", "--force", "r0"]);
     assert_eq!(node.ok(&["role", "r0"]), "Primary/Unknown\n");
+    let line = events.wait_for("change resource name:r0 role:Primary").expect("role change event");
+    let stamp = line.split(' ').next().unwrap();
+    assert!(stamp.len() == 32 && stamp.ends_with("+00:00") && &stamp[10..11] == "T", "{line}");
+    assert!(events.wait_for("change device name:r0 volume:0 minor:7 disk:UpToDate").is_some());
     assert_eq!(
         node.ok(&["status", "r0"]),
         "r0 role:Primary\n  disk:UpToDate\n  dmn-b connection:StandAlone\n"
@@ -159,6 +167,9 @@ fn single_node_ext4_standalone() {
     node.ok_when_free(&["secondary", "r0"]);
     node.ok_when_free(&["down", "r0"]);
     assert!(!dev.exists(), "link removed on down");
+    assert!(events.wait_for("destroy device name:r0 volume:0 minor:7").is_some());
+    assert!(events.wait_for("destroy resource name:r0").is_some());
+    drop(events);
     assert_eq!(node.ok(&["role", "r0"]), "Unconfigured\n");
 
     // Up again: the data is UpToDate from the metadata, promotion needs no force.
@@ -176,4 +187,54 @@ fn single_node_ext4_standalone() {
     node.ok_when_free(&["down", "r0"]);
     drop(daemon);
     assert!(!sock.exists(), "socket removed at shutdown");
+}
+
+/// A running `drbdadm events2`, its lines collected by a reader thread; killed on drop.
+struct Events {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Events {
+    fn start(env: &[(String, String)], args: &[&str]) -> Events {
+        let mut child = Command::new(ADM)
+            .args(args)
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Events { child, lines }
+    }
+
+    /// The next line containing `needle` within 10 s (earlier lines are consumed).
+    fn wait_for(&self, needle: &str) -> Option<String> {
+        let t0 = Instant::now();
+        while let Some(left) = Duration::from_secs(10).checked_sub(t0.elapsed()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -5,7 +5,8 @@
 //! * [`status9`]: `drbdadm status` in the 9.x indented layout, with `done:` during resync.
 //! * [`role`], [`cstate`], [`dstate`]: the 8.4 one-line queries.
 //! * [`overview_line`]: one `drbd-overview` entry (plus the progress line while syncing).
-//! * [`events2_exists`]: the `events2 --now` dump.
+//! * [`events2_exists`], [`events2_changes`]: the `events2` dump and the change lines that
+//!   follow it.
 
 use super::status::{ResourceStatus, SyncProgress};
 use crate::repl::ConnState;
@@ -240,74 +241,163 @@ pub fn overview_line(st: &ResourceStatus, usage: Option<&str>) -> String {
     s
 }
 
-/// `events2 --now`: `exists` lines for every object, ended by `exists -`.
-pub fn events2_exists(list: &[ResourceStatus]) -> String {
-    let mut s = String::new();
-    let yn = |b: bool| if b { "yes" } else { "no" };
-    for st in list {
-        let may_promote = st.role != crate::repl::Role::Primary
-            && st.peer_role != crate::repl::Role::Primary
-            && st.disk == crate::repl::DiskState::UpToDate;
-        let _ = writeln!(
-            s,
-            "exists resource name:{} role:{} suspended:{} force-io-failures:no may_promote:{}",
-            st.name,
-            st.role.name(),
-            if st.suspended { "user" } else { "no" },
-            yn(may_promote)
-        );
-        if !st.peer.is_empty() {
-            let _ = write!(
-                s,
-                "exists connection name:{} peer-node-id:1 conn-name:{} connection:{}",
-                st.name,
-                st.peer,
-                connection9(st.cstate)
-            );
-            if st.cstate >= ConnState::Connected {
-                let _ = write!(s, " role:{}", st.peer_role.name());
+/// One object of the `events2` view: a resource, its connection, its device or its
+/// peer-device, with the fields that name it and the fields that describe its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventObject {
+    /// `resource`, `connection`, `device` or `peer-device`.
+    pub kind: &'static str,
+    /// The naming fields, `name:r0 peer-node-id:1 conn-name:bob volume:0`.
+    pub ident: String,
+    /// State fields in DRBD's order.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl EventObject {
+    fn line(&self, verb: &str, only: Option<&[usize]>) -> String {
+        let mut s = format!("{verb} {} {}", self.kind, self.ident);
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            if only.map_or(true, |o| o.contains(&i)) {
+                let _ = write!(s, " {k}:{v}");
             }
-            s.push('\n');
         }
-        let _ = writeln!(
-            s,
-            "exists device name:{} volume:{} minor:{} disk:{} client:{}",
-            st.name,
-            st.volume,
-            st.minor,
-            st.disk.name(),
-            yn(st.disk == crate::repl::DiskState::Diskless)
-        );
-        if !st.peer.is_empty() {
-            let repl = if st.cstate >= ConnState::Connected {
-                if st.cstate == ConnState::Connected {
-                    "Established"
-                } else {
-                    st.cstate.name()
-                }
-            } else {
-                "Off"
-            };
-            let _ = writeln!(
-                s,
-                "exists peer-device name:{} peer-node-id:1 conn-name:{} volume:{} \
-                 replication:{} peer-disk:{} resync-suspended:{}",
-                st.name,
-                st.peer,
-                st.volume,
-                repl,
-                st.peer_disk.name(),
-                if st.user_isp {
-                    "user"
-                } else if st.peer_isp {
-                    "peer"
-                } else {
-                    "no"
-                }
-            );
+        s.push('\n');
+        s
+    }
+}
+
+/// The `events2` objects of one resource, parents first. `statistics` adds DRBD's
+/// `--statistics` counters (and `done:` while a resync or verify runs).
+pub fn events2_objects(st: &ResourceStatus, statistics: bool) -> Vec<EventObject> {
+    use crate::repl::{DiskState, Role};
+    let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let may_promote =
+        st.role != Role::Primary && st.peer_role != Role::Primary && st.disk == DiskState::UpToDate;
+    let connected = st.cstate >= ConnState::Connected;
+    let mut out = vec![EventObject {
+        kind: "resource",
+        ident: format!("name:{}", st.name),
+        fields: vec![
+            ("role", st.role.name().to_string()),
+            ("suspended", if st.suspended { "user" } else { "no" }.to_string()),
+            ("force-io-failures", yn(false)),
+            ("may_promote", yn(may_promote)),
+        ],
+    }];
+    if !st.peer.is_empty() {
+        let mut fields = vec![("connection", connection9(st.cstate).to_string())];
+        fields.push(("role", if connected { st.peer_role.name() } else { "Unknown" }.to_string()));
+        if statistics {
+            fields.push(("congested", yn(false)));
+            fields.push(("ap-in-flight", st.ap.to_string()));
+            fields.push(("rs-in-flight", st.pe.to_string()));
+        }
+        out.push(EventObject {
+            kind: "connection",
+            ident: format!("name:{} peer-node-id:1 conn-name:{}", st.name, st.peer),
+            fields,
+        });
+    }
+    let mut fields =
+        vec![("disk", st.disk.name().to_string()), ("client", yn(st.disk == DiskState::Diskless))];
+    if statistics {
+        fields.extend([
+            ("size", st.size_kib.to_string()),
+            ("read", st.dr.to_string()),
+            ("written", st.dw.to_string()),
+            ("al-writes", st.al.to_string()),
+            ("bm-writes", st.bm.to_string()),
+            ("upper-pending", st.ap.to_string()),
+            ("lower-pending", st.lo.to_string()),
+        ]);
+    }
+    out.push(EventObject {
+        kind: "device",
+        ident: format!("name:{} volume:{} minor:{}", st.name, st.volume, st.minor),
+        fields,
+    });
+    if !st.peer.is_empty() {
+        let replication = match st.cstate {
+            ConnState::Connected => "Established",
+            c if c > ConnState::Connected => c.name(),
+            _ => "Off",
+        };
+        let suspended = if st.user_isp {
+            "user"
+        } else if st.peer_isp {
+            "peer"
+        } else {
+            "no"
+        };
+        let mut fields = vec![
+            ("replication", replication.to_string()),
+            ("peer-disk", st.peer_disk.name().to_string()),
+            ("resync-suspended", suspended.to_string()),
+        ];
+        if statistics {
+            fields.extend([
+                ("received", st.nr.to_string()),
+                ("sent", st.ns.to_string()),
+                ("out-of-sync", st.oos.to_string()),
+                ("pending", st.pe.to_string()),
+                ("unacked", st.ua.to_string()),
+            ]);
+            if let Some(p) = &st.sync {
+                fields.push(("done", format!("{:.2}", p.percent())));
+            }
+        }
+        out.push(EventObject {
+            kind: "peer-device",
+            ident: format!(
+                "name:{} peer-node-id:1 conn-name:{} volume:{}",
+                st.name, st.peer, st.volume
+            ),
+            fields,
+        });
+    }
+    out
+}
+
+/// The `events2 --now` dump of some resources: every object with `exists`, then `exists -`.
+pub fn events2_exists(list: &[ResourceStatus]) -> String {
+    let objs: Vec<EventObject> = list.iter().flat_map(|st| events2_objects(st, false)).collect();
+    events2_dump(&objs)
+}
+
+/// The `exists` dump of `objs`, ending with `exists -`.
+pub fn events2_dump(objs: &[EventObject]) -> String {
+    let mut s: String = objs.iter().map(|o| o.line("exists", None)).collect();
+    s.push_str("exists -\n");
+    s
+}
+
+/// The `events2` lines that turn the objects `prev` into `cur`: `create` for a new object
+/// (all its fields), `change` with the fields whose value changed (an object whose only
+/// change is a field appearing or vanishing, such as `done:`, reports that field), and
+/// `destroy` for an object that is gone (children before their parents).
+pub fn events2_changes(prev: &[EventObject], cur: &[EventObject]) -> String {
+    let mut s = String::new();
+    for o in prev.iter().rev() {
+        if !cur.iter().any(|c| c.kind == o.kind && c.ident == o.ident) {
+            let _ = writeln!(s, "destroy {} {}", o.kind, o.ident);
         }
     }
-    s.push_str("exists -\n");
+    for o in cur {
+        let Some(p) = prev.iter().find(|p| p.kind == o.kind && p.ident == o.ident) else {
+            s.push_str(&o.line("create", None));
+            continue;
+        };
+        let changed: Vec<usize> = o
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, v))| !p.fields.iter().any(|(pk, pv)| pk == k && pv == v))
+            .map(|(i, _)| i)
+            .collect();
+        if !changed.is_empty() {
+            s.push_str(&o.line("change", Some(&changed)));
+        }
+    }
     s
 }
 
@@ -419,6 +509,47 @@ exists peer-device name:r0 peer-node-id:1 conn-name:bob volume:0 replication:Syn
 peer-disk:Inconsistent resync-suspended:no\n\
 exists -\n"
         );
+    }
+
+    #[test]
+    fn events2_changes_name_only_what_changed() {
+        let mut a = syncing();
+        a.cstate = ConnState::WFConnection;
+        a.peer_disk = DiskState::DUnknown;
+        let before = events2_objects(&a, false);
+        assert_eq!(events2_changes(&before, &before), "");
+        let mut b = a.clone();
+        b.cstate = ConnState::Connected;
+        b.peer_role = Role::Secondary;
+        b.peer_disk = DiskState::UpToDate;
+        assert_eq!(
+            events2_changes(&before, &events2_objects(&b, false)),
+            "change connection name:r0 peer-node-id:1 conn-name:bob connection:Connected \
+role:Secondary\n\
+change peer-device name:r0 peer-node-id:1 conn-name:bob volume:0 replication:Established \
+peer-disk:UpToDate\n"
+        );
+        // Progress appears with --statistics only, as a changed `done:`.
+        let s1 = events2_objects(&syncing(), true);
+        let mut later = syncing();
+        later.sync.as_mut().unwrap().left_kib /= 2;
+        let text = events2_changes(&s1, &events2_objects(&later, true));
+        assert!(
+            text.starts_with("change peer-device name:r0 peer-node-id:1 conn-name:bob volume:0")
+        );
+        assert!(text.contains(" done:"), "{text}");
+        // Down: children destroyed before parents; up again: created parents first.
+        let gone = events2_changes(&before, &[]);
+        assert_eq!(
+            gone,
+            "destroy peer-device name:r0 peer-node-id:1 conn-name:bob volume:0\n\
+destroy device name:r0 volume:0 minor:1\n\
+destroy connection name:r0 peer-node-id:1 conn-name:bob\n\
+destroy resource name:r0\n"
+        );
+        let back = events2_changes(&[], &before);
+        assert!(back.starts_with("create resource name:r0 role:Primary"), "{back}");
+        assert_eq!(back.lines().count(), 4);
     }
 
     #[test]

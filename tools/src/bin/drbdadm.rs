@@ -13,7 +13,9 @@
 //!
 //! Queries: `status` (9.x layout, `done:` during resync; `--verbose` adds counters),
 //! `role` / `cstate` / `dstate` (8.4 one-liners, `Unconfigured` when down), `get-gi` /
-//! `show-gi`, `events2` (the `exists` dump). The 8.4 `/proc/drbd` text is
+//! `show-gi`, `events2` (`--now`: the `exists` dump; without it the dump, then `create` /
+//! `change` / `destroy` lines as the state changes, polled every 200 ms; `--timestamps`,
+//! `--statistics` as drbdsetup). The 8.4 `/proc/drbd` text is
 //! `drbd-overview --proc` (the daemon also keeps it in `$DRBD_UBLK_RUN_DIR/proc-drbd`).
 //! `wait-connect` polls until connected, at most `wfc-timeout` seconds. `-d` prints the steps a command expands to
 //! (in drbdsetup/drbdmeta notation) without running anything.
@@ -93,6 +95,7 @@ fn command_options(cmd: &str) -> (&'static [&'static str], &'static [&'static st
         "new-current-uuid" => (&["--clear-bitmap"], &[]),
         "down" | "detach" => (&["--force"], &[]),
         "status" => (&["--verbose", "--statistics"], &["--color"]),
+        "events2" => (&["--now", "--timestamps", "--statistics", "--full"], &["--color"]),
         _ => (&[], &[]),
     }
 }
@@ -258,6 +261,9 @@ fn daemon_command(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dy
         }
         return code;
     }
+    if a.command == "events2" && !has("--now") {
+        return events2_stream(a, res, out, err);
+    }
     let sock = ctl::socket_path();
     let mut first = true;
     for r in res {
@@ -400,6 +406,93 @@ fn wait_connect(r: &Resource, err: &mut dyn Write) -> i32 {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Poll period of `events2`.
+const EVENTS_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `events2` without `--now`: the `exists` dump, then a `create` / `change` / `destroy` line
+/// for every change the daemon reports, until killed or stdout closes. A resource that is
+/// taken down has its objects destroyed; one brought up is created. The daemon is polled
+/// every [`EVENTS_POLL`]; while it is unreachable its resources count as gone.
+#[allow(clippy::disallowed_methods)] // wall-clock stamps for --timestamps
+fn events2_stream(a: &Args, res: &[&Resource], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    use drbd_ublk::ctl::{self, render, Request, Response};
+    let has = |o: &str| a.options.iter().any(|x| x == o);
+    let statistics = has("--statistics") || has("--full");
+    let timestamps = has("--timestamps");
+    let names: Vec<&str> = res.iter().map(|r| r.name.as_str()).collect();
+    let snapshot = |first: bool| -> Result<Vec<render::EventObject>, ctl::CtlError> {
+        let list = match ctl::call(&Request::Status(None)) {
+            Ok(Response::Status(list)) => list,
+            Ok(_) => Vec::new(),
+            Err(e) if first => return Err(e),
+            Err(_) => Vec::new(),
+        };
+        let mut objs = Vec::new();
+        for name in &names {
+            if let Some(st) = list.iter().find(|st| st.name == *name) {
+                objs.extend(render::events2_objects(st, statistics));
+            }
+        }
+        Ok(objs)
+    };
+    let emit = |out: &mut dyn Write, text: &str| -> bool {
+        let mut s = String::new();
+        for line in text.lines() {
+            if timestamps {
+                s.push_str(&iso_timestamp(std::time::SystemTime::now()));
+                s.push(' ');
+            }
+            s.push_str(line);
+            s.push('\n');
+        }
+        out.write_all(s.as_bytes()).and_then(|()| out.flush()).is_ok()
+    };
+    let mut prev = match snapshot(true) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return e.exit_code();
+        }
+    };
+    let dump = render::events2_dump(&prev);
+    if !emit(out, &dump) {
+        return 0;
+    }
+    loop {
+        std::thread::sleep(EVENTS_POLL);
+        let Ok(cur) = snapshot(false) else { continue };
+        let text = render::events2_changes(&prev, &cur);
+        if !text.is_empty() && !emit(out, &text) {
+            return 0; // the reader went away
+        }
+        prev = cur;
+    }
+}
+
+/// `2026-11-24T22:50:01.123456+00:00`, the stamp `events2 --timestamps` puts before a line.
+fn iso_timestamp(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
 }
 
 /// `create-md` done locally with the metadata library (the daemon is not involved).
@@ -564,6 +657,15 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timestamps_are_iso_8601_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_795_993_801_123_456);
+        assert_eq!(super::iso_timestamp(t), "2026-11-29T23:10:01.123456+00:00");
+        assert_eq!(super::iso_timestamp(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000000+00:00");
+        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(super::iso_timestamp(leap), "2000-02-29T00:00:00.000000+00:00");
+    }
+
     use super::*;
 
     /// A temp dir with the walkthrough's configuration, removed on drop.
