@@ -10,5 +10,6 @@ pub mod crmsh;
 pub mod daemon;
 pub mod exec;
 pub mod membership;
+pub mod monitor;
 pub mod scheduler;
 pub mod status;

@@ -330,3 +330,32 @@ fn crm_resource_sets_pass_crm_verify() {
     let (rc, out) = sb.crm_verify();
     assert_eq!(rc, 0, "{out}");
 }
+
+/// `crm status` prints `crm_mon -1 -r`'s text (apart from the clock line), with crmsh's
+/// `bynode` / `inactive` / `ops` / `failcounts` words mapped to crm_mon's options.
+#[test]
+fn crm_status_is_crm_mon_text() {
+    let sb = setup();
+    let mon = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_crm_mon"))
+            .args(args)
+            .env("CIB_file", sb.cib_path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let no_clock = |s: &str| {
+        s.lines().filter(|l| !l.starts_with("  * Last updated:")).collect::<Vec<_>>().join("\n")
+    };
+    let st = sb.ok("status");
+    assert!(st.starts_with("Cluster Summary:\n"), "{st}");
+    assert!(st.contains("Full List of Resources:\n"), "{st}");
+    assert!(st.contains("  * ClusterIP\t(ocf:heartbeat:IPaddr2):\t Started node1\n"), "{st}");
+    assert_eq!(no_clock(&st), no_clock(&mon(&["-1", "-r"])));
+    assert_eq!(no_clock(&sb.ok("status bynode ops")), no_clock(&mon(&["-1", "-n", "-o"])));
+    assert_eq!(no_clock(&sb.ok("status failcounts")), no_clock(&mon(&["-1", "-f"])));
+    let (rc, _, err) = sb.crm(&["status", "bynodes"], "");
+    assert_ne!(rc, 0);
+    assert!(err.contains("bynodes"), "{err}");
+}

@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use cluster_core::cib::cli;
 use cluster_core::cib::ops::{self, MoveOutcome, OpError};
-use cluster_core::cib::score::is_true;
 use cluster_core::cib::store::{self, CibSource, CIB_DIR_DEFAULT};
 use cluster_core::cib::verify;
 use cluster_core::cib::xml::Element;
@@ -358,7 +357,7 @@ impl Shell {
             return r;
         }
         match first.as_str() {
-            "status" => return self.status(),
+            "status" => return self.status(rest),
             "verify" => return self.verify(),
             _ => {}
         }
@@ -1084,30 +1083,39 @@ impl Shell {
         }
     }
 
-    fn status(&mut self) -> Result<()> {
+    /// `status [bynode] [inactive] [ops] [failcounts] [full]`: crm_mon's one-shot text; with
+    /// no word, inactive resources are listed too (`crm_mon -1 -r`, as crmsh runs it).
+    fn status(&mut self, args: &[String]) -> Result<()> {
+        use cluster_core::monitor::{render_text, MonitorOptions};
+        let mut o = MonitorOptions { inactive: args.is_empty(), ..Default::default() };
+        for a in args {
+            match a.as_str() {
+                "bynode" => o.by_node = true,
+                "inactive" => o.inactive = true,
+                "ops" => o.operations = true,
+                "failcounts" => o.failcounts = true,
+                "full" => {
+                    o = MonitorOptions { by_node: o.by_node, ..Default::default() };
+                    o.inactive = true;
+                    o.operations = true;
+                    o.failcounts = true;
+                    o.attrs = true;
+                }
+                other => {
+                    return Err(unknown(
+                        other,
+                        &["bynode", "inactive", "ops", "failcounts", "full"],
+                    ))
+                }
+            }
+        }
         let cib = self.read()?;
-        let nodes = admin::node_names(&cib);
-        let mut prims = 0;
-        if let Some(r) = cib.path(&["configuration", "resources"]) {
-            r.walk(&mut |e| prims += usize::from(e.name == "primitive"));
-        }
-        println!("Cluster Summary:");
-        println!("  * Stack: none (CIB {})", self.target().path().display());
-        println!("  * {} node{} configured", nodes.len(), if nodes.len() == 1 { "" } else { "s" });
-        println!("  * {prims} resource instance{} configured", if prims == 1 { "" } else { "s" });
-        println!();
-        println!("Node List:");
-        for n in &nodes {
-            let standby =
-                admin::get_node_attr(&cib, n, "standby", Lifetime::Forever).ok().flatten();
-            let standby2 =
-                admin::get_node_attr(&cib, n, "standby", Lifetime::Reboot).ok().flatten();
-            let on = |v: &Option<String>| v.as_deref().is_some_and(is_true);
-            let state = if on(&standby) || on(&standby2) { "standby" } else { "configured" };
-            println!("  * Node {n}: {state}");
-        }
-        println!();
-        print!("{}", ops::resource_list(&cib));
+        // The shell is the outer layer that owns the clock; the library takes the time.
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        print!("{}", render_text(&cib, &o, now)?);
         Ok(())
     }
 }
