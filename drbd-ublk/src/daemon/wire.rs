@@ -549,6 +549,15 @@ mod tests {
         assert_eq!(decode(Command(0x7777), &[]), Err(WireError::UnknownCommand(0x7777)));
         assert!(matches!(decode(Command::BARRIER, &[0, 0]), Err(WireError::Length(..))));
         assert!(matches!(decode(Command::BARRIER, &[0, 0, 0, 0, 1]), Err(WireError::Length(..))));
+        // The dual-primary verdicts carry exactly one request id.
+        assert!(matches!(
+            decode(cmd::SUPERSEDED, &[0; 7]),
+            Err(WireError::Length("Superseded", _))
+        ));
+        assert!(matches!(
+            decode(cmd::RETRY_WRITE, &[0; 9]),
+            Err(WireError::Length("RetryWrite", _))
+        ));
         let mut buf = Vec::new();
         let c = encode(
             &PeerMsg::State {

@@ -214,3 +214,247 @@ impl Replicator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::generation::Uuids;
+
+    const SIZE: u64 = 8192;
+
+    /// One engine with an in-memory disk holding one stamp byte per sector; metadata writes
+    /// complete at once, data operations when the test runs the disk.
+    struct Node {
+        r: Replicator,
+        disk: Vec<u8>,
+        queue: VecDeque<DiskOp>,
+        out: VecDeque<PeerMsg>,
+        done: Vec<(u64, bool, bool)>,
+        sent: Vec<&'static str>,
+    }
+
+    impl Node {
+        fn new(name: &str, peer: &str) -> Node {
+            let mut c = ReplConfig::new(name, peer, SIZE);
+            c.allow_two_primaries = true;
+            let mut flags = MdFlags::default();
+            flags.set(MdFlags::CONSISTENT | MdFlags::WAS_UP_TO_DATE, true);
+            let mut r = Replicator::new(c);
+            r.attach(AttachMeta {
+                uuids: Uuids { current: 0x1234_5678_0000, bitmap: 0, history: [0, 0] },
+                flags,
+                bitmap: Bitmap::new(SIZE),
+                hot_extents: Vec::new(),
+                al_next_tr: 0,
+            })
+            .expect("attach");
+            r.connect(false).expect("connect");
+            let mut n = Node {
+                r,
+                disk: vec![0; SIZE as usize],
+                queue: VecDeque::new(),
+                out: VecDeque::new(),
+                done: Vec::new(),
+                sent: Vec::new(),
+            };
+            n.drain();
+            n
+        }
+
+        fn drain(&mut self) {
+            while let Some(a) = self.r.poll_action() {
+                match a {
+                    Action::SubmitDisk(op) => self.queue.push_back(op),
+                    Action::WriteMeta { id, .. } => {
+                        self.r.on_disk_done(DiskCompletion { id, result: Ok(None) })
+                    }
+                    Action::Send(m) => {
+                        self.sent.push(m.name());
+                        self.out.push_back(m);
+                    }
+                    Action::Complete { tag, result, replicated } => {
+                        self.done.push((tag, result.is_ok(), replicated))
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        fn run_disk(&mut self) {
+            while let Some(op) = self.queue.pop_front() {
+                if let DiskOpKind::Write { sector, data, .. } = &op.kind {
+                    for i in 0..data.len() / 512 {
+                        self.disk[*sector as usize + i] = data[i * 512];
+                    }
+                }
+                let result = match op.kind {
+                    DiskOpKind::Read { len, .. } => {
+                        Ok(Some(Payload::from(vec![0u8; len as usize * 512])))
+                    }
+                    _ => Ok(None),
+                };
+                self.r.on_disk_done(DiskCompletion { id: op.id, result });
+                self.drain();
+            }
+        }
+
+        fn write(&mut self, tag: u64, sector: u64, sectors: usize, stamp: u8) {
+            let data = Payload::from(vec![stamp; sectors * 512]);
+            self.r.on_write(WriteReq { tag, sector, fua: false, data });
+            self.drain();
+        }
+    }
+
+    /// Deliver one message from `from` to the other node (its disk does not run).
+    fn deliver(n: &mut [Node; 2], from: usize) -> bool {
+        let Some(m) = n[from].out.pop_front() else { return false };
+        let to = 1 - from;
+        n[to].r.on_peer_msg(m);
+        n[to].drain();
+        true
+    }
+
+    fn settle(n: &mut [Node; 2]) {
+        for _ in 0..10_000 {
+            n[0].run_disk();
+            n[1].run_disk();
+            if !deliver(n, 0) && !deliver(n, 1) {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    /// alice holds RESOLVE_CONFLICTS; both Primary, connected, UpToDate.
+    fn dual_pair() -> [Node; 2] {
+        let mut n = [Node::new("alice", "bob"), Node::new("bob", "alice")];
+        n[0].r.on_link_up(true);
+        n[1].r.on_link_up(false);
+        n[0].drain();
+        n[1].drain();
+        settle(&mut n);
+        for i in 0..2 {
+            n[i].r.primary(false).expect("primary");
+            n[i].drain();
+            settle(&mut n);
+        }
+        for x in &n {
+            assert_eq!(x.r.role(), Role::Primary);
+            assert_eq!(x.r.peer_role(), Role::Primary);
+            assert_eq!(x.r.disk(), DiskState::UpToDate);
+        }
+        n
+    }
+
+    /// Both issue their write before either sees the other's P_DATA; the resolver's P_DATA
+    /// reaches the non-resolver first (the order 8.4's seq numbers also impose).
+    fn race(n: &mut [Node; 2]) {
+        n[0].run_disk();
+        n[1].run_disk();
+        assert!(deliver(n, 0), "alice sent her P_DATA");
+        settle(n);
+    }
+
+    #[test]
+    fn resolver_supersedes_a_covered_peer_write() {
+        let mut n = dual_pair();
+        n[0].write(1, 0, 16, 0xa1); // covers bob's write
+        n[1].write(2, 4, 8, 0xb2);
+        race(&mut n);
+        assert!(n[0].sent.contains(&"Superseded"), "alice: {:?}", n[0].sent);
+        assert_eq!(n[0].disk, n[1].disk, "replicas identical");
+        assert!(n[0].disk[0..16].iter().all(|&b| b == 0xa1), "the covering write won");
+        assert_eq!(n[0].done, vec![(1, true, true)]);
+        assert_eq!(n[1].done, vec![(2, true, true)], "superseded counts as replicated");
+    }
+
+    #[test]
+    fn resolver_asks_for_a_retry_of_a_partly_overlapping_peer_write() {
+        let mut n = dual_pair();
+        n[0].write(1, 4, 8, 0xa1);
+        n[1].write(2, 0, 8, 0xb2);
+        race(&mut n);
+        assert!(n[0].sent.contains(&"RetryWrite"), "alice: {:?}", n[0].sent);
+        assert_eq!(n[1].sent.iter().filter(|&&s| s == "Data").count(), 2, "bob sent it again");
+        assert_eq!(n[0].disk, n[1].disk, "replicas identical");
+        // The retried write is applied last on both disks.
+        assert!(n[0].disk[0..8].iter().all(|&b| b == 0xb2));
+        assert!(n[0].disk[8..12].iter().all(|&b| b == 0xa1));
+        assert_eq!(n[0].done, vec![(1, true, true)]);
+        assert_eq!(n[1].done, vec![(2, true, true)]);
+        // Epochs still balance: a flush on each side completes replicated.
+        n[0].r.on_flush(3);
+        n[1].r.on_flush(4);
+        n[0].drain();
+        n[1].drain();
+        settle(&mut n);
+        assert_eq!(n[0].done.last(), Some(&(3, true, true)));
+        assert_eq!(n[1].done.last(), Some(&(4, true, true)));
+    }
+
+    #[test]
+    fn non_resolver_parks_peer_write_until_the_verdict() {
+        let mut n = dual_pair();
+        n[0].write(1, 0, 8, 0xa1);
+        n[1].write(2, 0, 8, 0xb2);
+        n[0].run_disk();
+        n[1].run_disk();
+        assert!(deliver(&mut n, 0));
+        // bob's own write has no verdict yet: alice's write must not reach bob's disk.
+        assert!(n[1].queue.is_empty(), "parked, not submitted");
+        n[1].run_disk();
+        assert!(n[1].disk[0..8].iter().all(|&b| b == 0xb2));
+        assert!(!n[1].sent.contains(&"WriteAck"));
+        settle(&mut n);
+        assert_eq!(n[0].disk, n[1].disk);
+        assert!(n[1].disk[0..8].iter().all(|&b| b == 0xa1), "equal ranges: superseded");
+    }
+
+    #[test]
+    fn local_write_waits_for_an_overlapping_peer_write() {
+        let mut n = dual_pair();
+        n[1].write(1, 0, 8, 0xb1);
+        n[1].run_disk();
+        assert!(deliver(&mut n, 1), "bob's P_DATA reaches alice");
+        // alice's peer write is queued on her disk, not completed: her own overlapping write
+        // must not be sent before that write's ack.
+        let sent_before = n[0].sent.len();
+        n[0].write(2, 4, 8, 0xa2);
+        assert_eq!(n[0].sent.len(), sent_before, "alice's write waits");
+        settle(&mut n);
+        assert_eq!(n[0].disk, n[1].disk);
+        assert!(n[0].disk[4..12].iter().all(|&b| b == 0xa2));
+        assert!(!n[0].sent.contains(&"Superseded") && !n[0].sent.contains(&"RetryWrite"));
+    }
+
+    #[test]
+    fn disjoint_writes_do_not_conflict() {
+        let mut n = dual_pair();
+        n[0].write(1, 0, 8, 0xa1);
+        n[1].write(2, 8, 8, 0xb2);
+        race(&mut n);
+        assert!(!n[0].sent.contains(&"Superseded") && !n[0].sent.contains(&"RetryWrite"));
+        assert_eq!(n[0].disk, n[1].disk);
+    }
+
+    #[test]
+    fn postponed_write_completes_unreplicated_when_the_link_drops() {
+        let mut n = dual_pair();
+        n[0].write(1, 4, 8, 0xa1);
+        n[1].write(2, 0, 8, 0xb2);
+        n[0].run_disk();
+        n[1].run_disk();
+        assert!(deliver(&mut n, 0)); // Data(X) parks on bob
+        assert!(deliver(&mut n, 1)); // Data(Y) on alice: retry
+        assert!(n[0].sent.contains(&"RetryWrite"));
+        while n[0].out.front().is_some_and(|m| !matches!(m, PeerMsg::RetryWrite { .. })) {
+            deliver(&mut n, 0);
+        }
+        assert!(deliver(&mut n, 0)); // RetryWrite on bob
+        n[1].r.on_link_down(ConnState::NetworkFailure);
+        n[1].drain();
+        n[1].run_disk();
+        assert!(n[1].done.iter().any(|&(t, ok, repl)| t == 2 && ok && !repl), "{:?}", n[1].done);
+        assert!(n[1].r.bitmap().any_out_of_sync(0..8), "the retried range needs a resync");
+    }
+}
