@@ -503,11 +503,13 @@ impl Sim {
             if let (Ok(Some(data)), false) = (result, raced) {
                 let st = &self.nodes[n];
                 let up = st.rep.as_ref().is_some_and(|r| r.disk() == DiskState::UpToDate);
-                if up
-                    && !st.writes.values().any(|&(s, l, _, _)| {
+                let writers = if self.cfg.dual { 0..2 } else { n..n + 1 };
+                let raced = writers.into_iter().any(|m| {
+                    self.nodes[m].writes.values().any(|&(s, l, _, _)| {
                         s < sector + u64::from(len) && sector < s + u64::from(l)
                     })
-                {
+                });
+                if up && !raced {
                     for i in 0..len as usize {
                         let want = st.disk.sector(sector + i as u64);
                         if stamp_of(&data, i) != want {
@@ -848,9 +850,14 @@ impl Sim {
             self.event_seq += 1;
             self.wtimes.insert(base, (len, self.event_seq, u64::MAX));
         }
-        for r in self.nodes[n].reads.values_mut() {
-            if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
-                r.2 = true;
+        // With two Primaries a read also races the other node's writes (it may be served by
+        // the peer after a local read error).
+        let racing = if self.cfg.dual { 0..2 } else { n..n + 1 };
+        for m in racing {
+            for r in self.nodes[m].reads.values_mut() {
+                if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
+                    r.2 = true;
+                }
             }
         }
         let data = payload(len, |i| base + u64::from(i));
