@@ -16,8 +16,9 @@
 //!   and the replicas are byte-identical.
 //!
 //! Dual-primary mode (about one seed in five, [`SimConfig::dual`]): allow-two-primaries,
-//! protocol C, both nodes Primary from the start and writing to a small shared window so that
-//! writes from the two nodes overlap while in flight; faults and role changes as usual. The
+//! protocol C, both nodes Primary from the start (a Secondary with UpToDate data promotes
+//! again soon) and writing to one shared window of 24 blocks so that writes from the two nodes
+//! overlap while in flight; faults as usual, or ten times rarer in half of these seeds. The
 //! order of writes is then not the order of their stamps, so the durability oracle uses real
 //! time: issue and completion of every application write (on either node) are numbered from
 //! one counter. Let W be the write issued last among the acknowledged ones covering sector s,
