@@ -11,10 +11,11 @@ const REGRESSION_SEEDS: &[u64] = &[
     603609,
 ];
 
-/// Dual-primary seeds (allow-two-primaries, both nodes writing one shared window): two that
-/// exposed holes in the dual-primary oracle (data given up by `create-md`; real-time order of
-/// concurrent writes) and three with many write conflicts (superseded and retried writes).
-const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 108, 122, 124];
+/// Dual-primary seeds (allow-two-primaries, both nodes writing one shared window): three that
+/// exposed holes in the dual-primary oracles (data given up by `create-md`; real-time order of
+/// concurrent writes; a read served by the peer racing the peer's write) and three with many
+/// write conflicts (superseded and retried writes).
+const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124];
 
 fn check(seed: u64) {
     if let Err(f) = run_seed(seed) {
