@@ -11,6 +11,12 @@ const REGRESSION_SEEDS: &[u64] = &[
     603609,
 ];
 
+/// Dual-primary seeds (allow-two-primaries, both nodes writing one shared window): three that
+/// exposed holes in the dual-primary oracles (data given up by `create-md`; real-time order of
+/// concurrent writes; a read served by the peer racing the peer's write) and three with many
+/// write conflicts (superseded and retried writes).
+const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124];
+
 fn check(seed: u64) {
     if let Err(f) = run_seed(seed) {
         panic!("{f}");
@@ -22,6 +28,19 @@ fn regression_seeds() {
     for &s in REGRESSION_SEEDS {
         check(s);
     }
+}
+
+#[test]
+fn dual_primary_seeds() {
+    let mut conflicts = 0;
+    for &s in DUAL_SEEDS {
+        assert!(SimConfig::from_seed(s).dual, "seed {s} is not a dual-primary seed");
+        match run_seed(s) {
+            Ok(o) => conflicts += o.conflicts,
+            Err(f) => panic!("{f}"),
+        }
+    }
+    assert!(conflicts >= 100, "the dual-primary seeds resolved only {conflicts} conflicts");
 }
 
 #[test]

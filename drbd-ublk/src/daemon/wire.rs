@@ -38,6 +38,10 @@ mod cmd {
     pub const SYNC_PAUSE: Command = Command(0x109);
     pub const OUTDATE: Command = Command(0x10a);
     pub const DATA_REPLY_ERR: Command = Command(0x10b);
+    /// P_SUPERSEDED (8.4 number; the shared frame table has no name for it).
+    pub const SUPERSEDED: Command = Command(0x18);
+    /// P_RETRY_WRITE (8.4 number).
+    pub const RETRY_WRITE: Command = Command(0x2c);
 }
 
 fn u64s(out: &mut Vec<u8>, v: &[u64]) {
@@ -107,6 +111,14 @@ pub fn encode(m: &PeerMsg, out: &mut Vec<u8>) -> Command {
         PeerMsg::NegAck { id } => {
             p64(out, *id);
             Command::NEG_ACK
+        }
+        PeerMsg::Superseded { id } => {
+            p64(out, *id);
+            cmd::SUPERSEDED
+        }
+        PeerMsg::RetryWrite { id } => {
+            p64(out, *id);
+            cmd::RETRY_WRITE
         }
         PeerMsg::BarrierAck { nr, set_size } => {
             p32(out, *nr);
@@ -354,6 +366,14 @@ pub fn decode(command: Command, payload: &[u8]) -> Result<PeerMsg, WireError> {
             r.what = "NegAck";
             PeerMsg::NegAck { id: r.u64()? }
         }
+        cmd::SUPERSEDED => {
+            r.what = "Superseded";
+            PeerMsg::Superseded { id: r.u64()? }
+        }
+        cmd::RETRY_WRITE => {
+            r.what = "RetryWrite";
+            PeerMsg::RetryWrite { id: r.u64()? }
+        }
         Command::BARRIER_ACK => {
             r.what = "BarrierAck";
             PeerMsg::BarrierAck { nr: r.u32()?, set_size: r.u32()? }
@@ -495,6 +515,8 @@ mod tests {
             PeerMsg::RecvAck { id: 2 },
             PeerMsg::WriteAck { id: 3 },
             PeerMsg::NegAck { id: 4 },
+            PeerMsg::Superseded { id: 5 },
+            PeerMsg::RetryWrite { id: 6 },
             PeerMsg::BarrierAck { nr: 5, set_size: 6 },
             PeerMsg::OutOfSync { sector: 1, len: 8 },
             PeerMsg::Bitmap { first_word: 3, words: vec![1, u64::MAX], last: true },
@@ -527,6 +549,15 @@ mod tests {
         assert_eq!(decode(Command(0x7777), &[]), Err(WireError::UnknownCommand(0x7777)));
         assert!(matches!(decode(Command::BARRIER, &[0, 0]), Err(WireError::Length(..))));
         assert!(matches!(decode(Command::BARRIER, &[0, 0, 0, 0, 1]), Err(WireError::Length(..))));
+        // The dual-primary verdicts carry exactly one request id.
+        assert!(matches!(
+            decode(cmd::SUPERSEDED, &[0; 7]),
+            Err(WireError::Length("Superseded", _))
+        ));
+        assert!(matches!(
+            decode(cmd::RETRY_WRITE, &[0; 9]),
+            Err(WireError::Length("RetryWrite", _))
+        ));
         let mut buf = Vec::new();
         let c = encode(
             &PeerMsg::State {

@@ -61,6 +61,18 @@
 //! UpToDate; the source rotates its UUIDs when it sees that report. Online verify compares
 //! digests and only marks differences.
 
+//! # Two Primaries (spec §5.6)
+//!
+//! With `allow-two-primaries` (and protocol C) both nodes may write. Overlapping writes in
+//! flight on both nodes at once are ordered by the RESOLVE_CONFLICTS bit as in 8.4: the
+//! resolver drops a peer write that overlaps one of its own unacknowledged writes and answers
+//! P_SUPERSEDED (its write covers the whole range) or P_RETRY_WRITE (the sender writes it
+//! again after the resolver's write); the other node holds back a peer write that overlaps
+//! one of its own writes until the resolver's verdict on it arrived; and on both nodes a
+//! local write waits for overlapping peer writes still being written. Both replicas end with
+//! the same data and every acknowledged write is there or overwritten by a write ordered
+//! after it. Details in `replicator/conflict.rs`.
+//!
 //! # Fencing (spec §7)
 //!
 //! With `fencing resource-only` a Primary that loses a peer not known to be Outdated calls
@@ -93,9 +105,7 @@
 //! diskless operation through the peer exist, but a failed local write only marks its blocks
 //! out of sync; if
 //! that node later is resync source the stale block is copied: write errors are therefore not
-//! injected by the simulator), dual-primary
-//! write-conflict resolution (allow-two-primaries only disables the single-Primary check),
-//! resync-after, the 16 MiB resync-extent lock (replaced by dropping resync replies that raced
+//! injected by the simulator), resync-after, the 16 MiB resync-extent lock (replaced by dropping resync replies that raced
 //! an application write, plus read-after-write ordering of local operations).
 
 pub mod action;

@@ -122,6 +122,19 @@ pub enum PeerMsg {
         /// Request id.
         id: u64,
     },
+    /// Dual-primary conflict: the resolver dropped the write because a write of its own that
+    /// covers the whole range is ordered after it (P_SUPERSEDED). Counts as success.
+    Superseded {
+        /// Request id.
+        id: u64,
+    },
+    /// Dual-primary conflict: the resolver dropped the write because it overlaps, without
+    /// covering, a write of its own still in flight; the sender must send it again after the
+    /// resolver's write (P_RETRY_WRITE).
+    RetryWrite {
+        /// Request id.
+        id: u64,
+    },
     /// All writes of epoch `nr` are stable on the peer (P_BARRIER_ACK).
     BarrierAck {
         /// Epoch number.
@@ -259,6 +272,8 @@ impl PeerMsg {
             PeerMsg::RecvAck { .. } => "RecvAck",
             PeerMsg::WriteAck { .. } => "WriteAck",
             PeerMsg::NegAck { .. } => "NegAck",
+            PeerMsg::Superseded { .. } => "Superseded",
+            PeerMsg::RetryWrite { .. } => "RetryWrite",
             PeerMsg::BarrierAck { .. } => "BarrierAck",
             PeerMsg::OutOfSync { .. } => "OutOfSync",
             PeerMsg::Bitmap { .. } => "ReportBitMap",

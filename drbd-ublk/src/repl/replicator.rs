@@ -81,6 +81,9 @@ struct Req {
     completed: bool,
     al_held: bool,
     replicated: bool,
+    /// Dual-primary: the resolver answered P_RETRY_WRITE; the write is sent again (and
+    /// written locally again) once the conflicting peer writes are done here.
+    postponed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -195,6 +198,9 @@ pub struct Replicator {
     fence_pending: bool,
     promote_after_fence: bool,
     peer_al_wait: VecDeque<(Option<u64>, OpCtx, DiskOpKind)>,
+    // dual-primary write conflicts (see `conflict`)
+    parked: VecDeque<conflict::Parked>,
+    dual_wait: VecDeque<u64>,
 }
 
 /// Activity log for `al_extents` slots (clamped into the 8.4 limits of the default ring).
@@ -262,6 +268,8 @@ impl Replicator {
             fence_pending: false,
             promote_after_fence: false,
             peer_al_wait: VecDeque::new(),
+            parked: VecDeque::new(),
+            dual_wait: VecDeque::new(),
         }
     }
 
@@ -557,6 +565,7 @@ fn op_range(k: &DiskOpKind) -> Option<(u64, u64)> {
 
 mod admin;
 mod al_glue;
+mod conflict;
 mod handshake;
 mod io_path;
 mod sync;

@@ -1,5 +1,6 @@
 //! Runs simulator seeds: `vopr --seed N` replays one, `vopr --seeds N [--time-budget SECS]`
-//! runs many (fresh seeds derived from the time unless `--from S` is given).
+//! runs many (fresh seeds derived from the time unless `--from S` is given); `--dual` counts
+//! and runs only the seeds in dual-primary mode.
 
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -23,6 +24,7 @@ fn main() -> Result<()> {
     let mut budget = None;
     let mut from = None;
     let mut verbose = false;
+    let mut dual_only = false;
     let mut i = 0;
     while i < args.len() {
         let v = || args.get(i + 1).cloned().with_context(|| format!("{} needs a value", args[i]));
@@ -44,8 +46,9 @@ fn main() -> Result<()> {
                 i += 1;
             }
             "--verbose" | "-v" => verbose = true,
+            "--dual" => dual_only = true,
             "--help" | "-h" => {
-                println!("usage: vopr --seed N [--verbose] | vopr --seeds N [--time-budget SECS] [--from S]");
+                println!("usage: vopr --seed N [--verbose] | vopr --seeds N [--time-budget SECS] [--from S] [--dual]");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -56,10 +59,11 @@ fn main() -> Result<()> {
         let mut cfg = SimConfig::from_seed(s);
         cfg.full_trace = verbose;
         println!(
-            "seed={s} config: {:?} size={} sectors hot_extents={}",
+            "seed={s} config: {:?} size={} sectors hot_extents={} dual={}",
             cfg.protocol,
             cfg.size_sectors,
-            cfg.hot_extents.len()
+            cfg.hot_extents.len(),
+            cfg.dual
         );
         match Sim::new(cfg).run() {
             Ok(o) => {
@@ -81,11 +85,16 @@ fn main() -> Result<()> {
     });
     let t0 = Instant::now();
     let mut ran = 0u64;
-    for k in 0..n {
+    let mut k = 0u64;
+    while ran < n {
         if budget.is_some_and(|b| t0.elapsed().as_secs() >= b) {
             break;
         }
         let s = start_seed.wrapping_add(k);
+        k += 1;
+        if dual_only && !SimConfig::from_seed(s).dual {
+            continue;
+        }
         if let Err(f) = run_seed(s) {
             println!("{f}");
             std::process::exit(1);

@@ -14,6 +14,23 @@
 //! * never two connected Primaries without allow-two-primaries;
 //! * liveness: after healing, both nodes reach Connected, UpToDate/UpToDate within a bound,
 //!   and the replicas are byte-identical.
+//!
+//! Dual-primary mode (about one seed in five, [`SimConfig::dual`]): allow-two-primaries,
+//! protocol C, both nodes Primary from the start (a Secondary with UpToDate data promotes
+//! again soon) and writing to one shared window of 24 blocks so that writes from the two nodes
+//! overlap while in flight; faults as usual, or ten times rarer in half of these seeds. The
+//! order of writes is then not the order of their stamps, so the durability oracle uses real
+//! time: issue and completion of every application write (on either node) are numbered from
+//! one counter. Let W be the write issued last among the acknowledged ones covering sector s,
+//! and C the write whose stamp the disk holds at s. It is a violation if C completed before W
+//! was issued (C precedes W in real time, so W must win), or if s was never written. W itself
+//! or any write concurrent with W or later is fine: two writes in flight at the same time may
+//! be ordered either way, as long as both replicas agree (the identical-replicas oracle). A C
+//! that never completed (lost with a crash) counts as concurrent. This is checked for
+//! flush-committed writes (acknowledged replicated, then a replicated flush on the same node)
+//! on every UpToDate Primary during the run, and for every write acknowledged as replicated
+//! (since the last crash) plus the committed ones on the replicas after convergence. A forced
+//! promotion or `create-md` (data given up by the admin) resets the dual-primary oracle.
 
 use super::disk::{payload, stamp_of, SimDisk};
 use super::net::SimNet;
@@ -61,6 +78,9 @@ pub struct SimConfig {
     pub read_eio: f64,
     /// Keep the whole trace (not only the tail).
     pub full_trace: bool,
+    /// Dual-primary mode: allow-two-primaries, protocol C, both nodes Primary and writing
+    /// overlapping ranges.
+    pub dual: bool,
 }
 
 impl SimConfig {
@@ -123,6 +143,21 @@ impl SimConfig {
             _ => Fencing::DontCare,
         };
         let f = |r: &mut Prng| r.below(200) as f64 / 100.0;
+        // Drawn from its own generator so that the other parameters of a seed stay as they were
+        // (the salt keeps the older regression seeds single-primary).
+        let mut dr = Prng::new(seed ^ 0xd0a1_0f7e_5ef8);
+        let dual = dr.chance(DUAL_FRACTION);
+        // Half of the dual-primary seeds have rare faults: long stretches with both Primaries
+        // connected and writing, so many overlapping writes meet.
+        let calm = dual && dr.chance(0.5);
+        let fault_scale = if calm { 0.1 } else { 1.0 };
+        let protocol = if dual { Protocol::C } else { protocol };
+        if dual {
+            repl.protocol = Protocol::C;
+            repl.allow_two_primaries = true;
+        }
+        // Fewer demotions with two Primaries, so that both write at the same time longer.
+        let role_scale = if dual { 0.3 } else { 1.0 };
         SimConfig {
             seed,
             safety_ms: 4_000 + r.below(6_000),
@@ -134,17 +169,23 @@ impl SimConfig {
             p_write: 0.15 * f(&mut r),
             p_flush: 0.02 * f(&mut r),
             p_read: 0.02 * f(&mut r),
-            p_role: 0.001 * f(&mut r),
-            p_admin_net: 0.0003 * f(&mut r),
-            p_break: 0.0008 * f(&mut r),
-            p_partition: 0.0003 * f(&mut r),
-            p_crash: 0.0003 * f(&mut r),
-            p_admin_sync: 0.0002 * f(&mut r),
+            p_role: 0.001 * f(&mut r) * role_scale * fault_scale,
+            p_admin_net: 0.0003 * f(&mut r) * fault_scale,
+            p_break: 0.0008 * f(&mut r) * fault_scale,
+            p_partition: 0.0003 * f(&mut r) * fault_scale,
+            p_crash: 0.0003 * f(&mut r) * fault_scale,
+            p_admin_sync: 0.0002 * f(&mut r) * fault_scale,
             read_eio: if r.chance(0.2) { 0.01 } else { 0.0 },
             full_trace: false,
+            dual,
         }
     }
 }
+
+/// Share of seeds run in dual-primary mode.
+pub const DUAL_FRACTION: f64 = 0.2;
+/// Dual-primary mode writes into the first this many 4 KiB blocks of the first hot extent.
+const DUAL_WINDOW_BLOCKS: u64 = 24;
 
 #[derive(Debug)]
 enum Pending {
@@ -201,6 +242,8 @@ pub struct Outcome {
     pub split_brains: u64,
     /// Node crashes injected.
     pub crashes: u64,
+    /// Dual-primary write conflicts the engines resolved (their "Concurrent writes" logs).
+    pub conflicts: u64,
 }
 
 /// The simulation.
@@ -227,6 +270,11 @@ pub struct Sim {
     crashes: u64,
     heal_attempts: u64,
     fence_queue: Vec<(u64, usize)>,
+    /// Dual-primary mode: every write's first stamp -> (length, issue event number,
+    /// completion event number or `u64::MAX`), numbered from one counter.
+    wtimes: BTreeMap<u64, (u32, u64, u64)>,
+    event_seq: u64,
+    conflicts: u64,
 }
 
 const TRACE_TAIL: usize = 400;
@@ -275,6 +323,9 @@ impl Sim {
             crashes: 0,
             heal_attempts: 0,
             fence_queue: Vec::new(),
+            wtimes: BTreeMap::new(),
+            event_seq: 0,
+            conflicts: 0,
         };
         for n in 0..2 {
             sim.start_node(n);
@@ -359,7 +410,12 @@ impl Sim {
                 }
             }
             Action::StateChanged(s) => self.state_changed(n, s),
-            Action::Log(l) => self.log(format!("n{n} {l}")),
+            Action::Log(l) => {
+                if l.starts_with("Concurrent writes") {
+                    self.conflicts += 1;
+                }
+                self.log(format!("n{n} {l}"))
+            }
             Action::CallHandler(h) => {
                 self.log(format!("n{n} handler {h:?}"));
                 if h == Handler::FencePeer {
@@ -404,6 +460,12 @@ impl Sim {
     ) {
         if let Some((sector, len, base, epoch)) = self.nodes[n].writes.remove(&tag) {
             self.writes_done += 1;
+            if self.cfg.dual {
+                self.event_seq += 1;
+                if let Some(w) = self.wtimes.get_mut(&base) {
+                    w.2 = self.event_seq;
+                }
+            }
             if self.cfg.full_trace {
                 self.log(format!("n{n} write done tag={tag} sector={sector}+{len} stamp={base} ok={} repl={replicated}", result.is_ok()));
             }
@@ -427,8 +489,10 @@ impl Sim {
             }
             if result.is_ok() && replicated && self.cfg.protocol == Protocol::C {
                 for (s, v) in snap {
-                    let e = self.committed.entry(s).or_insert(0);
-                    *e = (*e).max(v);
+                    let old = self.committed.get(&s).copied().unwrap_or(0);
+                    if self.issued(v) > self.issued(old) {
+                        self.committed.insert(s, v);
+                    }
                 }
             }
         } else if let Some((sector, len, raced)) = self.nodes[n].reads.remove(&tag) {
@@ -440,11 +504,13 @@ impl Sim {
             if let (Ok(Some(data)), false) = (result, raced) {
                 let st = &self.nodes[n];
                 let up = st.rep.as_ref().is_some_and(|r| r.disk() == DiskState::UpToDate);
-                if up
-                    && !st.writes.values().any(|&(s, l, _, _)| {
+                let writers = if self.cfg.dual { 0..2 } else { n..n + 1 };
+                let raced = writers.into_iter().any(|m| {
+                    self.nodes[m].writes.values().any(|&(s, l, _, _)| {
                         s < sector + u64::from(len) && sector < s + u64::from(l)
                     })
-                {
+                });
+                if up && !raced {
                     for i in 0..len as usize {
                         let want = st.disk.sector(sector + i as u64);
                         if stamp_of(&data, i) != want {
@@ -648,8 +714,11 @@ impl Sim {
                 continue;
             }
             let disk = &self.nodes[n].disk;
-            let bad =
-                self.committed.iter().find(|&(&s, &v)| disk.sector(s) < v).map(|(&s, &v)| (s, v));
+            let bad = self
+                .committed
+                .iter()
+                .find(|&(&s, &v)| self.lost(disk.sector(s), v))
+                .map(|(&s, &v)| (s, v));
             if let Some((s, v)) = bad {
                 let have = disk.sector(s);
                 self.fail(format!(
@@ -659,12 +728,77 @@ impl Sim {
         }
     }
 
+    /// Issue position of the write carrying `stamp`: single-primary, the stamp itself (stamps
+    /// grow with issue order); dual-primary, its issue event number (0 for "never written").
+    fn issued(&self, stamp: u64) -> u64 {
+        if !self.cfg.dual || stamp == 0 {
+            return stamp;
+        }
+        self.wtimes.range(..=stamp).next_back().map_or(0, |(_, w)| w.1)
+    }
+
+    /// Whether a disk holding `have` lost the acknowledged write `want`. Single-primary:
+    /// `have` is older (smaller stamp). Dual-primary: the write of `have` completed before the
+    /// write of `want` was issued (or the sector was never written); a write still in flight
+    /// or never completed counts as completing later.
+    fn lost(&self, have: u64, want: u64) -> bool {
+        if !self.cfg.dual {
+            return have < want;
+        }
+        let done = if have == 0 {
+            0
+        } else {
+            self.wtimes.range(..=have).next_back().map_or(0, |(_, w)| w.2)
+        };
+        done < self.issued(want)
+    }
+
+    /// Dual-primary oracle after convergence: every write acknowledged as replicated since
+    /// the last crash is on the replicas or overwritten by a write not completed before it.
+    fn check_acked_dual(&mut self) {
+        if !self.cfg.dual {
+            return;
+        }
+        let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+        for n in 0..2 {
+            for (&s, &v) in &self.acked_repl[n] {
+                let old = last.get(&s).copied().unwrap_or(0);
+                if self.issued(v) > self.issued(old) {
+                    last.insert(s, v);
+                }
+            }
+        }
+        for (&s, &v) in &self.committed {
+            let old = last.get(&s).copied().unwrap_or(0);
+            if self.issued(v) > self.issued(old) {
+                last.insert(s, v);
+            }
+        }
+        let disk = &self.nodes[0].disk;
+        let bad = last
+            .iter()
+            .find(|&(&s, &v)| self.lost(disk.sector(s), v))
+            .map(|(&s, &v)| (s, v, disk.sector(s)));
+        if let Some((s, v, have)) = bad {
+            self.fail(format!(
+                "dual-primary: acknowledged write lost at sector {s}: disk has stamp {have}, \
+                 acknowledged stamp {v} was issued after that write completed"
+            ));
+        }
+    }
+
     // ------------------------------------------------------------------- workload/faults
 
     fn workload(&mut self) {
         for n in 0..2 {
             let Some(r) = self.nodes[n].rep.as_ref() else { continue };
             if r.role() != Role::Primary {
+                // Dual-primary mode: a Secondary with good data soon becomes Primary again.
+                if self.cfg.dual && r.disk() == DiskState::UpToDate && self.rng.chance(0.005) {
+                    let res = self.rep(n).expect("up").primary(false);
+                    self.log(format!("n{n} admin primary (dual) {res:?}"));
+                    self.drain(n);
+                }
                 continue;
             }
             if self.rng.chance(self.cfg.p_write) {
@@ -686,8 +820,14 @@ impl Sim {
 
     fn do_write(&mut self, n: usize) {
         let ext = self.cfg.hot_extents[self.rng.below(self.cfg.hot_extents.len() as u64) as usize];
+        // Dual-primary: one shared window at the start of the first hot extent.
+        let ext = if self.cfg.dual { self.cfg.hot_extents[0] } else { ext };
         let blocks = self.rng.range(1, 4);
-        let first = self.rng.below(1024 - blocks);
+        let first = if self.cfg.dual {
+            self.rng.below(DUAL_WINDOW_BLOCKS - blocks)
+        } else {
+            self.rng.below(1024 - blocks)
+        };
         let sector = u64::from(ext) * 8192 + first * 8;
         let len = (blocks * 8) as u32;
         if self.nodes[n]
@@ -703,9 +843,18 @@ impl Sim {
         self.next_tag += 1;
         let epoch = self.nodes[n].sync_epoch;
         self.nodes[n].writes.insert(tag, (sector, len, base, epoch));
-        for r in self.nodes[n].reads.values_mut() {
-            if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
-                r.2 = true;
+        if self.cfg.dual {
+            self.event_seq += 1;
+            self.wtimes.insert(base, (len, self.event_seq, u64::MAX));
+        }
+        // With two Primaries a read also races the other node's writes (it may be served by
+        // the peer after a local read error).
+        let racing = if self.cfg.dual { 0..2 } else { n..n + 1 };
+        for m in racing {
+            for r in self.nodes[m].reads.values_mut() {
+                if r.0 < sector + u64::from(len) && sector < r.0 + u64::from(r.1) {
+                    r.2 = true;
+                }
             }
         }
         let data = payload(len, |i| base + u64::from(i));
@@ -881,6 +1030,12 @@ impl Sim {
             s.both(|r| r.disk() == DiskState::UpToDate && r.conn() == ConnState::Connected)
                 && s.nodes[0].rep.as_ref().is_some_and(|r| r.role() == Role::Primary)
         });
+        if self.cfg.dual {
+            let res = self.rep(1).expect("up").primary(false);
+            self.log(format!("n1 admin primary (dual) {res:?}"));
+            self.drain(1);
+            self.run_until(1_000, |s| s.both(|r| r.role() == Role::Primary));
+        }
     }
 
     fn both(&self, f: impl Fn(&Replicator) -> bool) -> bool {
@@ -956,6 +1111,11 @@ impl Sim {
             if self.heal_attempts % 16 == 15 {
                 // Unrelated data (history exhausted): `drbdadm create-md` on the victim.
                 self.log(format!("heal: n{victim} create-md"));
+                if self.cfg.dual {
+                    // The admin gives up the victim's data: the dual oracle starts over.
+                    self.committed.clear();
+                    self.acked_repl = Default::default();
+                }
                 self.nodes[victim].rep = None;
                 self.nodes[victim].pending.clear();
                 self.nodes[victim].writes.clear();
@@ -1000,6 +1160,9 @@ impl Sim {
                 let res = r.primary(true);
                 self.log(format!("heal: n{n} primary --force {res:?}"));
                 self.committed.clear();
+                if self.cfg.dual {
+                    self.acked_repl = Default::default();
+                }
                 self.drain(n);
             } else if up[0] != up[1] {
                 let bad = if up[0] { 1 } else { 0 };
@@ -1093,6 +1256,7 @@ impl Sim {
             );
             self.fail(msg);
         }
+        self.check_acked_dual();
         self.check_invariants();
     }
 
@@ -1120,6 +1284,7 @@ impl Sim {
                 writes: self.writes_done,
                 split_brains: self.split_brains(),
                 crashes: self.crashes,
+                conflicts: self.conflicts,
             }),
         }
     }

@@ -40,6 +40,7 @@ impl Replicator {
             completed: false,
             al_held: false,
             replicated: false,
+            postponed: false,
         };
         self.reqs.insert(id, req);
         self.app_sectors_step += u64::from(len);
@@ -60,6 +61,7 @@ impl Replicator {
             let Some(id) = self.held.pop_front() else { break };
             self.admit(id);
         }
+        self.kick_dual();
     }
 
     /// Take the activity-log reference, then start both parts.
@@ -139,7 +141,10 @@ impl Replicator {
         }
     }
 
-    fn start_write(&mut self, id: u64) {
+    pub(super) fn start_write(&mut self, id: u64) {
+        if self.dual_defer_start(id) {
+            return;
+        }
         let (sector, len, fua, data) = {
             let r = self.reqs.get(&id).expect("request exists");
             (r.sector, r.len, r.fua, r.data.clone().expect("write has data"))
@@ -184,7 +189,10 @@ impl Replicator {
         } else {
             self.reqs.get_mut(&id).expect("request exists").local = Part::Done(false);
         }
-        self.reqs.get_mut(&id).expect("request exists").data = None;
+        if !self.dual() {
+            // Kept with two primaries: a P_RETRY_WRITE sends it again.
+            self.reqs.get_mut(&id).expect("request exists").data = None;
+        }
         self.maybe_complete(id);
     }
 
@@ -216,6 +224,7 @@ impl Replicator {
             completed: false,
             al_held: false,
             replicated: false,
+            postponed: false,
         };
         self.reqs.insert(id, req);
         if self.write_gate_closed() {
@@ -302,6 +311,7 @@ impl Replicator {
             completed: false,
             al_held: false,
             replicated: false,
+            postponed: false,
         };
         self.reqs.insert(id, req);
         if local_good {
@@ -373,6 +383,7 @@ impl Replicator {
                     if !ok {
                         self.set_oos(sector, len);
                     }
+                    self.kick_dual();
                     return;
                 }
                 if ok {
@@ -385,6 +396,7 @@ impl Replicator {
                 }
                 self.recv.done += 1;
                 self.try_finish_recv_epoch();
+                self.kick_dual();
             }
             OpCtx::EpochFlush { gen, .. } if gen != self.conn_gen => {}
             OpCtx::EpochFlush { nr, set_size, .. } => {
@@ -456,11 +468,14 @@ impl Replicator {
     fn write_done_app(&mut self, id: u64, ok: bool) {
         let r = self.reqs.get_mut(&id).expect("request exists");
         r.local = Part::Done(ok);
-        let (s, l) = (r.sector, r.len);
+        let (s, l, postponed) = (r.sector, r.len, r.postponed);
         if !ok {
             self.set_oos(s, l);
         }
         self.maybe_complete(id);
+        if postponed {
+            self.kick_dual();
+        }
     }
 
     // ----------------------------------------------------------------------- receive path
@@ -470,7 +485,16 @@ impl Replicator {
         if self.conn < ConnState::WFReportParams {
             return;
         }
-        if self.recv_blocked {
+        let ack = matches!(
+            m,
+            PeerMsg::RecvAck { .. }
+                | PeerMsg::WriteAck { .. }
+                | PeerMsg::NegAck { .. }
+                | PeerMsg::Superseded { .. }
+                | PeerMsg::RetryWrite { .. }
+                | PeerMsg::BarrierAck { .. }
+        );
+        if self.recv_blocked && !(ack && self.dual()) {
             self.recv_queue.push_back(m);
             return;
         }
@@ -501,6 +525,8 @@ impl Replicator {
             }
             PeerMsg::RecvAck { id } | PeerMsg::WriteAck { id } => self.net_ack(id, true),
             PeerMsg::NegAck { id } => self.net_ack(id, false),
+            PeerMsg::Superseded { id } => self.verdict(id, true),
+            PeerMsg::RetryWrite { id } => self.verdict(id, false),
             PeerMsg::BarrierAck { nr, set_size } => self.barrier_ack(nr, set_size),
             PeerMsg::OutOfSync { sector, len } => {
                 self.set_oos(sector, len);
@@ -540,6 +566,31 @@ impl Replicator {
             self.send(PeerMsg::RecvAck { id });
         }
         self.recv.total += 1;
+        if self.dual() && ack == AckKind::Write {
+            if self.resolve_conflicts {
+                if self.resolve_peer_write(id, sector, len) {
+                    self.recv.done += 1;
+                    self.try_finish_recv_epoch();
+                    return;
+                }
+            } else if self.must_park(sector, len) {
+                self.park(id, sector, ack, fua, data);
+                return;
+            }
+        }
+        self.apply_peer_write(id, sector, ack, fua, data);
+    }
+
+    /// Write a received peer write locally (its epoch accounting is done).
+    pub(super) fn apply_peer_write(
+        &mut self,
+        id: u64,
+        sector: u64,
+        ack: AckKind,
+        fua: bool,
+        data: Payload,
+    ) {
+        let len = (data.len() / 512) as u32;
         self.sync_note_app_write(sector, len);
         if self.peer_disk == DiskState::Diskless {
             // A diskless Primary writes through us: its own disk will need these blocks.
@@ -561,6 +612,8 @@ impl Replicator {
         } else {
             self.send(PeerMsg::NegAck { id });
             self.recv.done += 1;
+            // A parked write may be applied after its epoch's barrier arrived.
+            self.try_finish_recv_epoch();
         }
     }
 
@@ -593,6 +646,10 @@ impl Replicator {
             self.set_oos(s, l);
         }
         self.maybe_complete(id);
+        if self.dual() {
+            self.unpark();
+            self.kick_dual();
+        }
     }
 
     fn barrier_ack(&mut self, nr: u32, set_size: u32) {
@@ -657,5 +714,7 @@ impl Replicator {
         self.recv = RecvEpoch::default();
         self.recv_queue.clear();
         self.recv_blocked = false;
+        self.conflicts_clear();
+        self.kick_dual();
     }
 }
