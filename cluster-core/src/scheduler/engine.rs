@@ -141,6 +141,9 @@ struct R {
     busy: bool,
     start_blocked: Option<String>,
     restart_reason: Option<String>,
+    /// Node scores as last seen during assignment (Pacemaker's `allowed_nodes` once the
+    /// resource's colocations were applied); `None` until the resource is assigned.
+    allowed: Option<Vec<Option<i64>>>,
 }
 
 struct Eng<'a> {
@@ -158,6 +161,22 @@ struct Eng<'a> {
     /// appended and their ids never change), so a constraint's target is found in O(log n)
     /// instead of a scan of every resource.
     index: std::cell::RefCell<RscIndex>,
+    /// Colocations resolved to resource indexes, built once after unpacking.
+    coloc: ColocIndex,
+    /// Primitives by the id of the container they declare (`container` meta attribute).
+    contained: BTreeMap<String, Vec<usize>>,
+}
+
+/// Colocation constraints resolved once: each constraint's dependent and primary, and per
+/// resource the constraints it is the dependent of ("this with", ordered by primary) and the
+/// primary of ("with this", ordered by dependent), in Pacemaker's list order. Lookups during
+/// assignment are then proportional to the resource's own constraints, not to all of them.
+#[derive(Default)]
+struct ColocIndex {
+    dep: Vec<Option<usize>>,
+    pri: Vec<Option<usize>>,
+    this_with: Vec<Vec<usize>>,
+    with_this: Vec<Vec<usize>>,
 }
 
 /// First index of each resource id, and of each clone by its child template's id.
@@ -250,7 +269,69 @@ impl<'a> Eng<'a> {
             fences: Vec::new(),
             scores: Vec::new(),
             index: Default::default(),
+            coloc: ColocIndex::default(),
+            contained: BTreeMap::new(),
         }
+    }
+
+    /// Resolve every colocation once and build the per-resource lists (see [`ColocIndex`]).
+    ///
+    /// Pacemaker keeps a resource's colocations sorted by the other resource: higher
+    /// `priority` first, then clones before groups before primitives, promotable clones
+    /// first, then by id (byte order); among equal keys the constraint defined later comes
+    /// first (each new one is inserted before its equals).
+    fn build_indexes(&mut self) {
+        let cols = &self.inp.colocations;
+        let n = self.rs.len();
+        let mut ix = ColocIndex {
+            dep: Vec::with_capacity(cols.len()),
+            pri: Vec::with_capacity(cols.len()),
+            this_with: vec![Vec::new(); n],
+            with_this: vec![Vec::new(); n],
+        };
+        for (k, c) in cols.iter().enumerate() {
+            let d = self.constraint_target(&c.rsc);
+            let p = self.constraint_target(&c.with);
+            ix.dep.push(d);
+            ix.pri.push(p);
+            if let (Some(d), Some(p)) = (d, p) {
+                ix.this_with[d].push(k);
+                ix.with_this[p].push(k);
+            }
+        }
+        let rank = |x: usize| {
+            let r = &self.rs[x];
+            let prio = r.def.meta("priority").map(score::parse).unwrap_or(0);
+            let variant = match r.kind {
+                Kind::Clone => 0,
+                Kind::Group => 1,
+                Kind::Primitive => 2,
+            };
+            let promo = if r.kind == Kind::Clone && r.promotable { 0 } else { 1 };
+            (-prio, variant, promo, r.id.as_bytes())
+        };
+        for l in ix.this_with.iter_mut() {
+            l.sort_by(|&a, &b| {
+                let (pa, pb) = (ix.pri[a].unwrap_or(0), ix.pri[b].unwrap_or(0));
+                rank(pa).cmp(&rank(pb)).then(b.cmp(&a))
+            });
+        }
+        for l in ix.with_this.iter_mut() {
+            l.sort_by(|&a, &b| {
+                let (da, db) = (ix.dep[a].unwrap_or(0), ix.dep[b].unwrap_or(0));
+                rank(da).cmp(&rank(db)).then(b.cmp(&a))
+            });
+        }
+        self.coloc = ix;
+        let mut contained: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (q, r) in self.rs.iter().enumerate() {
+            if r.kind == Kind::Primitive {
+                if let Some(c) = r.def.meta("container") {
+                    contained.entry(c.to_string()).or_default().push(q);
+                }
+            }
+        }
+        self.contained = contained;
     }
 
     fn add_rsc(&mut self, def: &RscDef, parent: Option<usize>, suffix: &str) -> usize {
@@ -294,6 +375,7 @@ impl<'a> Eng<'a> {
             busy: false,
             start_blocked: None,
             restart_reason: None,
+            allowed: None,
         };
         let idx = self.rs.len();
         self.rs.push(r);
@@ -957,13 +1039,11 @@ impl<'a> Eng<'a> {
     /// Fail count of `p` on node `n`; a container adds those of the resources it holds.
     fn fail_count(&self, p: usize, n: usize) -> i64 {
         let mut total = self.own_fail_count(p, n);
-        let id = &self.rs[p].id;
-        for q in 0..self.rs.len() {
-            if q != p
-                && self.rs[q].kind == Kind::Primitive
-                && self.rs[q].def.meta("container") == Some(id.as_str())
-            {
-                total = add(total, self.own_fail_count(q, n));
+        if let Some(qs) = self.contained.get(&self.rs[p].id) {
+            for &q in qs {
+                if q != p {
+                    total = add(total, self.own_fail_count(q, n));
+                }
             }
         }
         total
@@ -1135,20 +1215,47 @@ impl<'a> Eng<'a> {
         x
     }
 
-    fn apply_colocations(&mut self, i: usize, w: &mut [Option<i64>]) {
-        let cols = self.inp.colocations.clone();
-        let mut members = vec![i];
+    /// The colocations where `i` (or, for a group, one of its members) is the dependent, in
+    /// Pacemaker's order (see [`ColocIndex`]).
+    fn this_with_of(&self, i: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self.coloc.this_with.get(i).cloned().unwrap_or_default();
         if self.rs[i].kind == Kind::Group {
-            members.extend(self.rs[i].children.iter().copied());
-        }
-        let mut sorted: Vec<&super::input::Colocation> = cols.iter().collect();
-        sorted.sort_by_key(|c| if c.score.abs() >= INFINITY { 0 } else { 1 });
-        for c in sorted {
-            let Some(d) = self.constraint_target(&c.rsc) else { continue };
-            if !members.contains(&d) {
-                continue;
+            for &m in &self.rs[i].children {
+                v.extend(self.coloc.this_with.get(m).into_iter().flatten().copied());
             }
-            let Some(p) = self.constraint_target(&c.with) else { continue };
+            let order = |k: usize| {
+                self.coloc.pri[k].and_then(|p| {
+                    self.coloc.this_with[self.coloc.dep[k]?]
+                        .iter()
+                        .position(|&x| x == k)
+                        .map(|x| (p, x))
+                })
+            };
+            v.sort_by_key(|&k| order(k));
+        }
+        v
+    }
+
+    /// The colocations where `i` (or, for a group, one of its members) is the primary.
+    fn with_this_of(&self, i: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self.coloc.with_this.get(i).cloned().unwrap_or_default();
+        if self.rs[i].kind == Kind::Group {
+            for &m in &self.rs[i].children {
+                v.extend(self.coloc.with_this.get(m).into_iter().flatten().copied());
+            }
+        }
+        v
+    }
+
+    /// Apply the colocations `i` depends on: each primary is assigned first, then the
+    /// dependent's scores follow it (mandatory: banned elsewhere; optional: the score is
+    /// added where the primary is, rolled back if that leaves no usable node; a primary left
+    /// unassigned takes its score away everywhere).
+    fn apply_colocations(&mut self, i: usize, w: &mut [Option<i64>]) {
+        let cols: &'a [super::input::Colocation] = &self.inp.colocations;
+        for k in self.this_with_of(i) {
+            let c = &cols[k];
+            let (Some(_), Some(p)) = (self.coloc.dep[k], self.coloc.pri[k]) else { continue };
             if self.top_of(p) == self.top_of(i) {
                 continue;
             }
@@ -1159,97 +1266,179 @@ impl<'a> Eng<'a> {
             if self.rs[pt].busy {
                 continue;
             }
+            // The primary's assignment may merge our scores so far.
+            self.rs[i].allowed = Some(w.to_vec());
             self.assign(pt);
             let inf = c.score >= INFINITY;
-            let Some(pn) = self.primary_nodes(p, c.with_role, inf) else {
-                if inf {
-                    for s in w.iter_mut() {
-                        *s = Some(-INFINITY);
-                    }
-                }
-                continue;
-            };
-            let attr_of = |e: &Self, n: usize| -> Option<String> {
-                if c.node_attr == "#uname" {
-                    Some(e.nodes[n].name.clone())
-                } else {
-                    e.nodes[n].attrs.get(&c.node_attr).cloned()
-                }
-            };
-            let vals: Vec<Option<String>> = pn.iter().map(|&n| attr_of(self, n)).collect();
             let before = w.to_vec();
-            for n in 0..w.len() {
-                let v = attr_of(self, n);
-                let same = v.is_some() && vals.contains(&v);
-                if same {
-                    if c.score <= -INFINITY {
-                        w[n] = Some(-INFINITY);
-                    } else if c.score < INFINITY {
-                        w[n] = w[n].map(|x| add(x, c.score));
+            match self.primary_nodes(p, c.with_role, inf) {
+                None => {
+                    if c.score < 0 {
+                        continue;
                     }
-                } else if inf {
-                    w[n] = Some(-INFINITY);
+                    for s in w.iter_mut() {
+                        *s = s.map(|x| add(x, -c.score));
+                    }
+                }
+                Some(pn) => {
+                    let attr_of = |e: &Self, n: usize| -> Option<String> {
+                        if c.node_attr == "#uname" {
+                            Some(e.nodes[n].name.clone())
+                        } else {
+                            e.nodes[n].attrs.get(&c.node_attr).cloned()
+                        }
+                    };
+                    let vals: Vec<Option<String>> = pn.iter().map(|&n| attr_of(self, n)).collect();
+                    for n in 0..w.len() {
+                        let v = attr_of(self, n);
+                        let same = v.is_some() && vals.contains(&v);
+                        if same {
+                            if c.score <= -INFINITY {
+                                w[n] = Some(-INFINITY);
+                            } else if c.score < INFINITY {
+                                w[n] = w[n].map(|x| add(x, c.score));
+                            }
+                        } else if inf {
+                            w[n] = Some(-INFINITY);
+                        }
+                    }
                 }
             }
-            if c.score.abs() < INFINITY
-                && !w
-                    .iter()
-                    .enumerate()
-                    .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
-            {
+            if c.score.abs() < INFINITY && !self.any_available(w) {
                 w.copy_from_slice(&before);
             }
         }
     }
 
+    /// A node that can run resources has a non-negative score.
+    fn any_available(&self, w: &[Option<i64>]) -> bool {
+        w.iter()
+            .enumerate()
+            .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
+    }
+
+    /// Scores of `d` as Pacemaker's merge sees them: as left by its assignment, or its
+    /// location preferences before that.
+    fn allowed_of(&self, d: usize) -> Vec<Option<i64>> {
+        match &self.rs[d].allowed {
+            Some(v) => v.clone(),
+            None => self.own_weights(d),
+        }
+    }
+
+    /// A dependent influences its primary's placement when the constraint says so or the
+    /// primary is not active yet.
+    fn has_influence(&self, k: usize) -> bool {
+        let c = &self.inp.colocations[k];
+        if c.influence {
+            return true;
+        }
+        let Some(p) = self.coloc.pri[k] else { return false };
+        let mut ps = Vec::new();
+        self.primitives_under(p, &mut ps);
+        ps.iter().all(|&q| self.rs[q].running.is_empty())
+    }
+
+    /// Let the resources colocated with `i` pull it towards where they prefer to be: each
+    /// dependent's scores, scaled by the constraint's score over INFINITY, are added, and
+    /// recursively those of the resources colocated with that dependent (each level scaled by
+    /// its own constraint's score only, keeping the sign); a step that leaves no usable node
+    /// is rolled back.
     fn add_influence(&mut self, i: usize, w: &mut [Option<i64>]) {
-        let cols = self.inp.colocations.clone();
-        let mut members = vec![i];
-        if self.rs[i].kind == Kind::Group {
-            members.extend(self.rs[i].children.iter().copied());
-        }
-        for c in &cols {
-            let Some(p) = self.constraint_target(&c.with) else { continue };
-            if !members.contains(&p)
-                || c.score <= 0
-                || !c.influence
-                || c.with_role.is_some() && c.with_role != Some(Role::Started)
+        let cols: &'a [super::input::Colocation] = &self.inp.colocations;
+        let mut merging = vec![false; self.rs.len()];
+        let mut cur = w.to_vec();
+        for k in self.with_this_of(i) {
+            let c = &cols[k];
+            let Some(d) = self.coloc.dep[k] else { continue };
+            if !self.has_influence(k) || c.with_role.is_some() && c.with_role != Some(Role::Started)
             {
                 continue;
             }
-            let Some(d) = self.constraint_target(&c.rsc) else { continue };
             let dt = self.top_of(d);
-            if self.rs[dt].done || self.rs[dt].busy || self.rs[dt].kind == Kind::Clone {
+            if dt == self.top_of(i) || self.rs[dt].kind == Kind::Clone {
                 continue;
             }
-            let mut dw = self.own_weights(dt);
-            if c.node_attr != "#uname" {
-                // Dependents follow the attribute value: the best score among nodes sharing it.
-                let val = |n: usize| self.nodes[n].attrs.get(&c.node_attr).cloned();
-                let orig = dw.clone();
-                for n in 0..dw.len() {
-                    let v = val(n);
-                    dw[n] = (0..orig.len())
-                        .filter(|&m| v.is_some() && val(m) == v && self.nodes[m].can_run())
-                        .filter_map(|m| orig[m])
-                        .max();
-                }
-            }
-            let factor = c.score as f64 / INFINITY as f64;
-            let before = w.to_vec();
-            for n in 0..w.len() {
-                if let (Some(a), Some(b)) = (w[n], dw[n]) {
-                    w[n] = Some(add(a, score::scale(b, factor)));
-                }
-            }
-            if !w
-                .iter()
-                .enumerate()
-                .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
-            {
-                w.copy_from_slice(&before);
-            }
+            let factor = c.score as f32 / INFINITY as f32;
+            self.merge_scores(dt, &mut cur, &c.node_attr, factor, &mut merging);
         }
+        w.copy_from_slice(&cur);
+    }
+
+    /// One step of [`Eng::add_influence`]: merge `d`'s scores into `nodes`, then those of the
+    /// resources colocated with `d`.
+    fn merge_scores(
+        &self,
+        d: usize,
+        nodes: &mut Vec<Option<i64>>,
+        attr: &str,
+        factor: f32,
+        merging: &mut Vec<bool>,
+    ) {
+        if merging[d] {
+            return;
+        }
+        merging[d] = true;
+        let dw = self.allowed_of(d);
+        let mut work = nodes.clone();
+        let val = |n: usize| -> Option<&str> {
+            if attr == "#uname" {
+                Some(self.nodes[n].name.as_str())
+            } else {
+                self.nodes[n].attrs.get(attr).map(|s| s.as_str())
+            }
+        };
+        for n in 0..work.len() {
+            let Some(cur) = work[n] else { continue };
+            let score = if attr == "#uname" {
+                match dw[n] {
+                    Some(x) if x > -INFINITY && self.nodes[n].can_run() => x,
+                    _ => -INFINITY,
+                }
+            } else {
+                let v = val(n);
+                (0..dw.len())
+                    .filter(|&m| v.is_some() && val(m) == v && self.nodes[m].can_run())
+                    .filter_map(|m| dw[m])
+                    .filter(|&x| x > -INFINITY)
+                    .max()
+                    .unwrap_or(-INFINITY)
+            };
+            if factor < 0.0 && score < 0 {
+                continue;
+            }
+            let f = factor * score as f32;
+            let mut weight = if f < 0.0 { (f - 0.5) as i64 } else { (f + 0.5) as i64 };
+            if weight == 0 && score != 0 {
+                if factor > 0.0 {
+                    weight = 1;
+                } else if factor < 0.0 {
+                    weight = -1;
+                }
+            }
+            work[n] = Some(add(weight, cur));
+        }
+        if !self.any_available(&work) {
+            merging[d] = false;
+            return;
+        }
+        let sign = if factor < 0.0 { -1.0f32 } else { 1.0 };
+        for k in self.with_this_of(d) {
+            let c = &self.inp.colocations[k];
+            let Some(d2) = self.coloc.dep[k] else { continue };
+            if !self.has_influence(k) || c.with_role.is_some() && c.with_role != Some(Role::Started)
+            {
+                continue;
+            }
+            let d2 = self.top_of(d2);
+            if d2 == self.top_of(d) || self.rs[d2].kind == Kind::Clone {
+                continue;
+            }
+            let f2 = sign * (c.score as f32 / INFINITY as f32);
+            self.merge_scores(d2, &mut work, &c.node_attr, f2, merging);
+        }
+        *nodes = work;
+        merging[d] = false;
     }
 
     fn choose(
@@ -1312,6 +1501,7 @@ impl<'a> Eng<'a> {
                 self.apply_colocations(i, &mut w);
                 self.add_influence(i, &mut w);
                 self.apply_quorum_and_role(i, &mut w);
+                self.rs[i].allowed = Some(w.clone());
                 let current = self.current_node(i);
                 let chosen = self.choose(&w, current, &|_| true);
                 self.record_scores("pcmk__primitive_assign", i, &w);
@@ -1638,6 +1828,7 @@ pub fn schedule(input: &SchedulerInput) -> Transition {
     }
     e.unpack_status();
     e.apply_locations();
+    e.build_indexes();
     // Fencing of unclean nodes.
     for n in 0..e.nodes.len() {
         if e.nodes[n].unclean && e.stonith && (e.can_start_anything() || e.nodes[n].online) {
@@ -2499,6 +2690,57 @@ mod tests {
         // Deterministic: same input, same output.
         assert_eq!(schedule(&inp).summary, t.summary);
     }
+
+    /// Minimised from the 4x200 benchmark cluster: `a` is pulled to n1 by a chain of
+    /// resources colocated with it. Each level of the chain is scaled by its own constraint's
+    /// score only (`f`'s 50 reaches `a` in full through the INFINITY links, `d`'s 100 through
+    /// the 100 link becomes 1), so n1 scores 51 and beats `a`'s own 30 on n2 (Pacemaker 2.1.5
+    /// gives the same scores and placement).
+    #[test]
+    fn colocation_chain_influences_primary() {
+        let cib = Element::parse(CHAIN).unwrap();
+        let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
+        let t = schedule(&inp);
+        let s: Vec<String> =
+            t.summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        let want: Vec<String> =
+            ["a", "b", "d", "e", "f"].iter().map(|r| format!("Start {r} ( n1 )")).collect();
+        assert_eq!(s, want);
+        for l in [
+            "pcmk__primitive_assign: a allocation score on n1: 51",
+            "pcmk__primitive_assign: a allocation score on n2: 30",
+            "pcmk__primitive_assign: b allocation score on n2: -INFINITY",
+        ] {
+            assert!(t.scores.iter().any(|x| x == l), "missing {l}: {:?}", t.scores);
+        }
+    }
+
+    const CHAIN: &str = r#"<cib have-quorum="1"><configuration>
+<crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
+<resources>
+  <primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="e" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="f" class="ocf" provider="heartbeat" type="Dummy"/>
+</resources>
+<constraints>
+  <rsc_colocation id="c1" rsc="b" with-rsc="a" score="INFINITY"/>
+  <rsc_colocation id="c2" rsc="d" with-rsc="b" score="100"/>
+  <rsc_colocation id="c3" rsc="e" with-rsc="d" score="200"/>
+  <rsc_colocation id="c4" rsc="f" with-rsc="e" score="INFINITY"/>
+  <rsc_location id="l1" rsc="a" node="n2" score="30"/>
+  <rsc_location id="l2" rsc="d" node="n1" score="100"/>
+  <rsc_location id="l3" rsc="f" node="n1" score="50"/>
+</constraints>
+  </configuration>
+  <status>
+<node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"/>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/>
+<node_state id="3" uname="n3" in_ccm="true" crmd="online" join="member" expected="member"/>
+  </status>
+</cib>"#;
 
     #[test]
     fn cycle_detection() {
