@@ -124,6 +124,8 @@ struct R {
     on_fail_stop: bool,
     failure_ignored: bool,
     stop_failed_nodes: Vec<usize>,
+    /// Nodes where a stop failed: banned there (Pacemaker's `__stop_fail__` location).
+    stop_fail_ban: Vec<usize>,
     hist_name: Option<String>,
     banned: Vec<usize>,
     banned_everywhere: bool,
@@ -360,6 +362,7 @@ impl<'a> Eng<'a> {
             on_fail_stop: false,
             failure_ignored: false,
             stop_failed_nodes: Vec::new(),
+            stop_fail_ban: Vec::new(),
             hist_name: None,
             banned: Vec::new(),
             banned_everywhere: false,
@@ -811,6 +814,9 @@ impl<'a> Eng<'a> {
         if !r.running.contains(&n) {
             r.running.push(n);
         }
+        if stop_failed && !r.stop_fail_ban.contains(&n) {
+            r.stop_fail_ban.push(n);
+        }
         if r.role < role || r.role == Role::Stopped {
             r.role = role;
         }
@@ -1030,7 +1036,7 @@ impl<'a> Eng<'a> {
                 *s = Some(-INFINITY);
             }
         }
-        for &n in &r.banned {
+        for &n in r.banned.iter().chain(&r.stop_fail_ban) {
             w[n] = Some(-INFINITY);
         }
         w
@@ -1501,6 +1507,12 @@ impl<'a> Eng<'a> {
                 self.apply_colocations(i, &mut w);
                 self.add_influence(i, &mut w);
                 self.apply_quorum_and_role(i, &mut w);
+                if self.rs[i].kind == Kind::Primitive && self.stopped_by_target_role(i) {
+                    // Pacemaker bans a resource meant to stay stopped from every node.
+                    for s in w.iter_mut().flatten() {
+                        *s = -INFINITY;
+                    }
+                }
                 self.rs[i].allowed = Some(w.clone());
                 let current = self.current_node(i);
                 let chosen = self.choose(&w, current, &|_| true);
@@ -1514,8 +1526,11 @@ impl<'a> Eng<'a> {
     }
 
     fn record_scores(&mut self, stage: &str, i: usize, w: &[Option<i64>]) {
+        if self.rs[i].orphan {
+            return;
+        }
         for (n, v) in w.iter().enumerate() {
-            let v = if self.nodes[n].can_run() { v.unwrap_or(-INFINITY) } else { -INFINITY };
+            let Some(v) = *v else { continue };
             let line = format!(
                 "{stage}: {} allocation score on {}: {}",
                 self.rs[i].id,
@@ -1545,6 +1560,18 @@ impl<'a> Eng<'a> {
             let r = &self.rs[p];
             !(r.def.agent.starts_with("stonith:") || r.def.meta("requires") == Some("nothing"))
         })
+    }
+
+    /// `target-role=Stopped` on the resource or an ancestor (children inherit it).
+    fn stopped_by_target_role(&self, i: usize) -> bool {
+        let mut x = Some(i);
+        while let Some(r) = x {
+            if let Some(t) = self.target_role(r) {
+                return t == Role::Stopped;
+            }
+            x = self.rs[r].parent;
+        }
+        false
     }
 
     fn apply_quorum_and_role(&self, i: usize, w: &mut [Option<i64>]) {
