@@ -993,10 +993,26 @@ impl<'a> Eng<'a> {
 
     /// Base weights of a primitive: own + ancestors' locations, stickiness, fail-count bans.
     fn base_weights(&self, p: usize) -> Vec<Option<i64>> {
+        self.base_weights_but(p, None)
+    }
+
+    /// [`Eng::base_weights`], where the locations of ancestor `skip` only make its nodes
+    /// allowed (with score 0), as Pacemaker applies a group's locations to members after the
+    /// first.
+    fn base_weights_but(&self, p: usize, skip: Option<usize>) -> Vec<Option<i64>> {
         let nn = self.nodes.len();
         let mut w = self.rs[p].loc.clone();
         let mut a = self.rs[p].parent;
         while let Some(x) = a {
+            if Some(x) == skip {
+                for (n, slot) in w.iter_mut().enumerate() {
+                    if slot.is_none() && self.rs[x].loc[n].is_some() {
+                        *slot = Some(0);
+                    }
+                }
+                a = self.rs[x].parent;
+                continue;
+            }
             for (n, slot) in w.iter_mut().enumerate() {
                 if let Some(v) = self.rs[x].loc[n] {
                     *slot = Some(slot.map(|y| add(y, v)).unwrap_or(v));
@@ -1516,13 +1532,68 @@ impl<'a> Eng<'a> {
                 self.rs[i].allowed = Some(w.clone());
                 let current = self.current_node(i);
                 let chosen = self.choose(&w, current, &|_| true);
-                self.record_scores("pcmk__primitive_assign", i, &w);
+                if self.rs[i].kind == Kind::Group {
+                    self.record_group_scores(i);
+                } else {
+                    self.record_scores("pcmk__primitive_assign", i, &w);
+                }
                 self.place(i, chosen);
+                if self.rs[i].kind == Kind::Group {
+                    self.record_member_scores(i, &w);
+                }
             }
             Kind::Clone => self.assign_clone(i),
         }
         self.rs[i].busy = false;
         self.rs[i].done = true;
+    }
+
+    /// Scores as Pacemaker shows them when a group's assignment starts: the group's own
+    /// locations, then each member's (the group's locations count in full for the first
+    /// member only).
+    fn record_group_scores(&mut self, g: usize) {
+        let own = self.rs[g].loc.clone();
+        self.record_scores("pcmk__group_assign", g, &own);
+        let kids = self.rs[g].children.clone();
+        for (k, &m) in kids.iter().enumerate() {
+            let w = self.base_weights_but(m, if k == 0 { None } else { Some(g) });
+            self.record_scores("pcmk__group_assign", m, &w);
+        }
+    }
+
+    /// Each member's final scores, as Pacemaker assigns members one by one: the first member
+    /// has the group's combined scores; a later member is banned everywhere but where the
+    /// member before it was placed, and there has its own score plus those of the members
+    /// after it.
+    fn record_member_scores(&mut self, g: usize, w: &[Option<i64>]) {
+        let kids = self.rs[g].children.clone();
+        let bases: Vec<Vec<Option<i64>>> = kids.iter().map(|&m| self.base_weights(m)).collect();
+        for (k, &m) in kids.iter().enumerate() {
+            let mut v: Vec<Option<i64>> = if k == 0 {
+                w.to_vec()
+            } else {
+                let prev = self.rs[kids[k - 1]].assigned;
+                (0..w.len())
+                    .map(|n| {
+                        bases[k][n]?;
+                        if Some(n) != prev {
+                            return Some(-INFINITY);
+                        }
+                        let mut x = 0i64;
+                        for b in &bases[k..] {
+                            x = add(x, b[n].unwrap_or(0));
+                        }
+                        Some(x)
+                    })
+                    .collect()
+            };
+            if self.stopped_by_target_role(m) {
+                for s in v.iter_mut().flatten() {
+                    *s = -INFINITY;
+                }
+            }
+            self.record_scores("pcmk__primitive_assign", m, &v);
+        }
     }
 
     fn record_scores(&mut self, stage: &str, i: usize, w: &[Option<i64>]) {
