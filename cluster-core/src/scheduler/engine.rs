@@ -1689,10 +1689,33 @@ impl<'a> Eng<'a> {
         }
     }
 
+    /// Instance scores with the nodes already holding `node_max` instances banned.
+    fn ban_full(iw: &[Option<i64>], per_node: &[usize], node_max: usize) -> Vec<Option<i64>> {
+        iw.iter()
+            .enumerate()
+            .map(|(n, v)| v.map(|x| if per_node[n] >= node_max { -INFINITY } else { x }))
+            .collect()
+    }
+
+    /// Scores as Pacemaker shows them when a clone's assignment starts: the clone's own
+    /// locations, then those of every instance (and of the members of instances that are
+    /// groups).
+    fn record_clone_scores(&mut self, c: usize) {
+        let own = self.rs[c].loc.clone();
+        self.record_scores("pcmk__clone_allocate", c, &own);
+        let mut stack: Vec<usize> = self.rs[c].children.iter().rev().copied().collect();
+        while let Some(x) = stack.pop() {
+            let w = self.base_weights(x);
+            self.record_scores("pcmk__clone_allocate", x, &w);
+            stack.extend(self.rs[x].children.iter().rev().copied());
+        }
+    }
+
     fn assign_clone(&mut self, c: usize) {
         let mut w = self.own_weights(c);
         self.apply_colocations(c, &mut w);
         self.apply_quorum_and_role(c, &mut w);
+        self.record_clone_scores(c);
         let inst = self.rs[c].children.clone();
         let node_max = self.rs[c].clone_node_max.max(1);
         let total_max = self.rs[c].clone_max;
@@ -1751,6 +1774,8 @@ impl<'a> Eng<'a> {
                         && iw[n].map(|x| x >= 0).unwrap_or(false)
                         && self.nodes[n].can_run() =>
                 {
+                    let shown = Self::ban_full(&iw, &per_node, node_max);
+                    self.record_scores("pcmk__primitive_assign", k, &shown);
                     per_node[n] += 1;
                     placed += 1;
                     self.place_instance(k, Some(n));
@@ -1760,14 +1785,16 @@ impl<'a> Eng<'a> {
         }
         // Pass 2: the rest.
         for k in pending {
+            let iw = inst_weights(self, k);
             if placed >= total_max {
+                self.record_scores("pcmk__primitive_assign", k, &iw);
                 self.place_instance(k, None);
                 continue;
             }
-            let iw = inst_weights(self, k);
             let pn = per_node.clone();
             let chosen = self.choose(&iw, self.current_node(k), &|n| pn[n] < node_max);
-            self.record_scores("pcmk__primitive_assign", k, &iw);
+            let shown = Self::ban_full(&iw, &per_node, node_max);
+            self.record_scores("pcmk__primitive_assign", k, &shown);
             if let Some(n) = chosen {
                 per_node[n] += 1;
                 placed += 1;
@@ -1793,7 +1820,12 @@ impl<'a> Eng<'a> {
             let mut ps = Vec::new();
             self.primitives_under(k, &mut ps);
             let Some(&first) = ps.first() else { continue };
-            let Some(n) = self.rs[first].assigned else { continue };
+            let Some(n) = self.rs[first].assigned else {
+                if !self.rs[k].orphan {
+                    self.scores.push(format!("{} promotion score on none: 0", self.rs[k].id));
+                }
+                continue;
+            };
             if !self.is_managed(first) {
                 continue;
             }
@@ -1847,9 +1879,12 @@ impl<'a> Eng<'a> {
             if self.rs[first].role == Role::Promoted && self.rs[first].running.contains(&n) {
                 s = add(s, 0);
             }
-            if std::env::var_os("SCHED_DEBUG").is_some() {
-                eprintln!("promo {} on {} = {}", self.rs[k].id, self.nodes[n].name, s);
-            }
+            self.scores.push(format!(
+                "{} promotion score on {}: {}",
+                self.rs[k].id,
+                self.nodes[n].name,
+                score::fmt(s)
+            ));
             prio.push((s, idx, k));
         }
         prio.sort_by(|a, b| {
