@@ -1194,7 +1194,7 @@ impl<'a> Eng<'a> {
             Kind::Group => {
                 let mut w: Vec<Option<i64>> = vec![None; self.nodes.len()];
                 for (k, &m) in self.rs[i].children.iter().enumerate() {
-                    let mw = self.base_weights(m);
+                    let mw = self.base_weights_but(m, if k == 0 { None } else { Some(i) });
                     let before = w.clone();
                     for n in 0..w.len() {
                         w[n] = match (w[n], mw[n]) {
@@ -1567,7 +1567,11 @@ impl<'a> Eng<'a> {
     /// after it.
     fn record_member_scores(&mut self, g: usize, w: &[Option<i64>]) {
         let kids = self.rs[g].children.clone();
-        let bases: Vec<Vec<Option<i64>>> = kids.iter().map(|&m| self.base_weights(m)).collect();
+        let bases: Vec<Vec<Option<i64>>> = kids
+            .iter()
+            .enumerate()
+            .map(|(k, &m)| self.base_weights_but(m, if k == 0 { None } else { Some(g) }))
+            .collect();
         for (k, &m) in kids.iter().enumerate() {
             let mut v: Vec<Option<i64>> = if k == 0 {
                 w.to_vec()
@@ -2874,6 +2878,53 @@ mod tests {
 <node_state id="3" uname="n3" in_ccm="true" crmd="online" join="member" expected="member"/>
   </status>
 </cib>"#;
+
+    /// Score lines of a group and a promotable clone, as Pacemaker 2.1.5's `crm_simulate -sSQ`
+    /// prints them for this CIB (sorted): the group's location counts once (first member),
+    /// members after the first are banned but where the one before them went, instances list
+    /// their scores with full nodes banned, and promotable instances their promotion score.
+    #[test]
+    fn group_and_clone_scores_as_pacemaker() {
+        let cib = Element::parse(GROUP_CLONE).unwrap();
+        let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
+        let t = schedule(&inp);
+        let want = [
+            "pcmk__clone_allocate: ms allocation score on n1: 7",
+            "pcmk__clone_allocate: ms allocation score on n2: 0",
+            "pcmk__clone_allocate: s:0 allocation score on n1: 7",
+            "pcmk__clone_allocate: s:0 allocation score on n2: 0",
+            "pcmk__clone_allocate: s:1 allocation score on n1: 7",
+            "pcmk__clone_allocate: s:1 allocation score on n2: 0",
+            "pcmk__group_assign: a allocation score on n1: 0",
+            "pcmk__group_assign: a allocation score on n2: 20",
+            "pcmk__group_assign: b allocation score on n1: 5",
+            "pcmk__group_assign: b allocation score on n2: 0",
+            "pcmk__group_assign: g allocation score on n1: 0",
+            "pcmk__group_assign: g allocation score on n2: 20",
+            "pcmk__primitive_assign: a allocation score on n1: 5",
+            "pcmk__primitive_assign: a allocation score on n2: 20",
+            "pcmk__primitive_assign: b allocation score on n1: -INFINITY",
+            "pcmk__primitive_assign: b allocation score on n2: 0",
+            "pcmk__primitive_assign: s:0 allocation score on n1: 7",
+            "pcmk__primitive_assign: s:0 allocation score on n2: 0",
+            "pcmk__primitive_assign: s:1 allocation score on n1: -INFINITY",
+            "pcmk__primitive_assign: s:1 allocation score on n2: 0",
+            "s:0 promotion score on n1: -1",
+            "s:1 promotion score on n2: -1",
+        ];
+        assert_eq!(t.scores, want);
+    }
+
+    const GROUP_CLONE: &str = r#"<cib have-quorum="1"><configuration>
+<crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources>
+<group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group>
+<clone id="ms"><meta_attributes id="ms-m"><nvpair id="ms-m1" name="promotable" value="true"/></meta_attributes><primitive id="s" class="ocf" provider="pacemaker" type="Stateful"/></clone>
+</resources>
+<constraints><rsc_location id="l1" rsc="g" node="n2" score="20"/><rsc_location id="l2" rsc="b" node="n1" score="5"/><rsc_location id="l3" rsc="ms" node="n1" score="7"/></constraints></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"/>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/></status></cib>"#;
 
     #[test]
     fn cycle_detection() {
