@@ -67,7 +67,8 @@ pub struct Transition {
     pub actions: Vec<Action>,
     /// Ordering edges `(before, after)` as indexes into `actions`.
     pub edges: Vec<(usize, usize)>,
-    /// Allocation score lines (`RSC allocation score on NODE: SCORE`), as `crm_simulate -s` shows.
+    /// Allocation and promotion score lines, as `crm_simulate -s` shows them (sorted); only
+    /// filled by [`schedule_with_scores`].
     pub scores: Vec<String>,
     /// Status before the transition.
     pub before: ClusterView,
@@ -158,6 +159,9 @@ struct Eng<'a> {
     quorum_policy: String,
     have_quorum: bool,
     fences: Vec<(usize, String)>,
+    /// Score lines are only made when asked for (`crm_simulate -s`): at thousands of
+    /// resources they are most of the scheduler's memory.
+    want_scores: bool,
     scores: Vec<String>,
     /// Id lookup for constraints, extended as `rs` grows (entries of `rs` are only ever
     /// appended and their ids never change), so a constraint's target is found in O(log n)
@@ -269,6 +273,7 @@ impl<'a> Eng<'a> {
             quorum_policy: qp,
             have_quorum: inp.have_quorum,
             fences: Vec::new(),
+            want_scores: false,
             scores: Vec::new(),
             index: Default::default(),
             coloc: ColocIndex::default(),
@@ -1552,6 +1557,9 @@ impl<'a> Eng<'a> {
     /// locations, then each member's (the group's locations count in full for the first
     /// member only).
     fn record_group_scores(&mut self, g: usize) {
+        if !self.want_scores {
+            return;
+        }
         let own = self.rs[g].loc.clone();
         self.record_scores("pcmk__group_assign", g, &own);
         let kids = self.rs[g].children.clone();
@@ -1566,6 +1574,9 @@ impl<'a> Eng<'a> {
     /// member before it was placed, and there has its own score plus those of the members
     /// after it.
     fn record_member_scores(&mut self, g: usize, w: &[Option<i64>]) {
+        if !self.want_scores {
+            return;
+        }
         let kids = self.rs[g].children.clone();
         let bases: Vec<Vec<Option<i64>>> = kids
             .iter()
@@ -1601,7 +1612,7 @@ impl<'a> Eng<'a> {
     }
 
     fn record_scores(&mut self, stage: &str, i: usize, w: &[Option<i64>]) {
-        if self.rs[i].orphan {
+        if !self.want_scores || self.rs[i].orphan {
             return;
         }
         for (n, v) in w.iter().enumerate() {
@@ -1705,6 +1716,9 @@ impl<'a> Eng<'a> {
     /// locations, then those of every instance (and of the members of instances that are
     /// groups).
     fn record_clone_scores(&mut self, c: usize) {
+        if !self.want_scores {
+            return;
+        }
         let own = self.rs[c].loc.clone();
         self.record_scores("pcmk__clone_allocate", c, &own);
         let mut stack: Vec<usize> = self.rs[c].children.iter().rev().copied().collect();
@@ -1825,7 +1839,7 @@ impl<'a> Eng<'a> {
             self.primitives_under(k, &mut ps);
             let Some(&first) = ps.first() else { continue };
             let Some(n) = self.rs[first].assigned else {
-                if !self.rs[k].orphan {
+                if self.want_scores && !self.rs[k].orphan {
                     self.scores.push(format!("{} promotion score on none: 0", self.rs[k].id));
                 }
                 continue;
@@ -1883,12 +1897,14 @@ impl<'a> Eng<'a> {
             if self.rs[first].role == Role::Promoted && self.rs[first].running.contains(&n) {
                 s = add(s, 0);
             }
-            self.scores.push(format!(
-                "{} promotion score on {}: {}",
-                self.rs[k].id,
-                self.nodes[n].name,
-                score::fmt(s)
-            ));
+            if self.want_scores {
+                self.scores.push(format!(
+                    "{} promotion score on {}: {}",
+                    self.rs[k].id,
+                    self.nodes[n].name,
+                    score::fmt(s)
+                ));
+            }
             prio.push((s, idx, k));
         }
         prio.sort_by(|a, b| {
@@ -1958,7 +1974,18 @@ fn has_lsb(d: &RscDef) -> bool {
 
 /// Compute the transition for `input`.
 pub fn schedule(input: &SchedulerInput) -> Transition {
+    run(input, false)
+}
+
+/// [`schedule`], also keeping the allocation and promotion score lines
+/// ([`Transition::scores`]) the way `crm_simulate -s` shows them.
+pub fn schedule_with_scores(input: &SchedulerInput) -> Transition {
+    run(input, true)
+}
+
+fn run(input: &SchedulerInput, want_scores: bool) -> Transition {
     let mut e = Eng::new(input);
+    e.want_scores = want_scores;
     for d in input.resources.clone() {
         let i = e.add_rsc(&d, None, "");
         e.tops.push(i);
@@ -2837,7 +2864,8 @@ mod tests {
     fn colocation_chain_influences_primary() {
         let cib = Element::parse(CHAIN).unwrap();
         let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
-        let t = schedule(&inp);
+        let t = schedule_with_scores(&inp);
+        assert!(schedule(&inp).scores.is_empty());
         let s: Vec<String> =
             t.summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
         let want: Vec<String> =
@@ -2887,7 +2915,7 @@ mod tests {
     fn group_and_clone_scores_as_pacemaker() {
         let cib = Element::parse(GROUP_CLONE).unwrap();
         let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
-        let t = schedule(&inp);
+        let t = schedule_with_scores(&inp);
         let want = [
             "pcmk__clone_allocate: ms allocation score on n1: 7",
             "pcmk__clone_allocate: ms allocation score on n2: 0",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use cluster_core::cib::xml::Element;
-use cluster_core::scheduler::{schedule, SchedulerInput};
+use cluster_core::scheduler::{schedule, schedule_with_scores, SchedulerInput};
 use cluster_core::status;
 
 struct Opts {
@@ -249,7 +249,7 @@ fn run() -> Result<u8> {
     };
     let input =
         SchedulerInput::from_cib(&cib, now).with_context(|| format!("invalid CIB {path}"))?;
-    let t = schedule(&input);
+    let t = if o.scores { schedule_with_scores(&input) } else { schedule(&input) };
     let mut out = String::new();
     if o.scores {
         for l in &t.scores {
