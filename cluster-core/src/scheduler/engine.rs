@@ -163,6 +163,8 @@ struct Eng<'a> {
     /// resources they are most of the scheduler's memory.
     want_scores: bool,
     scores: Vec<String>,
+    /// A group instance whose members' score lines are due once it is placed.
+    member_scores_due: Option<(usize, Vec<Option<i64>>)>,
     /// Id lookup for constraints, extended as `rs` grows (entries of `rs` are only ever
     /// appended and their ids never change), so a constraint's target is found in O(log n)
     /// instead of a scan of every resource.
@@ -275,6 +277,7 @@ impl<'a> Eng<'a> {
             fences: Vec::new(),
             want_scores: false,
             scores: Vec::new(),
+            member_scores_due: None,
             index: Default::default(),
             coloc: ColocIndex::default(),
             contained: BTreeMap::new(),
@@ -1753,6 +1756,7 @@ impl<'a> Eng<'a> {
                         Some(a - b)
                     }
                     (Some(a), _) if a <= -INFINITY => Some(-INFINITY),
+                    (Some(a), _) if a >= INFINITY => Some(INFINITY),
                     (Some(a), None) => Some(a),
                     _ => None,
                 };
@@ -1793,7 +1797,7 @@ impl<'a> Eng<'a> {
                         && self.nodes[n].can_run() =>
                 {
                     let shown = Self::ban_full(&iw, &per_node, node_max);
-                    self.record_scores("pcmk__primitive_assign", k, &shown);
+                    self.record_instance_scores(k, &shown);
                     per_node[n] += 1;
                     placed += 1;
                     self.place_instance(k, Some(n));
@@ -1805,14 +1809,14 @@ impl<'a> Eng<'a> {
         for k in pending {
             let iw = inst_weights(self, k);
             if placed >= total_max {
-                self.record_scores("pcmk__primitive_assign", k, &iw);
+                self.record_instance_scores(k, &iw);
                 self.place_instance(k, None);
                 continue;
             }
             let pn = per_node.clone();
             let chosen = self.choose(&iw, self.current_node(k), &|n| pn[n] < node_max);
             let shown = Self::ban_full(&iw, &per_node, node_max);
-            self.record_scores("pcmk__primitive_assign", k, &shown);
+            self.record_instance_scores(k, &shown);
             if let Some(n) = chosen {
                 per_node[n] += 1;
                 placed += 1;
@@ -1827,6 +1831,24 @@ impl<'a> Eng<'a> {
     fn place_instance(&mut self, k: usize, n: Option<usize>) {
         self.place(k, n);
         self.rs[k].done = true;
+        if let Some((g, w)) = self.member_scores_due.take() {
+            if g == k {
+                self.record_member_scores(k, &w);
+            }
+        }
+    }
+
+    /// An instance's assignment scores: a primitive's directly; for a group instance the
+    /// group's lines now and its members' once the instance is placed.
+    fn record_instance_scores(&mut self, k: usize, w: &[Option<i64>]) {
+        if self.rs[k].kind == Kind::Group {
+            self.record_group_scores(k);
+            if self.want_scores {
+                self.member_scores_due = Some((k, w.to_vec()));
+            }
+        } else {
+            self.record_scores("pcmk__primitive_assign", k, w);
+        }
     }
 
     fn promote(&mut self, c: usize) {
