@@ -1707,11 +1707,25 @@ impl<'a> Eng<'a> {
         }
     }
 
-    /// Instance scores with the nodes already holding `node_max` instances banned.
-    fn ban_full(iw: &[Option<i64>], per_node: &[usize], node_max: usize) -> Vec<Option<i64>> {
+    /// Instance scores with the nodes that cannot take it banned: those already holding
+    /// `node_max` instances and those that cannot run resources.
+    fn ban_full(
+        &self,
+        iw: &[Option<i64>],
+        per_node: &[usize],
+        node_max: usize,
+    ) -> Vec<Option<i64>> {
         iw.iter()
             .enumerate()
-            .map(|(n, v)| v.map(|x| if per_node[n] >= node_max { -INFINITY } else { x }))
+            .map(|(n, v)| {
+                v.map(|x| {
+                    if per_node[n] >= node_max || !self.nodes[n].can_run() {
+                        -INFINITY
+                    } else {
+                        x
+                    }
+                })
+            })
             .collect()
     }
 
@@ -1796,7 +1810,7 @@ impl<'a> Eng<'a> {
                         && iw[n].map(|x| x >= 0).unwrap_or(false)
                         && self.nodes[n].can_run() =>
                 {
-                    let shown = Self::ban_full(&iw, &per_node, node_max);
+                    let shown = self.ban_full(&iw, &per_node, node_max);
                     self.record_instance_scores(k, &shown);
                     per_node[n] += 1;
                     placed += 1;
@@ -1815,7 +1829,7 @@ impl<'a> Eng<'a> {
             }
             let pn = per_node.clone();
             let chosen = self.choose(&iw, self.current_node(k), &|n| pn[n] < node_max);
-            let shown = Self::ban_full(&iw, &per_node, node_max);
+            let shown = self.ban_full(&iw, &per_node, node_max);
             self.record_instance_scores(k, &shown);
             if let Some(n) = chosen {
                 per_node[n] += 1;
