@@ -1045,6 +1045,12 @@ impl<'a> Eng<'a> {
                 w[n] = Some(stick);
             }
         }
+        if !managed {
+            // Pacemaker pins an unmanaged resource where it runs.
+            for &n in &r.running {
+                w[n] = Some(add(w[n].unwrap_or(0), INFINITY));
+            }
+        }
         // migration-threshold
         let thr = r.def.meta("migration-threshold").map(score::parse).unwrap_or(INFINITY);
         if thr > 0 {
