@@ -1566,14 +1566,27 @@ impl<'a> Eng<'a> {
     /// locations, then each member's (the group's locations count in full for the first
     /// member only).
     fn record_group_scores(&mut self, g: usize) {
+        let own = self.rs[g].loc.clone();
+        self.record_group_scores_with(g, &own, false);
+    }
+
+    /// [`Eng::record_group_scores`] with the group's own line given; with `ban`, the nodes
+    /// banned there are banned for the members too (a clone instance on full nodes).
+    fn record_group_scores_with(&mut self, g: usize, own: &[Option<i64>], ban: bool) {
         if !self.want_scores {
             return;
         }
-        let own = self.rs[g].loc.clone();
-        self.record_scores("pcmk__group_assign", g, &own);
+        self.record_scores("pcmk__group_assign", g, own);
         let kids = self.rs[g].children.clone();
         for (k, &m) in kids.iter().enumerate() {
-            let w = self.base_weights_but(m, if k == 0 { None } else { Some(g) });
+            let mut w = self.base_weights_but(m, if k == 0 { None } else { Some(g) });
+            if ban {
+                for (n, s) in w.iter_mut().enumerate() {
+                    if s.is_some() && own[n] == Some(-INFINITY) {
+                        *s = Some(-INFINITY);
+                    }
+                }
+            }
             self.record_scores("pcmk__group_assign", m, &w);
         }
     }
@@ -1614,6 +1627,15 @@ impl<'a> Eng<'a> {
             if self.stopped_by_target_role(m) {
                 for s in v.iter_mut().flatten() {
                     *s = -INFINITY;
+                }
+            }
+            if k + 1 < kids.len() {
+                // The next member's scores are merged in, and a node that cannot run it
+                // counts as -INFINITY there.
+                for (n, s) in v.iter_mut().enumerate() {
+                    if s.is_some() && !self.nodes[n].can_run() {
+                        *s = Some(-INFINITY);
+                    }
                 }
             }
             self.record_scores("pcmk__primitive_assign", m, &v);
@@ -1862,7 +1884,7 @@ impl<'a> Eng<'a> {
     /// group's lines now and its members' once the instance is placed.
     fn record_instance_scores(&mut self, k: usize, w: &[Option<i64>]) {
         if self.rs[k].kind == Kind::Group {
-            self.record_group_scores(k);
+            self.record_group_scores_with(k, w, true);
             if self.want_scores {
                 self.member_scores_due = Some((k, w.to_vec()));
             }
