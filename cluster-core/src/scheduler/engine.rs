@@ -1045,6 +1045,30 @@ impl<'a> Eng<'a> {
                 w[n] = Some(stick);
             }
         }
+        // An active promotable instance's positive promotion score counts for its placement
+        // where it runs. (Pacemaker also adds it on nodes where the instance is not active;
+        // that needs its instance-to-node matching, which ours does not follow yet.)
+        if let Some(c) =
+            r.parent.filter(|&c| self.rs[c].kind == Kind::Clone && self.rs[c].promotable)
+        {
+            for n in 0..nn {
+                if !self.nodes[n].can_run() || w[n].is_none() || !r.running.contains(&n) {
+                    continue;
+                }
+                let name = r.hist_name.clone().unwrap_or(r.id.clone());
+                let attrs = &self.nodes[n].attrs;
+                let v = attrs.get(&format!("master-{name}")).or_else(|| {
+                    if self.rs[c].unique {
+                        None
+                    } else {
+                        attrs.get(&format!("master-{}", r.base))
+                    }
+                });
+                if let Some(v) = v.map(|v| score::parse(v)).filter(|&v| v > 0) {
+                    w[n] = w[n].map(|x| add(x, v));
+                }
+            }
+        }
         if !managed {
             // Pacemaker pins an unmanaged resource where it runs.
             for &n in &r.running {
