@@ -1908,7 +1908,14 @@ impl<'a> Eng<'a> {
     /// group's lines now and its members' once the instance is placed.
     fn record_instance_scores(&mut self, k: usize, w: &[Option<i64>]) {
         if self.rs[k].kind == Kind::Group {
-            self.record_group_scores_with(k, w, true);
+            // The instance's own scores (its members' stickiness is theirs), with its bans.
+            let own: Vec<Option<i64>> = self
+                .base_weights(k)
+                .into_iter()
+                .zip(w)
+                .map(|(b, x)| if *x == Some(-INFINITY) { x.map(|_| -INFINITY) } else { b })
+                .collect();
+            self.record_group_scores_with(k, &own, true);
             if self.want_scores {
                 self.member_scores_due = Some((k, w.to_vec()));
             }
