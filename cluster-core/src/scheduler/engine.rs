@@ -378,7 +378,9 @@ impl<'a> Eng<'a> {
             stop_stuck: false,
             not_installed: false,
             pending_start: false,
-            loc: vec![if self.symmetric { Some(0) } else { None }; nn],
+            loc: (0..nn)
+                .map(|n| if self.symmetric { Some(self.inp.nodes[n].weight) } else { None })
+                .collect(),
             promo_loc: vec![0; nn],
             assigned: None,
             next_role: Role::Stopped,
@@ -992,7 +994,7 @@ impl<'a> Eng<'a> {
                 {
                     self.rs[t].loc[n] = Some(match self.rs[t].loc[n] {
                         Some(x) => add(x, v),
-                        None => v,
+                        None => add(self.inp.nodes[n].weight, v),
                     });
                 }
             }
@@ -1934,7 +1936,7 @@ impl<'a> Eng<'a> {
             self.primitives_under(k, &mut ps);
             let Some(&first) = ps.first() else { continue };
             let Some(n) = self.rs[first].assigned else {
-                if self.want_scores && !self.rs[k].orphan {
+                if self.want_scores {
                     self.scores.push(format!("{} promotion score on none: 0", self.rs[k].id));
                 }
                 continue;
