@@ -1437,6 +1437,22 @@ impl<'a> Eng<'a> {
         factor: f32,
         merging: &mut Vec<bool>,
     ) {
+        self.merge_scores_opt(d, nodes, attr, factor, merging, None);
+    }
+
+    /// [`Eng::merge_scores`]; with `unusable` (Pacemaker's "non-negative only" merge of a
+    /// clone's dependents), a step may not make a score negative: a positive score that would
+    /// go negative marks the node unusable (no further additions; 1 at the end), a zero one
+    /// stays 0.
+    fn merge_scores_opt(
+        &self,
+        d: usize,
+        nodes: &mut Vec<Option<i64>>,
+        attr: &str,
+        factor: f32,
+        merging: &mut Vec<bool>,
+        mut unusable: Option<&mut Vec<bool>>,
+    ) {
         if merging[d] {
             return;
         }
@@ -1478,7 +1494,20 @@ impl<'a> Eng<'a> {
                     weight = -1;
                 }
             }
-            work[n] = Some(add(weight, cur));
+            let new = add(weight, cur);
+            if let Some(u) = unusable.as_deref_mut() {
+                if u[n] {
+                    continue;
+                }
+                if new < 0 && cur > 0 {
+                    u[n] = true;
+                    continue;
+                }
+                if new < 0 && cur == 0 {
+                    continue;
+                }
+            }
+            work[n] = Some(new);
         }
         if !self.any_available(&work) {
             merging[d] = false;
@@ -1497,7 +1526,14 @@ impl<'a> Eng<'a> {
                 continue;
             }
             let f2 = sign * (c.score as f32 / INFINITY as f32);
-            self.merge_scores(d2, &mut work, &c.node_attr, f2, merging);
+            self.merge_scores_opt(
+                d2,
+                &mut work,
+                &c.node_attr,
+                f2,
+                merging,
+                unusable.as_deref_mut(),
+            );
         }
         *nodes = work;
         merging[d] = false;
@@ -1790,7 +1826,32 @@ impl<'a> Eng<'a> {
         if !self.want_scores {
             return;
         }
-        let own = self.rs[c].loc.clone();
+        let mut own = self.rs[c].loc.clone();
+        // The clone's dependents pull it as a primitive's do, never below zero.
+        let mut merging = vec![false; self.rs.len()];
+        let mut unusable = vec![false; own.len()];
+        for k in self.with_this_of(c) {
+            let col = &self.inp.colocations[k];
+            let Some(d) = self.coloc.dep[k] else { continue };
+            let dt = self.top_of(d);
+            if !self.has_influence(k) || dt == c || self.rs[dt].kind == Kind::Clone {
+                continue;
+            }
+            let factor = col.score as f32 / INFINITY as f32;
+            self.merge_scores_opt(
+                dt,
+                &mut own,
+                &col.node_attr,
+                factor,
+                &mut merging,
+                Some(&mut unusable),
+            );
+        }
+        for (n, u) in unusable.iter().enumerate() {
+            if *u {
+                own[n] = Some(1);
+            }
+        }
         self.record_scores("pcmk__clone_allocate", c, &own);
         let mut stack: Vec<usize> = self.rs[c].children.iter().rev().copied().collect();
         while let Some(x) = stack.pop() {
