@@ -1372,6 +1372,19 @@ impl<'a> Eng<'a> {
         }
     }
 
+    /// Pacemaker's test of a node for score display: like [`Node::can_run`], but the
+    /// cluster-wide `maintenance-mode` does not count (only the node's own attribute does).
+    fn node_available(&self, n: usize) -> bool {
+        let node = &self.nodes[n];
+        let own_maint = node.attrs.get("maintenance").map(|v| is_true(v)).unwrap_or(false);
+        node.online
+            && !node.unclean
+            && !node.standby
+            && !node.shutdown
+            && !node.pending
+            && !own_maint
+    }
+
     /// A node that can run resources has a non-negative score.
     fn any_available(&self, w: &[Option<i64>]) -> bool {
         w.iter()
@@ -1695,7 +1708,7 @@ impl<'a> Eng<'a> {
                 // The next member's scores are merged in, and a node that cannot run it
                 // counts as -INFINITY there.
                 for (n, s) in v.iter_mut().enumerate() {
-                    if s.is_some() && !self.nodes[n].can_run() {
+                    if s.is_some() && !self.node_available(n) {
                         *s = Some(-INFINITY);
                     }
                 }
@@ -1809,7 +1822,7 @@ impl<'a> Eng<'a> {
             .enumerate()
             .map(|(n, v)| {
                 v.map(|x| {
-                    if per_node[n] >= node_max || !self.nodes[n].can_run() {
+                    if per_node[n] >= node_max || !self.node_available(n) {
                         -INFINITY
                     } else {
                         x
