@@ -284,6 +284,19 @@ impl<'a> Eng<'a> {
         }
     }
 
+    /// Sort key of the other resource in a colocation list (see [`Eng::build_indexes`]).
+    fn coloc_rank(&self, x: usize) -> (i64, u8, u8, &[u8]) {
+        let r = &self.rs[x];
+        let prio = r.def.meta("priority").map(score::parse).unwrap_or(0);
+        let variant = match r.kind {
+            Kind::Clone => 0,
+            Kind::Group => 1,
+            Kind::Primitive => 2,
+        };
+        let promo = if r.kind == Kind::Clone && r.promotable { 0 } else { 1 };
+        (-prio, variant, promo, r.id.as_bytes())
+    }
+
     /// Resolve every colocation once and build the per-resource lists (see [`ColocIndex`]).
     ///
     /// Pacemaker keeps a resource's colocations sorted by the other resource: higher
@@ -309,27 +322,16 @@ impl<'a> Eng<'a> {
                 ix.with_this[p].push(k);
             }
         }
-        let rank = |x: usize| {
-            let r = &self.rs[x];
-            let prio = r.def.meta("priority").map(score::parse).unwrap_or(0);
-            let variant = match r.kind {
-                Kind::Clone => 0,
-                Kind::Group => 1,
-                Kind::Primitive => 2,
-            };
-            let promo = if r.kind == Kind::Clone && r.promotable { 0 } else { 1 };
-            (-prio, variant, promo, r.id.as_bytes())
-        };
         for l in ix.this_with.iter_mut() {
             l.sort_by(|&a, &b| {
                 let (pa, pb) = (ix.pri[a].unwrap_or(0), ix.pri[b].unwrap_or(0));
-                rank(pa).cmp(&rank(pb)).then(b.cmp(&a))
+                self.coloc_rank(pa).cmp(&self.coloc_rank(pb)).then(b.cmp(&a))
             });
         }
         for l in ix.with_this.iter_mut() {
             l.sort_by(|&a, &b| {
                 let (da, db) = (ix.dep[a].unwrap_or(0), ix.dep[b].unwrap_or(0));
-                rank(da).cmp(&rank(db)).then(b.cmp(&a))
+                self.coloc_rank(da).cmp(&self.coloc_rank(db)).then(b.cmp(&a))
             });
         }
         self.coloc = ix;
@@ -1285,15 +1287,10 @@ impl<'a> Eng<'a> {
             for &m in &self.rs[i].children {
                 v.extend(self.coloc.this_with.get(m).into_iter().flatten().copied());
             }
-            let order = |k: usize| {
-                self.coloc.pri[k].and_then(|p| {
-                    self.coloc.this_with[self.coloc.dep[k]?]
-                        .iter()
-                        .position(|&x| x == k)
-                        .map(|x| (p, x))
-                })
-            };
-            v.sort_by_key(|&k| order(k));
+            let pri = |k: usize| self.coloc.pri[k].unwrap_or(0);
+            v.sort_by(|&a, &b| {
+                self.coloc_rank(pri(a)).cmp(&self.coloc_rank(pri(b))).then(b.cmp(&a))
+            });
         }
         v
     }
