@@ -4,8 +4,13 @@
 //! instances (`child:N`, a cloned group gives `group:N` with `member:N`). Status history is
 //! mapped onto primitives (anonymous clones take the first free instance number), then the
 //! top-level resources are assigned in priority order; a resource first assigns the primaries
-//! it is colocated with. Actions are derived per primitive from (current node, role) to
-//! (assigned node, next role) and ordered; the order graph is checked for cycles.
+//! it is colocated with, then the resources colocated with it pull it towards their preferred
+//! nodes (recursively, each level scaled by its own constraint's score), as Pacemaker 2.1.5
+//! does. Colocations are resolved once into per-resource lists in Pacemaker's order, so
+//! assignment costs grow with a resource's own constraints, not with all of them. Actions are
+//! derived per primitive from (current node, role) to (assigned node, next role) and ordered;
+//! the order graph is checked for cycles. Score lines (`crm_simulate -s`) are only made when
+//! asked for.
 
 #![allow(clippy::needless_range_loop)]
 
