@@ -4,8 +4,13 @@
 //! instances (`child:N`, a cloned group gives `group:N` with `member:N`). Status history is
 //! mapped onto primitives (anonymous clones take the first free instance number), then the
 //! top-level resources are assigned in priority order; a resource first assigns the primaries
-//! it is colocated with. Actions are derived per primitive from (current node, role) to
-//! (assigned node, next role) and ordered; the order graph is checked for cycles.
+//! it is colocated with, then the resources colocated with it pull it towards their preferred
+//! nodes (recursively, each level scaled by its own constraint's score), as Pacemaker 2.1.5
+//! does. Colocations are resolved once into per-resource lists in Pacemaker's order, so
+//! assignment costs grow with a resource's own constraints, not with all of them. Actions are
+//! derived per primitive from (current node, role) to (assigned node, next role) and ordered;
+//! the order graph is checked for cycles. Score lines (`crm_simulate -s`) are only made when
+//! asked for.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -67,7 +72,8 @@ pub struct Transition {
     pub actions: Vec<Action>,
     /// Ordering edges `(before, after)` as indexes into `actions`.
     pub edges: Vec<(usize, usize)>,
-    /// Allocation score lines (`RSC allocation score on NODE: SCORE`), as `crm_simulate -s` shows.
+    /// Allocation and promotion score lines, as `crm_simulate -s` shows them (sorted); only
+    /// filled by [`schedule_with_scores`].
     pub scores: Vec<String>,
     /// Status before the transition.
     pub before: ClusterView,
@@ -124,6 +130,8 @@ struct R {
     on_fail_stop: bool,
     failure_ignored: bool,
     stop_failed_nodes: Vec<usize>,
+    /// Nodes where a stop failed: banned there (Pacemaker's `__stop_fail__` location).
+    stop_fail_ban: Vec<usize>,
     hist_name: Option<String>,
     banned: Vec<usize>,
     banned_everywhere: bool,
@@ -141,6 +149,9 @@ struct R {
     busy: bool,
     start_blocked: Option<String>,
     restart_reason: Option<String>,
+    /// Node scores as last seen during assignment (Pacemaker's `allowed_nodes` once the
+    /// resource's colocations were applied); `None` until the resource is assigned.
+    allowed: Option<Vec<Option<i64>>>,
 }
 
 struct Eng<'a> {
@@ -153,11 +164,32 @@ struct Eng<'a> {
     quorum_policy: String,
     have_quorum: bool,
     fences: Vec<(usize, String)>,
+    /// Score lines are only made when asked for (`crm_simulate -s`): at thousands of
+    /// resources they are most of the scheduler's memory.
+    want_scores: bool,
     scores: Vec<String>,
+    /// A group instance whose members' score lines are due once it is placed.
+    member_scores_due: Option<(usize, Vec<Option<i64>>)>,
     /// Id lookup for constraints, extended as `rs` grows (entries of `rs` are only ever
     /// appended and their ids never change), so a constraint's target is found in O(log n)
     /// instead of a scan of every resource.
     index: std::cell::RefCell<RscIndex>,
+    /// Colocations resolved to resource indexes, built once after unpacking.
+    coloc: ColocIndex,
+    /// Primitives by the id of the container they declare (`container` meta attribute).
+    contained: BTreeMap<String, Vec<usize>>,
+}
+
+/// Colocation constraints resolved once: each constraint's dependent and primary, and per
+/// resource the constraints it is the dependent of ("this with", ordered by primary) and the
+/// primary of ("with this", ordered by dependent), in Pacemaker's list order. Lookups during
+/// assignment are then proportional to the resource's own constraints, not to all of them.
+#[derive(Default)]
+struct ColocIndex {
+    dep: Vec<Option<usize>>,
+    pri: Vec<Option<usize>>,
+    this_with: Vec<Vec<usize>>,
+    with_this: Vec<Vec<usize>>,
 }
 
 /// First index of each resource id, and of each clone by its child template's id.
@@ -248,9 +280,75 @@ impl<'a> Eng<'a> {
             quorum_policy: qp,
             have_quorum: inp.have_quorum,
             fences: Vec::new(),
+            want_scores: false,
             scores: Vec::new(),
+            member_scores_due: None,
             index: Default::default(),
+            coloc: ColocIndex::default(),
+            contained: BTreeMap::new(),
         }
+    }
+
+    /// Sort key of the other resource in a colocation list (see [`Eng::build_indexes`]).
+    fn coloc_rank(&self, x: usize) -> (i64, u8, u8, &[u8]) {
+        let r = &self.rs[x];
+        let prio = r.def.meta("priority").map(score::parse).unwrap_or(0);
+        let variant = match r.kind {
+            Kind::Clone => 0,
+            Kind::Group => 1,
+            Kind::Primitive => 2,
+        };
+        let promo = if r.kind == Kind::Clone && r.promotable { 0 } else { 1 };
+        (-prio, variant, promo, r.id.as_bytes())
+    }
+
+    /// Resolve every colocation once and build the per-resource lists (see [`ColocIndex`]).
+    ///
+    /// Pacemaker keeps a resource's colocations sorted by the other resource: higher
+    /// `priority` first, then clones before groups before primitives, promotable clones
+    /// first, then by id (byte order); among equal keys the constraint defined later comes
+    /// first (each new one is inserted before its equals).
+    fn build_indexes(&mut self) {
+        let cols = &self.inp.colocations;
+        let n = self.rs.len();
+        let mut ix = ColocIndex {
+            dep: Vec::with_capacity(cols.len()),
+            pri: Vec::with_capacity(cols.len()),
+            this_with: vec![Vec::new(); n],
+            with_this: vec![Vec::new(); n],
+        };
+        for (k, c) in cols.iter().enumerate() {
+            let d = self.constraint_target(&c.rsc);
+            let p = self.constraint_target(&c.with);
+            ix.dep.push(d);
+            ix.pri.push(p);
+            if let (Some(d), Some(p)) = (d, p) {
+                ix.this_with[d].push(k);
+                ix.with_this[p].push(k);
+            }
+        }
+        for l in ix.this_with.iter_mut() {
+            l.sort_by(|&a, &b| {
+                let (pa, pb) = (ix.pri[a].unwrap_or(0), ix.pri[b].unwrap_or(0));
+                self.coloc_rank(pa).cmp(&self.coloc_rank(pb)).then(b.cmp(&a))
+            });
+        }
+        for l in ix.with_this.iter_mut() {
+            l.sort_by(|&a, &b| {
+                let (da, db) = (ix.dep[a].unwrap_or(0), ix.dep[b].unwrap_or(0));
+                self.coloc_rank(da).cmp(&self.coloc_rank(db)).then(b.cmp(&a))
+            });
+        }
+        self.coloc = ix;
+        let mut contained: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (q, r) in self.rs.iter().enumerate() {
+            if r.kind == Kind::Primitive {
+                if let Some(c) = r.def.meta("container") {
+                    contained.entry(c.to_string()).or_default().push(q);
+                }
+            }
+        }
+        self.contained = contained;
     }
 
     fn add_rsc(&mut self, def: &RscDef, parent: Option<usize>, suffix: &str) -> usize {
@@ -279,6 +377,7 @@ impl<'a> Eng<'a> {
             on_fail_stop: false,
             failure_ignored: false,
             stop_failed_nodes: Vec::new(),
+            stop_fail_ban: Vec::new(),
             hist_name: None,
             banned: Vec::new(),
             banned_everywhere: false,
@@ -286,7 +385,9 @@ impl<'a> Eng<'a> {
             stop_stuck: false,
             not_installed: false,
             pending_start: false,
-            loc: vec![if self.symmetric { Some(0) } else { None }; nn],
+            loc: (0..nn)
+                .map(|n| if self.symmetric { Some(self.inp.nodes[n].weight) } else { None })
+                .collect(),
             promo_loc: vec![0; nn],
             assigned: None,
             next_role: Role::Stopped,
@@ -294,6 +395,7 @@ impl<'a> Eng<'a> {
             busy: false,
             start_blocked: None,
             restart_reason: None,
+            allowed: None,
         };
         let idx = self.rs.len();
         self.rs.push(r);
@@ -729,6 +831,9 @@ impl<'a> Eng<'a> {
         if !r.running.contains(&n) {
             r.running.push(n);
         }
+        if stop_failed && !r.stop_fail_ban.contains(&n) {
+            r.stop_fail_ban.push(n);
+        }
         if r.role < role || r.role == Role::Stopped {
             r.role = role;
         }
@@ -896,7 +1001,7 @@ impl<'a> Eng<'a> {
                 {
                     self.rs[t].loc[n] = Some(match self.rs[t].loc[n] {
                         Some(x) => add(x, v),
-                        None => v,
+                        None => add(self.inp.nodes[n].weight, v),
                     });
                 }
             }
@@ -905,10 +1010,26 @@ impl<'a> Eng<'a> {
 
     /// Base weights of a primitive: own + ancestors' locations, stickiness, fail-count bans.
     fn base_weights(&self, p: usize) -> Vec<Option<i64>> {
+        self.base_weights_but(p, None)
+    }
+
+    /// [`Eng::base_weights`], where the locations of ancestor `skip` only make its nodes
+    /// allowed (with score 0), as Pacemaker applies a group's locations to members after the
+    /// first.
+    fn base_weights_but(&self, p: usize, skip: Option<usize>) -> Vec<Option<i64>> {
         let nn = self.nodes.len();
         let mut w = self.rs[p].loc.clone();
         let mut a = self.rs[p].parent;
         while let Some(x) = a {
+            if Some(x) == skip {
+                for (n, slot) in w.iter_mut().enumerate() {
+                    if slot.is_none() && self.rs[x].loc[n].is_some() {
+                        *slot = Some(0);
+                    }
+                }
+                a = self.rs[x].parent;
+                continue;
+            }
             for (n, slot) in w.iter_mut().enumerate() {
                 if let Some(v) = self.rs[x].loc[n] {
                     *slot = Some(slot.map(|y| add(y, v)).unwrap_or(v));
@@ -933,6 +1054,36 @@ impl<'a> Eng<'a> {
                 w[n] = Some(stick);
             }
         }
+        // An active promotable instance's positive promotion score counts for its placement
+        // where it runs. (Pacemaker also adds it on nodes where the instance is not active;
+        // that needs its instance-to-node matching, which ours does not follow yet.)
+        if let Some(c) =
+            r.parent.filter(|&c| self.rs[c].kind == Kind::Clone && self.rs[c].promotable)
+        {
+            for n in 0..nn {
+                if !self.nodes[n].can_run() || w[n].is_none() || !r.running.contains(&n) {
+                    continue;
+                }
+                let name = r.hist_name.clone().unwrap_or(r.id.clone());
+                let attrs = &self.nodes[n].attrs;
+                let v = attrs.get(&format!("master-{name}")).or_else(|| {
+                    if self.rs[c].unique {
+                        None
+                    } else {
+                        attrs.get(&format!("master-{}", r.base))
+                    }
+                });
+                if let Some(v) = v.map(|v| score::parse(v)).filter(|&v| v > 0) {
+                    w[n] = w[n].map(|x| add(x, v));
+                }
+            }
+        }
+        if !managed {
+            // Pacemaker pins an unmanaged resource where it runs.
+            for &n in &r.running {
+                w[n] = Some(add(w[n].unwrap_or(0), INFINITY));
+            }
+        }
         // migration-threshold
         let thr = r.def.meta("migration-threshold").map(score::parse).unwrap_or(INFINITY);
         if thr > 0 {
@@ -948,7 +1099,7 @@ impl<'a> Eng<'a> {
                 *s = Some(-INFINITY);
             }
         }
-        for &n in &r.banned {
+        for &n in r.banned.iter().chain(&r.stop_fail_ban) {
             w[n] = Some(-INFINITY);
         }
         w
@@ -957,13 +1108,11 @@ impl<'a> Eng<'a> {
     /// Fail count of `p` on node `n`; a container adds those of the resources it holds.
     fn fail_count(&self, p: usize, n: usize) -> i64 {
         let mut total = self.own_fail_count(p, n);
-        let id = &self.rs[p].id;
-        for q in 0..self.rs.len() {
-            if q != p
-                && self.rs[q].kind == Kind::Primitive
-                && self.rs[q].def.meta("container") == Some(id.as_str())
-            {
-                total = add(total, self.own_fail_count(q, n));
+        if let Some(qs) = self.contained.get(&self.rs[p].id) {
+            for &q in qs {
+                if q != p {
+                    total = add(total, self.own_fail_count(q, n));
+                }
             }
         }
         total
@@ -1092,7 +1241,7 @@ impl<'a> Eng<'a> {
             Kind::Group => {
                 let mut w: Vec<Option<i64>> = vec![None; self.nodes.len()];
                 for (k, &m) in self.rs[i].children.iter().enumerate() {
-                    let mw = self.base_weights(m);
+                    let mw = self.base_weights_but(m, if k == 0 { None } else { Some(i) });
                     let before = w.clone();
                     for n in 0..w.len() {
                         w[n] = match (w[n], mw[n]) {
@@ -1135,20 +1284,42 @@ impl<'a> Eng<'a> {
         x
     }
 
-    fn apply_colocations(&mut self, i: usize, w: &mut [Option<i64>]) {
-        let cols = self.inp.colocations.clone();
-        let mut members = vec![i];
+    /// The colocations where `i` (or, for a group, one of its members) is the dependent, in
+    /// Pacemaker's order (see [`ColocIndex`]).
+    fn this_with_of(&self, i: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self.coloc.this_with.get(i).cloned().unwrap_or_default();
         if self.rs[i].kind == Kind::Group {
-            members.extend(self.rs[i].children.iter().copied());
-        }
-        let mut sorted: Vec<&super::input::Colocation> = cols.iter().collect();
-        sorted.sort_by_key(|c| if c.score.abs() >= INFINITY { 0 } else { 1 });
-        for c in sorted {
-            let Some(d) = self.constraint_target(&c.rsc) else { continue };
-            if !members.contains(&d) {
-                continue;
+            for &m in &self.rs[i].children {
+                v.extend(self.coloc.this_with.get(m).into_iter().flatten().copied());
             }
-            let Some(p) = self.constraint_target(&c.with) else { continue };
+            let pri = |k: usize| self.coloc.pri[k].unwrap_or(0);
+            v.sort_by(|&a, &b| {
+                self.coloc_rank(pri(a)).cmp(&self.coloc_rank(pri(b))).then(b.cmp(&a))
+            });
+        }
+        v
+    }
+
+    /// The colocations where `i` (or, for a group, one of its members) is the primary.
+    fn with_this_of(&self, i: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self.coloc.with_this.get(i).cloned().unwrap_or_default();
+        if self.rs[i].kind == Kind::Group {
+            for &m in &self.rs[i].children {
+                v.extend(self.coloc.with_this.get(m).into_iter().flatten().copied());
+            }
+        }
+        v
+    }
+
+    /// Apply the colocations `i` depends on: each primary is assigned first, then the
+    /// dependent's scores follow it (mandatory: banned elsewhere; optional: the score is
+    /// added where the primary is, rolled back if that leaves no usable node; a primary left
+    /// unassigned takes its score away everywhere).
+    fn apply_colocations(&mut self, i: usize, w: &mut [Option<i64>]) {
+        let cols: &'a [super::input::Colocation] = &self.inp.colocations;
+        for k in self.this_with_of(i) {
+            let c = &cols[k];
+            let (Some(_), Some(p)) = (self.coloc.dep[k], self.coloc.pri[k]) else { continue };
             if self.top_of(p) == self.top_of(i) {
                 continue;
             }
@@ -1159,97 +1330,228 @@ impl<'a> Eng<'a> {
             if self.rs[pt].busy {
                 continue;
             }
+            // The primary's assignment may merge our scores so far.
+            self.rs[i].allowed = Some(w.to_vec());
             self.assign(pt);
             let inf = c.score >= INFINITY;
-            let Some(pn) = self.primary_nodes(p, c.with_role, inf) else {
-                if inf {
-                    for s in w.iter_mut() {
-                        *s = Some(-INFINITY);
-                    }
-                }
-                continue;
-            };
-            let attr_of = |e: &Self, n: usize| -> Option<String> {
-                if c.node_attr == "#uname" {
-                    Some(e.nodes[n].name.clone())
-                } else {
-                    e.nodes[n].attrs.get(&c.node_attr).cloned()
-                }
-            };
-            let vals: Vec<Option<String>> = pn.iter().map(|&n| attr_of(self, n)).collect();
             let before = w.to_vec();
-            for n in 0..w.len() {
-                let v = attr_of(self, n);
-                let same = v.is_some() && vals.contains(&v);
-                if same {
-                    if c.score <= -INFINITY {
-                        w[n] = Some(-INFINITY);
-                    } else if c.score < INFINITY {
-                        w[n] = w[n].map(|x| add(x, c.score));
+            match self.primary_nodes(p, c.with_role, inf) {
+                None => {
+                    if c.score < 0 {
+                        continue;
                     }
-                } else if inf {
-                    w[n] = Some(-INFINITY);
+                    for s in w.iter_mut() {
+                        *s = s.map(|x| add(x, -c.score));
+                    }
+                }
+                Some(pn) => {
+                    let attr_of = |e: &Self, n: usize| -> Option<String> {
+                        if c.node_attr == "#uname" {
+                            Some(e.nodes[n].name.clone())
+                        } else {
+                            e.nodes[n].attrs.get(&c.node_attr).cloned()
+                        }
+                    };
+                    let vals: Vec<Option<String>> = pn.iter().map(|&n| attr_of(self, n)).collect();
+                    for n in 0..w.len() {
+                        let v = attr_of(self, n);
+                        let same = v.is_some() && vals.contains(&v);
+                        if same {
+                            if c.score <= -INFINITY {
+                                w[n] = Some(-INFINITY);
+                            } else if c.score < INFINITY {
+                                w[n] = w[n].map(|x| add(x, c.score));
+                            }
+                        } else if inf {
+                            w[n] = Some(-INFINITY);
+                        }
+                    }
                 }
             }
-            if c.score.abs() < INFINITY
-                && !w
-                    .iter()
-                    .enumerate()
-                    .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
-            {
+            if c.score.abs() < INFINITY && !self.any_available(w) {
                 w.copy_from_slice(&before);
             }
         }
     }
 
+    /// Pacemaker's test of a node for score display: like [`Node::can_run`], but the
+    /// cluster-wide `maintenance-mode` does not count (only the node's own attribute does).
+    fn node_available(&self, n: usize) -> bool {
+        let node = &self.nodes[n];
+        let own_maint = node.attrs.get("maintenance").map(|v| is_true(v)).unwrap_or(false);
+        node.online
+            && !node.unclean
+            && !node.standby
+            && !node.shutdown
+            && !node.pending
+            && !own_maint
+    }
+
+    /// A node that can run resources has a non-negative score.
+    fn any_available(&self, w: &[Option<i64>]) -> bool {
+        w.iter()
+            .enumerate()
+            .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
+    }
+
+    /// Scores of `d` as Pacemaker's merge sees them: as left by its assignment, or its
+    /// location preferences before that.
+    fn allowed_of(&self, d: usize) -> Vec<Option<i64>> {
+        match &self.rs[d].allowed {
+            Some(v) => v.clone(),
+            None => self.own_weights(d),
+        }
+    }
+
+    /// A dependent influences its primary's placement when the constraint says so or the
+    /// primary is not active yet.
+    fn has_influence(&self, k: usize) -> bool {
+        let c = &self.inp.colocations[k];
+        if c.influence {
+            return true;
+        }
+        let Some(p) = self.coloc.pri[k] else { return false };
+        let mut ps = Vec::new();
+        self.primitives_under(p, &mut ps);
+        ps.iter().all(|&q| self.rs[q].running.is_empty())
+    }
+
+    /// Let the resources colocated with `i` pull it towards where they prefer to be: each
+    /// dependent's scores, scaled by the constraint's score over INFINITY, are added, and
+    /// recursively those of the resources colocated with that dependent (each level scaled by
+    /// its own constraint's score only, keeping the sign); a step that leaves no usable node
+    /// is rolled back.
     fn add_influence(&mut self, i: usize, w: &mut [Option<i64>]) {
-        let cols = self.inp.colocations.clone();
-        let mut members = vec![i];
-        if self.rs[i].kind == Kind::Group {
-            members.extend(self.rs[i].children.iter().copied());
-        }
-        for c in &cols {
-            let Some(p) = self.constraint_target(&c.with) else { continue };
-            if !members.contains(&p)
-                || c.score <= 0
-                || !c.influence
-                || c.with_role.is_some() && c.with_role != Some(Role::Started)
+        let cols: &'a [super::input::Colocation] = &self.inp.colocations;
+        let mut merging = vec![false; self.rs.len()];
+        let mut cur = w.to_vec();
+        for k in self.with_this_of(i) {
+            let c = &cols[k];
+            let Some(d) = self.coloc.dep[k] else { continue };
+            if !self.has_influence(k) || c.with_role.is_some() && c.with_role != Some(Role::Started)
             {
                 continue;
             }
-            let Some(d) = self.constraint_target(&c.rsc) else { continue };
             let dt = self.top_of(d);
-            if self.rs[dt].done || self.rs[dt].busy || self.rs[dt].kind == Kind::Clone {
+            if dt == self.top_of(i) || self.rs[dt].kind == Kind::Clone {
                 continue;
             }
-            let mut dw = self.own_weights(dt);
-            if c.node_attr != "#uname" {
-                // Dependents follow the attribute value: the best score among nodes sharing it.
-                let val = |n: usize| self.nodes[n].attrs.get(&c.node_attr).cloned();
-                let orig = dw.clone();
-                for n in 0..dw.len() {
-                    let v = val(n);
-                    dw[n] = (0..orig.len())
-                        .filter(|&m| v.is_some() && val(m) == v && self.nodes[m].can_run())
-                        .filter_map(|m| orig[m])
-                        .max();
-                }
-            }
-            let factor = c.score as f64 / INFINITY as f64;
-            let before = w.to_vec();
-            for n in 0..w.len() {
-                if let (Some(a), Some(b)) = (w[n], dw[n]) {
-                    w[n] = Some(add(a, score::scale(b, factor)));
-                }
-            }
-            if !w
-                .iter()
-                .enumerate()
-                .any(|(n, s)| s.map(|x| x >= 0).unwrap_or(false) && self.nodes[n].can_run())
-            {
-                w.copy_from_slice(&before);
-            }
+            let factor = c.score as f32 / INFINITY as f32;
+            self.merge_scores(dt, &mut cur, &c.node_attr, factor, &mut merging);
         }
+        w.copy_from_slice(&cur);
+    }
+
+    /// One step of [`Eng::add_influence`]: merge `d`'s scores into `nodes`, then those of the
+    /// resources colocated with `d`.
+    fn merge_scores(
+        &self,
+        d: usize,
+        nodes: &mut Vec<Option<i64>>,
+        attr: &str,
+        factor: f32,
+        merging: &mut Vec<bool>,
+    ) {
+        self.merge_scores_opt(d, nodes, attr, factor, merging, None);
+    }
+
+    /// [`Eng::merge_scores`]; with `unusable` (Pacemaker's "non-negative only" merge of a
+    /// clone's dependents), a step may not make a score negative: a positive score that would
+    /// go negative marks the node unusable (no further additions; 1 at the end), a zero one
+    /// stays 0.
+    fn merge_scores_opt(
+        &self,
+        d: usize,
+        nodes: &mut Vec<Option<i64>>,
+        attr: &str,
+        factor: f32,
+        merging: &mut Vec<bool>,
+        mut unusable: Option<&mut Vec<bool>>,
+    ) {
+        if merging[d] {
+            return;
+        }
+        merging[d] = true;
+        let dw = self.allowed_of(d);
+        let mut work = nodes.clone();
+        let val = |n: usize| -> Option<&str> {
+            if attr == "#uname" {
+                Some(self.nodes[n].name.as_str())
+            } else {
+                self.nodes[n].attrs.get(attr).map(|s| s.as_str())
+            }
+        };
+        for n in 0..work.len() {
+            let Some(cur) = work[n] else { continue };
+            let score = if attr == "#uname" {
+                match dw[n] {
+                    Some(x) if x > -INFINITY && self.nodes[n].can_run() => x,
+                    _ => -INFINITY,
+                }
+            } else {
+                let v = val(n);
+                (0..dw.len())
+                    .filter(|&m| v.is_some() && val(m) == v && self.nodes[m].can_run())
+                    .filter_map(|m| dw[m])
+                    .filter(|&x| x > -INFINITY)
+                    .max()
+                    .unwrap_or(-INFINITY)
+            };
+            if factor < 0.0 && score < 0 {
+                continue;
+            }
+            let f = factor * score as f32;
+            let mut weight = if f < 0.0 { (f - 0.5) as i64 } else { (f + 0.5) as i64 };
+            if weight == 0 && score != 0 {
+                if factor > 0.0 {
+                    weight = 1;
+                } else if factor < 0.0 {
+                    weight = -1;
+                }
+            }
+            let new = add(weight, cur);
+            if let Some(u) = unusable.as_deref_mut() {
+                if u[n] {
+                    continue;
+                }
+                if new < 0 && cur > 0 {
+                    u[n] = true;
+                    continue;
+                }
+                if new < 0 && cur == 0 {
+                    continue;
+                }
+            }
+            work[n] = Some(new);
+        }
+        if !self.any_available(&work) {
+            merging[d] = false;
+            return;
+        }
+        let sign = if factor < 0.0 { -1.0f32 } else { 1.0 };
+        for k in self.with_this_of(d) {
+            let c = &self.inp.colocations[k];
+            let Some(d2) = self.coloc.dep[k] else { continue };
+            if !self.has_influence(k) || c.with_role.is_some() && c.with_role != Some(Role::Started)
+            {
+                continue;
+            }
+            let d2 = self.top_of(d2);
+            if d2 == self.top_of(d) || self.rs[d2].kind == Kind::Clone {
+                continue;
+            }
+            let f2 = sign * (c.score as f32 / INFINITY as f32);
+            self.merge_scores_opt(
+                d2,
+                &mut work,
+                &c.node_attr,
+                f2,
+                merging,
+                unusable.as_deref_mut(),
+            );
+        }
+        *nodes = work;
+        merging[d] = false;
     }
 
     fn choose(
@@ -1312,10 +1614,24 @@ impl<'a> Eng<'a> {
                 self.apply_colocations(i, &mut w);
                 self.add_influence(i, &mut w);
                 self.apply_quorum_and_role(i, &mut w);
+                if self.rs[i].kind == Kind::Primitive && self.stopped_by_target_role(i) {
+                    // Pacemaker bans a resource meant to stay stopped from every node.
+                    for s in w.iter_mut().flatten() {
+                        *s = -INFINITY;
+                    }
+                }
+                self.rs[i].allowed = Some(w.clone());
                 let current = self.current_node(i);
                 let chosen = self.choose(&w, current, &|_| true);
-                self.record_scores("pcmk__primitive_assign", i, &w);
+                if self.rs[i].kind == Kind::Group {
+                    self.record_group_scores(i);
+                } else {
+                    self.record_scores("pcmk__primitive_assign", i, &w);
+                }
                 self.place(i, chosen);
+                if self.rs[i].kind == Kind::Group {
+                    self.record_member_scores(i, &w);
+                }
             }
             Kind::Clone => self.assign_clone(i),
         }
@@ -1323,9 +1639,92 @@ impl<'a> Eng<'a> {
         self.rs[i].done = true;
     }
 
+    /// Scores as Pacemaker shows them when a group's assignment starts: the group's own
+    /// locations, then each member's (the group's locations count in full for the first
+    /// member only).
+    fn record_group_scores(&mut self, g: usize) {
+        let own = self.rs[g].loc.clone();
+        self.record_group_scores_with(g, &own, false);
+    }
+
+    /// [`Eng::record_group_scores`] with the group's own line given; with `ban`, the nodes
+    /// banned there are banned for the members too (a clone instance on full nodes).
+    fn record_group_scores_with(&mut self, g: usize, own: &[Option<i64>], ban: bool) {
+        if !self.want_scores {
+            return;
+        }
+        self.record_scores("pcmk__group_assign", g, own);
+        let kids = self.rs[g].children.clone();
+        for (k, &m) in kids.iter().enumerate() {
+            let mut w = self.base_weights_but(m, if k == 0 { None } else { Some(g) });
+            if ban {
+                for (n, s) in w.iter_mut().enumerate() {
+                    if s.is_some() && own[n] == Some(-INFINITY) {
+                        *s = Some(-INFINITY);
+                    }
+                }
+            }
+            self.record_scores("pcmk__group_assign", m, &w);
+        }
+    }
+
+    /// Each member's final scores, as Pacemaker assigns members one by one: the first member
+    /// has the group's combined scores; a later member is banned everywhere but where the
+    /// member before it was placed, and there has its own score plus those of the members
+    /// after it.
+    fn record_member_scores(&mut self, g: usize, w: &[Option<i64>]) {
+        if !self.want_scores {
+            return;
+        }
+        let kids = self.rs[g].children.clone();
+        let bases: Vec<Vec<Option<i64>>> = kids
+            .iter()
+            .enumerate()
+            .map(|(k, &m)| self.base_weights_but(m, if k == 0 { None } else { Some(g) }))
+            .collect();
+        for (k, &m) in kids.iter().enumerate() {
+            let mut v: Vec<Option<i64>> = if k == 0 {
+                w.to_vec()
+            } else {
+                let prev = self.rs[kids[k - 1]].assigned;
+                (0..w.len())
+                    .map(|n| {
+                        bases[k][n]?;
+                        if Some(n) != prev {
+                            return Some(-INFINITY);
+                        }
+                        let mut x = 0i64;
+                        for b in &bases[k..] {
+                            x = add(x, b[n].unwrap_or(0));
+                        }
+                        Some(x)
+                    })
+                    .collect()
+            };
+            if self.stopped_by_target_role(m) {
+                for s in v.iter_mut().flatten() {
+                    *s = -INFINITY;
+                }
+            }
+            if k + 1 < kids.len() {
+                // The next member's scores are merged in, and a node that cannot run it
+                // counts as -INFINITY there.
+                for (n, s) in v.iter_mut().enumerate() {
+                    if s.is_some() && !self.node_available(n) {
+                        *s = Some(-INFINITY);
+                    }
+                }
+            }
+            self.record_scores("pcmk__primitive_assign", m, &v);
+        }
+    }
+
     fn record_scores(&mut self, stage: &str, i: usize, w: &[Option<i64>]) {
+        if !self.want_scores || self.rs[i].orphan {
+            return;
+        }
         for (n, v) in w.iter().enumerate() {
-            let v = if self.nodes[n].can_run() { v.unwrap_or(-INFINITY) } else { -INFINITY };
+            let Some(v) = *v else { continue };
             let line = format!(
                 "{stage}: {} allocation score on {}: {}",
                 self.rs[i].id,
@@ -1355,6 +1754,18 @@ impl<'a> Eng<'a> {
             let r = &self.rs[p];
             !(r.def.agent.starts_with("stonith:") || r.def.meta("requires") == Some("nothing"))
         })
+    }
+
+    /// `target-role=Stopped` on the resource or an ancestor (children inherit it).
+    fn stopped_by_target_role(&self, i: usize) -> bool {
+        let mut x = Some(i);
+        while let Some(r) = x {
+            if let Some(t) = self.target_role(r) {
+                return t == Role::Stopped;
+            }
+            x = self.rs[r].parent;
+        }
+        false
     }
 
     fn apply_quorum_and_role(&self, i: usize, w: &mut [Option<i64>]) {
@@ -1401,10 +1812,75 @@ impl<'a> Eng<'a> {
         }
     }
 
+    /// Instance scores with the nodes that cannot take it banned: those already holding
+    /// `node_max` instances and those that cannot run resources.
+    fn ban_full(
+        &self,
+        iw: &[Option<i64>],
+        per_node: &[usize],
+        node_max: usize,
+    ) -> Vec<Option<i64>> {
+        iw.iter()
+            .enumerate()
+            .map(|(n, v)| {
+                v.map(|x| {
+                    if per_node[n] >= node_max || !self.node_available(n) {
+                        -INFINITY
+                    } else {
+                        x
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Scores as Pacemaker shows them when a clone's assignment starts: the clone's own
+    /// locations, then those of every instance (and of the members of instances that are
+    /// groups).
+    fn record_clone_scores(&mut self, c: usize) {
+        if !self.want_scores {
+            return;
+        }
+        let mut own = self.rs[c].loc.clone();
+        // The clone's dependents pull it as a primitive's do, never below zero.
+        let mut merging = vec![false; self.rs.len()];
+        let mut unusable = vec![false; own.len()];
+        for k in self.with_this_of(c) {
+            let col = &self.inp.colocations[k];
+            let Some(d) = self.coloc.dep[k] else { continue };
+            let dt = self.top_of(d);
+            if !self.has_influence(k) || dt == c || self.rs[dt].kind == Kind::Clone {
+                continue;
+            }
+            let factor = col.score as f32 / INFINITY as f32;
+            self.merge_scores_opt(
+                dt,
+                &mut own,
+                &col.node_attr,
+                factor,
+                &mut merging,
+                Some(&mut unusable),
+            );
+        }
+        for (n, u) in unusable.iter().enumerate() {
+            if *u {
+                own[n] = Some(1);
+            }
+        }
+        self.record_scores("pcmk__clone_allocate", c, &own);
+        let mut stack: Vec<usize> = self.rs[c].children.iter().rev().copied().collect();
+        while let Some(x) = stack.pop() {
+            let w = self.base_weights(x);
+            self.record_scores("pcmk__clone_allocate", x, &w);
+            stack.extend(self.rs[x].children.iter().rev().copied());
+        }
+    }
+
     fn assign_clone(&mut self, c: usize) {
         let mut w = self.own_weights(c);
         self.apply_colocations(c, &mut w);
         self.apply_quorum_and_role(c, &mut w);
+        self.record_clone_scores(c);
         let inst = self.rs[c].children.clone();
         let node_max = self.rs[c].clone_node_max.max(1);
         let total_max = self.rs[c].clone_max;
@@ -1424,6 +1900,7 @@ impl<'a> Eng<'a> {
                         Some(a - b)
                     }
                     (Some(a), _) if a <= -INFINITY => Some(-INFINITY),
+                    (Some(a), _) if a >= INFINITY => Some(INFINITY),
                     (Some(a), None) => Some(a),
                     _ => None,
                 };
@@ -1463,6 +1940,8 @@ impl<'a> Eng<'a> {
                         && iw[n].map(|x| x >= 0).unwrap_or(false)
                         && self.nodes[n].can_run() =>
                 {
+                    let shown = self.ban_full(&iw, &per_node, node_max);
+                    self.record_instance_scores(k, &shown);
                     per_node[n] += 1;
                     placed += 1;
                     self.place_instance(k, Some(n));
@@ -1472,14 +1951,16 @@ impl<'a> Eng<'a> {
         }
         // Pass 2: the rest.
         for k in pending {
+            let iw = inst_weights(self, k);
             if placed >= total_max {
+                self.record_instance_scores(k, &iw);
                 self.place_instance(k, None);
                 continue;
             }
-            let iw = inst_weights(self, k);
             let pn = per_node.clone();
             let chosen = self.choose(&iw, self.current_node(k), &|n| pn[n] < node_max);
-            self.record_scores("pcmk__primitive_assign", k, &iw);
+            let shown = self.ban_full(&iw, &per_node, node_max);
+            self.record_instance_scores(k, &shown);
             if let Some(n) = chosen {
                 per_node[n] += 1;
                 placed += 1;
@@ -1494,6 +1975,31 @@ impl<'a> Eng<'a> {
     fn place_instance(&mut self, k: usize, n: Option<usize>) {
         self.place(k, n);
         self.rs[k].done = true;
+        if let Some((g, w)) = self.member_scores_due.take() {
+            if g == k {
+                self.record_member_scores(k, &w);
+            }
+        }
+    }
+
+    /// An instance's assignment scores: a primitive's directly; for a group instance the
+    /// group's lines now and its members' once the instance is placed.
+    fn record_instance_scores(&mut self, k: usize, w: &[Option<i64>]) {
+        if self.rs[k].kind == Kind::Group {
+            // The instance's own scores (its members' stickiness is theirs), with its bans.
+            let own: Vec<Option<i64>> = self
+                .base_weights(k)
+                .into_iter()
+                .zip(w)
+                .map(|(b, x)| if *x == Some(-INFINITY) { x.map(|_| -INFINITY) } else { b })
+                .collect();
+            self.record_group_scores_with(k, &own, true);
+            if self.want_scores {
+                self.member_scores_due = Some((k, w.to_vec()));
+            }
+        } else {
+            self.record_scores("pcmk__primitive_assign", k, w);
+        }
     }
 
     fn promote(&mut self, c: usize) {
@@ -1505,7 +2011,12 @@ impl<'a> Eng<'a> {
             let mut ps = Vec::new();
             self.primitives_under(k, &mut ps);
             let Some(&first) = ps.first() else { continue };
-            let Some(n) = self.rs[first].assigned else { continue };
+            let Some(n) = self.rs[first].assigned else {
+                if self.want_scores {
+                    self.scores.push(format!("{} promotion score on none: 0", self.rs[k].id));
+                }
+                continue;
+            };
             if !self.is_managed(first) {
                 continue;
             }
@@ -1559,8 +2070,13 @@ impl<'a> Eng<'a> {
             if self.rs[first].role == Role::Promoted && self.rs[first].running.contains(&n) {
                 s = add(s, 0);
             }
-            if std::env::var_os("SCHED_DEBUG").is_some() {
-                eprintln!("promo {} on {} = {}", self.rs[k].id, self.nodes[n].name, s);
+            if self.want_scores {
+                self.scores.push(format!(
+                    "{} promotion score on {}: {}",
+                    self.rs[k].id,
+                    self.nodes[n].name,
+                    score::fmt(s)
+                ));
             }
             prio.push((s, idx, k));
         }
@@ -1631,13 +2147,25 @@ fn has_lsb(d: &RscDef) -> bool {
 
 /// Compute the transition for `input`.
 pub fn schedule(input: &SchedulerInput) -> Transition {
+    run(input, false)
+}
+
+/// [`schedule`], also keeping the allocation and promotion score lines
+/// ([`Transition::scores`]) the way `crm_simulate -s` shows them.
+pub fn schedule_with_scores(input: &SchedulerInput) -> Transition {
+    run(input, true)
+}
+
+fn run(input: &SchedulerInput, want_scores: bool) -> Transition {
     let mut e = Eng::new(input);
+    e.want_scores = want_scores;
     for d in input.resources.clone() {
         let i = e.add_rsc(&d, None, "");
         e.tops.push(i);
     }
     e.unpack_status();
     e.apply_locations();
+    e.build_indexes();
     // Fencing of unclean nodes.
     for n in 0..e.nodes.len() {
         if e.nodes[n].unclean && e.stonith && (e.can_start_anything() || e.nodes[n].online) {
@@ -2499,6 +3027,105 @@ mod tests {
         // Deterministic: same input, same output.
         assert_eq!(schedule(&inp).summary, t.summary);
     }
+
+    /// Minimised from the 4x200 benchmark cluster: `a` is pulled to n1 by a chain of
+    /// resources colocated with it. Each level of the chain is scaled by its own constraint's
+    /// score only (`f`'s 50 reaches `a` in full through the INFINITY links, `d`'s 100 through
+    /// the 100 link becomes 1), so n1 scores 51 and beats `a`'s own 30 on n2 (Pacemaker 2.1.5
+    /// gives the same scores and placement).
+    #[test]
+    fn colocation_chain_influences_primary() {
+        let cib = Element::parse(CHAIN).unwrap();
+        let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
+        let t = schedule_with_scores(&inp);
+        assert!(schedule(&inp).scores.is_empty());
+        let s: Vec<String> =
+            t.summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        let want: Vec<String> =
+            ["a", "b", "d", "e", "f"].iter().map(|r| format!("Start {r} ( n1 )")).collect();
+        assert_eq!(s, want);
+        for l in [
+            "pcmk__primitive_assign: a allocation score on n1: 51",
+            "pcmk__primitive_assign: a allocation score on n2: 30",
+            "pcmk__primitive_assign: b allocation score on n2: -INFINITY",
+        ] {
+            assert!(t.scores.iter().any(|x| x == l), "missing {l}: {:?}", t.scores);
+        }
+    }
+
+    const CHAIN: &str = r#"<cib have-quorum="1"><configuration>
+<crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
+<resources>
+  <primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="e" class="ocf" provider="heartbeat" type="Dummy"/>
+  <primitive id="f" class="ocf" provider="heartbeat" type="Dummy"/>
+</resources>
+<constraints>
+  <rsc_colocation id="c1" rsc="b" with-rsc="a" score="INFINITY"/>
+  <rsc_colocation id="c2" rsc="d" with-rsc="b" score="100"/>
+  <rsc_colocation id="c3" rsc="e" with-rsc="d" score="200"/>
+  <rsc_colocation id="c4" rsc="f" with-rsc="e" score="INFINITY"/>
+  <rsc_location id="l1" rsc="a" node="n2" score="30"/>
+  <rsc_location id="l2" rsc="d" node="n1" score="100"/>
+  <rsc_location id="l3" rsc="f" node="n1" score="50"/>
+</constraints>
+  </configuration>
+  <status>
+<node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"/>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/>
+<node_state id="3" uname="n3" in_ccm="true" crmd="online" join="member" expected="member"/>
+  </status>
+</cib>"#;
+
+    /// Score lines of a group and a promotable clone, as Pacemaker 2.1.5's `crm_simulate -sSQ`
+    /// prints them for this CIB (sorted): the group's location counts once (first member),
+    /// members after the first are banned but where the one before them went, instances list
+    /// their scores with full nodes banned, and promotable instances their promotion score.
+    #[test]
+    fn group_and_clone_scores_as_pacemaker() {
+        let cib = Element::parse(GROUP_CLONE).unwrap();
+        let inp = SchedulerInput::from_cib(&cib, Some(0)).unwrap();
+        let t = schedule_with_scores(&inp);
+        let want = [
+            "pcmk__clone_allocate: ms allocation score on n1: 7",
+            "pcmk__clone_allocate: ms allocation score on n2: 0",
+            "pcmk__clone_allocate: s:0 allocation score on n1: 7",
+            "pcmk__clone_allocate: s:0 allocation score on n2: 0",
+            "pcmk__clone_allocate: s:1 allocation score on n1: 7",
+            "pcmk__clone_allocate: s:1 allocation score on n2: 0",
+            "pcmk__group_assign: a allocation score on n1: 0",
+            "pcmk__group_assign: a allocation score on n2: 20",
+            "pcmk__group_assign: b allocation score on n1: 5",
+            "pcmk__group_assign: b allocation score on n2: 0",
+            "pcmk__group_assign: g allocation score on n1: 0",
+            "pcmk__group_assign: g allocation score on n2: 20",
+            "pcmk__primitive_assign: a allocation score on n1: 5",
+            "pcmk__primitive_assign: a allocation score on n2: 20",
+            "pcmk__primitive_assign: b allocation score on n1: -INFINITY",
+            "pcmk__primitive_assign: b allocation score on n2: 0",
+            "pcmk__primitive_assign: s:0 allocation score on n1: 7",
+            "pcmk__primitive_assign: s:0 allocation score on n2: 0",
+            "pcmk__primitive_assign: s:1 allocation score on n1: -INFINITY",
+            "pcmk__primitive_assign: s:1 allocation score on n2: 0",
+            "s:0 promotion score on n1: -1",
+            "s:1 promotion score on n2: -1",
+        ];
+        assert_eq!(t.scores, want);
+    }
+
+    const GROUP_CLONE: &str = r#"<cib have-quorum="1"><configuration>
+<crm_config><cluster_property_set id="o"><nvpair id="o1" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+<resources>
+<group id="g"><primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></group>
+<clone id="ms"><meta_attributes id="ms-m"><nvpair id="ms-m1" name="promotable" value="true"/></meta_attributes><primitive id="s" class="ocf" provider="pacemaker" type="Stateful"/></clone>
+</resources>
+<constraints><rsc_location id="l1" rsc="g" node="n2" score="20"/><rsc_location id="l2" rsc="b" node="n1" score="5"/><rsc_location id="l3" rsc="ms" node="n1" score="7"/></constraints></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"/>
+<node_state id="2" uname="n2" in_ccm="true" crmd="online" join="member" expected="member"/></status></cib>"#;
 
     #[test]
     fn cycle_detection() {

@@ -77,6 +77,9 @@ pub struct NodeDef {
     pub state: BTreeMap<String, String>,
     /// The node's `lrm_resource` entries in document order: (id, class, provider, type, ops).
     pub history: Vec<LrmResource>,
+    /// The node's base score (`score` attribute of its `node` entry), every resource's
+    /// starting score there.
+    pub weight: i64,
 }
 
 /// One `lrm_resource` entry of a node's history.
@@ -517,7 +520,8 @@ impl SchedulerInput {
                 set_pairs(n, "instance_attributes", &mut attrs);
                 let id = n.attr("id").unwrap_or("").to_string();
                 let uname = n.attr("uname").unwrap_or(&id).to_string();
-                inp.nodes.push(NodeDef { id, uname, attrs, ..Default::default() });
+                let weight = n.attr("score").map(super::score::parse).unwrap_or(0);
+                inp.nodes.push(NodeDef { id, uname, attrs, weight, ..Default::default() });
             }
         }
         if let Some(rs) = conf.child("resources") {

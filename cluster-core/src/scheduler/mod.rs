@@ -10,5 +10,5 @@ pub mod engine;
 pub mod input;
 pub mod score;
 
-pub use engine::{schedule, Action, Transition};
+pub use engine::{schedule, schedule_with_scores, Action, Transition};
 pub use input::{InputError, Role, SchedulerInput};

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use cluster_core::cib::xml::Element;
-use cluster_core::scheduler::{schedule, SchedulerInput};
+use cluster_core::scheduler::{schedule, schedule_with_scores, SchedulerInput};
 use cluster_core::status;
 
 struct Opts {
     xml: Option<String>,
     live: bool,
+    /// `-R`: run the scheduler and show its transition summary.
+    run: bool,
+    /// `-S`: also simulate the execution and show the resulting cluster.
     simulate: bool,
     scores: bool,
     quiet: bool,
@@ -23,13 +26,18 @@ struct Opts {
 }
 
 fn usage() -> &'static str {
-    "Usage: crm_simulate [-x FILE | -L] [-S | -R] [-s] [-Q] [-G FILE] [-D FILE] [-u NODE] [-d NODE] [-i OP@NODE=RC] [-F OP@NODE=RC] [-t DATE]"
+    "Usage: crm_simulate [-x FILE | -L] [-S | -R] [-s] [-Q] [-G FILE] [-D FILE] [-u NODE] [-d NODE] [-i OP@NODE=RC] [-F OP@NODE=RC] [-t DATE]
+  -R, --run          run the scheduler and show the transition summary
+  -S, --simulate     also simulate the execution and show the revised cluster status
+  -s, --show-scores  show allocation and promotion scores
+  -Q, --quiet        show only essential output (no cluster status)"
 }
 
 fn parse_args() -> Result<Opts> {
     let mut o = Opts {
         xml: None,
         live: false,
+        run: false,
         simulate: false,
         scores: false,
         quiet: false,
@@ -55,7 +63,8 @@ fn parse_args() -> Result<Opts> {
         {
             for c in a[1..].chars() {
                 match c {
-                    'S' | 'R' => o.simulate = true,
+                    'S' => o.simulate = true,
+                    'R' => o.run = true,
                     's' => o.scores = true,
                     'Q' => o.quiet = true,
                     'L' => o.live = true,
@@ -68,7 +77,8 @@ fn parse_args() -> Result<Opts> {
         match a.as_str() {
             "-x" | "--xml-file" => o.xml = Some(val(&mut i)?),
             "-L" | "--live-check" => o.live = true,
-            "-S" | "--simulate" | "-R" | "--run" => o.simulate = true,
+            "-S" | "--simulate" => o.simulate = true,
+            "-R" | "--run" => o.run = true,
             "-s" | "--show-scores" => o.scores = true,
             "-Q" | "--quiet" => o.quiet = true,
             "-G" | "--save-graph" => o.graph = Some(val(&mut i)?),
@@ -239,7 +249,7 @@ fn run() -> Result<u8> {
     };
     let input =
         SchedulerInput::from_cib(&cib, now).with_context(|| format!("invalid CIB {path}"))?;
-    let t = schedule(&input);
+    let t = if o.scores { schedule_with_scores(&input) } else { schedule(&input) };
     let mut out = String::new();
     if o.scores {
         for l in &t.scores {
@@ -255,6 +265,11 @@ fn run() -> Result<u8> {
         out.push_str("Current cluster status:\n");
         out.push_str(&status::render(&t.before));
         out.push('\n');
+    }
+    // As Pacemaker's: without -R, -S or -s only the current status is shown.
+    if !(o.run || o.simulate || o.scores) {
+        print!("{out}");
+        return write_graphs(&o, &t);
     }
     out.push_str("Transition Summary:\n");
     for l in &t.summary {
@@ -291,8 +306,13 @@ fn run() -> Result<u8> {
         }
     }
     print!("{out}");
+    write_graphs(&o, &t)
+}
+
+/// `-G` and `-D`: the transition graph as XML and as a dot file.
+fn write_graphs(o: &Opts, t: &cluster_core::scheduler::Transition) -> Result<u8> {
     if let Some(g) = &o.graph {
-        std::fs::write(g, graph_xml(&t)).with_context(|| format!("cannot write {g}"))?;
+        std::fs::write(g, graph_xml(t)).with_context(|| format!("cannot write {g}"))?;
     }
     if let Some(d) = &o.dot {
         let mut x = String::from("digraph \"g\" {\n");

@@ -67,26 +67,61 @@ struct G {
     actions: Vec<Action>,
     edges: Vec<(usize, usize)>,
     adj: Vec<Vec<usize>>,
+    /// Actions by (resource, task), in creation order.
+    by_key: BTreeMap<(String, String), Vec<usize>>,
+    /// Visit marks of [`G::reaches`]: an action is seen in the current search when its mark
+    /// equals `stamp` (no clearing between searches).
+    mark: Vec<u32>,
+    stamp: u32,
+    stack: Vec<usize>,
 }
 
 impl G {
-    fn add(&mut self, a: Action) -> usize {
-        self.actions.push(a);
-        self.adj.push(Vec::new());
-        self.actions.len() - 1
+    fn new(actions: Vec<Action>) -> G {
+        let n = actions.len();
+        let mut g = G {
+            actions: Vec::with_capacity(n),
+            edges: Vec::new(),
+            adj: Vec::with_capacity(n),
+            by_key: BTreeMap::new(),
+            mark: Vec::with_capacity(n),
+            stamp: 0,
+            stack: Vec::new(),
+        };
+        for a in actions {
+            g.add(a);
+        }
+        g
     }
 
-    fn reaches(&self, from: usize, to: usize) -> bool {
-        let mut seen = vec![false; self.actions.len()];
-        let mut stack = vec![from];
-        while let Some(x) = stack.pop() {
+    fn add(&mut self, a: Action) -> usize {
+        let i = self.actions.len();
+        self.by_key.entry((a.rsc.clone(), a.task.clone())).or_default().push(i);
+        self.actions.push(a);
+        self.adj.push(Vec::new());
+        self.mark.push(0);
+        i
+    }
+
+    /// Whether `to` can be reached from `from`; visits only what `from` reaches.
+    fn reaches(&mut self, from: usize, to: usize) -> bool {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        self.stack.clear();
+        self.stack.push(from);
+        while let Some(x) = self.stack.pop() {
             if x == to {
                 return true;
             }
-            if std::mem::replace(&mut seen[x], true) {
+            if self.mark[x] == stamp {
                 continue;
             }
-            stack.extend(self.adj[x].iter().copied());
+            self.mark[x] = stamp;
+            self.stack.extend(self.adj[x].iter().copied());
         }
         false
     }
@@ -109,9 +144,7 @@ impl G {
     }
 
     fn of(&self, rsc: &str, task: &str) -> Vec<usize> {
-        (0..self.actions.len())
-            .filter(|&i| self.actions[i].rsc == rsc && self.actions[i].task == task)
-            .collect()
+        self.by_key.get(&(rsc.to_string(), task.to_string())).cloned().unwrap_or_default()
     }
 }
 
@@ -125,8 +158,7 @@ pub(super) fn complete(
     actions: Vec<Action>,
     edges: Vec<(usize, usize)>,
 ) -> (Vec<Action>, Vec<(usize, usize)>) {
-    let n = actions.len();
-    let mut g = G { actions, edges: Vec::new(), adj: vec![Vec::new(); n] };
+    let mut g = G::new(actions);
     for (a, b) in edges {
         g.edge(a, b);
     }
