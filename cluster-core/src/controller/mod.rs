@@ -567,12 +567,14 @@ impl Controller {
                 if Some(from) != self.dc {
                     return;
                 }
+                let rsc = self.history_id(&rsc);
                 self.run_local(tkey, rsc, task, interval_ms, None);
             }
             ControllerMsg::RunNotify { tkey, rsc, vars } => {
                 if Some(from) != self.dc {
                     return;
                 }
+                let rsc = self.history_id(&rsc);
                 self.run_local(tkey, rsc, "notify".into(), 0, Some(*vars));
             }
             ControllerMsg::OpDone {
@@ -652,12 +654,11 @@ impl Controller {
             let lrm = j.replies.get(&m.node_id).and_then(|r| r.1.clone());
             let ns = self.node_state_mut(m.node_id, &m.name);
             if ns.attr("join") != Some("member") {
-                // Back from a (clean or fenced) departure: a finished shutdown no longer holds.
-                if let Some(ta) = ns.child_mut("transient_attributes") {
-                    for set in ta.children.iter_mut() {
-                        set.children.retain(|nv| nv.attr("name") != Some("shutdown"));
-                    }
-                }
+                // Back from a (clean or fenced) departure: its transient attributes (lifetime
+                // "reboot": a finished shutdown, promotion scores of data that may have aged
+                // meanwhile, fail counts) went with it, as Pacemaker's attribute manager
+                // forgets a node that leaves. Its agents set them again.
+                ns.children.retain(|c| c.name != "transient_attributes");
             }
             ns.set_attr("in_ccm", "true");
             ns.set_attr("crmd", "online");
@@ -734,6 +735,11 @@ impl Controller {
         &mut st.children[pos]
     }
 
+    fn node_state(&self, id: NodeId) -> Option<&Element> {
+        let sid = id.to_string();
+        self.cib.child("status")?.children_named("node_state").find(|n| n.attr("id") == Some(&sid))
+    }
+
     fn node_id_by_name(&self, name: &str) -> Option<NodeId> {
         if let Some(id) = self.member_id(name) {
             return Some(id);
@@ -793,6 +799,26 @@ impl Controller {
                 self.log(format!("{node} asks to shut down"));
                 self.publish();
                 self.abort("shutdown request");
+                return Ok(());
+            }
+            CibChange::TransientAttr { node, name, value } => {
+                let id = self
+                    .node_id_by_name(&node)
+                    .ok_or_else(|| RequestError::NoSuchNode(node.clone()))?;
+                let same = self
+                    .node_state(id)
+                    .map(|ns| transient_of(ns, &name) == value.as_deref())
+                    .unwrap_or(value.is_none());
+                if same {
+                    // Unchanged: no new CIB version and no new transition (agents may set the
+                    // same score on every monitor).
+                    return Ok(());
+                }
+                self.set_transient(id, &node, &name, value.as_deref());
+                bump_updates(&mut self.cib);
+                self.log(format!("attribute {name} of {node} set to {value:?}"));
+                self.publish();
+                self.abort("transient attribute changed");
                 return Ok(());
             }
             CibChange::Cleanup { node, rsc } => {
@@ -1234,6 +1260,46 @@ impl Controller {
             as u32
     }
 
+    /// The id under which a node keeps the history of `rsc`: an instance of an anonymous clone
+    /// (`WebData:1`, not `globally-unique`) is recorded under its primitive's id (`WebData`),
+    /// as Pacemaker does: instance numbers are the scheduler's, assigned afresh in every
+    /// transition, so the same instance may be called `:0` in one and `:1` in the next. With
+    /// the number in the history, one node would collect several "instances" of one anonymous
+    /// clone and the scheduler would stop the extra ones. Anything else is returned as is.
+    fn history_id(&self, rsc: &str) -> String {
+        let Some((base, _)) = rsc.split_once(':') else { return rsc.to_string() };
+        let Some(res) = self.cib.path(&["configuration", "resources"]) else {
+            return rsc.to_string();
+        };
+        fn find<'a>(e: &'a Element, id: &str, clone: Option<&'a Element>) -> Option<Option<&'a Element>> {
+            for c in &e.children {
+                let clone = if c.name == "clone" || c.name == "master" { Some(c) } else { clone };
+                if c.name == "primitive" && c.attr("id") == Some(id) {
+                    return Some(clone);
+                }
+                if let Some(found) = find(c, id, clone) {
+                    return Some(found);
+                }
+            }
+            None
+        }
+        let unique = |c: &Element| {
+            c.children_named("meta_attributes").any(|m| {
+                m.children_named("nvpair").any(|nv| {
+                    nv.attr("name") == Some("globally-unique")
+                        && matches!(
+                            nv.attr("value").map(str::to_ascii_lowercase).as_deref(),
+                            Some("true" | "yes" | "1" | "on" | "y")
+                        )
+                })
+            })
+        };
+        match find(res, base, None) {
+            Some(Some(clone)) if !unique(clone) => base.to_string(),
+            _ => rsc.to_string(),
+        }
+    }
+
     fn build_request(&self, rsc: &str, task: &str, interval_ms: u64) -> Option<AgentRequest> {
         let base = rsc.split(':').next().unwrap_or(rsc);
         let res = self.cib.path(&["configuration", "resources"])?;
@@ -1417,6 +1483,17 @@ impl Controller {
         let expected = tkey.split(':').nth(2).and_then(|s| s.parse::<i32>().ok()).unwrap_or(0);
         let outcome = classify(&task, interval_ms, OcfExit::from_code(expected), res);
         let ok = !matches!(outcome, Outcome::Failed(_));
+        if !ok {
+            // The agent's own words, on the node that ran it (the DC only sees rc/status).
+            let tail: Vec<&str> = res.stderr.lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            self.log(format!(
+                "{rsc}_{task}_{interval_ms} failed here: rc={rc} status={status} reason={:?}; \
+                 stderr: {}",
+                res.exit_reason.as_deref().unwrap_or(""),
+                tail.join(" | ")
+            ));
+        }
         self.call_id += 1;
         let call_id = self.call_id;
         let base = rsc.split(':').next().unwrap_or(&rsc).to_string();

@@ -524,12 +524,21 @@ impl<M: Membership> Daemon<M> {
         };
         let reply = match Request::parse(&text) {
             None => {
-                "ERR unknown request (expected QUERY, REPLACE, CLEANUP or SHUTDOWN)".to_string()
+                "ERR unknown request (expected QUERY, REPLACE, CLEANUP, ATTR or SHUTDOWN)".to_string()
             }
             Some(Request::Cleanup { node, rsc }) => {
                 match self.ctl.on_cib_request(CibChange::Cleanup { node, rsc }) {
                     Err(e) => format!("ERR {e}"),
                     Ok(()) => "OK\n".to_string(),
+                }
+            }
+            Some(Request::Attr { node, name, value }) => {
+                match self.ctl.on_cib_request(CibChange::TransientAttr { node, name, value }) {
+                    Err(e) => format!("ERR {e}"),
+                    Ok(()) => {
+                        let _ = self.perform();
+                        "OK\n".to_string()
+                    }
                 }
             }
             Some(Request::Shutdown) => {
