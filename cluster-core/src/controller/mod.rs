@@ -1271,7 +1271,11 @@ impl Controller {
         let Some(res) = self.cib.path(&["configuration", "resources"]) else {
             return rsc.to_string();
         };
-        fn find<'a>(e: &'a Element, id: &str, clone: Option<&'a Element>) -> Option<Option<&'a Element>> {
+        fn find<'a>(
+            e: &'a Element,
+            id: &str,
+            clone: Option<&'a Element>,
+        ) -> Option<Option<&'a Element>> {
             for c in &e.children {
                 let clone = if c.name == "clone" || c.name == "master" { Some(c) } else { clone };
                 if c.name == "primitive" && c.attr("id") == Some(id) {

@@ -523,9 +523,8 @@ impl<M: Membership> Daemon<M> {
             }
         };
         let reply = match Request::parse(&text) {
-            None => {
-                "ERR unknown request (expected QUERY, REPLACE, CLEANUP, ATTR or SHUTDOWN)".to_string()
-            }
+            None => "ERR unknown request (expected QUERY, REPLACE, CLEANUP, ATTR or SHUTDOWN)"
+                .to_string(),
             Some(Request::Cleanup { node, rsc }) => {
                 match self.ctl.on_cib_request(CibChange::Cleanup { node, rsc }) {
                     Err(e) => format!("ERR {e}"),
