@@ -422,6 +422,66 @@ mod tests {
         assert_eq!(Request::parse("CLEANUP n1 d x"), None);
         let r = Request::Replace("<x/>".into());
         assert_eq!(Request::parse(&r.to_text()), Some(r));
+        for value in [Some("10000".to_string()), Some(String::new()), Some("a b\nc".into()), None] {
+            let a = Request::Attr { node: "n1".into(), name: "master-d".into(), value };
+            assert_eq!(Request::parse(&a.to_text()), Some(a));
+        }
+        assert_eq!(Request::parse("ATTR n1"), None);
+        assert_eq!(Request::parse("ATTR n1 a b\nv"), None);
+    }
+
+    fn node_state(attrs: &[(&str, &str)]) -> Element {
+        let mut set = Element::new("instance_attributes").with_attr("id", "status-1");
+        for (n, v) in attrs {
+            set.children.push(
+                Element::new("nvpair")
+                    .with_attr("id", &format!("status-1-{n}"))
+                    .with_attr("name", n)
+                    .with_attr("value", v),
+            );
+        }
+        let mut ta = Element::new("transient_attributes").with_attr("id", "1");
+        ta.children.push(set);
+        let mut ns = Element::new("node_state").with_attr("id", "1").with_attr("uname", "a");
+        ns.children.push(ta);
+        let mut st = Element::new("status");
+        st.children.push(ns);
+        st
+    }
+
+    #[test]
+    fn status_changes_carry_transient_attributes() {
+        let before = node_state(&[("master-d", "1000"), ("x", "1"), ("fail-count-d#start_0", "1")]);
+        let after = node_state(&[("master-d", "10000"), ("y", "2")]);
+        let got = status_changes(&before, &after).unwrap();
+        let attr = |n: &str, v: Option<&str>| StatusChange::Attr {
+            node: "a".into(),
+            name: n.into(),
+            value: v.map(str::to_string),
+        };
+        assert_eq!(
+            got,
+            vec![
+                StatusChange::Cleanup { node: "a".into(), rsc: "d".into() },
+                attr("master-d", Some("10000")),
+                attr("y", Some("2")),
+                attr("x", None),
+            ]
+        );
+        // The cleanup-only view still refuses attribute changes.
+        assert!(cleanups(&before, &after).unwrap_err().contains("transient attribute"));
+        assert_eq!(
+            got[1].request(),
+            Request::Attr {
+                node: "a".into(),
+                name: "master-d".into(),
+                value: Some("10000".into())
+            }
+        );
+        // A changed node_state is still refused.
+        let mut moved = after.clone();
+        moved.children[0].set_attr("crmd", "offline");
+        assert!(status_changes(&before, &moved).is_err());
     }
 
     /// A fake daemon answering `n` connections: QUERY with `cib`, REPLACE with `replace_reply`
@@ -452,7 +512,7 @@ mod tests {
                         tx.send(x).unwrap();
                         replace_reply.to_string()
                     }
-                    Some(c @ Request::Cleanup { .. }) => {
+                    Some(c @ (Request::Cleanup { .. } | Request::Attr { .. })) => {
                         tx.send(c.to_text()).unwrap();
                         "OK\n".to_string()
                     }
@@ -511,6 +571,23 @@ mod tests {
             .clear();
         save("t", &src, &cib).unwrap();
         assert_eq!(rx.recv().unwrap(), "CLEANUP a d");
+        h.join().unwrap();
+
+        // A set transient attribute (a promotion score): an ATTR request.
+        let (sock, rx, h) = fake_daemon(2, LIVE, "OK\n");
+        let src = CibSource::Live(sock);
+        let mut cib = load("t", &src).unwrap();
+        crate::cib::ops::set_attr(
+            &mut cib,
+            crate::cib::ops::Scope::Status,
+            Some("a"),
+            None,
+            "master-d",
+            "5",
+        )
+        .unwrap();
+        save("t", &src, &cib).unwrap();
+        assert_eq!(rx.recv().unwrap(), "ATTR a master-d\n5");
         h.join().unwrap();
 
         let (sock, _rx, h) = fake_daemon(2, LIVE, "ERR invalid configuration: boom");
