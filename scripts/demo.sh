@@ -61,7 +61,7 @@ kill_node() {
 cleanup() {
   set +e
   for n in alice bob; do kill_node "$n"; done
-  for p in "${COROSYNCS[@]}"; do rm -f /dev/shm/qb-"$p"-* /dev/shm/qb-corosync-"$p"-*; done
+  for p in "${COROSYNCS[@]}"; do rm -rf /dev/shm/qb-"$p"-* /dev/shm/qb-corosync-"$p"-*; done
   [ -n "$MADE_DEV_DRBD" ] && rmdir /dev/drbd
   mountpoint -q "$WORK/mnt" && umount "$WORK/mnt"
   for n in alice bob; do

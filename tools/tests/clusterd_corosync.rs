@@ -218,7 +218,13 @@ impl Cluster {
                 if name.starts_with(&format!("qb-{pid}-"))
                     || name.starts_with(&format!("qb-corosync-{pid}-"))
                 {
-                    let _ = std::fs::remove_file(e.path());
+                    // Per-connection directories and blackbox files.
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
                 }
             }
         }

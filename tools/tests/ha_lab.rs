@@ -116,6 +116,9 @@ struct Lab {
     holders: Vec<Option<Child>>,
     holder_pids: Vec<u32>,
     daemons: Vec<Child>,
+    /// Corosync pids: their libqb files in /dev/shm are removed at the end (a killed corosync
+    /// leaves them behind).
+    corosyncs: Vec<u32>,
     made_dev_drbd: bool,
 }
 
@@ -145,6 +148,7 @@ impl Lab {
             holders: vec![None, None],
             holder_pids: vec![0, 0],
             daemons: Vec::new(),
+            corosyncs: Vec::new(),
             made_dev_drbd,
         };
         Self::remove_namespaces();
@@ -472,6 +476,23 @@ impl Drop for Lab {
             let _ = c.wait();
         }
         Self::remove_namespaces();
+        // libqb's per-connection directories and blackbox files of the killed corosyncs.
+        if let Ok(rd) = std::fs::read_dir("/dev/shm") {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if self.corosyncs.iter().any(|p| {
+                    name.starts_with(&format!("qb-{p}-"))
+                        || name.starts_with(&format!("qb-corosync-{p}-"))
+                }) {
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
+            }
+        }
         if self.made_dev_drbd {
             let _ = std::fs::remove_dir("/dev/drbd");
         }
@@ -519,6 +540,9 @@ fn ha_apache_on_drbd_fails_over_when_the_active_node_dies() {
     for i in 1..=2 {
         let conf = lab.nd(i).join("corosync.conf");
         lab.spawn(i, "corosync", &["-f", "-c", conf.to_str().unwrap()], "corosync.log");
+        // nsenter execs the program: the child's pid is corosync's.
+        let pid = lab.daemons.last().unwrap().id();
+        lab.corosyncs.push(pid);
     }
     for i in 1..=2 {
         lab.wait("corosync answering", 20, || {
