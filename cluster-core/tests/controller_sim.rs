@@ -1299,3 +1299,51 @@ fn promotion_score_through_any_node_promotes_and_history_uses_the_primitive_id()
         assert_eq!(transient(n.ctl.cib(), 2, "master-d"), None, "{}", n.name);
     }
 }
+
+/// A node that starts alone waits (`dc-deadtime`) for the others before it becomes DC; when a
+/// peer shows up it joins at once; when nobody does it goes on alone after the wait. A node
+/// that has seen its peer and then loses it takes over without waiting.
+#[test]
+fn a_node_starting_alone_waits_for_the_others_before_taking_the_dc_role() {
+    let me = Member { node_id: 1, name: "node1".into() };
+    let peer = Member { node_id: 2, name: "node2".into() };
+    let cfg = Config { startup_wait_ms: 20_000, ..Config::new(1, "node1") };
+    let mut c = Controller::new(cfg.clone(), Some(walkthrough(false)));
+    c.tick(1_000);
+    c.on_membership(std::slice::from_ref(&me));
+    assert_eq!(c.dc(), None, "alone at startup: no DC yet");
+    c.tick(15_000);
+    assert_eq!(c.dc(), None);
+    c.on_membership(&[me.clone(), peer.clone()]);
+    assert_eq!(c.dc(), Some(1), "the peer showed up: DC at once");
+    // The peer leaves later: no new wait.
+    c.on_membership(std::slice::from_ref(&me));
+    assert_eq!(c.dc(), Some(1));
+
+    let mut c = Controller::new(cfg.clone(), Some(walkthrough(false)));
+    c.tick(1_000);
+    c.on_membership(std::slice::from_ref(&me));
+    c.tick(20_999);
+    assert_eq!(c.dc(), None);
+    c.tick(21_000);
+    assert_eq!(c.dc(), Some(1), "nobody came: alone after the wait");
+
+    // The CIB's dc-deadtime replaces the configured wait.
+    let mut cib = walkthrough(false);
+    let set = cib.path_mut(&["configuration", "crm_config"]).unwrap().children[0].clone();
+    let mut set = set;
+    set.children.push(
+        Element::new("nvpair")
+            .with_attr("id", "opt-dcdt")
+            .with_attr("name", "dc-deadtime")
+            .with_attr("value", "5s"),
+    );
+    cib.path_mut(&["configuration", "crm_config"]).unwrap().children[0] = set;
+    let mut c = Controller::new(cfg, Some(cib));
+    c.tick(0);
+    c.on_membership(std::slice::from_ref(&me));
+    c.tick(4_000);
+    assert_eq!(c.dc(), None);
+    c.tick(5_000);
+    assert_eq!(c.dc(), Some(1));
+}

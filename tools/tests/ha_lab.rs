@@ -419,6 +419,33 @@ impl Lab {
         }
     }
 
+    /// Powers node `i` on again: link up, a new holder, drbd-ublkd, corosync and clusterd.
+    fn restart_node(&mut self, i: usize) {
+        // A rebooted machine has only its own address (the floating one went with the crash).
+        quiet("ip", &["-n", &Self::ns(i), "addr", "flush", "dev", "eth0"]);
+        netns_lab::must(
+            "ip",
+            &["-n", &Self::ns(i), "addr", "add", &format!("{SUBNET}.{i}/24"), "dev", "eth0"],
+        );
+        quiet("ip", &["-n", &Self::ns(i), "link", "set", "eth0", "up"]);
+        // /run is a tmpfs on a real machine: nothing in it survives the reboot.
+        let run = self.nd(i).join("run");
+        let _ = std::fs::remove_dir_all(&run);
+        std::fs::create_dir_all(run.join("lock")).unwrap();
+        self.start_holder(i);
+        self.spawn(i, bin("drbd-ublkd").to_str().unwrap(), &["--foreground"], "drbd.log");
+        let conf = self.nd(i).join("corosync.conf");
+        self.spawn(i, "corosync", &["-f", "-c", conf.to_str().unwrap()], "corosync.log");
+        let pid = self.daemons.last().unwrap().id();
+        self.corosyncs.push(pid);
+        self.wait("corosync answering after the restart", 20, || {
+            self.on(i, "corosync-cmapctl", &["-g", "runtime.votequorum.this_node_id"])
+                .status
+                .success()
+        });
+        self.spawn(i, env!("CARGO_BIN_EXE_clusterd"), &[], "clusterd.log");
+    }
+
     fn vip_on(&self) -> Vec<usize> {
         // A killed node keeps its addresses in its (dead) namespace: only live nodes count.
         (1..=2)
@@ -693,6 +720,35 @@ fn ha_apache_on_drbd_fails_over_when_the_active_node_dies() {
     let mon =
         String::from_utf8_lossy(&lab.tool(other, "crm_mon", &["-1"], None).stdout).into_owned();
     eprintln!("[halab] crm_mon -1 on the survivor:\n{mon}");
-    assert!(mon.contains(&format!("OFFLINE: [ {PREFIX}{active} ]")) || mon.contains("OFFLINE"));
+    assert!(mon.contains(&format!("OFFLINE: [ {PREFIX}{active} ]")), "{mon}");
+
+    // The killed node comes back (power on: link up, daemons started as at boot). Its
+    // corosync needs a moment to merge with the survivor's: clusterd waits for it instead of
+    // taking the DC role alone (which would promote its stale data: a split brain). It
+    // rejoins, the survivor's CIB wins, its DRBD connects as Secondary and resyncs.
+    // (Where the service ends up afterwards is the scheduler's business and not checked
+    // here: see the README's "Not done yet".)
+    let t_back = Instant::now();
+    lab.restart_node(active);
+    lab.wait("the returning node connected and UpToDate", 90, || {
+        lab.drbdadm(active, &["dstate", "wwwdata"]) == "UpToDate/UpToDate"
+            && lab.drbdadm(active, &["cstate", "wwwdata"]) == "Connected"
+    });
+    eprintln!("[halab] node back and in sync {:?} after its restart", t_back.elapsed());
+    let roles: Vec<String> = (1..=2).map(|i| lab.role(i)).collect();
+    assert_eq!(
+        roles.iter().filter(|r| r.starts_with("Primary/")).count(),
+        1,
+        "one Primary: {roles:?}\n{}",
+        lab.logs()
+    );
+    for i in 1..=2 {
+        assert!(!lab.log(i, "drbd.log").contains("Split-Brain"), "{}", lab.logs());
+    }
+    assert!(
+        lab.log(active, "clusterd.log").contains("alone at startup"),
+        "the returning node waited for its peer\n{}",
+        lab.logs()
+    );
     eprintln!("[halab] whole test took {:?}", t_start.elapsed());
 }

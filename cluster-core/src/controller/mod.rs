@@ -156,6 +156,12 @@ pub struct Config {
     /// How long the DC waits for the result of a dispatched action or fence before counting
     /// it as failed (operation timeout plus `cluster-delay`).
     pub action_timeout_ms: u64,
+    /// Pacemaker's `dc-deadtime` at startup: a node that has never seen another member waits
+    /// this long (from its first tick) for the others before it takes the DC role alone. A
+    /// node whose Corosync has not merged with the running cluster yet would otherwise start
+    /// resources that run elsewhere (with DRBD: a split brain). 0 (the default here) disables
+    /// the wait; otherwise the CIB's `dc-deadtime` cluster option, when set, replaces it.
+    pub startup_wait_ms: u64,
 }
 
 impl Config {
@@ -168,6 +174,7 @@ impl Config {
             fence_retry_ms: 1_000,
             queue_cap: 4_096,
             action_timeout_ms: 80_000,
+            startup_wait_ms: 0,
         }
     }
 }
@@ -232,6 +239,12 @@ pub struct Controller {
     next_key: u64,
     call_id: i64,
     lrm: Element,
+    /// First tick's time (the start of the startup wait).
+    started_ms: Option<u64>,
+    /// Another member was seen at least once (or the startup wait is over).
+    peer_seen: bool,
+    /// Alone at startup: waiting for the other nodes before taking the DC role.
+    holding: bool,
     pending_requests: VecDeque<CibChange>,
     self_inbox: VecDeque<(NodeId, ControllerMsg)>,
     out: VecDeque<Action>,
@@ -269,6 +282,9 @@ impl Controller {
             next_key: 1,
             call_id: 0,
             lrm: Element::new("lrm").with_attr("id", "").with_child(Element::new("lrm_resources")),
+            started_ms: None,
+            peer_seen: false,
+            holding: false,
             pending_requests: VecDeque::new(),
             self_inbox: VecDeque::new(),
             out: VecDeque::new(),
@@ -366,6 +382,25 @@ impl Controller {
             .collect();
         self.members = m;
         let me = self.cfg.node_id;
+        if self.members.iter().any(|x| x.node_id != me) {
+            self.peer_seen = true;
+        }
+        let wait = self.startup_wait_ms();
+        let since = self.started_ms.unwrap_or(self.now_ms);
+        if !self.peer_seen && wait > 0 && self.now_ms < since.saturating_add(wait) {
+            if !self.holding {
+                self.log(format!(
+                    "alone at startup: waiting up to {} s for the other nodes before taking \
+                     the DC role",
+                    wait / 1000
+                ));
+            }
+            self.holding = true;
+            self.dc = None;
+            self.drain();
+            return;
+        }
+        self.holding = false;
         let new_dc = if self.members.iter().any(|x| x.node_id == me) {
             self.members.first().map(|x| x.node_id)
         } else {
@@ -459,6 +494,18 @@ impl Controller {
     /// Time passes (`now_ms` is monotonic milliseconds).
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+        if self.started_ms.is_none() {
+            self.started_ms = Some(now_ms);
+        }
+        if self.holding {
+            let since = self.started_ms.unwrap_or(now_ms);
+            if now_ms >= since.saturating_add(self.startup_wait_ms()) {
+                self.log("nobody else showed up: going on alone".into());
+                self.peer_seen = true;
+                let m = std::mem::take(&mut self.members);
+                self.on_membership(&m);
+            }
+        }
         if let Some(j) = &self.join {
             if now_ms.saturating_sub(j.started_ms) >= self.cfg.join_timeout_ms {
                 self.log("join timeout: going on with the replies received".into());
@@ -1092,6 +1139,17 @@ impl Controller {
         }
         self.graph = Some(g);
         changed
+    }
+
+    /// The startup wait: the CIB's `dc-deadtime`, else [`Config::startup_wait_ms`] (0 when
+    /// the configuration does not wait at all).
+    fn startup_wait_ms(&self) -> u64 {
+        if self.cfg.startup_wait_ms == 0 {
+            return 0;
+        }
+        self.cluster_option("dc-deadtime")
+            .map(|v| crate::scheduler::input::parse_interval(&v, false))
+            .unwrap_or(self.cfg.startup_wait_ms)
     }
 
     fn cluster_option(&self, name: &str) -> Option<String> {

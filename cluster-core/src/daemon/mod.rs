@@ -271,7 +271,9 @@ impl<M: Membership> Daemon<M> {
             .map_err(io(&sock))?;
         listener.set_nonblocking(true).map_err(io(&sock))?;
         let local = mem.local_node_id();
-        let ctl = Controller::new(Config::new(local, name), cib);
+        // Pacemaker's default dc-deadtime: wait for the other nodes when starting alone.
+        let cfg = Config { startup_wait_ms: 20_000, ..Config::new(local, name) };
+        let ctl = Controller::new(cfg, cib);
         let mut d = Daemon {
             mem,
             ctl,
