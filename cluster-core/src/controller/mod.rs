@@ -11,7 +11,9 @@
 //! The DC is the member with the **lowest node id** in the current membership. Membership is
 //! the controller process group (CPG), which delivers the same member list to every member, so
 //! all members compute the same DC without exchanging votes, and a partition's members agree
-//! among themselves. Pacemaker's election compares feature set, uptime and name; with one
+//! among themselves. A node that has never seen another member waits
+//! [`Config::startup_wait_ms`] (`dc-deadtime`) before it becomes DC of a membership of one:
+//! a rebooted node's corosync may not have merged with the running cluster yet. Pacemaker's election compares feature set, uptime and name; with one
 //! feature set in the cluster, uptime is not known identically everywhere, while the id is.
 //!
 //! # Join and CIB versions
@@ -51,7 +53,15 @@
 //! `interval`, `transition-key`, `transition-magic`, `on_node`, `exec-time`, ...: `RSC_last_0`
 //! for one-shot ops, `RSC_OP_INTERVAL` for recurring ones, `RSC_last_failure_0` for failures)
 //! and sent to the DC with the node's interpretation ([`crate::exec::interpret::classify`]).
-//! Recurring results are sent only when rc or status changes.
+//! Recurring results are sent only when rc or status changes. An instance of an anonymous
+//! clone (`WebData:1`) is run and recorded under its primitive's id (`WebData`): the
+//! scheduler numbers instances afresh in every transition.
+//!
+//! # Node attributes
+//! Transient attributes set by tools and agents ([`CibChange::TransientAttr`]: promotion
+//! scores, `crm_attribute -l reboot`) are applied by the DC into the node's
+//! `transient_attributes`, bump `num_updates` and trigger a new transition when the value
+//! changed. A node that comes back after leaving loses them (lifetime "reboot").
 //!
 //! # Clean shutdown
 //! [`Controller::request_shutdown`] sets the node's transient `shutdown` attribute through the
