@@ -673,6 +673,9 @@ fn ha_apache_on_drbd_fails_over_when_the_active_node_dies() {
     assert!(lab.mounted(active), "WebFS mounted on the Primary");
     assert!(!lab.mounted(other), "WebFS not mounted on the Secondary");
     assert!(lab.apache_running(active) && !lab.apache_running(other));
+    // The passive node reaches the service through the floating IP too.
+    let from_other = lab.on_ok(other, "curl", &["-s", "-f", "-m", "2", &format!("http://{VIP}/")]);
+    assert_eq!(from_other, PAGE);
     let status = lab.on_ok(active, "curl", &["-s", "http://localhost/server-status"]);
     assert!(status.contains("Apache Server Status"), "{status}");
     eprintln!(
