@@ -5,7 +5,9 @@
 //! `/dev/drbd/by-res/wwwdata`), `ClusterIP` (`IPaddr2`) and `WebSite` (Debian's
 //! `ocf:heartbeat:apache`), configured with the walkthrough's own crm commands through node 1's
 //! CIB socket. Then the active node is killed hard and everything comes up on the other one,
-//! with an fsynced file intact.
+//! with an fsynced file intact. Finally the killed node boots again (fresh /run, only its own
+//! address): it waits for its peer instead of taking the DC role alone, rejoins, and its DRBD
+//! resyncs as the only Secondary (no split brain).
 //!
 //! # A node
 //! A holder process per node (`ip netns exec halN unshare --mount --uts ... sleep`) owns the
@@ -22,7 +24,8 @@
 //! Every process whose mount namespace is the node's is sent SIGKILL (the holder too): corosync,
 //! clusterd, drbd-ublkd, Apache, agents. With the last process the mount namespace goes away,
 //! the ext4 mount and the FUSE mount with it, and the loop device (bound with autoclear) is
-//! released; the test checks that the loop device is unbound.
+//! released; the test checks that the loop device is unbound. Its link is then taken down: the
+//! dead machine's addresses (the floating one included) answer nobody.
 //!
 //! Needs root, corosync, resource-agents, apache2, curl, /dev/fuse and the agent binary
 //! `drbd-ublk-ocf` next to the tools (built by `cargo build --workspace`); skips otherwise.
