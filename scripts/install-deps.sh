@@ -13,6 +13,7 @@ packages=(
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
   corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcfg-dev libcmap-dev  # membership (rust-corosync links these)
   libxml2-utils            # xmllint: ocf-tester validates agent meta-data against ra-api-1.dtd
+  drbd-utils               # /etc/drbd.conf and ocf:linbit:drbd exist: the HA lab mounts ours over them per node
 )
 
 missing=()

@@ -1210,3 +1210,140 @@ fn clone_notifications_run_the_agents_notify() {
         assert!(ops.into_iter().all(|o| o.attr("operation") != Some("notify")));
     }
 }
+
+/// A promotable clone without promotion scores stays unpromoted; a transient attribute set
+/// through a non-DC node (`crm_attribute -p` run by an agent) reaches every CIB copy and
+/// promotes the instance there; setting the same value again changes nothing. Every node
+/// keeps the history of its anonymous instance under the primitive's id (instance numbers are
+/// the scheduler's and change between transitions).
+#[test]
+fn promotion_score_through_any_node_promotes_and_history_uses_the_primitive_id() {
+    let x = WALKTHROUGH.replace("STONITH", "false").replace("FENCE", "");
+    let start = x.find("<primitive id=\"ClusterIP\"").unwrap();
+    let end = x.find("</resources>").unwrap();
+    let x = format!(
+        "{}{}{}",
+        &x[..start],
+        r#"<clone id="ms"><meta_attributes id="ms-m">
+        <nvpair id="ms-m1" name="promotable" value="true"/>
+        <nvpair id="ms-m2" name="promoted-max" value="1"/>
+        <nvpair id="ms-m3" name="notify" value="true"/></meta_attributes>
+        <primitive id="d" class="ocf" provider="pacemaker" type="Stateful"/></clone>"#,
+        &x[end..]
+    );
+    let x = x.replace(
+        &x[x.find("<constraints>").unwrap()..x.find("</constraints>").unwrap()],
+        "<constraints>",
+    );
+    let mut s = Sim::new(2, &[(0, Element::parse(&x).unwrap())]);
+    s.check_physical = false;
+    s.settle();
+    assert!(s.trace.runs.iter().all(|r| r.2 != "promote"), "no score, no promotion");
+    let n2 = s.by_name("node2");
+    let v0 = cib_version(s.nodes[0].ctl.cib());
+    s.nodes[n2]
+        .ctl
+        .on_cib_request(CibChange::TransientAttr {
+            node: "node2".into(),
+            name: "master-d".into(),
+            value: Some("10".into()),
+        })
+        .unwrap();
+    s.settle();
+    same_cib_everywhere(&s);
+    assert!(cib_version(s.nodes[0].ctl.cib()) > v0);
+    for n in &s.nodes {
+        assert_eq!(transient(n.ctl.cib(), 2, "master-d").as_deref(), Some("10"), "{}", n.name);
+    }
+    let promotes: Vec<_> = s.trace.runs.iter().filter(|r| r.2 == "promote").collect();
+    assert_eq!(promotes.len(), 1, "{:?}", s.trace.runs);
+    assert_eq!(promotes[0].0, "node2");
+    // History: one lrm_resource "d" per node, none with an instance number.
+    for n in &s.nodes {
+        let ns = n.ctl.cib().child("status").unwrap();
+        let mut ids = Vec::new();
+        for st in ns.children_named("node_state") {
+            if let Some(lrs) = st.path(&["lrm", "lrm_resources"]) {
+                ids.extend(lrs.children_named("lrm_resource").filter_map(|l| l.attr("id")));
+            }
+        }
+        assert!(ids.iter().all(|i| *i == "d"), "{ids:?}");
+    }
+    assert!(ops_of(s.nodes[0].ctl.cib(), 2, "d")
+        .iter()
+        .any(|o| o.attr("operation") == Some("promote") && o.attr("rc-code") == Some("0")));
+    // The same value again: no new version, nothing run.
+    let (v1, runs) = (cib_version(s.nodes[0].ctl.cib()), s.trace.runs.len());
+    s.nodes[n2]
+        .ctl
+        .on_cib_request(CibChange::TransientAttr {
+            node: "node2".into(),
+            name: "master-d".into(),
+            value: Some("10".into()),
+        })
+        .unwrap();
+    s.settle();
+    assert_eq!(cib_version(s.nodes[0].ctl.cib()), v1);
+    assert_eq!(s.trace.runs.len(), runs);
+    // Deleting it is carried too.
+    s.nodes[n2]
+        .ctl
+        .on_cib_request(CibChange::TransientAttr {
+            node: "node2".into(),
+            name: "master-d".into(),
+            value: None,
+        })
+        .unwrap();
+    s.settle();
+    for n in &s.nodes {
+        assert_eq!(transient(n.ctl.cib(), 2, "master-d"), None, "{}", n.name);
+    }
+}
+
+/// A node that starts alone waits (`dc-deadtime`) for the others before it becomes DC; when a
+/// peer shows up it joins at once; when nobody does it goes on alone after the wait. A node
+/// that has seen its peer and then loses it takes over without waiting.
+#[test]
+fn a_node_starting_alone_waits_for_the_others_before_taking_the_dc_role() {
+    let me = Member { node_id: 1, name: "node1".into() };
+    let peer = Member { node_id: 2, name: "node2".into() };
+    let cfg = Config { startup_wait_ms: 20_000, ..Config::new(1, "node1") };
+    let mut c = Controller::new(cfg.clone(), Some(walkthrough(false)));
+    c.tick(1_000);
+    c.on_membership(std::slice::from_ref(&me));
+    assert_eq!(c.dc(), None, "alone at startup: no DC yet");
+    c.tick(15_000);
+    assert_eq!(c.dc(), None);
+    c.on_membership(&[me.clone(), peer.clone()]);
+    assert_eq!(c.dc(), Some(1), "the peer showed up: DC at once");
+    // The peer leaves later: no new wait.
+    c.on_membership(std::slice::from_ref(&me));
+    assert_eq!(c.dc(), Some(1));
+
+    let mut c = Controller::new(cfg.clone(), Some(walkthrough(false)));
+    c.tick(1_000);
+    c.on_membership(std::slice::from_ref(&me));
+    c.tick(20_999);
+    assert_eq!(c.dc(), None);
+    c.tick(21_000);
+    assert_eq!(c.dc(), Some(1), "nobody came: alone after the wait");
+
+    // The CIB's dc-deadtime replaces the configured wait.
+    let mut cib = walkthrough(false);
+    let set = cib.path_mut(&["configuration", "crm_config"]).unwrap().children[0].clone();
+    let mut set = set;
+    set.children.push(
+        Element::new("nvpair")
+            .with_attr("id", "opt-dcdt")
+            .with_attr("name", "dc-deadtime")
+            .with_attr("value", "5s"),
+    );
+    cib.path_mut(&["configuration", "crm_config"]).unwrap().children[0] = set;
+    let mut c = Controller::new(cfg, Some(cib));
+    c.tick(0);
+    c.on_membership(std::slice::from_ref(&me));
+    c.tick(4_000);
+    assert_eq!(c.dc(), None);
+    c.tick(5_000);
+    assert_eq!(c.dc(), Some(1));
+}

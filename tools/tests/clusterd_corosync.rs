@@ -218,7 +218,13 @@ impl Cluster {
                 if name.starts_with(&format!("qb-{pid}-"))
                     || name.starts_with(&format!("qb-corosync-{pid}-"))
                 {
-                    let _ = std::fs::remove_file(e.path());
+                    // Per-connection directories and blackbox files.
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
                 }
             }
         }
@@ -395,10 +401,16 @@ fn two_node_clusterd_runs_dummy_and_moves_it_on_standby() {
         epoch(&c.cib(2)) != before && c.tool_ok(2, "crm", &["configure", "show"]).contains("5min")
     });
 
-    // A status-only change is refused clearly through the socket.
-    let o = c.tool(1, "crm_attribute", &["-N", "rcd1", "-l", "reboot", "-n", "x", "-v", "1"]);
-    assert!(!o.status.success(), "transient attribute changes are not supported yet");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing changed"));
+    // A transient attribute set through node 1 reaches node 2's copy; deleted through node 2.
+    c.tool_ok(1, "crm_attribute", &["-N", "rcd1", "-l", "reboot", "-n", "rcd-x", "-v", "1"]);
+    let query = ["-N", "rcd1", "-l", "reboot", "-n", "rcd-x", "-G", "-q"];
+    c.wait("transient attribute on node 2", 30, || {
+        String::from_utf8_lossy(&c.tool(2, "crm_attribute", &query).stdout).trim() == "1"
+    });
+    c.tool_ok(2, "crm_attribute", &["-N", "rcd1", "-l", "reboot", "-n", "rcd-x", "-D"]);
+    c.wait("transient attribute deleted on node 1", 30, || {
+        !c.tool(1, "crm_attribute", &query).status.success()
+    });
 
     // The Dummy fails behind the cluster's back: its monitor notices, the failure is counted
     // and the resource recovered; `crm_resource --cleanup` (a status change, carried as a

@@ -213,8 +213,9 @@ pub fn load(tool: &str, src: &CibSource) -> Result<Element, Failure> {
 /// Saves the CIB to `src` atomically. For the live CIB, what changed since [`load`] goes to
 /// the daemon: a changed `configuration` section as `REPLACE` (applied cluster-wide through
 /// the DC; status changes made alongside are not applied, with a warning), a status-only
-/// change as `CLEANUP` requests when it only removed resource history or fail counts
-/// ([`crate::daemon::proto::cleanups`]); nothing changed: nothing sent.
+/// change as `CLEANUP` requests for removed resource history or fail counts and `ATTR`
+/// requests for other transient attributes set or deleted
+/// ([`crate::daemon::proto::status_changes`]); nothing changed: nothing sent.
 ///
 /// # Errors
 /// Write failure: exit 73 (`CANTCREAT`), nothing changed. Live: any other status change is
@@ -241,14 +242,14 @@ pub fn save(tool: &str, src: &CibSource, cib: &Element) -> Result<(), Failure> {
                 Failure::new(
                     exit::ERROR,
                     format!(
-                        "{tool}: {why}: only configuration changes and resource cleanups can \
-                         be applied to the live CIB through clusterd; nothing changed"
+                        "{tool}: {why}: only configuration changes, resource cleanups and \
+                         transient attributes can be applied to the live CIB through clusterd; nothing changed"
                     ),
                 )
             };
-            let list = crate::daemon::proto::cleanups(before, after).map_err(refuse)?;
-            for (node, rsc) in list {
-                call(sock, &Request::Cleanup { node, rsc }).map_err(|e| {
+            let list = crate::daemon::proto::status_changes(before, after).map_err(refuse)?;
+            for change in list {
+                call(sock, &change.request()).map_err(|e| {
                     Failure::new(exit::DISCONNECT, format!("{tool}: Could not update the CIB: {e}"))
                 })?;
             }

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use crate::exec::types::NotifyVars;
 use crate::scheduler::input::{Kind, Role, RscDef, SchedulerInput};
 use crate::scheduler::Transition;
+use crate::status::RscView;
 
 use super::NodeId;
 
@@ -122,7 +123,8 @@ fn notify_task(task: &str) -> Option<(&str, &str)> {
 
 /// The notification variables of clone `clone` for a `typ` notification of `op`: instances
 /// changing in this transition, instances active before it (those that get a
-/// pre-notification), the cluster's nodes and those online.
+/// pre-notification), promoted and unpromoted instances before it, the cluster's nodes and
+/// those online.
 fn notify_vars(
     input: &SchedulerInput,
     t: &Transition,
@@ -153,6 +155,26 @@ fn notify_vars(
         }
     }
     v.active = active.into_iter().collect();
+    // The instances' roles before the transition (`promoted` / `unpromoted`, the legacy
+    // `master` / `slave` lists): what a promotable agent reads to know where its peer is
+    // Primary.
+    for r in &t.before.resources {
+        let RscView::Clone { id, instances, .. } = r else { continue };
+        if id != clone {
+            continue;
+        }
+        for inst in instances {
+            let RscView::Primitive(p) = inst else { continue };
+            let list = match p.role.as_str() {
+                "Promoted" => &mut v.promoted,
+                "Unpromoted" => &mut v.unpromoted,
+                _ => continue,
+            };
+            for n in &p.nodes {
+                list.push((p.id.clone(), n.clone()));
+            }
+        }
+    }
     for a in t.actions.iter().filter(|a| !a.pseudo && mine(&a.rsc)) {
         if !v.active.iter().any(|p| p.0 == a.rsc) && !v.inactive.contains(&a.rsc) {
             v.inactive.push(a.rsc.clone());
@@ -395,5 +417,21 @@ mod tests {
         assert!(post.iter().all(|a| a.notify.as_ref().unwrap().notify_type == "post"));
         // Pseudo actions carry no variables.
         assert!(g.actions.iter().filter(|a| a.pseudo).all(|a| a.notify.is_none()));
+    }
+
+    #[test]
+    fn promotable_notifications_list_the_promoted_instances() {
+        let g = graph_of(&cib(
+            r#"<clone id="c"><meta_attributes id="cm"><nvpair id="cm1" name="notify" value="true"/><nvpair id="cm2" name="promotable" value="true"/><nvpair id="cm3" name="promoted-max" value="1"/></meta_attributes><primitive id="d" class="ocf" provider="pacemaker" type="Stateful"/></clone>"#,
+            r#"<lrm_resource id="d" class="ocf" provider="pacemaker" type="Stateful"><lrm_rsc_op id="d_last_0" operation="promote" interval="0" rc-code="0" op-status="0" call-id="3" transition-key="1:1:0:x"/></lrm_resource>"#,
+        ));
+        let pre: Vec<&GraphAction> =
+            g.actions.iter().filter(|a| a.task.starts_with("pre_notify_") && !a.pseudo).collect();
+        assert!(!pre.is_empty(), "{:?}", g.actions);
+        for a in pre {
+            let v = a.notify.as_ref().unwrap();
+            assert_eq!(v.promoted.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(), vec!["n1"]);
+            assert!(v.unpromoted.is_empty(), "{:?}", v.unpromoted);
+        }
     }
 }

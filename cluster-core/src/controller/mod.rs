@@ -11,7 +11,9 @@
 //! The DC is the member with the **lowest node id** in the current membership. Membership is
 //! the controller process group (CPG), which delivers the same member list to every member, so
 //! all members compute the same DC without exchanging votes, and a partition's members agree
-//! among themselves. Pacemaker's election compares feature set, uptime and name; with one
+//! among themselves. A node that has never seen another member waits
+//! [`Config::startup_wait_ms`] (`dc-deadtime`) before it becomes DC of a membership of one:
+//! a rebooted node's corosync may not have merged with the running cluster yet. Pacemaker's election compares feature set, uptime and name; with one
 //! feature set in the cluster, uptime is not known identically everywhere, while the id is.
 //!
 //! # Join and CIB versions
@@ -51,7 +53,15 @@
 //! `interval`, `transition-key`, `transition-magic`, `on_node`, `exec-time`, ...: `RSC_last_0`
 //! for one-shot ops, `RSC_OP_INTERVAL` for recurring ones, `RSC_last_failure_0` for failures)
 //! and sent to the DC with the node's interpretation ([`crate::exec::interpret::classify`]).
-//! Recurring results are sent only when rc or status changes.
+//! Recurring results are sent only when rc or status changes. An instance of an anonymous
+//! clone (`WebData:1`) is run and recorded under its primitive's id (`WebData`): the
+//! scheduler numbers instances afresh in every transition.
+//!
+//! # Node attributes
+//! Transient attributes set by tools and agents ([`CibChange::TransientAttr`]: promotion
+//! scores, `crm_attribute -l reboot`) are applied by the DC into the node's
+//! `transient_attributes`, bump `num_updates` and trigger a new transition when the value
+//! changed. A node that comes back after leaving loses them (lifetime "reboot").
 //!
 //! # Clean shutdown
 //! [`Controller::request_shutdown`] sets the node's transient `shutdown` attribute through the
@@ -156,6 +166,12 @@ pub struct Config {
     /// How long the DC waits for the result of a dispatched action or fence before counting
     /// it as failed (operation timeout plus `cluster-delay`).
     pub action_timeout_ms: u64,
+    /// Pacemaker's `dc-deadtime` at startup: a node that has never seen another member waits
+    /// this long (from its first tick) for the others before it takes the DC role alone. A
+    /// node whose Corosync has not merged with the running cluster yet would otherwise start
+    /// resources that run elsewhere (with DRBD: a split brain). 0 (the default here) disables
+    /// the wait; otherwise the CIB's `dc-deadtime` cluster option, when set, replaces it.
+    pub startup_wait_ms: u64,
 }
 
 impl Config {
@@ -168,6 +184,7 @@ impl Config {
             fence_retry_ms: 1_000,
             queue_cap: 4_096,
             action_timeout_ms: 80_000,
+            startup_wait_ms: 0,
         }
     }
 }
@@ -232,6 +249,12 @@ pub struct Controller {
     next_key: u64,
     call_id: i64,
     lrm: Element,
+    /// First tick's time (the start of the startup wait).
+    started_ms: Option<u64>,
+    /// Another member was seen at least once (or the startup wait is over).
+    peer_seen: bool,
+    /// Alone at startup: waiting for the other nodes before taking the DC role.
+    holding: bool,
     pending_requests: VecDeque<CibChange>,
     self_inbox: VecDeque<(NodeId, ControllerMsg)>,
     out: VecDeque<Action>,
@@ -269,6 +292,9 @@ impl Controller {
             next_key: 1,
             call_id: 0,
             lrm: Element::new("lrm").with_attr("id", "").with_child(Element::new("lrm_resources")),
+            started_ms: None,
+            peer_seen: false,
+            holding: false,
             pending_requests: VecDeque::new(),
             self_inbox: VecDeque::new(),
             out: VecDeque::new(),
@@ -366,6 +392,25 @@ impl Controller {
             .collect();
         self.members = m;
         let me = self.cfg.node_id;
+        if self.members.iter().any(|x| x.node_id != me) {
+            self.peer_seen = true;
+        }
+        let wait = self.startup_wait_ms();
+        let since = self.started_ms.unwrap_or(self.now_ms);
+        if !self.peer_seen && wait > 0 && self.now_ms < since.saturating_add(wait) {
+            if !self.holding {
+                self.log(format!(
+                    "alone at startup: waiting up to {} s for the other nodes before taking \
+                     the DC role",
+                    wait / 1000
+                ));
+            }
+            self.holding = true;
+            self.dc = None;
+            self.drain();
+            return;
+        }
+        self.holding = false;
         let new_dc = if self.members.iter().any(|x| x.node_id == me) {
             self.members.first().map(|x| x.node_id)
         } else {
@@ -459,6 +504,18 @@ impl Controller {
     /// Time passes (`now_ms` is monotonic milliseconds).
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+        if self.started_ms.is_none() {
+            self.started_ms = Some(now_ms);
+        }
+        if self.holding {
+            let since = self.started_ms.unwrap_or(now_ms);
+            if now_ms >= since.saturating_add(self.startup_wait_ms()) {
+                self.log("nobody else showed up: going on alone".into());
+                self.peer_seen = true;
+                let m = std::mem::take(&mut self.members);
+                self.on_membership(&m);
+            }
+        }
         if let Some(j) = &self.join {
             if now_ms.saturating_sub(j.started_ms) >= self.cfg.join_timeout_ms {
                 self.log("join timeout: going on with the replies received".into());
@@ -567,12 +624,14 @@ impl Controller {
                 if Some(from) != self.dc {
                     return;
                 }
+                let rsc = self.history_id(&rsc);
                 self.run_local(tkey, rsc, task, interval_ms, None);
             }
             ControllerMsg::RunNotify { tkey, rsc, vars } => {
                 if Some(from) != self.dc {
                     return;
                 }
+                let rsc = self.history_id(&rsc);
                 self.run_local(tkey, rsc, "notify".into(), 0, Some(*vars));
             }
             ControllerMsg::OpDone {
@@ -652,12 +711,11 @@ impl Controller {
             let lrm = j.replies.get(&m.node_id).and_then(|r| r.1.clone());
             let ns = self.node_state_mut(m.node_id, &m.name);
             if ns.attr("join") != Some("member") {
-                // Back from a (clean or fenced) departure: a finished shutdown no longer holds.
-                if let Some(ta) = ns.child_mut("transient_attributes") {
-                    for set in ta.children.iter_mut() {
-                        set.children.retain(|nv| nv.attr("name") != Some("shutdown"));
-                    }
-                }
+                // Back from a (clean or fenced) departure: its transient attributes (lifetime
+                // "reboot": a finished shutdown, promotion scores of data that may have aged
+                // meanwhile, fail counts) went with it, as Pacemaker's attribute manager
+                // forgets a node that leaves. Its agents set them again.
+                ns.children.retain(|c| c.name != "transient_attributes");
             }
             ns.set_attr("in_ccm", "true");
             ns.set_attr("crmd", "online");
@@ -734,6 +792,11 @@ impl Controller {
         &mut st.children[pos]
     }
 
+    fn node_state(&self, id: NodeId) -> Option<&Element> {
+        let sid = id.to_string();
+        self.cib.child("status")?.children_named("node_state").find(|n| n.attr("id") == Some(&sid))
+    }
+
     fn node_id_by_name(&self, name: &str) -> Option<NodeId> {
         if let Some(id) = self.member_id(name) {
             return Some(id);
@@ -793,6 +856,26 @@ impl Controller {
                 self.log(format!("{node} asks to shut down"));
                 self.publish();
                 self.abort("shutdown request");
+                return Ok(());
+            }
+            CibChange::TransientAttr { node, name, value } => {
+                let id = self
+                    .node_id_by_name(&node)
+                    .ok_or_else(|| RequestError::NoSuchNode(node.clone()))?;
+                let same = self
+                    .node_state(id)
+                    .map(|ns| transient_of(ns, &name) == value.as_deref())
+                    .unwrap_or(value.is_none());
+                if same {
+                    // Unchanged: no new CIB version and no new transition (agents may set the
+                    // same score on every monitor).
+                    return Ok(());
+                }
+                self.set_transient(id, &node, &name, value.as_deref());
+                bump_updates(&mut self.cib);
+                self.log(format!("attribute {name} of {node} set to {value:?}"));
+                self.publish();
+                self.abort("transient attribute changed");
                 return Ok(());
             }
             CibChange::Cleanup { node, rsc } => {
@@ -1068,6 +1151,17 @@ impl Controller {
         changed
     }
 
+    /// The startup wait: the CIB's `dc-deadtime`, else [`Config::startup_wait_ms`] (0 when
+    /// the configuration does not wait at all).
+    fn startup_wait_ms(&self) -> u64 {
+        if self.cfg.startup_wait_ms == 0 {
+            return 0;
+        }
+        self.cluster_option("dc-deadtime")
+            .map(|v| crate::scheduler::input::parse_interval(&v, false))
+            .unwrap_or(self.cfg.startup_wait_ms)
+    }
+
     fn cluster_option(&self, name: &str) -> Option<String> {
         let cc = self.cib.path(&["configuration", "crm_config"])?;
         for set in cc.children_named("cluster_property_set") {
@@ -1232,6 +1326,50 @@ impl Controller {
     fn local_busy(&self) -> u32 {
         self.local_ops.values().filter(|o| o.interval_ms == 0 && o.reported.is_none()).count()
             as u32
+    }
+
+    /// The id under which a node keeps the history of `rsc`: an instance of an anonymous clone
+    /// (`WebData:1`, not `globally-unique`) is recorded under its primitive's id (`WebData`),
+    /// as Pacemaker does: instance numbers are the scheduler's, assigned afresh in every
+    /// transition, so the same instance may be called `:0` in one and `:1` in the next. With
+    /// the number in the history, one node would collect several "instances" of one anonymous
+    /// clone and the scheduler would stop the extra ones. Anything else is returned as is.
+    fn history_id(&self, rsc: &str) -> String {
+        let Some((base, _)) = rsc.split_once(':') else { return rsc.to_string() };
+        let Some(res) = self.cib.path(&["configuration", "resources"]) else {
+            return rsc.to_string();
+        };
+        fn find<'a>(
+            e: &'a Element,
+            id: &str,
+            clone: Option<&'a Element>,
+        ) -> Option<Option<&'a Element>> {
+            for c in &e.children {
+                let clone = if c.name == "clone" || c.name == "master" { Some(c) } else { clone };
+                if c.name == "primitive" && c.attr("id") == Some(id) {
+                    return Some(clone);
+                }
+                if let Some(found) = find(c, id, clone) {
+                    return Some(found);
+                }
+            }
+            None
+        }
+        let unique = |c: &Element| {
+            c.children_named("meta_attributes").any(|m| {
+                m.children_named("nvpair").any(|nv| {
+                    nv.attr("name") == Some("globally-unique")
+                        && matches!(
+                            nv.attr("value").map(str::to_ascii_lowercase).as_deref(),
+                            Some("true" | "yes" | "1" | "on" | "y")
+                        )
+                })
+            })
+        };
+        match find(res, base, None) {
+            Some(Some(clone)) if !unique(clone) => base.to_string(),
+            _ => rsc.to_string(),
+        }
     }
 
     fn build_request(&self, rsc: &str, task: &str, interval_ms: u64) -> Option<AgentRequest> {
@@ -1417,6 +1555,17 @@ impl Controller {
         let expected = tkey.split(':').nth(2).and_then(|s| s.parse::<i32>().ok()).unwrap_or(0);
         let outcome = classify(&task, interval_ms, OcfExit::from_code(expected), res);
         let ok = !matches!(outcome, Outcome::Failed(_));
+        if !ok {
+            // The agent's own words, on the node that ran it (the DC only sees rc/status).
+            let tail: Vec<&str> = res.stderr.lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            self.log(format!(
+                "{rsc}_{task}_{interval_ms} failed here: rc={rc} status={status} reason={:?}; \
+                 stderr: {}",
+                res.exit_reason.as_deref().unwrap_or(""),
+                tail.join(" | ")
+            ));
+        }
         self.call_id += 1;
         let call_id = self.call_id;
         let base = rsc.split(':').next().unwrap_or(&rsc).to_string();

@@ -43,6 +43,17 @@ pub enum CibChange {
         /// Node name.
         node: String,
     },
+    /// Set (or with `None` delete) a transient node attribute in
+    /// `status/node_state/transient_attributes` (`crm_attribute -l reboot`, promotion scores
+    /// set by agents with `crm_attribute -p`, `attrd_updater`).
+    TransientAttr {
+        /// Node name.
+        node: String,
+        /// Attribute name.
+        name: String,
+        /// New value; `None` deletes.
+        value: Option<String>,
+    },
 }
 
 /// One controller-to-controller message.
@@ -314,6 +325,12 @@ fn enc_change(w: &mut W, c: &CibChange) {
             w.u8(4);
             w.s(node);
         }
+        CibChange::TransientAttr { node, name, value } => {
+            w.u8(5);
+            w.s(node);
+            w.s(name);
+            w.opt(value);
+        }
     }
 }
 
@@ -323,6 +340,11 @@ fn dec_change(r: &mut R) -> Result<CibChange, DecodeError> {
         2 => CibChange::NodeAttr { node: r.s("node")?, name: r.s("name")?, value: r.opt("value")? },
         3 => CibChange::Cleanup { node: r.s("node")?, rsc: r.s("rsc")? },
         4 => CibChange::Shutdown { node: r.s("node")? },
+        5 => CibChange::TransientAttr {
+            node: r.s("node")?,
+            name: r.s("name")?,
+            value: r.opt("value")?,
+        },
         tag => return Err(DecodeError::Tag { what: "change", tag }),
     })
 }
@@ -467,6 +489,16 @@ mod tests {
             }),
             ControllerMsg::Change(CibChange::Cleanup { node: "n".into(), rsc: "vip".into() }),
             ControllerMsg::Change(CibChange::Shutdown { node: "node2".into() }),
+            ControllerMsg::Change(CibChange::TransientAttr {
+                node: "node2".into(),
+                name: "master-WebData".into(),
+                value: Some("10000".into()),
+            }),
+            ControllerMsg::Change(CibChange::TransientAttr {
+                node: "node1".into(),
+                name: "master-WebData".into(),
+                value: None,
+            }),
             ControllerMsg::RunOp {
                 tkey: "1:2:0:1".into(),
                 rsc: "vip".into(),

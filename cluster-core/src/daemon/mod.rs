@@ -229,6 +229,10 @@ pub struct Daemon<M: Membership> {
     /// The clean shutdown completed: [`Daemon::run`] returns.
     done: bool,
     t0: Instant,
+    /// Wall-clock time at `t0`, in ms since the epoch: the controller's clock is this plus the
+    /// monotonic time elapsed since, so history timestamps (`last-rc-change`) are epoch seconds
+    /// as Pacemaker writes them while timeouts never see the wall clock jump.
+    epoch_at_t0_ms: u64,
 }
 
 impl<M: Membership> Daemon<M> {
@@ -267,8 +271,10 @@ impl<M: Membership> Daemon<M> {
             .map_err(io(&sock))?;
         listener.set_nonblocking(true).map_err(io(&sock))?;
         let local = mem.local_node_id();
-        let ctl = Controller::new(Config::new(local, name), cib);
-        let d = Daemon {
+        // Pacemaker's default dc-deadtime: wait for the other nodes when starting alone.
+        let cfg = Config { startup_wait_ms: 20_000, ..Config::new(local, name) };
+        let ctl = Controller::new(cfg, cib);
+        let mut d = Daemon {
             mem,
             ctl,
             runner,
@@ -284,7 +290,15 @@ impl<M: Membership> Daemon<M> {
             leaving: Vec::new(),
             done: false,
             t0: Instant::now(),
+            epoch_at_t0_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
         };
+        // The controller's clock starts at the epoch-based time before any membership event
+        // (a join started at 0 would time out on the first tick).
+        let now = d.now_ms();
+        d.ctl.tick(now);
         d.log(&format!("started as node {local}"));
         Ok(d)
     }
@@ -294,7 +308,7 @@ impl<M: Membership> Daemon<M> {
     }
 
     fn now_ms(&self) -> u64 {
-        self.t0.elapsed().as_millis() as u64
+        self.epoch_at_t0_ms + self.t0.elapsed().as_millis() as u64
     }
 
     /// The controller (for inspection).
@@ -523,13 +537,21 @@ impl<M: Membership> Daemon<M> {
             }
         };
         let reply = match Request::parse(&text) {
-            None => {
-                "ERR unknown request (expected QUERY, REPLACE, CLEANUP or SHUTDOWN)".to_string()
-            }
+            None => "ERR unknown request (expected QUERY, REPLACE, CLEANUP, ATTR or SHUTDOWN)"
+                .to_string(),
             Some(Request::Cleanup { node, rsc }) => {
                 match self.ctl.on_cib_request(CibChange::Cleanup { node, rsc }) {
                     Err(e) => format!("ERR {e}"),
                     Ok(()) => "OK\n".to_string(),
+                }
+            }
+            Some(Request::Attr { node, name, value }) => {
+                match self.ctl.on_cib_request(CibChange::TransientAttr { node, name, value }) {
+                    Err(e) => format!("ERR {e}"),
+                    Ok(()) => {
+                        let _ = self.perform();
+                        "OK\n".to_string()
+                    }
                 }
             }
             Some(Request::Shutdown) => {

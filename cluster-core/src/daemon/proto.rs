@@ -15,6 +15,11 @@
 //!   (`CibChange::Cleanup`, applied by the DC, which then probes it again); answered once the
 //!   controller accepted it. Tools produce it from a status section whose only change is
 //!   removed history or fail counts ([`cleanups`]).
+//! * `ATTR <node> <name>` then optionally a newline and a value: set (value given) or delete
+//!   (no newline) a transient node attribute (`CibChange::TransientAttr`, applied by the DC);
+//!   answered once the controller accepted it. Tools produce it from a status section whose
+//!   change is a set or deleted transient attribute ([`status_changes`]): `crm_attribute -l
+//!   reboot`, `crm_attribute -p` (promotion scores set by agents), `crm_master`.
 //! * `SHUTDOWN`: leave the cluster cleanly: the node's resources move away (or stop), then the
 //!   daemon answers and exits (`clusterd --shutdown`, systemd's `ExecStop`).
 //!
@@ -126,6 +131,15 @@ pub enum Request {
     },
     /// `SHUTDOWN`.
     Shutdown,
+    /// `ATTR <node> <name>[\n<value>]`.
+    Attr {
+        /// Node name.
+        node: String,
+        /// Attribute name.
+        name: String,
+        /// New value; `None` deletes.
+        value: Option<String>,
+    },
 }
 
 impl Request {
@@ -145,6 +159,19 @@ impl Request {
                 _ => None,
             };
         }
+        if let Some(rest) = text.strip_prefix("ATTR ") {
+            let (head, value) = match rest.split_once('\n') {
+                Some((h, v)) => (h, Some(v.to_string())),
+                None => (rest, None),
+            };
+            let mut w = head.split(' ');
+            return match (w.next(), w.next(), w.next()) {
+                (Some(n), Some(a), None) if !n.is_empty() && !a.is_empty() => {
+                    Some(Request::Attr { node: n.to_string(), name: a.to_string(), value })
+                }
+                _ => None,
+            };
+        }
         text.strip_prefix("REPLACE ").map(|x| Request::Replace(x.to_string()))
     }
 
@@ -155,6 +182,8 @@ impl Request {
             Request::Replace(x) => format!("REPLACE {x}"),
             Request::Cleanup { node, rsc } => format!("CLEANUP {node} {rsc}"),
             Request::Shutdown => "SHUTDOWN".to_string(),
+            Request::Attr { node, name, value: Some(v) } => format!("ATTR {node} {name}\n{v}"),
+            Request::Attr { node, name, value: None } => format!("ATTR {node} {name}"),
         }
     }
 }
@@ -188,6 +217,41 @@ pub fn call_timeout(path: &Path, req: &Request, timeout: Duration) -> Result<Str
     }
 }
 
+/// A status-section change a tool can carry to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    /// Forget a resource's history and failures on a node (`CLEANUP`).
+    Cleanup {
+        /// Node name.
+        node: String,
+        /// Resource id (clone suffix dropped).
+        rsc: String,
+    },
+    /// Set or delete one transient node attribute (`ATTR`).
+    Attr {
+        /// Node name.
+        node: String,
+        /// Attribute name.
+        name: String,
+        /// New value; `None` deletes.
+        value: Option<String>,
+    },
+}
+
+impl StatusChange {
+    /// The socket request carrying this change.
+    pub fn request(&self) -> Request {
+        match self {
+            StatusChange::Cleanup { node, rsc } => {
+                Request::Cleanup { node: node.clone(), rsc: rsc.clone() }
+            }
+            StatusChange::Attr { node, name, value } => {
+                Request::Attr { node: node.clone(), name: name.clone(), value: value.clone() }
+            }
+        }
+    }
+}
+
 /// The cleanups `(node, resource)` that turn status section `before` into `after`, when the
 /// only differences are removed resource histories (`lrm_resource`) and removed
 /// `fail-count-*` / `last-failure-*` transient attributes (what `crm_resource --cleanup` and
@@ -197,11 +261,38 @@ pub fn call_timeout(path: &Path, req: &Request, timeout: Duration) -> Result<Str
 /// Any other difference (a new or changed attribute, a changed history, a node added or
 /// removed), named in the message.
 pub fn cleanups(before: &Element, after: &Element) -> Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    let list = status_diff(before, after, false)?;
+    Ok(list
+        .into_iter()
+        .filter_map(|c| match c {
+            StatusChange::Cleanup { node, rsc } => Some((node, rsc)),
+            StatusChange::Attr { .. } => None,
+        })
+        .collect())
+}
+
+/// The changes that turn status section `before` into `after`: cleanups as in [`cleanups`],
+/// plus every other transient attribute set, changed or deleted (one [`StatusChange::Attr`]
+/// each), in document order.
+///
+/// # Errors
+/// A changed resource history, node state or node list, named in the message.
+pub fn status_changes(before: &Element, after: &Element) -> Result<Vec<StatusChange>, String> {
+    status_diff(before, after, true)
+}
+
+fn status_diff(
+    before: &Element,
+    after: &Element,
+    attrs_too: bool,
+) -> Result<Vec<StatusChange>, String> {
+    let mut out: Vec<StatusChange> = Vec::new();
+    let mut attr_changes: Vec<StatusChange> = Vec::new();
     let mut add = |node: &str, rsc: &str| {
         let rsc = rsc.split(':').next().unwrap_or(rsc).to_string();
-        if !out.iter().any(|(n, r)| n == node && *r == rsc) {
-            out.push((node.to_string(), rsc));
+        let c = StatusChange::Cleanup { node: node.to_string(), rsc };
+        if !out.contains(&c) {
+            out.push(c);
         }
     };
     let states =
@@ -238,13 +329,21 @@ pub fn cleanups(before: &Element, after: &Element) -> Result<Vec<(String, String
                 .unwrap_or_default()
         };
         let (tb, ta) = (attrs(nb), attrs(na));
+        let name_of = |p: &Element| p.attr("name").unwrap_or("").to_string();
         for p in &ta {
             if !tb.contains(p) {
-                return Err(format!(
-                    "transient attribute {} of {uname} set (transient attributes cannot be set \
-                     on the live CIB yet)",
-                    p.attr("name").unwrap_or("?")
-                ));
+                if !attrs_too {
+                    return Err(format!(
+                        "transient attribute {} of {uname} set (transient attributes cannot be \
+                         set here)",
+                        name_of(p)
+                    ));
+                }
+                attr_changes.push(StatusChange::Attr {
+                    node: uname.clone(),
+                    name: name_of(p),
+                    value: Some(p.attr("value").unwrap_or("").to_string()),
+                });
             }
         }
         for p in &tb {
@@ -252,16 +351,25 @@ pub fn cleanups(before: &Element, after: &Element) -> Result<Vec<(String, String
                 continue;
             }
             let name = p.attr("name").unwrap_or("");
+            if ta.iter().any(|q| q.attr("name") == Some(name)) {
+                // Changed in place: already carried as a set above.
+                continue;
+            }
             let rsc = ["fail-count-", "last-failure-"]
                 .iter()
                 .find_map(|pre| name.strip_prefix(pre))
                 .map(|r| r.split('#').next().unwrap_or(r));
             match rsc {
                 Some(r) if !r.is_empty() => add(&uname, r),
+                _ if attrs_too => attr_changes.push(StatusChange::Attr {
+                    node: uname.clone(),
+                    name: name.to_string(),
+                    value: None,
+                }),
                 _ => {
                     return Err(format!(
                         "transient attribute {name} of {uname} deleted (transient attributes \
-                         cannot be changed on the live CIB yet)"
+                         cannot be changed here)"
                     ))
                 }
             }
@@ -275,6 +383,7 @@ pub fn cleanups(before: &Element, after: &Element) -> Result<Vec<(String, String
             return Err(format!("node_state of {uname} changed"));
         }
     }
+    out.extend(attr_changes);
     if out.is_empty() && before != after {
         return Err("the status section changed".into());
     }
@@ -313,6 +422,66 @@ mod tests {
         assert_eq!(Request::parse("CLEANUP n1 d x"), None);
         let r = Request::Replace("<x/>".into());
         assert_eq!(Request::parse(&r.to_text()), Some(r));
+        for value in [Some("10000".to_string()), Some(String::new()), Some("a b\nc".into()), None] {
+            let a = Request::Attr { node: "n1".into(), name: "master-d".into(), value };
+            assert_eq!(Request::parse(&a.to_text()), Some(a));
+        }
+        assert_eq!(Request::parse("ATTR n1"), None);
+        assert_eq!(Request::parse("ATTR n1 a b\nv"), None);
+    }
+
+    fn node_state(attrs: &[(&str, &str)]) -> Element {
+        let mut set = Element::new("instance_attributes").with_attr("id", "status-1");
+        for (n, v) in attrs {
+            set.children.push(
+                Element::new("nvpair")
+                    .with_attr("id", &format!("status-1-{n}"))
+                    .with_attr("name", n)
+                    .with_attr("value", v),
+            );
+        }
+        let mut ta = Element::new("transient_attributes").with_attr("id", "1");
+        ta.children.push(set);
+        let mut ns = Element::new("node_state").with_attr("id", "1").with_attr("uname", "a");
+        ns.children.push(ta);
+        let mut st = Element::new("status");
+        st.children.push(ns);
+        st
+    }
+
+    #[test]
+    fn status_changes_carry_transient_attributes() {
+        let before = node_state(&[("master-d", "1000"), ("x", "1"), ("fail-count-d#start_0", "1")]);
+        let after = node_state(&[("master-d", "10000"), ("y", "2")]);
+        let got = status_changes(&before, &after).unwrap();
+        let attr = |n: &str, v: Option<&str>| StatusChange::Attr {
+            node: "a".into(),
+            name: n.into(),
+            value: v.map(str::to_string),
+        };
+        assert_eq!(
+            got,
+            vec![
+                StatusChange::Cleanup { node: "a".into(), rsc: "d".into() },
+                attr("master-d", Some("10000")),
+                attr("y", Some("2")),
+                attr("x", None),
+            ]
+        );
+        // The cleanup-only view still refuses attribute changes.
+        assert!(cleanups(&before, &after).unwrap_err().contains("transient attribute"));
+        assert_eq!(
+            got[1].request(),
+            Request::Attr {
+                node: "a".into(),
+                name: "master-d".into(),
+                value: Some("10000".into())
+            }
+        );
+        // A changed node_state is still refused.
+        let mut moved = after.clone();
+        moved.children[0].set_attr("crmd", "offline");
+        assert!(status_changes(&before, &moved).is_err());
     }
 
     /// A fake daemon answering `n` connections: QUERY with `cib`, REPLACE with `replace_reply`
@@ -343,7 +512,7 @@ mod tests {
                         tx.send(x).unwrap();
                         replace_reply.to_string()
                     }
-                    Some(c @ Request::Cleanup { .. }) => {
+                    Some(c @ (Request::Cleanup { .. } | Request::Attr { .. })) => {
                         tx.send(c.to_text()).unwrap();
                         "OK\n".to_string()
                     }
@@ -402,6 +571,23 @@ mod tests {
             .clear();
         save("t", &src, &cib).unwrap();
         assert_eq!(rx.recv().unwrap(), "CLEANUP a d");
+        h.join().unwrap();
+
+        // A set transient attribute (a promotion score): an ATTR request.
+        let (sock, rx, h) = fake_daemon(2, LIVE, "OK\n");
+        let src = CibSource::Live(sock);
+        let mut cib = load("t", &src).unwrap();
+        crate::cib::ops::set_attr(
+            &mut cib,
+            crate::cib::ops::Scope::Status,
+            Some("a"),
+            None,
+            "master-d",
+            "5",
+        )
+        .unwrap();
+        save("t", &src, &cib).unwrap();
+        assert_eq!(rx.recv().unwrap(), "ATTR a master-d\n5");
         h.join().unwrap();
 
         let (sock, _rx, h) = fake_daemon(2, LIVE, "ERR invalid configuration: boom");

@@ -13,7 +13,8 @@
 //!
 //! Environment: `CLUSTERD_STATE_DIR` (saved CIB, default `/var/lib/pacemaker/cib`),
 //! `CLUSTERD_RUN_DIR` (socket, default `/run/clusterd`), `HA_RSCTMP` (agents' state
-//! directory, default `/run/resource-agents`). Logs go to stderr as `clusterd[NODE]: ...`.
+//! directory, default `/run/resource-agents`). Agents run with the directory of this binary in
+//! front of their `PATH`, so our `drbdadm` & co. win over other packages' tools. Logs go to stderr as `clusterd[NODE]: ...`.
 //! Exits 1 when corosync goes away.
 #![forbid(unsafe_code)]
 
@@ -79,10 +80,14 @@ fn real_main() -> Result<()> {
         .with_context(|| format!("cannot join CPG group {group:?} (is corosync running?)"))?;
     let local = mem.local_node_id();
     let name = name.unwrap_or_else(|| mem.node_name(local));
+    // Our own tools (drbdadm, crm_attribute, ...) sit next to this binary: agents find them
+    // first, ahead of any other package's binaries of the same name.
+    let own_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from));
     let mut exec = ExecConfig {
         node_name: Some(name.clone()),
         node_id: Some(local.to_string()),
-        sbin_dir: std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)),
+        sbin_dir: own_dir.clone(),
+        path_prefix: own_dir.into_iter().collect(),
         ..ExecConfig::default()
     };
     if let Some(d) = std::env::var_os("HA_RSCTMP").filter(|v| !v.is_empty()) {
