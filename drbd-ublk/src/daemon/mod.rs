@@ -39,6 +39,7 @@
 
 pub mod conn;
 pub mod engine;
+pub mod local_io;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -248,6 +248,15 @@ impl UringDisk {
         Ok(n)
     }
 
+    /// Have the kernel signal `eventfd` whenever a completion is posted, so that a thread
+    /// waiting on other events too can learn about completions.
+    ///
+    /// # Errors
+    /// The `io_uring_register` error.
+    pub fn register_eventfd(&self, eventfd: std::os::unix::io::RawFd) -> std::io::Result<()> {
+        self.ring.submitter().register_eventfd(eventfd)
+    }
+
     /// Block until an operation completes; `None` if nothing is in flight.
     ///
     /// # Errors
