@@ -40,6 +40,7 @@
 pub mod conn;
 pub mod engine;
 pub mod local_io;
+pub mod testbed;
 pub mod wire;
 
 use std::collections::BTreeMap;
