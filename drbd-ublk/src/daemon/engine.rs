@@ -33,7 +33,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,8 @@ use crate::repl::{
 pub const QUEUE_DEPTH: usize = 256;
 /// Period of the engine's clock tick.
 const TICK: Duration = Duration::from_millis(100);
+/// How long the engine waits on the ring alone before it sleeps on its queue.
+const RING_WAIT: Duration = Duration::from_micros(200);
 /// Longest time between two status publications while only I/O is going on.
 const PUBLISH_EVERY: Duration = Duration::from_millis(5);
 
@@ -415,7 +417,25 @@ impl Engine {
         self.publish();
         loop {
             let mut admin = false;
-            match rx.recv_timeout(TICK) {
+            // With ring operations in flight and nothing queued, wait on the ring itself for
+            // a moment (one wake-up from the kernel instead of two through the notifier);
+            // commands that come meanwhile wait at most that long.
+            let next = if self.ring_busy() {
+                match rx.try_recv() {
+                    Ok(cmd) => Ok(cmd),
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        if self.ring_wait(RING_WAIT) > 0 {
+                            Err(RecvTimeoutError::Timeout)
+                        } else {
+                            rx.recv_timeout(TICK)
+                        }
+                    }
+                }
+            } else {
+                rx.recv_timeout(TICK)
+            };
+            match next {
                 Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(cmd) => {
                     admin |= !Self::is_io(&cmd);
@@ -486,6 +506,34 @@ impl Engine {
             }
             if seen == 0 {
                 return;
+            }
+        }
+    }
+
+    fn ring_busy(&self) -> bool {
+        self.disk.as_ref().and_then(|d| d.uring.as_ref()).is_some_and(|u| u.busy())
+    }
+
+    /// Waits up to `t` on the ring and feeds what finished to the replicator; returns how
+    /// many ring completions were seen.
+    fn ring_wait(&mut self, t: Duration) -> usize {
+        let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) else { return 0 };
+        let mut done = std::mem::take(&mut self.finished);
+        let r = u.wait_for(t, &mut |f| done.push(f));
+        for f in done.drain(..) {
+            self.finished_op(f);
+        }
+        self.finished = done;
+        match r {
+            Ok(n) => {
+                if n > 0 {
+                    self.drain();
+                }
+                n
+            }
+            Err(e) => {
+                eprintln!("drbd {}: io_uring wait: {e}", self.name());
+                0
             }
         }
     }

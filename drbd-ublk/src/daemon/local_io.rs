@@ -236,6 +236,25 @@ impl UringIo {
         }
     }
 
+    /// Waits up to `timeout` for a ring completion without waking the notifier, then
+    /// handles everything finished like [`UringIo::reap`]; returns the ring completions seen.
+    ///
+    /// # Errors
+    /// The `io_uring_enter` error.
+    pub fn wait_for(
+        &mut self,
+        timeout: std::time::Duration,
+        done: &mut impl FnMut(Finished),
+    ) -> io::Result<usize> {
+        match self.disk.wait_completion_for(timeout)? {
+            Some(c) => {
+                self.complete(c, done);
+                Ok(1 + self.reap(done))
+            }
+            None => Ok(self.reap(done)),
+        }
+    }
+
     fn complete(&mut self, c: crate::io::DiskCompletion, done: &mut impl FnMut(Finished)) {
         let n = (c.tag >> PART_BITS) as usize;
         let part = (c.tag & ((1 << PART_BITS) - 1)) as usize;

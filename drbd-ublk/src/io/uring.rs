@@ -281,6 +281,36 @@ impl UringDisk {
         Ok(self.reap())
     }
 
+    /// Wait up to `timeout` for a completion (if anything is in flight), without signalling
+    /// the registered eventfd for completions reaped here: the caller is the one waiting.
+    ///
+    /// # Errors
+    /// The `io_uring_enter` error other than the timeout.
+    pub fn wait_completion_for(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<Option<DiskCompletion>> {
+        if let Some(c) = self.reap() {
+            return Ok(Some(c));
+        }
+        if self.in_flight() == 0 {
+            return Ok(None);
+        }
+        self.submit_pending()?;
+        self.ring.completion().disable_eventfd();
+        let ts = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        let r = self.ring.submitter().submit_with_args(1, &args);
+        self.ring.completion().enable_eventfd();
+        match r {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(self.reap())
+    }
+
     fn reap(&mut self) -> Option<DiskCompletion> {
         let cqe = self.ring.completion().next()?;
         let slot = cqe.user_data() as usize;
