@@ -7,9 +7,12 @@
 //! * `raw1`: io_uring `O_DIRECT` writes to one file ([`UringDisk`]);
 //! * `raw2`: the same write to two files, done when both are (the local-mirror limit);
 //! * `standalone`, `protoA`, `protoC`: the engine ([`Node`]: replicator + the daemon's engine
-//!   thread and local I/O path) driven through [`EngineBackend`] by one thread per request
-//!   in flight (as the front-end's workers do); protocols A and C with a second engine in the
-//!   same process connected over 127.0.0.1 through the daemon's connection code.
+//!   thread and local I/O path) driven by one thread through the queued interface
+//!   ([`EngineQueue`], as a queue-based front-end would); protocols A and C with a second
+//!   engine in the same process connected over 127.0.0.1 through the daemon's connection
+//!   code;
+//! * `standalone-blocking`: the same as `standalone` through the blocking interface
+//!   (`EngineBackend`, one thread per write in flight, as the FUSE front-end's workers).
 //!
 //! Also measured in the same run: the loopback TCP round trip (one byte ping-pong,
 //! `TCP_NODELAY`). A counting global allocator reports allocations per write of each run.
@@ -25,11 +28,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use drbd_ublk::daemon::engine::Admin;
+use drbd_ublk::daemon::engine::{Admin, EngineQueue, QueuedOp};
 use drbd_ublk::daemon::testbed::{Node, NodeSpec};
 use drbd_ublk::fuse::BlockBackend;
 use drbd_ublk::io::{Disk, DiskOp, UringConfig, UringDisk};
-use drbd_ublk::repl::{DiskState, Protocol, Role};
+use drbd_ublk::repl::{DiskState, Payload, Protocol, Role};
 
 struct Counting;
 
@@ -75,7 +78,8 @@ const PATTERNS: [Pattern; 3] = [
     Pattern { name: "seq1m-qd4", bs: 1 << 20, qd: 4, random: false },
 ];
 
-const CONFIGS: [&str; 5] = ["raw1", "raw2", "standalone", "protoA", "protoC"];
+const CONFIGS: [&str; 6] =
+    ["raw1", "raw2", "standalone", "standalone-blocking", "protoA", "protoC"];
 
 /// Latency histogram: 1 µs buckets up to 200 ms.
 struct Hist {
@@ -253,6 +257,51 @@ fn raw_run(files: &[PathBuf], p: &Pattern, span: u64, secs: f64) -> Result<Res> 
     Ok(Res { ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
 }
 
+/// One thread keeps `qd` writes in flight through the engine's queued interface; payload
+/// buffers are reused once the engine let go of them.
+fn engine_queue_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
+    let mut q = node.queue(p.qd);
+    let span = node.size_bytes();
+    let mut pool: Vec<Payload> = (0..p.qd).map(|_| Payload::from(vec![0xa5u8; p.bs])).collect();
+    let mut started = vec![Instant::now(); p.qd];
+    let mut offs = Offsets::new(0x9e37, span, p, 0);
+    let mut hist = Hist::new();
+    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(secs);
+    let mut submit = |q: &mut EngineQueue, slot: usize, data: Payload| -> Result<Instant> {
+        let t = Instant::now();
+        q.submit(slot as u64, QueuedOp::Write { sector: offs.next() / 512, data, fua: false })?;
+        Ok(t)
+    };
+    for slot in 0..p.qd {
+        started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
+    }
+    let mut ops = 0u64;
+    while let Some(d) = q.wait()? {
+        if let Err(e) = d.result {
+            bail!("engine write: {e}");
+        }
+        let slot = d.tag as usize;
+        let now = Instant::now();
+        hist.add(now - started[slot]);
+        ops += 1;
+        if now < end {
+            // The engine may still hold a clone (e.g. in the transfer log until the barrier
+            // ack): then this slot gets a fresh buffer.
+            if Payload::strong_count(&pool[slot]) > 1 {
+                pool[slot] = Payload::from(vec![0xa5u8; p.bs]);
+            }
+            started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
+        }
+    }
+    let el = t0.elapsed().as_secs_f64();
+    let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
+    Ok(Res { ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
+}
+
+/// One thread per write in flight through the blocking interface (as the FUSE front-end's
+/// workers use it).
 fn engine_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
     let backend = Arc::new(node.backend());
     let span = node.size_bytes();
@@ -356,7 +405,7 @@ fn wait(node: &Node, what: &str, cond: impl Fn(&drbd_ublk::ctl::ResourceStatus) 
 fn start_engines(cfg: &str, dir: &Path) -> Result<Vec<Node>> {
     let a_file = dir.join("node-a");
     let b_file = dir.join("node-b");
-    if cfg == "standalone" {
+    if cfg.starts_with("standalone") {
         let a = Node::start(&NodeSpec {
             resource: "bench".into(),
             node: "alpha".into(),
@@ -482,7 +531,8 @@ fn main() -> Result<()> {
             let r = match cfg.as_str() {
                 "raw1" => raw_run(&raw_files[..1], p, bytes, secs)?,
                 "raw2" => raw_run(&raw_files, p, bytes, secs)?,
-                _ => engine_run(&nodes[0], p, secs)?,
+                "standalone-blocking" => engine_run(&nodes[0], p, secs)?,
+                _ => engine_queue_run(&nodes[0], p, secs)?,
             };
             eprintln!(
                 "{:<12} {:<11} {:>9.0} IOPS {:>8.1} MB/s mean {:>8.1} us p99 {:>6} us",

@@ -118,6 +118,16 @@ pub enum Cmd {
         /// Reply channel.
         reply: SyncSender<Result<(), IoError>>,
     },
+    /// A request of the queued interface ([`EngineQueue`]): completes on a shared channel
+    /// with its tag, so one thread can keep many requests in flight.
+    Queued {
+        /// Caller's tag.
+        tag: u64,
+        /// What.
+        op: QueuedOp,
+        /// Completion channel (room for every request in flight: the engine never waits).
+        reply: SyncSender<QueuedDone>,
+    },
     /// Administrative operation.
     Admin {
         /// What.
@@ -190,6 +200,39 @@ enum Pending {
     Write(SyncSender<Result<(), IoError>>),
     Read(SyncSender<Result<Payload, IoError>>),
     Flush(SyncSender<Result<(), IoError>>),
+    Queued(u64, SyncSender<QueuedDone>),
+}
+
+/// An operation of the queued interface.
+#[derive(Debug, Clone)]
+pub enum QueuedOp {
+    /// Write `data` at `sector`; `fua`: durable on completion (forced unit access).
+    Write {
+        /// First sector.
+        sector: u64,
+        /// Data (a multiple of 512 bytes).
+        data: Payload,
+        /// Force unit access.
+        fua: bool,
+    },
+    /// Read `len` sectors.
+    Read {
+        /// First sector.
+        sector: u64,
+        /// Sectors.
+        len: u32,
+    },
+    /// Make every completed write durable.
+    Flush,
+}
+
+/// Completion of a [`QueuedOp`].
+#[derive(Debug, Clone)]
+pub struct QueuedDone {
+    /// The caller's tag.
+    pub tag: u64,
+    /// Read data (reads) or `None`; or the error.
+    pub result: Result<Option<Payload>, IoError>,
 }
 
 /// The backing device and its metadata.
@@ -481,7 +524,12 @@ impl Engine {
     fn is_io(cmd: &Cmd) -> bool {
         matches!(
             cmd,
-            Cmd::Write { .. } | Cmd::Read { .. } | Cmd::Flush { .. } | Cmd::IoReady | Cmd::Peer { .. }
+            Cmd::Write { .. }
+                | Cmd::Read { .. }
+                | Cmd::Flush { .. }
+                | Cmd::Queued { .. }
+                | Cmd::IoReady
+                | Cmd::Peer { .. }
         )
     }
 
@@ -643,6 +691,9 @@ impl Engine {
                 Pending::Read(r) => {
                     let _ = r.send(Err(IoError::Eio));
                 }
+                Pending::Queued(tag, r) => {
+                    let _ = r.try_send(QueuedDone { tag, result: Err(IoError::Eio) });
+                }
             }
         }
         self.publish();
@@ -656,7 +707,10 @@ impl Engine {
     }
 
     fn handle(&mut self, cmd: Cmd) {
-        let app = matches!(cmd, Cmd::Write { .. } | Cmd::Read { .. } | Cmd::Flush { .. });
+        let app = matches!(
+            cmd,
+            Cmd::Write { .. } | Cmd::Read { .. } | Cmd::Flush { .. } | Cmd::Queued { .. }
+        );
         // Hold application requests while a failed disk waits to be detached (and keep
         // their order behind those already held).
         if app && ((self.failed && !self.detach_refused) || !self.held.is_empty()) {
@@ -679,6 +733,18 @@ impl Engine {
             Cmd::Flush { reply } => {
                 let tag = self.tag(Pending::Flush(reply));
                 self.repl.on_flush(tag);
+            }
+            Cmd::Queued { tag: user, op, reply } => {
+                let tag = self.tag(Pending::Queued(user, reply));
+                match op {
+                    QueuedOp::Write { sector, data, fua } => {
+                        self.repl.on_write(WriteReq { tag, sector, fua, data })
+                    }
+                    QueuedOp::Read { sector, len } => {
+                        self.repl.on_read(ReadReq { tag, sector, len })
+                    }
+                    QueuedOp::Flush => self.repl.on_flush(tag),
+                }
             }
             Cmd::Admin { op, reply } => {
                 let r = self.admin(op);
@@ -852,6 +918,11 @@ impl Engine {
             Some(Pending::Read(r)) => {
                 let _ = r.send(result.and_then(|d| d.ok_or(IoError::Eio)));
             }
+            Some(Pending::Queued(tag, r)) => {
+                // Never blocks: the queue's owner keeps no more requests in flight than the
+                // channel holds.
+                let _ = r.try_send(QueuedDone { tag, result });
+            }
             None => {}
         }
     }
@@ -1004,6 +1075,75 @@ impl EngineBackend {
     /// A backend of `size_bytes` over the engine behind `tx`.
     pub fn new(tx: SyncSender<Cmd>, size_bytes: u64) -> EngineBackend {
         EngineBackend { tx, size_bytes }
+    }
+}
+
+/// The queued interface to the engine: one thread keeps up to `depth` requests in flight and
+/// collects their completions, tagged, from one channel (what a queue-based front-end such
+/// as ublk needs; [`EngineBackend`] blocks one thread per request).
+pub struct EngineQueue {
+    tx: SyncSender<Cmd>,
+    done_tx: SyncSender<QueuedDone>,
+    done_rx: Receiver<QueuedDone>,
+    depth: usize,
+    in_flight: usize,
+    size_bytes: u64,
+}
+
+impl EngineQueue {
+    /// A queue of at most `depth` requests in flight to the engine behind `tx`.
+    pub fn new(tx: SyncSender<Cmd>, size_bytes: u64, depth: usize) -> EngineQueue {
+        let depth = depth.max(1);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(depth);
+        EngineQueue { tx, done_tx, done_rx, depth, in_flight: 0, size_bytes }
+    }
+
+    /// Size of the device in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Requests submitted and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Submits a request (blocks only while the engine's command queue is full).
+    ///
+    /// # Errors
+    /// `WouldBlock` when `depth` requests are in flight (collect one first), `EINVAL` for a
+    /// misaligned write, `EIO` when the engine is gone.
+    pub fn submit(&mut self, tag: u64, op: QueuedOp) -> io::Result<()> {
+        if self.in_flight >= self.depth {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if let QueuedOp::Write { sector, data, .. } = &op {
+            check_aligned(sector * 512, data.len())?;
+        }
+        let reply = self.done_tx.clone();
+        self.tx.send(Cmd::Queued { tag, op, reply }).map_err(|_| gone())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Waits for the next completion; `None` if nothing is in flight.
+    ///
+    /// # Errors
+    /// `EIO` when the engine is gone.
+    pub fn wait(&mut self) -> io::Result<Option<QueuedDone>> {
+        if self.in_flight == 0 {
+            return Ok(None);
+        }
+        let d = self.done_rx.recv().map_err(|_| gone())?;
+        self.in_flight -= 1;
+        Ok(Some(d))
+    }
+
+    /// The next completion if one is ready (never blocks).
+    pub fn try_wait(&mut self) -> Option<QueuedDone> {
+        let d = self.done_rx.try_recv().ok()?;
+        self.in_flight -= 1;
+        Some(d)
     }
 }
 

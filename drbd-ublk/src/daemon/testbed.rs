@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::conn::NetCtl;
-use super::engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, QUEUE_DEPTH};
+use super::engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, EngineQueue, QUEUE_DEPTH};
 use crate::ctl::{CtlError, ResourceStatus};
 use crate::meta::{self, CreateOptions, MetaDisk};
 use crate::net::LinkConfig;
@@ -106,6 +106,11 @@ impl Node {
     /// The front-end's view of the engine.
     pub fn backend(&self) -> EngineBackend {
         EngineBackend::new(self.tx.clone(), self.size_bytes)
+    }
+
+    /// The queued interface to the engine, `depth` requests in flight at most.
+    pub fn queue(&self, depth: usize) -> EngineQueue {
+        EngineQueue::new(self.tx.clone(), self.size_bytes, depth)
     }
 
     /// Usable size in bytes.
