@@ -313,7 +313,11 @@ fn engine_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
         let b = Arc::clone(&backend);
         let pat = *p;
         // Sequential streams start far apart so they do not overlap.
-        let start = if p.random { 0 } else { (span / p.qd as u64 / pat.bs as u64) * t as u64 * pat.bs as u64 };
+        let start = if p.random {
+            0
+        } else {
+            (span / p.qd as u64 / pat.bs as u64) * t as u64 * pat.bs as u64
+        };
         threads.push(std::thread::spawn(move || -> std::io::Result<(u64, Hist)> {
             let data = vec![0xa5u8; pat.bs];
             let mut offs = Offsets::new(0x9e37 + t as u64 * 7919, span, &pat, start);
@@ -395,7 +399,11 @@ fn prepare(path: &Path, bytes: u64) -> Result<()> {
     Ok(())
 }
 
-fn wait(node: &Node, what: &str, cond: impl Fn(&drbd_ublk::ctl::ResourceStatus) -> bool) -> Result<()> {
+fn wait(
+    node: &Node,
+    what: &str,
+    cond: impl Fn(&drbd_ublk::ctl::ResourceStatus) -> bool,
+) -> Result<()> {
     if !node.wait_for(Duration::from_secs(20), cond) {
         bail!("{what}: timed out; status {:?}", node.status());
     }
@@ -413,7 +421,8 @@ fn start_engines(cfg: &str, dir: &Path) -> Result<Vec<Node>> {
             protocol: Protocol::C,
             link: None,
         })?;
-        a.admin(Admin::NewCurrentUuid { clear_bitmap: true }).map_err(|e| anyhow::anyhow!("{e}"))?;
+        a.admin(Admin::NewCurrentUuid { clear_bitmap: true })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         a.admin(Admin::Primary { force: false }).map_err(|e| anyhow::anyhow!("{e}"))?;
         wait(&a, "Primary", |s| s.role == Role::Primary && s.disk == DiskState::UpToDate)?;
         return Ok(vec![a]);
@@ -437,9 +446,8 @@ fn start_engines(cfg: &str, dir: &Path) -> Result<Vec<Node>> {
     let e = |e: drbd_ublk::ctl::CtlError| anyhow::anyhow!("{e}");
     a.admin(Admin::Connect { discard_my_data: false }).map_err(e)?;
     b.admin(Admin::Connect { discard_my_data: false }).map_err(e)?;
-    let connected = |s: &drbd_ublk::ctl::ResourceStatus| {
-        s.cstate == drbd_ublk::repl::ConnState::Connected
-    };
+    let connected =
+        |s: &drbd_ublk::ctl::ResourceStatus| s.cstate == drbd_ublk::repl::ConnState::Connected;
     wait(&a, "connect", connected)?;
     wait(&b, "connect", connected)?;
     a.admin(Admin::NewCurrentUuid { clear_bitmap: true }).map_err(e)?;
@@ -457,9 +465,9 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| {
-                l.split(':').nth(1).unwrap_or("").trim().to_string()
-            })
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
@@ -512,17 +520,18 @@ fn main() -> Result<()> {
     let bytes = size_mib << 20;
     // Engine files carry internal metadata at the end: a little larger.
     let md_extra = 8 << 20;
-    for (f, b) in [("raw-a", bytes), ("raw-b", bytes), ("node-a", bytes + md_extra), ("node-b", bytes + md_extra)] {
+    for (f, b) in [
+        ("raw-a", bytes),
+        ("raw-b", bytes),
+        ("node-a", bytes + md_extra),
+        ("node-b", bytes + md_extra),
+    ] {
         prepare(&dir.join(f), b).with_context(|| format!("prepare {f}"))?;
     }
     println!("machine: {}", machine());
     println!("files: {} ({} MiB each), {secs} s per run", dir.display(), size_mib);
     let rtt = tcp_rtt(20_000)?;
-    println!(
-        "loopback TCP round trip: mean {:.1} us, p99 {} us",
-        rtt.mean_us(),
-        rtt.pct_us(0.99)
-    );
+    println!("loopback TCP round trip: mean {:.1} us, p99 {} us", rtt.mean_us(), rtt.pct_us(0.99));
     let raw_files = [dir.join("raw-a"), dir.join("raw-b")];
     let mut results: Vec<(String, String, Res)> = Vec::new();
     for cfg in &configs {
@@ -562,7 +571,8 @@ fn main() -> Result<()> {
             );
         }
     }
-    let get = |p: &str, c: &str| results.iter().find(|(pn, cn, _)| pn == p && cn == c).map(|x| &x.2);
+    let get =
+        |p: &str, c: &str| results.iter().find(|(pn, cn, _)| pn == p && cn == c).map(|x| &x.2);
     println!();
     println!("| pattern | standalone / raw1 | protoA / raw2 | protoC / raw2 |");
     println!("|---|---:|---:|---:|");

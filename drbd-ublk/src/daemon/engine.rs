@@ -258,10 +258,7 @@ impl AttachedDisk {
         let data = OpenOptions::new().read(true).write(true).open(backing)?;
         let md_file = OpenOptions::new().read(true).write(true).open(md.path())?;
         let uring = if std::env::var_os("DRBD_UBLK_SYNC_IO").is_some() {
-            eprintln!(
-                "drbd: {}: DRBD_UBLK_SYNC_IO set: synchronous local I/O",
-                backing.display()
-            );
+            eprintln!("drbd: {}: DRBD_UBLK_SYNC_IO set: synchronous local I/O", backing.display());
             None
         } else {
             match UringIo::open(backing) {
@@ -388,7 +385,9 @@ impl Engine {
         let Some(u) = d.uring.as_ref() else { return };
         if self.notifier.is_none() {
             let Some(own) = self.own.clone() else {
-                eprintln!("drbd {name}: no engine queue for the io_uring notifier: synchronous local I/O");
+                eprintln!(
+                    "drbd {name}: no engine queue for the io_uring notifier: synchronous local I/O"
+                );
                 d.uring = None;
                 return;
             };

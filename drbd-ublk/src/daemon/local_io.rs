@@ -265,7 +265,8 @@ impl UringIo {
                 if let (Some(p), Some(b)) = (slot.read.as_mut(), c.buf) {
                     let off = part * buf_bytes;
                     let dst = Arc::get_mut(p).expect("read payload is not shared yet");
-                    dst[off..off + bytes as usize].copy_from_slice(&self.disk.buf(b)[..bytes as usize]);
+                    dst[off..off + bytes as usize]
+                        .copy_from_slice(&self.disk.buf(b)[..bytes as usize]);
                 }
             }
             Err(e) => {
@@ -324,22 +325,23 @@ impl Notifier {
         let pending = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (e, p, s) = (Arc::clone(&efd), Arc::clone(&pending), Arc::clone(&stop));
-        let thread = std::thread::Builder::new().name(format!("drbd-{name}-io")).spawn(move || {
-            let mut v = [0u8; 8];
-            loop {
-                // SAFETY: reads 8 bytes into a local buffer of 8 bytes from a valid eventfd.
-                let r = unsafe { libc::read(e.as_raw_fd(), v.as_mut_ptr().cast(), 8) };
-                if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    return;
+        let thread =
+            std::thread::Builder::new().name(format!("drbd-{name}-io")).spawn(move || {
+                let mut v = [0u8; 8];
+                loop {
+                    // SAFETY: reads 8 bytes into a local buffer of 8 bytes from a valid eventfd.
+                    let r = unsafe { libc::read(e.as_raw_fd(), v.as_mut_ptr().cast(), 8) };
+                    if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                        return;
+                    }
+                    if s.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if !p.swap(true, Ordering::AcqRel) && engine.send(Cmd::IoReady).is_err() {
+                        return;
+                    }
                 }
-                if s.load(Ordering::Acquire) {
-                    return;
-                }
-                if !p.swap(true, Ordering::AcqRel) && engine.send(Cmd::IoReady).is_err() {
-                    return;
-                }
-            }
-        })?;
+            })?;
         Ok(Notifier { efd, pending, stop, thread: Some(thread) })
     }
 
