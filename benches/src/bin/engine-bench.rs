@@ -348,6 +348,26 @@ fn engine_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
     Ok(Res { ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
 }
 
+/// Latency of a flush (`fdatasync` through the ring) right after a 4 KiB write: what the
+/// peer pays per epoch under DRBD's write ordering (barrier → flush).
+fn raw_flush(file: &Path, n: usize, span: u64) -> Result<Hist> {
+    let cfg = UringConfig { queue_depth: 2, buf_bytes: 4096, read_only: false };
+    let mut d = UringDisk::open(file, cfg)?;
+    let b = d.take_buf().context("buffer")?;
+    let mut rng = Rng(0x77);
+    let mut h = Hist::new();
+    for _ in 0..n {
+        let off = (rng.next() % (span / 4096)) * 4096;
+        d.submit(DiskOp::write(1, off, 4096, b)).map_err(|r| anyhow::anyhow!("{r}"))?;
+        d.wait_completion()?.context("write")?.result?;
+        let t = Instant::now();
+        d.submit(DiskOp::flush(2)).map_err(|r| anyhow::anyhow!("{r}"))?;
+        d.wait_completion()?.context("flush")?.result?;
+        h.add(t.elapsed());
+    }
+    Ok(h)
+}
+
 fn free_port() -> Result<std::net::SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?)
@@ -532,6 +552,12 @@ fn main() -> Result<()> {
     println!("files: {} ({} MiB each), {secs} s per run", dir.display(), size_mib);
     let rtt = tcp_rtt(20_000)?;
     println!("loopback TCP round trip: mean {:.1} us, p99 {} us", rtt.mean_us(), rtt.pct_us(0.99));
+    let flush = raw_flush(&dir.join("raw-a"), 200, bytes)?;
+    println!(
+        "flush (fdatasync) after a 4 KiB write: mean {:.1} us, p99 {} us",
+        flush.mean_us(),
+        flush.pct_us(0.99)
+    );
     let raw_files = [dir.join("raw-a"), dir.join("raw-b")];
     let mut results: Vec<(String, String, Res)> = Vec::new();
     for cfg in &configs {
@@ -598,6 +624,11 @@ fn main() -> Result<()> {
             r.hist.mean_us(),
             rtt.mean_us(),
             over
+        );
+        println!(
+            "  the same minus one peer flush per write (barrier → flush, mean {:.1} us): {:.1} us",
+            flush.mean_us(),
+            over - flush.mean_us()
         );
     }
     Ok(())

@@ -50,6 +50,9 @@ use crate::repl::{
 pub const QUEUE_DEPTH: usize = 256;
 /// Period of the engine's clock tick.
 const TICK: Duration = Duration::from_millis(100);
+/// How long application requests are held at most while a failed disk waits for the
+/// requests in flight to finish before it can be detached.
+const HOLD_MAX: Duration = Duration::from_secs(5);
 /// How long the engine waits on the ring alone before it sleeps on its queue.
 const RING_WAIT: Duration = Duration::from_micros(200);
 /// Longest time between two status publications while only I/O is going on.
@@ -321,6 +324,8 @@ pub struct Engine {
     /// The replicator refused the detach after a failure for another reason than requests
     /// in flight: requests are not held any more.
     detach_refused: bool,
+    /// When the disk failed.
+    failed_at: Instant,
     /// When the status was last published.
     last_publish: Instant,
     /// Reused list of finished ring operations.
@@ -365,6 +370,7 @@ impl Engine {
             failed: false,
             held: VecDeque::with_capacity(QUEUE_DEPTH),
             detach_refused: false,
+            failed_at: now,
             last_publish: now,
             finished: Vec::with_capacity(usize::from(super::local_io::URING_QUEUE_DEPTH) * 2),
         }
@@ -628,6 +634,7 @@ impl Engine {
         if !self.failed && self.disk.is_some() {
             eprintln!("drbd {}: local I/O error: {e}; disk Failed, detaching", self.name());
             self.failed = true;
+            self.failed_at = Instant::now();
             self.detach_refused = false;
             self.publish();
         } else {
@@ -649,7 +656,7 @@ impl Engine {
                     eprintln!("drbd {}: disk detached after the I/O error (Diskless)", self.name());
                     self.publish();
                 }
-                Err(StateError::DeviceInUse) => return,
+                Err(StateError::DeviceInUse) if self.failed_at.elapsed() < HOLD_MAX => return,
                 Err(e) => {
                     if !self.detach_refused {
                         eprintln!(
