@@ -125,6 +125,8 @@ impl Hist {
 }
 
 struct Res {
+    /// Process CPU time (user + system, all threads) during the run.
+    cpu: Duration,
     ops: u64,
     bytes: u64,
     secs: f64,
@@ -136,9 +138,22 @@ impl Res {
     fn iops(&self) -> f64 {
         self.ops as f64 / self.secs
     }
+    fn cpu_us_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops.max(1) as f64
+    }
     fn mbs(&self) -> f64 {
         self.bytes as f64 / self.secs / 1e6
     }
+}
+
+/// User + system CPU time of the whole process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// xorshift64*.
@@ -202,6 +217,7 @@ fn raw_run(files: &[PathBuf], p: &Pattern, span: u64, secs: f64) -> Result<Res> 
     let mut left = vec![0usize; p.qd];
     let mut hist = Hist::new();
     let a0 = ALLOCS.load(Ordering::Relaxed);
+    let c0 = cpu_time();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(secs);
     let submit = |disks: &mut Vec<UringDisk>, slot: usize, off: u64| -> Result<()> {
@@ -254,7 +270,7 @@ fn raw_run(files: &[PathBuf], p: &Pattern, span: u64, secs: f64) -> Result<Res> 
     }
     let el = t0.elapsed().as_secs_f64();
     let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
-    Ok(Res { ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
+    Ok(Res { cpu: cpu_time() - c0, ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
 }
 
 /// One thread keeps `qd` writes in flight through the engine's queued interface; payload
@@ -267,6 +283,7 @@ fn engine_queue_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
     let mut offs = Offsets::new(0x9e37, span, p, 0);
     let mut hist = Hist::new();
     let a0 = ALLOCS.load(Ordering::Relaxed);
+    let c0 = cpu_time();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(secs);
     let mut submit = |q: &mut EngineQueue, slot: usize, data: Payload| -> Result<Instant> {
@@ -278,26 +295,35 @@ fn engine_queue_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
         started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
     }
     let mut ops = 0u64;
+    let mut ready = Vec::with_capacity(p.qd);
     while let Some(d) = q.wait()? {
-        if let Err(e) = d.result {
-            bail!("engine write: {e}");
+        // Collect every completion already there, then submit the next batch (as a queue
+        // front-end does: fewer wake-ups on both sides).
+        ready.push(d);
+        while let Some(d) = q.try_wait() {
+            ready.push(d);
         }
-        let slot = d.tag as usize;
         let now = Instant::now();
-        hist.add(now - started[slot]);
-        ops += 1;
-        if now < end {
-            // The engine may still hold a clone (e.g. in the transfer log until the barrier
-            // ack): then this slot gets a fresh buffer.
-            if Payload::strong_count(&pool[slot]) > 1 {
-                pool[slot] = Payload::from(vec![0xa5u8; p.bs]);
+        for d in ready.drain(..) {
+            if let Err(e) = d.result {
+                bail!("engine write: {e}");
             }
-            started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
+            let slot = d.tag as usize;
+            hist.add(now - started[slot]);
+            ops += 1;
+            if now < end {
+                // The engine may still hold a clone (e.g. in the transfer log until the
+                // barrier ack): then this slot gets a fresh buffer.
+                if Payload::strong_count(&pool[slot]) > 1 {
+                    pool[slot] = Payload::from(vec![0xa5u8; p.bs]);
+                }
+                started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
+            }
         }
     }
     let el = t0.elapsed().as_secs_f64();
     let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
-    Ok(Res { ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
+    Ok(Res { cpu: cpu_time() - c0, ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
 }
 
 /// One thread per write in flight through the blocking interface (as the FUSE front-end's
@@ -308,6 +334,7 @@ fn engine_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
     let end_at = Instant::now() + Duration::from_secs_f64(secs);
     let mut threads = Vec::new();
     let a0 = ALLOCS.load(Ordering::Relaxed);
+    let c0 = cpu_time();
     let t0 = Instant::now();
     for t in 0..p.qd {
         let b = Arc::clone(&backend);
@@ -345,7 +372,7 @@ fn engine_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
     let el = t0.elapsed().as_secs_f64();
     // Thread start-up and the per-thread histograms are a fixed cost, not per write.
     let allocs = ALLOCS.load(Ordering::Relaxed).saturating_sub(a0 + 8 * p.qd as u64);
-    Ok(Res { ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
+    Ok(Res { cpu: cpu_time() - c0, ops, bytes: ops * p.bs as u64, secs: el, hist, allocs })
 }
 
 /// Latency of a flush (`fdatasync` through the ring) right after a 4 KiB write: what the
@@ -583,16 +610,17 @@ fn main() -> Result<()> {
         drop(nodes);
     }
     println!();
-    println!("| pattern | config | IOPS | MB/s | mean us | p99 us | allocs/write |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("| pattern | config | IOPS | MB/s | mean us | p99 us | CPU us/write | allocs/write |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for p in &patterns {
         for (pn, c, r) in results.iter().filter(|(pn, _, _)| pn == p.name) {
             println!(
-                "| {pn} | {c} | {:.0} | {:.1} | {:.1} | {} | {:.2} |",
+                "| {pn} | {c} | {:.0} | {:.1} | {:.1} | {} | {:.1} | {:.2} |",
                 r.iops(),
                 r.mbs(),
                 r.hist.mean_us(),
                 r.hist.pct_us(0.99),
+                r.cpu_us_per_op(),
                 r.allocs as f64 / r.ops.max(1) as f64
             );
         }
