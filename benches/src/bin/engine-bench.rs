@@ -278,7 +278,21 @@ fn raw_run(files: &[PathBuf], p: &Pattern, span: u64, secs: f64) -> Result<Res> 
 fn engine_queue_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
     let mut q = node.queue(p.qd);
     let span = node.size_bytes();
-    let mut pool: Vec<Payload> = (0..p.qd).map(|_| Payload::from(vec![0xa5u8; p.bs])).collect();
+    // The replicator keeps a write's data until its epoch is acknowledged (protocols A and
+    // C), so the pool holds more buffers than writes in flight; a buffer is reused once the
+    // engine let go of it.
+    let mut pool: Vec<Payload> = (0..p.qd * 8).map(|_| Payload::from(vec![0xa5u8; p.bs])).collect();
+    let mut cursor = 0usize;
+    let mut take = move |pool: &mut Vec<Payload>| -> Payload {
+        for _ in 0..pool.len() {
+            cursor = (cursor + 1) % pool.len();
+            if Payload::strong_count(&pool[cursor]) == 1 {
+                return Payload::clone(&pool[cursor]);
+            }
+        }
+        pool[cursor] = Payload::from(vec![0xa5u8; pool[cursor].len()]);
+        Payload::clone(&pool[cursor])
+    };
     let mut started = vec![Instant::now(); p.qd];
     let mut offs = Offsets::new(0x9e37, span, p, 0);
     let mut hist = Hist::new();
@@ -292,7 +306,7 @@ fn engine_queue_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
         Ok(t)
     };
     for slot in 0..p.qd {
-        started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
+        started[slot] = submit(&mut q, slot, take(&mut pool))?;
     }
     let mut ops = 0u64;
     let mut ready = Vec::with_capacity(p.qd);
@@ -312,12 +326,7 @@ fn engine_queue_run(node: &Node, p: &Pattern, secs: f64) -> Result<Res> {
             hist.add(now - started[slot]);
             ops += 1;
             if now < end {
-                // The engine may still hold a clone (e.g. in the transfer log until the
-                // barrier ack): then this slot gets a fresh buffer.
-                if Payload::strong_count(&pool[slot]) > 1 {
-                    pool[slot] = Payload::from(vec![0xa5u8; p.bs]);
-                }
-                started[slot] = submit(&mut q, slot, Payload::clone(&pool[slot]))?;
+                started[slot] = submit(&mut q, slot, take(&mut pool))?;
             }
         }
     }
