@@ -283,12 +283,27 @@ fn send_bulk(
         return Err(format!("frame payload of {len} bytes over the limit of {max}"));
     }
     let hdr = Header::new(c, len as u32).encode();
-    let mut bufs = [IoSlice::new(&hdr), IoSlice::new(head), IoSlice::new(data)];
-    let mut slices = &mut bufs[..];
-    while !slices.is_empty() {
-        match stream.write_vectored(slices) {
+    let parts: [&[u8]; 3] = [&hdr, head, data];
+    // Bytes already written of the whole frame.
+    let total = hdr.len() + len;
+    let mut done = 0;
+    while done < total {
+        // The unwritten rest of each part.
+        let mut skip = done;
+        let mut bufs = [IoSlice::new(&[]); 3];
+        let mut k = 0;
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+                continue;
+            }
+            bufs[k] = IoSlice::new(&p[skip..]);
+            skip = 0;
+            k += 1;
+        }
+        match stream.write_vectored(&bufs[..k]) {
             Ok(0) => return Err("connection closed".into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
         }
