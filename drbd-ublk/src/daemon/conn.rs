@@ -16,6 +16,7 @@
 //! before any of its messages, and messages or [`Cmd::LinkDown`] of an older generation are
 //! ignored by the engine.
 
+use std::io::{IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender, SyncSender};
@@ -29,6 +30,8 @@ use crate::repl::{ConnState, PeerMsg};
 
 /// How long one `establish` attempt runs before the want flag is checked again.
 const ATTEMPT: Duration = Duration::from_secs(2);
+/// Received block data kept for reuse per link at most.
+const RX_POOL_BYTES: usize = 16 << 20;
 /// Period of the keep-alive ticker.
 const KEEPALIVE_TICK: Duration = Duration::from_millis(100);
 
@@ -129,12 +132,21 @@ fn connector(s: Arc<Shared>) {
             break;
         }
         let mut data_tx = halves.data_tx;
+        let max_payload = s.cfg.max_payload;
         let name = s.name.clone();
         let _ = std::thread::Builder::new().name(format!("drbd-{name}-tx")).spawn(move || {
             let mut buf = Vec::with_capacity(64 << 10);
+            let max = max_payload;
             while let Ok(msg) = wrx.recv() {
-                let c = wire::encode(&msg, &mut buf);
-                if let Err(e) = data_tx.send(Header::new(c, buf.len() as u32), &buf) {
+                let (c, bulk) = wire::encode_split(&msg, &mut buf);
+                let sent = match bulk {
+                    // Header, fixed fields and the block data straight from the message.
+                    Some(data) => send_bulk(&mut data_tx.stream, c, &buf, data, max),
+                    None => data_tx
+                        .send(Header::new(c, buf.len() as u32), &buf)
+                        .map_err(|e| e.to_string()),
+                };
+                if let Err(e) = sent {
                     eprintln!("drbd {name}: send {}: {e}", msg.name());
                     let _ = data_tx.stream.shutdown(Shutdown::Both);
                     break;
@@ -149,9 +161,10 @@ fn connector(s: Arc<Shared>) {
         let engine = s.engine.clone();
         let name = s.name.clone();
         let _ = std::thread::Builder::new().name(format!("drbd-{name}-rx")).spawn(move || {
+            let mut pool = wire::PayloadPool::new(RX_POOL_BYTES);
             let reason = loop {
                 match data_rx.recv() {
-                    Ok((h, payload)) => match wire::decode(h.command, payload) {
+                    Ok((h, payload)) => match wire::decode_pooled(h.command, payload, &mut pool) {
                         Ok(msg) => {
                             if engine.send(Cmd::Peer { gen, msg }).is_err() {
                                 return;
@@ -254,6 +267,48 @@ fn start_keepalive(
         }
         let _ = m.shutdown(Shutdown::Both);
     });
+}
+
+/// Writes one frame whose payload is `head` followed by `data` with vectored writes (no
+/// copy of the block data); refuses payloads over `max`, as the frame writer does.
+fn send_bulk(
+    stream: &mut TcpStream,
+    c: Command,
+    head: &[u8],
+    data: &[u8],
+    max: u32,
+) -> Result<(), String> {
+    let len = head.len() + data.len();
+    if len > max as usize {
+        return Err(format!("frame payload of {len} bytes over the limit of {max}"));
+    }
+    let hdr = Header::new(c, len as u32).encode();
+    let parts: [&[u8]; 3] = [&hdr, head, data];
+    // Bytes already written of the whole frame.
+    let total = hdr.len() + len;
+    let mut done = 0;
+    while done < total {
+        // The unwritten rest of each part.
+        let mut skip = done;
+        let mut bufs = [IoSlice::new(&[]); 3];
+        let mut k = 0;
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+                continue;
+            }
+            bufs[k] = IoSlice::new(&p[skip..]);
+            skip = 0;
+            k += 1;
+        }
+        match stream.write_vectored(&bufs[..k]) {
+            Ok(0) => return Err("connection closed".into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 struct Sink {

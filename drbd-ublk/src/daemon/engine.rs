@@ -1,31 +1,62 @@
 //! One resource's engine thread: owns the [`Replicator`], performs its disk and metadata
 //! actions, completes front-end requests and publishes a [`ResourceStatus`].
 //!
-//! Local I/O is plain `pread`/`pwrite` on the backing file, done synchronously in the engine
-//! thread (one request at a time on the backing device); flushes and FUA are `fdatasync`.
-//! Metadata writes first make completed data writes durable (preflush), then write and sync
-//! the metadata. Commands reach the thread through a bounded channel ([`QUEUE_DEPTH`]).
+//! # Local I/O
+//! Data I/O goes through io_uring ([`super::local_io`]): the backing device is opened a
+//! second time with `O_DIRECT`, the engine submits every disk operation the replicator hands
+//! out without waiting for it, and collects completions when the ring's notifier queues
+//! [`Cmd::IoReady`] (and after each batch of commands). At most
+//! [`super::local_io::URING_QUEUE_DEPTH`] ring operations are in flight; the replicator's own
+//! rules keep overlapping operations apart and issue dependent ones only after completions.
+//! FUA writes carry `RWF_DSYNC`; flushes are `fdatasync` ring operations. If the ring cannot
+//! be set up (no `O_DIRECT` on the file system, no io_uring, `DRBD_UBLK_SYNC_IO` set), or for
+//! an operation not aligned to the device's logical block size, the engine falls back to
+//! plain `pread`/`pwrite`/`fdatasync` in its own thread, and says so in the log.
+//!
+//! Metadata writes stay synchronous in the engine thread: first the completed data writes are
+//! made durable (preflush, `fdatasync`), then the metadata is written and synced; only then
+//! does the replicator see the completion and submit the data writes that depend on it (the
+//! activity-log rule: transaction durable before the first write into a cold extent).
+//!
+//! # Local I/O errors (`on-io-error detach`)
+//! A failed local read, write or metadata write marks the disk Failed: from then on no
+//! operation reaches the device (they fail at once, so requests complete through the peer if
+//! it has the data), new application requests are held, and the engine detaches as soon as
+//! the replicator allows it (no request in flight). The disk becomes Diskless; held requests
+//! then go on, served by the peer when connected. If the replicator refuses the detach for
+//! another reason (a Primary without an UpToDate peer, a resync running) the disk stays Failed
+//! (requests fail unless the peer serves them) and the detach is retried on every tick.
+//!
+//! Commands reach the thread through a bounded channel ([`QUEUE_DEPTH`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::local_io::{Finished, Notifier, UringIo};
 use crate::ctl::{exit, CtlError, ResourceStatus, SyncProgress};
 use crate::fuse::BlockBackend;
 use crate::meta::{MetaDevice, Superblock};
 use crate::repl::{
-    Action, ConnState, DiskCompletion, DiskOpKind, Done, Handler, IoError, MetaWrite, Payload,
-    PeerMsg, ReadReq, Replicator, Tick, WriteReq,
+    Action, ConnState, DiskCompletion, DiskOpKind, DiskState, Done, Handler, IoError, MetaWrite,
+    Payload, PeerMsg, ReadReq, Replicator, StateError, Tick, WriteReq,
 };
 
 /// Commands queued to the engine thread at most.
 pub const QUEUE_DEPTH: usize = 256;
 /// Period of the engine's clock tick.
 const TICK: Duration = Duration::from_millis(100);
+/// How long application requests are held at most while a failed disk waits for the
+/// requests in flight to finish before it can be detached.
+const HOLD_MAX: Duration = Duration::from_secs(5);
+/// How long the engine waits on the ring alone before it sleeps on its queue.
+const RING_WAIT: Duration = Duration::from_micros(200);
+/// Longest time between two status publications while only I/O is going on.
+const PUBLISH_EVERY: Duration = Duration::from_millis(5);
 
 /// Administrative operations carried out inside the engine thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +121,16 @@ pub enum Cmd {
         /// Reply channel.
         reply: SyncSender<Result<(), IoError>>,
     },
+    /// A request of the queued interface ([`EngineQueue`]): completes on a shared channel
+    /// with its tag, so one thread can keep many requests in flight.
+    Queued {
+        /// Caller's tag.
+        tag: u64,
+        /// What.
+        op: QueuedOp,
+        /// Completion channel (room for every request in flight: the engine never waits).
+        reply: SyncSender<QueuedDone>,
+    },
     /// Administrative operation.
     Admin {
         /// What.
@@ -129,6 +170,8 @@ pub enum Cmd {
     },
     /// The `fence-peer` handler exited with this code.
     FenceResult(i32),
+    /// Local I/O completions are waiting to be collected (queued by the ring's notifier).
+    IoReady,
     /// Stop: disconnect, flush, leave the thread.
     Stop,
 }
@@ -160,6 +203,39 @@ enum Pending {
     Write(SyncSender<Result<(), IoError>>),
     Read(SyncSender<Result<Payload, IoError>>),
     Flush(SyncSender<Result<(), IoError>>),
+    Queued(u64, SyncSender<QueuedDone>),
+}
+
+/// An operation of the queued interface.
+#[derive(Debug, Clone)]
+pub enum QueuedOp {
+    /// Write `data` at `sector`; `fua`: durable on completion (forced unit access).
+    Write {
+        /// First sector.
+        sector: u64,
+        /// Data (a multiple of 512 bytes).
+        data: Payload,
+        /// Force unit access.
+        fua: bool,
+    },
+    /// Read `len` sectors.
+    Read {
+        /// First sector.
+        sector: u64,
+        /// Sectors.
+        len: u32,
+    },
+    /// Make every completed write durable.
+    Flush,
+}
+
+/// Completion of a [`QueuedOp`].
+#[derive(Debug, Clone)]
+pub struct QueuedDone {
+    /// The caller's tag.
+    pub tag: u64,
+    /// Read data (reads) or `None`; or the error.
+    pub result: Result<Option<Payload>, IoError>,
 }
 
 /// The backing device and its metadata.
@@ -172,6 +248,8 @@ pub struct AttachedDisk {
     pub md_file: File,
     /// Superblock as last written.
     pub sb: Superblock,
+    /// The data on io_uring with `O_DIRECT` (`None`: synchronous I/O on `data`).
+    pub uring: Option<UringIo>,
 }
 
 impl AttachedDisk {
@@ -182,7 +260,23 @@ impl AttachedDisk {
     pub fn open(backing: &std::path::Path, md: MetaDevice, sb: Superblock) -> io::Result<Self> {
         let data = OpenOptions::new().read(true).write(true).open(backing)?;
         let md_file = OpenOptions::new().read(true).write(true).open(md.path())?;
-        Ok(AttachedDisk { data, md, md_file, sb })
+        let uring = if std::env::var_os("DRBD_UBLK_SYNC_IO").is_some() {
+            eprintln!("drbd: {}: DRBD_UBLK_SYNC_IO set: synchronous local I/O", backing.display());
+            None
+        } else {
+            match UringIo::open(backing) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    eprintln!(
+                        "drbd: {}: io_uring with O_DIRECT unavailable ({e}): synchronous local \
+                         I/O",
+                        backing.display()
+                    );
+                    None
+                }
+            }
+        };
+        Ok(AttachedDisk { data, md, md_file, sb, uring })
     }
 }
 
@@ -219,6 +313,23 @@ pub struct Engine {
     net_ctl: Option<Box<dyn FnMut(bool) + Send>>,
     /// Handler scripts and the engine's own queue for their results.
     handlers: Option<(HandlerEnv, SyncSender<Cmd>)>,
+    /// The engine's own queue (for the ring notifier).
+    own: Option<SyncSender<Cmd>>,
+    /// Wakes the engine on ring completions (started with the first ring).
+    notifier: Option<Notifier>,
+    /// A local I/O error happened: the disk is Failed and is to be detached.
+    failed: bool,
+    /// Application requests held while the failed disk is being detached.
+    held: VecDeque<Cmd>,
+    /// The replicator refused the detach after a failure for another reason than requests
+    /// in flight: requests are not held any more.
+    detach_refused: bool,
+    /// When the disk failed.
+    failed_at: Instant,
+    /// When the status was last published.
+    last_publish: Instant,
+    /// Reused list of finished ring operations.
+    finished: Vec<Finished>,
 }
 
 /// Where the engine sends peer messages (the connection's send half).
@@ -254,11 +365,57 @@ impl Engine {
             link: None,
             net_ctl: None,
             handlers: None,
+            own: None,
+            notifier: None,
+            failed: false,
+            held: VecDeque::with_capacity(QUEUE_DEPTH),
+            detach_refused: false,
+            failed_at: now,
+            last_publish: now,
+            finished: Vec::with_capacity(usize::from(super::local_io::URING_QUEUE_DEPTH) * 2),
+        }
+    }
+
+    /// Gives the engine its own queue, on which the ring notifier queues [`Cmd::IoReady`].
+    /// Without it the engine uses synchronous local I/O. ([`Engine::set_handlers`] sets it
+    /// too.)
+    pub fn set_own_queue(&mut self, own: SyncSender<Cmd>) {
+        self.own = Some(own);
+    }
+
+    /// Starts the notifier if needed and registers the disk's ring with it; on failure the
+    /// disk falls back to synchronous I/O.
+    fn setup_ring(&mut self) {
+        let name = self.name();
+        let Some(d) = self.disk.as_mut() else { return };
+        let Some(u) = d.uring.as_ref() else { return };
+        if self.notifier.is_none() {
+            let Some(own) = self.own.clone() else {
+                eprintln!(
+                    "drbd {name}: no engine queue for the io_uring notifier: synchronous local I/O"
+                );
+                d.uring = None;
+                return;
+            };
+            match Notifier::start(&name, own) {
+                Ok(n) => self.notifier = Some(n),
+                Err(e) => {
+                    eprintln!("drbd {name}: io_uring notifier: {e}: synchronous local I/O");
+                    d.uring = None;
+                    return;
+                }
+            }
+        }
+        let n = self.notifier.as_ref().expect("started above");
+        if let Err(e) = u.register(n) {
+            eprintln!("drbd {name}: io_uring eventfd: {e}: synchronous local I/O");
+            d.uring = None;
         }
     }
 
     /// Installs the handler scripts; `own` is this engine's queue (for `fence-peer`'s result).
     pub fn set_handlers(&mut self, env: HandlerEnv, own: SyncSender<Cmd>) {
+        self.own = Some(own.clone());
         self.handlers = Some((env, own));
     }
 
@@ -304,11 +461,32 @@ impl Engine {
 
     /// Runs until [`Cmd::Stop`] or until every sender is gone.
     pub fn run(mut self, rx: Receiver<Cmd>) {
+        self.setup_ring();
         self.publish();
         loop {
-            match rx.recv_timeout(TICK) {
+            let mut admin = false;
+            // With ring operations in flight and nothing queued, wait on the ring itself for
+            // a moment (one wake-up from the kernel instead of two through the notifier);
+            // commands that come meanwhile wait at most that long.
+            let next = if self.ring_busy() {
+                match rx.try_recv() {
+                    Ok(cmd) => Ok(cmd),
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        if self.ring_wait(RING_WAIT) > 0 {
+                            Err(RecvTimeoutError::Timeout)
+                        } else {
+                            rx.recv_timeout(TICK)
+                        }
+                    }
+                }
+            } else {
+                rx.recv_timeout(TICK)
+            };
+            match next {
                 Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(cmd) => {
+                    admin |= !Self::is_io(&cmd);
                     self.handle(cmd);
                     // Take what else is queued before acting, bounded by the queue depth.
                     for _ in 0..QUEUE_DEPTH {
@@ -317,21 +495,184 @@ impl Engine {
                                 self.shutdown();
                                 return;
                             }
-                            Ok(cmd) => self.handle(cmd),
+                            Ok(cmd) => {
+                                admin |= !Self::is_io(&cmd);
+                                self.handle(cmd);
+                            }
                             Err(_) => break,
                         }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            self.pump_io();
             if self.last_tick.elapsed() >= TICK / 2 {
                 self.last_tick = Instant::now();
                 self.repl.tick(Tick(self.start.elapsed().as_millis() as u64));
+                admin = true;
             }
             self.drain();
-            self.publish();
+            self.pump_io();
+            if self.failed {
+                self.detach_failed();
+            }
+            // Status after every state-changing command and tick; under a stream of I/O at
+            // most every few milliseconds (the status is a snapshot, not a log).
+            if admin || self.last_publish.elapsed() >= PUBLISH_EVERY {
+                self.publish();
+            }
         }
         self.shutdown();
+    }
+
+    /// Application and completion traffic (which does not by itself change the state).
+    fn is_io(cmd: &Cmd) -> bool {
+        matches!(
+            cmd,
+            Cmd::Write { .. }
+                | Cmd::Read { .. }
+                | Cmd::Flush { .. }
+                | Cmd::Queued { .. }
+                | Cmd::IoReady
+                | Cmd::Peer { .. }
+        )
+    }
+
+    /// Hands queued ring operations to the kernel and collects what finished, feeding the
+    /// completions to the replicator (which may start more); bounded rounds.
+    fn pump_io(&mut self) {
+        for _ in 0..QUEUE_DEPTH {
+            let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) else { return };
+            let submitted = u.submit();
+            let mut done = std::mem::take(&mut self.finished);
+            let seen = u.reap(&mut |f| done.push(f));
+            let n = done.len();
+            for f in done.drain(..) {
+                self.finished_op(f);
+            }
+            self.finished = done;
+            if let Err(e) = submitted {
+                eprintln!("drbd {}: io_uring submit: {e}", self.name());
+            }
+            if n > 0 {
+                self.drain();
+            }
+            if seen == 0 {
+                return;
+            }
+        }
+    }
+
+    fn ring_busy(&self) -> bool {
+        self.disk.as_ref().and_then(|d| d.uring.as_ref()).is_some_and(|u| u.busy())
+    }
+
+    /// Waits up to `t` on the ring and feeds what finished to the replicator; returns how
+    /// many ring completions were seen.
+    fn ring_wait(&mut self, t: Duration) -> usize {
+        let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) else { return 0 };
+        let mut done = std::mem::take(&mut self.finished);
+        let r = u.wait_for(t, &mut |f| done.push(f));
+        for f in done.drain(..) {
+            self.finished_op(f);
+        }
+        self.finished = done;
+        match r {
+            Ok(n) => {
+                if n > 0 {
+                    self.drain();
+                }
+                n
+            }
+            Err(e) => {
+                eprintln!("drbd {}: io_uring wait: {e}", self.name());
+                0
+            }
+        }
+    }
+
+    /// Waits until no ring operation is in flight, completing each (before the disk goes).
+    fn quiesce(&mut self) {
+        for _ in 0..1_000_000 {
+            self.drain();
+            let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) else { return };
+            if !u.busy() {
+                return;
+            }
+            let mut done = std::mem::take(&mut self.finished);
+            if let Err(e) = u.wait(&mut |f| done.push(f)) {
+                eprintln!("drbd {}: io_uring wait: {e}", self.name());
+                self.finished = done;
+                return;
+            }
+            for f in done.drain(..) {
+                self.finished_op(f);
+            }
+            self.finished = done;
+        }
+    }
+
+    fn finished_op(&mut self, f: Finished) {
+        let result = match f.result {
+            Ok(d) => {
+                self.counters.dw += kib(f.written);
+                if let Some(p) = &d {
+                    self.counters.dr += kib(p.len());
+                }
+                Ok(d)
+            }
+            Err(errno) => {
+                self.local_error(&io::Error::from_raw_os_error(errno));
+                Err(IoError::Eio)
+            }
+        };
+        self.repl.on_disk_done(DiskCompletion { id: f.id, result });
+    }
+
+    /// A local I/O error: the disk is Failed from now on (see the module documentation).
+    fn local_error(&mut self, e: &dyn std::fmt::Display) {
+        if !self.failed && self.disk.is_some() {
+            eprintln!("drbd {}: local I/O error: {e}; disk Failed, detaching", self.name());
+            self.failed = true;
+            self.failed_at = Instant::now();
+            self.detach_refused = false;
+            self.publish();
+        } else {
+            eprintln!("drbd {}: local I/O error: {e}", self.name());
+        }
+    }
+
+    /// Detaches a failed disk once the replicator allows it; releases held requests.
+    fn detach_failed(&mut self) {
+        if self.disk.is_none() {
+            self.failed = false;
+        } else {
+            match self.repl.detach() {
+                Ok(()) => {
+                    self.drain();
+                    self.quiesce();
+                    self.disk = None;
+                    self.failed = false;
+                    eprintln!("drbd {}: disk detached after the I/O error (Diskless)", self.name());
+                    self.publish();
+                }
+                Err(StateError::DeviceInUse) if self.failed_at.elapsed() < HOLD_MAX => return,
+                Err(e) => {
+                    if !self.detach_refused {
+                        eprintln!(
+                            "drbd {}: cannot detach the failed disk now ({e}); requests go on \
+                             without it",
+                            self.name()
+                        );
+                        self.detach_refused = true;
+                    }
+                }
+            }
+        }
+        for _ in 0..QUEUE_DEPTH * 4 {
+            let Some(cmd) = self.held.pop_front() else { break };
+            self.handle_now(cmd);
+        }
     }
 
     fn shutdown(&mut self) {
@@ -339,6 +680,12 @@ impl Engine {
             let _ = self.repl.disconnect();
         }
         self.drain();
+        self.quiesce();
+        for cmd in std::mem::take(&mut self.held) {
+            self.handle_now(cmd);
+        }
+        self.drain();
+        self.quiesce();
         if let Some(d) = &self.disk {
             let _ = d.data.sync_data();
         }
@@ -349,6 +696,9 @@ impl Engine {
                 }
                 Pending::Read(r) => {
                     let _ = r.send(Err(IoError::Eio));
+                }
+                Pending::Queued(tag, r) => {
+                    let _ = r.try_send(QueuedDone { tag, result: Err(IoError::Eio) });
                 }
             }
         }
@@ -363,6 +713,20 @@ impl Engine {
     }
 
     fn handle(&mut self, cmd: Cmd) {
+        let app = matches!(
+            cmd,
+            Cmd::Write { .. } | Cmd::Read { .. } | Cmd::Flush { .. } | Cmd::Queued { .. }
+        );
+        // Hold application requests while a failed disk waits to be detached (and keep
+        // their order behind those already held).
+        if app && ((self.failed && !self.detach_refused) || !self.held.is_empty()) {
+            self.held.push_back(cmd);
+            return;
+        }
+        self.handle_now(cmd);
+    }
+
+    fn handle_now(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Write { sector, data, reply } => {
                 let tag = self.tag(Pending::Write(reply));
@@ -375,6 +739,18 @@ impl Engine {
             Cmd::Flush { reply } => {
                 let tag = self.tag(Pending::Flush(reply));
                 self.repl.on_flush(tag);
+            }
+            Cmd::Queued { tag: user, op, reply } => {
+                let tag = self.tag(Pending::Queued(user, reply));
+                match op {
+                    QueuedOp::Write { sector, data, fua } => {
+                        self.repl.on_write(WriteReq { tag, sector, fua, data })
+                    }
+                    QueuedOp::Read { sector, len } => {
+                        self.repl.on_read(ReadReq { tag, sector, len })
+                    }
+                    QueuedOp::Flush => self.repl.on_flush(tag),
+                }
             }
             Cmd::Admin { op, reply } => {
                 let r = self.admin(op);
@@ -399,6 +775,12 @@ impl Engine {
                 }
             }
             Cmd::FenceResult(code) => self.repl.fence_peer_result(code),
+            Cmd::IoReady => {
+                if let Some(n) = &self.notifier {
+                    n.rearm();
+                }
+                self.pump_io();
+            }
             Cmd::Attach { meta, disk, reply } => {
                 if self.disk.is_some() {
                     let _ = reply.send(Err(CtlError::failed(
@@ -407,6 +789,8 @@ impl Engine {
                     )));
                 } else {
                     self.disk = Some(*disk);
+                    self.failed = false;
+                    self.setup_ring();
                     let r = self
                         .repl
                         .attach(*meta)
@@ -434,7 +818,9 @@ impl Engine {
                 let r = now(self.repl.detach());
                 self.drain();
                 if r.is_ok() {
+                    self.quiesce();
                     self.disk = None;
+                    self.failed = false;
                 }
                 r
             }
@@ -473,12 +859,20 @@ impl Engine {
         while let Some(a) = self.repl.poll_action() {
             match a {
                 Action::SubmitDisk(op) => {
+                    if !self.failed {
+                        if let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) {
+                            if u.accepts(&op.kind) {
+                                u.start(op.id, op.kind);
+                                continue;
+                            }
+                        }
+                    }
                     let result = self.disk_op(&op.kind);
                     self.repl.on_disk_done(DiskCompletion { id: op.id, result });
                 }
                 Action::WriteMeta { id, write } => {
                     let result = self.meta_write(write).map(|_| None).map_err(|e| {
-                        eprintln!("{}: metadata write failed: {e}", self.name());
+                        self.local_error(&format_args!("metadata write: {e}"));
                         IoError::Eio
                     });
                     self.repl.on_disk_done(DiskCompletion { id, result });
@@ -530,11 +924,20 @@ impl Engine {
             Some(Pending::Read(r)) => {
                 let _ = r.send(result.and_then(|d| d.ok_or(IoError::Eio)));
             }
+            Some(Pending::Queued(tag, r)) => {
+                // Never blocks: the queue's owner keeps no more requests in flight than the
+                // channel holds.
+                let _ = r.try_send(QueuedDone { tag, result });
+            }
             None => {}
         }
     }
 
+    /// Synchronous local I/O (fallback path); a failed disk is not touched any more.
     fn disk_op(&mut self, kind: &DiskOpKind) -> Result<Option<Payload>, IoError> {
+        if self.failed {
+            return Err(IoError::Eio);
+        }
         let Some(d) = self.disk.as_ref() else { return Err(IoError::Eio) };
         let r = match kind {
             DiskOpKind::Read { sector, len } => {
@@ -555,7 +958,7 @@ impl Engine {
             DiskOpKind::Flush => d.data.sync_data().map(|_| None),
         };
         r.map_err(|e| {
-            eprintln!("{}: local I/O error: {e}", self.name());
+            self.local_error(&e);
             IoError::Eio
         })
     }
@@ -589,6 +992,7 @@ impl Engine {
     }
 
     fn publish(&mut self) {
+        self.last_publish = Instant::now();
         let r = &self.repl;
         let conn = r.conn();
         // The target knows the resync's total; the source counts its own bitmap from the
@@ -645,7 +1049,7 @@ impl Engine {
         st.role = snap.role;
         st.peer_role = snap.peer_role;
         st.cstate = snap.conn;
-        st.disk = snap.disk;
+        st.disk = if self.failed && self.disk.is_some() { DiskState::Failed } else { snap.disk };
         st.peer_disk = snap.peer_disk;
         st.user_isp = snap.user_isp;
         st.peer_isp = snap.peer_isp;
@@ -677,6 +1081,75 @@ impl EngineBackend {
     /// A backend of `size_bytes` over the engine behind `tx`.
     pub fn new(tx: SyncSender<Cmd>, size_bytes: u64) -> EngineBackend {
         EngineBackend { tx, size_bytes }
+    }
+}
+
+/// The queued interface to the engine: one thread keeps up to `depth` requests in flight and
+/// collects their completions, tagged, from one channel (what a queue-based front-end such
+/// as ublk needs; [`EngineBackend`] blocks one thread per request).
+pub struct EngineQueue {
+    tx: SyncSender<Cmd>,
+    done_tx: SyncSender<QueuedDone>,
+    done_rx: Receiver<QueuedDone>,
+    depth: usize,
+    in_flight: usize,
+    size_bytes: u64,
+}
+
+impl EngineQueue {
+    /// A queue of at most `depth` requests in flight to the engine behind `tx`.
+    pub fn new(tx: SyncSender<Cmd>, size_bytes: u64, depth: usize) -> EngineQueue {
+        let depth = depth.max(1);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(depth);
+        EngineQueue { tx, done_tx, done_rx, depth, in_flight: 0, size_bytes }
+    }
+
+    /// Size of the device in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Requests submitted and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Submits a request (blocks only while the engine's command queue is full).
+    ///
+    /// # Errors
+    /// `WouldBlock` when `depth` requests are in flight (collect one first), `EINVAL` for a
+    /// misaligned write, `EIO` when the engine is gone.
+    pub fn submit(&mut self, tag: u64, op: QueuedOp) -> io::Result<()> {
+        if self.in_flight >= self.depth {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if let QueuedOp::Write { sector, data, .. } = &op {
+            check_aligned(sector * 512, data.len())?;
+        }
+        let reply = self.done_tx.clone();
+        self.tx.send(Cmd::Queued { tag, op, reply }).map_err(|_| gone())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Waits for the next completion; `None` if nothing is in flight.
+    ///
+    /// # Errors
+    /// `EIO` when the engine is gone.
+    pub fn wait(&mut self) -> io::Result<Option<QueuedDone>> {
+        if self.in_flight == 0 {
+            return Ok(None);
+        }
+        let d = self.done_rx.recv().map_err(|_| gone())?;
+        self.in_flight -= 1;
+        Ok(Some(d))
+    }
+
+    /// The next completion if one is ready (never blocks).
+    pub fn try_wait(&mut self) -> Option<QueuedDone> {
+        let d = self.done_rx.try_recv().ok()?;
+        self.in_flight -= 1;
+        Some(d)
     }
 }
 

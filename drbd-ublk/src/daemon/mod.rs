@@ -31,7 +31,6 @@
 //!   keep-alive (ping-int / ping-timeout) does.
 //! * `suspend-io`, `resize`, `verify --stop`, `dump-md`, `apply-al` and `wipe-md` as separate
 //!   verbs are not offered; `drbdadm` says so (exit 20).
-//! * Local I/O is one request at a time in the engine thread (see [`engine`]).
 //! * Single-volume resources with a backing disk only (no diskless nodes, no `volume` lists).
 
 // The daemon is the real driver of the sans-IO engine: it reads the clock.
@@ -39,6 +38,8 @@
 
 pub mod conn;
 pub mod engine;
+pub mod local_io;
+pub mod testbed;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -52,6 +52,47 @@ fn u64s(out: &mut Vec<u8>, v: &[u64]) {
 
 /// Encodes `m` into `out` (cleared first) and returns the frame command.
 pub fn encode(m: &PeerMsg, out: &mut Vec<u8>) -> Command {
+    let (c, bulk) = encode_split(m, out);
+    if let Some(b) = bulk {
+        out.extend_from_slice(b);
+    }
+    c
+}
+
+/// Like [`encode`], but leaves the block data of a message out of `out` and returns it
+/// separately: the frame payload is `out` followed by it (the sender writes both with one
+/// vectored write instead of copying the data twice).
+pub fn encode_split<'m>(m: &'m PeerMsg, out: &mut Vec<u8>) -> (Command, Option<&'m [u8]>) {
+    match m {
+        PeerMsg::Data { id, sector, epoch, ack, fua, may_set_in_sync, data } => {
+            out.clear();
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&sector.to_be_bytes());
+            out.extend_from_slice(&epoch.to_be_bytes());
+            out.push(match ack {
+                AckKind::None => 0,
+                AckKind::Receive => 1,
+                AckKind::Write => 2,
+            });
+            out.push(u8::from(*fua) | u8::from(*may_set_in_sync) << 1);
+            (Command::DATA, Some(&data[..]))
+        }
+        PeerMsg::RsDataReply { sector, data } => {
+            out.clear();
+            out.extend_from_slice(&sector.to_be_bytes());
+            (Command::RS_DATA_REPLY, Some(&data[..]))
+        }
+        PeerMsg::DataReply { id, data: Some(d) } => {
+            out.clear();
+            out.extend_from_slice(&id.to_be_bytes());
+            (Command::DATA_REPLY, Some(&d[..]))
+        }
+        _ => (encode_small(m, out), None),
+    }
+}
+
+/// Encodes a message completely into `out`.
+fn encode_small(m: &PeerMsg, out: &mut Vec<u8>) -> Command {
     out.clear();
     let p64 = |out: &mut Vec<u8>, v: u64| out.extend_from_slice(&v.to_be_bytes());
     let p32 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_be_bytes());
@@ -212,12 +253,58 @@ pub fn encode(m: &PeerMsg, out: &mut Vec<u8>) -> Command {
     }
 }
 
-struct Rd<'a> {
+struct Rd<'a, 'p> {
     b: &'a [u8],
     what: &'static str,
+    pool: Option<&'p mut PayloadPool>,
 }
 
-impl<'a> Rd<'a> {
+/// Buffers for the block data of received messages, reused once every holder dropped
+/// them (so a steady stream of writes does not allocate, and fault in, a fresh buffer per
+/// message). Holds at most `max_bytes`.
+#[derive(Debug)]
+pub struct PayloadPool {
+    bufs: Vec<Payload>,
+    bytes: usize,
+    max_bytes: usize,
+    next: usize,
+}
+
+impl PayloadPool {
+    /// An empty pool that keeps up to `max_bytes` of buffers.
+    pub fn new(max_bytes: usize) -> PayloadPool {
+        PayloadPool { bufs: Vec::with_capacity(256), bytes: 0, max_bytes, next: 0 }
+    }
+
+    /// A payload holding a copy of `d`, in a free pooled buffer of the same size if any.
+    pub fn copy(&mut self, d: &[u8]) -> Payload {
+        let n = self.bufs.len();
+        for i in 0..n {
+            let j = (self.next + i) % n;
+            if self.bufs[j].len() == d.len() {
+                if let Some(m) = Payload::get_mut(&mut self.bufs[j]) {
+                    m.copy_from_slice(d);
+                    self.next = (j + 1) % n;
+                    return Payload::clone(&self.bufs[j]);
+                }
+            }
+        }
+        let p = Payload::from(d);
+        if self.bytes + d.len() <= self.max_bytes && self.bufs.len() < self.bufs.capacity() {
+            self.bytes += d.len();
+            self.bufs.push(Payload::clone(&p));
+        } else if let Some(j) = (0..n).find(|&j| Payload::strong_count(&self.bufs[j]) == 1) {
+            // Replace a free buffer of another size (sizes change with the workload).
+            if self.bytes - self.bufs[j].len() + d.len() <= self.max_bytes {
+                self.bytes = self.bytes - self.bufs[j].len() + d.len();
+                self.bufs[j] = Payload::clone(&p);
+            }
+        }
+        p
+    }
+}
+
+impl<'a, 'p> Rd<'a, 'p> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if self.b.len() < n {
             return Err(WireError::Length(self.what, self.b.len()));
@@ -254,7 +341,10 @@ impl<'a> Rd<'a> {
         if d.is_empty() || d.len() % 512 != 0 {
             return Err(WireError::Length(self.what, d.len()));
         }
-        Ok(Payload::from(d))
+        Ok(match self.pool.as_mut() {
+            Some(p) => p.copy(d),
+            None => Payload::from(d),
+        })
     }
     fn role(&mut self) -> Result<Role, WireError> {
         let v = self.u8()?;
@@ -275,8 +365,28 @@ impl<'a> Rd<'a> {
 /// # Errors
 /// [`WireError`] for an unknown command or a bad payload.
 pub fn decode(command: Command, payload: &[u8]) -> Result<PeerMsg, WireError> {
-    let mut r = Rd { b: payload, what: "frame" };
-    let sl = |r: &mut Rd<'_>| -> Result<(u64, u32), WireError> { Ok((r.u64()?, r.u32()?)) };
+    decode_in(command, payload, None)
+}
+
+/// Like [`decode`], with block data copied into buffers of `pool`.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_pooled(
+    command: Command,
+    payload: &[u8],
+    pool: &mut PayloadPool,
+) -> Result<PeerMsg, WireError> {
+    decode_in(command, payload, Some(pool))
+}
+
+fn decode_in(
+    command: Command,
+    payload: &[u8],
+    pool: Option<&mut PayloadPool>,
+) -> Result<PeerMsg, WireError> {
+    let mut r = Rd { b: payload, what: "frame", pool };
+    let sl = |r: &mut Rd<'_, '_>| -> Result<(u64, u32), WireError> { Ok((r.u64()?, r.u32()?)) };
     let m = match command {
         cmd::REPORT_PARAMS => {
             r.what = "ReportParams";

@@ -248,6 +248,15 @@ impl UringDisk {
         Ok(n)
     }
 
+    /// Have the kernel signal `eventfd` whenever a completion is posted, so that a thread
+    /// waiting on other events too can learn about completions.
+    ///
+    /// # Errors
+    /// The `io_uring_register` error.
+    pub fn register_eventfd(&self, eventfd: std::os::unix::io::RawFd) -> std::io::Result<()> {
+        self.ring.submitter().register_eventfd(eventfd)
+    }
+
     /// Block until an operation completes; `None` if nothing is in flight.
     ///
     /// # Errors
@@ -268,6 +277,36 @@ impl UringDisk {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+        Ok(self.reap())
+    }
+
+    /// Wait up to `timeout` for a completion (if anything is in flight), without signalling
+    /// the registered eventfd for completions reaped here: the caller is the one waiting.
+    ///
+    /// # Errors
+    /// The `io_uring_enter` error other than the timeout.
+    pub fn wait_completion_for(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<Option<DiskCompletion>> {
+        if let Some(c) = self.reap() {
+            return Ok(Some(c));
+        }
+        if self.in_flight() == 0 {
+            return Ok(None);
+        }
+        self.submit_pending()?;
+        self.ring.completion().disable_eventfd();
+        let ts = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        let r = self.ring.submitter().submit_with_args(1, &args);
+        self.ring.completion().enable_eventfd();
+        match r {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
         Ok(self.reap())
     }
