@@ -13,6 +13,7 @@ packages=(
   pacemaker-cli-utils      # Pacemaker's own crm_simulate / crm_verify: test oracles only
   corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcfg-dev libcmap-dev  # membership (rust-corosync links these)
   libxml2-utils            # xmllint: ocf-tester validates agent meta-data against ra-api-1.dtd
+  libclang-dev             # bindgen in libublk-rs-sys (the ublk front-end) needs libclang
 )
 
 missing=()
