@@ -5,7 +5,8 @@
 #                                 the guest part below in it; exit code = the guest's
 #   scripts/vm-test.sh --guest    the guest part (run as root inside the VM)
 #
-# Guest part, on the ublk front-end (DRBD_UBLK_FRONTEND=ublk): two nodes as network namespaces
+# Guest part: first the crate's own ublk device tests (ublk::device_tests), then on the ublk
+# front-end (DRBD_UBLK_FRONTEND=ublk): two nodes as network namespaces
 # (vmt-alice 10.213.210.1, vmt-bob 10.213.210.2), one drbd-ublkd each, 64 MiB volumes,
 # the walkthrough's configuration:
 #   19-21  configuration, create-md, up, Connected
@@ -26,6 +27,9 @@ if [ "${1:-}" != --guest ]; then
   [ -x "$RUN_IN_VM" ] || { echo "vm-test: $RUN_IN_VM not found: skipped"; exit 0; }
   export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
   cargo build -q -p tools --bin drbd-ublkd --bin drbdadm
+  # The crate's unit tests on a real ublk device (they skip on this host).
+  VMT_UNIT=$(cargo test -p drbd-ublk --lib --no-run 2>&1 | grep -o 'target/debug/deps/drbd_ublk-[0-9a-f]*' | tail -1)
+  export VMT_UNIT RVM_ENV="${RVM_ENV:-} VMT_UNIT"
   t0=$(date +%s)
   set +e
   "$RUN_IN_VM" --timeout "${VM_TEST_TIMEOUT:-600}" -- bash scripts/vm-test.sh --guest
@@ -119,6 +123,10 @@ ip -n "$NS_A" addr add 10.213.210.1/24 dev vmt-va
 ip -n "$NS_B" addr add 10.213.210.2/24 dev vmt-vb
 for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_A" link set vmt-va up; ip -n "$NS_B" link set vmt-vb up
+
+step "U: UblkDevice over a plain file: concurrent direct I/O, read-only refusal, stop"
+[ -n "${VMT_UNIT:-}" ] || die "no unit-test binary given"
+"./$VMT_UNIT" --test-threads 1 ublk::device_tests 2>&1 | grep -E '^test |test result' || die "unit tests"
 
 step "19: the walkthrough's configuration files (64 MiB volumes)"
 mkdir -p "$WORK/etc/drbd.d" "$WORK/mnt"

@@ -1019,3 +1019,130 @@ mod tests {
         send_sync::<Device>();
     }
 }
+
+/// Tests on a real ublk device: they run where `/dev/ublk-control` exists (the VM of
+/// `scripts/vm-test.sh`) and print that they are skipped elsewhere.
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+    use crate::fuse::{FileBackend, FileBackendOptions};
+    use std::os::unix::fs::FileExt;
+
+    fn have_ublk() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root || !Path::new(UBLK_CONTROL).exists() {
+            eprintln!("skipped: needs root and {UBLK_CONTROL}");
+            return false;
+        }
+        true
+    }
+
+    fn aligned(len: usize) -> Vec<u8> {
+        // 4 KiB-aligned storage inside a Vec: over-allocate and offset when used.
+        vec![0u8; len + 4096]
+    }
+
+    fn direct(path: &Path, write: bool) -> io::Result<std::fs::File> {
+        std::fs::OpenOptions::new().read(true).write(write).custom_flags(libc::O_DIRECT).open(path)
+    }
+
+    #[test]
+    fn file_backend_through_ublk_read_write_read_only_stop() {
+        if !have_ublk() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("img");
+        std::fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
+        let backend = Arc::new(FileBackend::open(&img, FileBackendOptions::default()).unwrap());
+        let opts = UblkOptions {
+            run_dir: dir.path().join("run"),
+            dev_root: dir.path().join("dev"),
+            link_style: LinkStyle::Implicit,
+            depth: 16,
+            workers: 4,
+            ..Default::default()
+        };
+        let dev = UblkDevice::start("ut0", 0, backend, &opts).unwrap();
+        let link = dir.path().join("dev/by-res/ut0");
+        assert_eq!(std::fs::read_link(&link).unwrap(), dev.device());
+        assert!(dir.path().join("run/ublk/ut0-0").exists());
+
+        // Concurrent direct writes of distinct patterns, then read back.
+        let mut store = aligned(64 << 10);
+        let off = (4096 - store.as_ptr() as usize % 4096) % 4096;
+        std::thread::scope(|s| {
+            for i in 0..8u8 {
+                let path = dev.device().to_path_buf();
+                s.spawn(move || {
+                    let mut b = aligned(64 << 10);
+                    let o = (4096 - b.as_ptr() as usize % 4096) % 4096;
+                    b[o..o + (64 << 10)].fill(i + 1);
+                    let f = direct(&path, true).unwrap();
+                    f.write_all_at(&b[o..o + (64 << 10)], u64::from(i) << 20).unwrap();
+                });
+            }
+        });
+        let f = direct(dev.device(), false).unwrap();
+        for i in 0..8u8 {
+            f.read_exact_at(&mut store[off..off + (64 << 10)], u64::from(i) << 20).unwrap();
+            assert!(store[off..off + (64 << 10)].iter().all(|&b| b == i + 1), "block {i}");
+        }
+        drop(f);
+        // The data reached the backing file.
+        let mut raw = vec![0u8; 4096];
+        std::fs::File::open(&img).unwrap().read_exact_at(&mut raw, 3 << 20).unwrap();
+        assert!(raw.iter().all(|&b| b == 4));
+        assert!(dev.stats().writes >= 8);
+
+        // Secondary: writes fail, reads work.
+        dev.set_read_only(true, false).unwrap();
+        let w = direct(dev.device(), true).and_then(|f| f.write_all_at(&store[off..off + 4096], 0));
+        let e = w.unwrap_err();
+        assert!(matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EROFS)), "{e}");
+        let f = direct(dev.device(), false).unwrap();
+        f.read_exact_at(&mut store[off..off + 4096], 0).unwrap();
+        drop(f);
+        dev.set_read_only(false, false).unwrap();
+
+        let path = dev.device().to_path_buf();
+        dev.stop(false).unwrap();
+        assert!(!link.exists() && !dir.path().join("run/ublk/ut0-0").exists());
+        for _ in 0..250 {
+            if !path.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!path.exists(), "{} still exists after stop", path.display());
+    }
+
+    /// `DRBD_UBLK_BENCH_FIO=1`: fio 4k random writes at QD32 on a ublk device over a plain
+    /// file (front-end cost without the engine), printed for comparison.
+    #[test]
+    fn fio_on_file_backend_when_asked() {
+        if std::env::var_os("DRBD_UBLK_BENCH_FIO").is_none() || !have_ublk() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("img");
+        std::fs::File::create(&img).unwrap().set_len(256 << 20).unwrap();
+        let backend = Arc::new(FileBackend::open(&img, FileBackendOptions::default()).unwrap());
+        let opts = UblkOptions {
+            run_dir: dir.path().join("run"),
+            dev_root: dir.path().join("dev"),
+            ..Default::default()
+        };
+        let dev = UblkDevice::start("bench", 0, backend, &opts).unwrap();
+        let out = std::process::Command::new("fio")
+            .args(["--ioengine=io_uring", "--direct=1", "--rw=randwrite", "--bs=4k"])
+            .args(["--iodepth=32", "--runtime=10", "--time_based", "--size=200M"])
+            .args(["--name=ublk-file", "--group_reporting"])
+            .arg(format!("--filename={}", dev.device().display()))
+            .output()
+            .unwrap();
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+        dev.stop(true).unwrap();
+    }
+}
