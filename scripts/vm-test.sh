@@ -18,6 +18,7 @@
 #          the files are there, new writes work, umount, fsck -f clean
 #   25     Secondary fails and returns: alice's daemon killed, bob writes, alice resyncs
 #   26     Primary fails: bob's daemon killed, alice promoted by hand, files identical
+#   27     split brain: both Primary while disconnected, detected, `connect --discard-my-data`
 # A failure prints "VM TEST FAILED at step: <step>" and the daemons' logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -246,6 +247,30 @@ start_daemon bob
 adm bob up r0
 wait_for 60 is bob dstate UpToDate/UpToDate
 adm bob status r0
+
+step "27: split brain: both Primary while disconnected, detected, resolved by hand"
+adm alice disconnect r0; adm bob disconnect r0
+promote bob
+for n in alice bob; do
+  timeout 60 mount "$WORK/dev-$n/by-res/r0" "$WORK/mnt"
+  echo "$n" >"$WORK/mnt/who.txt"
+  timeout 60 umount "$WORK/mnt"
+done
+adm alice connect r0; adm bob connect r0
+wait_for 30 grep -q "Split-Brain detected, dropping connection!" "$WORK/alice.log" "$WORK/bob.log"
+wait_for 20 sh -c "[ \"\$(env $(envof alice) $BIN/drbdadm -c $CONF cstate r0)\" = StandAlone ] || [ \"\$(env $(envof bob) $BIN/drbdadm -c $CONF cstate r0)\" = StandAlone ]"
+is bob cstate StandAlone || adm bob disconnect r0
+adm bob secondary r0
+adm bob connect --discard-my-data r0
+is alice cstate StandAlone && adm alice connect r0
+wait_for 60 is bob dstate UpToDate/UpToDate
+adm alice secondary r0
+promote bob
+timeout 60 fsck.ext4 -f -n "$DEV_B" >/dev/null
+timeout 60 mount "$DEV_B" "$WORK/mnt"
+[ "$(cat "$WORK/mnt/who.txt")" = alice ] || die "bob kept its own change: $(cat "$WORK/mnt/who.txt")"
+timeout 60 umount "$WORK/mnt"
+echo "split brain detected; bob discarded its change and holds alice's data, fsck -f clean"
 
 step "down on both"
 adm bob down r0
