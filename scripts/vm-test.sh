@@ -272,8 +272,15 @@ timeout 60 mount "$DEV_B" "$WORK/mnt"
 timeout 60 umount "$WORK/mnt"
 echo "split brain detected; bob discarded its change and holds alice's data, fsck -f clean"
 
-step "down on both"
-adm bob down r0
+step "down: a device left by a killed Secondary's daemon waits for promotion; down deletes it"
+UDEV=$(readlink -f "$DEV_A")
+kill9 alice
+start_daemon alice
+adm alice up r0
+grep -q "found $UDEV left by a previous daemon: re-attaching it (when promoted)" "$WORK/alice.log" \
+  || die "alice's new daemon did not find $UDEV"
 adm alice down r0
+wait_for 10 test ! -e "$UDEV"
+adm bob down r0
 [ -z "$(ls /sys/class/ublk-char/ 2>/dev/null)" ] || die "ublk devices left: $(ls /sys/class/ublk-char/)"
 STEP=done
