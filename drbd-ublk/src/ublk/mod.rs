@@ -407,6 +407,23 @@ fn bdev_path(id: u32) -> PathBuf {
     PathBuf::from(format!("/dev/ublkb{id}"))
 }
 
+/// Warns once per process when the daemon runs in another mount namespace than PID 1 (see
+/// the module doc: a private copy of a mount on one of its devices can hang its exit).
+fn warn_private_mount_namespace() {
+    static WARNED: OnceLock<()> = OnceLock::new();
+    WARNED.get_or_init(|| {
+        let ns = |p: &str| std::fs::read_link(p).ok();
+        let (mine, init) = (ns("/proc/self/ns/mnt"), ns("/proc/1/ns/mnt"));
+        if mine.is_some() && init.is_some() && mine != init {
+            eprintln!(
+                "drbd-ublk: warning: drbd-ublkd runs in a private mount namespace; a file system \
+                 mounted on a ublk device while it starts stays alive in its copy after umount, \
+                 and a killed daemon then hangs flushing it: run it in the host's mount namespace"
+            );
+        }
+    });
+}
+
 /// A device left by a dead daemon for this record, if the kernel still has it.
 fn previous_device(record: &Path, resource: &str) -> Result<Option<u32>, UblkError> {
     let Some(id) = std::fs::read_to_string(record).ok().as_deref().and_then(parse_record) else {
@@ -513,6 +530,7 @@ impl UblkDevice {
         let record = record_path(&opts.run_dir, resource, volume);
         let mut inner =
             Inner { state: State::Stopped, links: Vec::new(), created_dirs: Vec::new(), record };
+        warn_private_mount_namespace();
         let previous = previous_device(&inner.record, resource)?;
         let mut dev = UblkDevice {
             resource: resource.to_string(),
