@@ -14,6 +14,7 @@ packages=(
   corosync libcorosync-common-dev libcpg-dev libquorum-dev libvotequorum-dev libcfg-dev libcmap-dev  # membership (rust-corosync links these)
   libxml2-utils            # xmllint: ocf-tester validates agent meta-data against ra-api-1.dtd
   drbd-utils               # /etc/drbd.conf and ocf:linbit:drbd exist: the HA lab mounts ours over them per node
+  libclang-dev             # bindgen in libublk-rs-sys (the ublk front-end) needs libclang
 )
 
 missing=()

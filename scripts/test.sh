@@ -19,3 +19,9 @@ cargo test --workspace --no-fail-fast 2>&1 | tee target/test.log
 if grep -qE '^test result: FAILED|error: [0-9]+ targets? failed' target/test.log; then
   exit 1
 fi
+echo "== ublk front-end in a VM (scripts/vm-test.sh)"
+if [ -x ../shared/vm/run-in-vm.sh ]; then
+  scripts/vm-test.sh
+else
+  echo "skipped: ../shared/vm/run-in-vm.sh not found (the ublk front-end needs a kernel with ublk_drv)"
+fi

@@ -13,3 +13,4 @@ pub mod io;
 pub mod meta;
 pub mod net;
 pub mod repl;
+pub mod ublk;

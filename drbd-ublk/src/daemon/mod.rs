@@ -6,9 +6,11 @@
 //! that change a resource are serialised by the resource table lock. `up` reads the
 //! configuration again (the daemon's `--config`), reads the metadata (applying the activity
 //! log), builds a [`Replicator`] of the usable size, starts its [`engine::Engine`] thread and
-//! the loop-over-FUSE front-end ([`crate::fuse::FuseLoopDevice`]) whose
+//! the front-end chosen by [`crate::ublk::choose_frontend`] (ublk where the kernel has
+//! `ublk_drv`, loop-over-FUSE otherwise; `DRBD_UBLK_FRONTEND` overrides) whose
 //! [`engine::EngineBackend`] submits each block request to the engine and waits for its
-//! completion. The device starts read-only (Secondary); `primary` lifts the read-only flag
+//! completion. A ublk device left by a killed daemon is re-attached at promotion
+//! ([`crate::ublk`], user recovery). The device starts read-only (Secondary); `primary` lifts the read-only flag
 //! after the engine promoted, `secondary` sets it first (refused while mounted) and then
 //! demotes. `down` stops the front-end first (refused while mounted unless `--force`), then
 //! the engine.
@@ -59,6 +61,7 @@ use crate::fuse::{FuseLoopDevice, FuseLoopOptions, LinkStyle};
 use crate::meta;
 use crate::net::LinkConfig;
 use crate::repl::{Done, ReplConfig, Replicator, Role};
+use crate::ublk::{Device, FrontendKind, UblkDevice, UblkOptions};
 use conn::NetCtl;
 use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, HandlerEnv, QUEUE_DEPTH};
 
@@ -102,7 +105,7 @@ struct Running {
     tx: SyncSender<Cmd>,
     thread: Option<JoinHandle<()>>,
     status: Arc<Mutex<ResourceStatus>>,
-    device: Option<FuseLoopDevice>,
+    device: Option<Device>,
 }
 
 /// The daemon: resource table and control server.
@@ -349,6 +352,13 @@ impl Daemon {
             .map_err(|e| fail(exit::EXEC, e.to_string()))?;
         let mut running = Running { tx: tx.clone(), thread: Some(thread), status, device: None };
 
+        let frontend = match crate::ublk::choose_frontend() {
+            Ok(f) => f,
+            Err(e) => {
+                stop_engine(&mut running);
+                return Err(fail(exit::EXEC, format!("{name}: front-end: {e}")));
+            }
+        };
         let mut opts = FuseLoopOptions {
             run_dir: self.cfg.run_dir.clone(),
             dev_root: self.cfg.dev_root.clone(),
@@ -362,7 +372,25 @@ impl Daemon {
             opts.device_link = Some(PathBuf::from(&vol.device));
         }
         let backend = Arc::new(EngineBackend::new(tx, size * 512));
-        match FuseLoopDevice::start(name, vol.number, backend, &opts) {
+        let started = match frontend {
+            FrontendKind::Fuse => FuseLoopDevice::start(name, vol.number, backend, &opts)
+                .map(Device::Fuse)
+                .map_err(|e| e.to_string()),
+            FrontendKind::Ublk => {
+                let uopts = UblkOptions {
+                    run_dir: opts.run_dir.clone(),
+                    dev_root: opts.dev_root.clone(),
+                    link_style: opts.link_style,
+                    device_link: opts.device_link.clone(),
+                    read_only: true,
+                    ..Default::default()
+                };
+                UblkDevice::start(name, vol.number, backend, &uopts)
+                    .map(Device::Ublk)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        match started {
             Ok(d) => {
                 if let Ok(mut s) = running.status.lock() {
                     s.device = d.device().display().to_string();
@@ -522,7 +550,9 @@ impl Daemon {
         }
         let t = self.lock();
         if let Some(d) = t.get(name).and_then(|r| r.device.as_ref()) {
-            if d.is_read_only() {
+            // A device awaiting recovery holds the Primary's own cache (and its I/O waits:
+            // a flush would hang).
+            if d.is_read_only() && !d.awaiting_recovery() {
                 if let Err(e) = drop_bdev_cache(d.device()) {
                     eprintln!(
                         "drbd {name}: dropping the page cache of {}: {e}",

@@ -326,7 +326,7 @@ impl std::fmt::Debug for FuseLoopDevice {
     }
 }
 
-fn check_name(name: &str) -> Result<(), FuseError> {
+pub(crate) fn check_name(name: &str) -> Result<(), FuseError> {
     if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
         return Err(FuseError::InvalidName(name.to_string()));
     }
@@ -334,7 +334,7 @@ fn check_name(name: &str) -> Result<(), FuseError> {
 }
 
 /// Creates `dir` and its missing parents, recording the ones it created (outermost first).
-fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), FuseError> {
+pub(crate) fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), FuseError> {
     let mut missing = Vec::new();
     let mut p = dir;
     while !p.exists() {
@@ -355,7 +355,7 @@ fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), FuseError> 
 }
 
 /// Points `link` at `target`, replacing a stale symlink (never another kind of file).
-fn place_link(link: &Path, target: &Path) -> Result<(), FuseError> {
+pub(crate) fn place_link(link: &Path, target: &Path) -> Result<(), FuseError> {
     let err = |op, source| FuseError::Path { op, path: link.to_path_buf(), source };
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if !meta.file_type().is_symlink() {
