@@ -15,6 +15,7 @@ packages=(
   libxml2-utils            # xmllint: ocf-tester validates agent meta-data against ra-api-1.dtd
   drbd-utils               # /etc/drbd.conf and ocf:linbit:drbd exist: the HA lab mounts ours over them per node
   libclang-dev             # bindgen in libublk-rs-sys (the ublk front-end) needs libclang
+  curl                     # the HA lab test fetches the page through the floating IP
 )
 
 missing=()
