@@ -15,7 +15,7 @@ const REGRESSION_SEEDS: &[u64] = &[
 /// exposed holes in the dual-primary oracles (data given up by `create-md`; real-time order of
 /// concurrent writes; a read served by the peer racing the peer's write) and three with many
 /// write conflicts (superseded and retried writes).
-const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124];
+const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124, 20261178601];
 
 fn check(seed: u64) {
     if let Err(f) = run_seed(seed) {

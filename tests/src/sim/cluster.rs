@@ -923,8 +923,19 @@ impl Sim {
             if self.rng.chance(self.cfg.p_admin_sync) {
                 let which = self.rng.below(5);
                 let r = self.rep(n).expect("up");
+                // Invalidating without an UpToDate peer to sync from throws the local data away
+                // (DRBD allows it; the next resync comes from whatever the peer has).
+                let discards =
+                    r.conn() < ConnState::Connected || r.peer_disk() != DiskState::UpToDate;
                 let res = match which {
-                    0 => r.invalidate().map(|_| "invalidate"),
+                    0 => {
+                        let res = r.invalidate().map(|_| "invalidate");
+                        if res.is_ok() && discards {
+                            self.committed.clear();
+                            self.acked_repl = Default::default();
+                        }
+                        res
+                    }
                     1 => r.invalidate_remote().map(|_| "invalidate-remote"),
                     2 => r.verify(0).map(|_| "verify"),
                     3 => r.detach().map(|_| "detach"),
