@@ -219,3 +219,5 @@ mkdir -p "$(dirname "$out")"
 } >"$out"
 echo "device.sh: wrote $out" >&2
 python3 "$here/plot.py" table "$out"
+python3 "$here/plot.py" svg "$out" "${out%.csv}.svg" "fio on this host: our device vs a plain loop device"
+echo "device.sh: wrote ${out%.csv}.svg" >&2

@@ -121,9 +121,13 @@ def svg(path, out, title):
     top = 1.25 * top
     bar_w, gap = 26, 30
     group_w = bar_w * len(targets) + gap
-    left, right, plot_top, plot_h = 60, 20, 60, 260
-    width = left + right + group_w * len(jobs)
-    height = plot_top + plot_h + 110
+    left, right, plot_top, plot_h = 60, 20, 70, 260
+    width = max(left + right + group_w * len(jobs), 760)
+    group_w = (width - left - right) / len(jobs)
+    gap = group_w - bar_w * len(targets)
+    chars = int((width - left - 10) / 5.2)   # 9 px sans-serif: about 5 px per character
+    notes = [c[i:i + chars] for c in comments for i in range(0, len(c), chars)]
+    height = plot_top + plot_h + 70 + 13 * len(notes)
     y0 = plot_top + plot_h
 
     def y(v):
@@ -134,9 +138,10 @@ def svg(path, out, title):
          '<rect width="100%" height="100%" fill="white"/>',
          '<text x="%d" y="20" font-size="14" font-weight="bold">%s</text>'
          % (left, escape(title)),
-         '<text x="%d" y="38" fill="#444">IOPS relative to %s in the same run (1.0 = %s); '
-         'number above a bar: its IOPS; whiskers: lowest and highest run</text>'
-         % (left, escape(targets[0]), escape(targets[0]))]
+         '<text x="%d" y="36" fill="#444">IOPS relative to %s in the same run (1.0 = %s); '
+         'number above a bar: its IOPS (mean of the runs);</text>'
+         % (left, escape(targets[0]), escape(targets[0])),
+         '<text x="%d" y="50" fill="#444">whiskers: the lowest and the highest run</text>' % left]
     # grid
     step = 0.25 if top <= 2 else (0.5 if top <= 4 else 1.0)
     v = 0.0
@@ -176,9 +181,9 @@ def svg(path, out, title):
                  % (lx, y0 + 32, COLOURS[ti % len(COLOURS)]))
         s.append('<text x="%d" y="%d">%s</text>' % (lx + 16, y0 + 42, escape(t)))
         lx += 30 + 7 * len(t)
-    for i, c in enumerate(comments[:3]):
+    for i, c in enumerate(notes):
         s.append('<text x="%d" y="%d" fill="#666" font-size="9">%s</text>'
-                 % (left, y0 + 64 + 13 * i, escape(c[:150])))
+                 % (left, y0 + 64 + 13 * i, escape(c)))
     s.append("</svg>")
     with open(out, "w") as f:
         f.write("\n".join(s) + "\n")
