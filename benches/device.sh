@@ -65,6 +65,7 @@ bin_date=$(date -u -r "$BIN/drbd-ublkd" +%FT%TZ)
 
 work=""
 plain_dev=""
+made_ns=0
 daemons=()
 ENV=()
 node_env() { # node -> env assignments of that node
@@ -89,8 +90,11 @@ teardown() {
     kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
   done
   daemons=()
-  ip netns del "$NS_A" 2>/dev/null
-  ip netns del "$NS_B" 2>/dev/null
+  if [ "$made_ns" = 1 ]; then
+    ip netns del "$NS_A" 2>/dev/null
+    ip netns del "$NS_B" 2>/dev/null
+  fi
+  made_ns=0
   [ -n "$work" ] && rm -rf "$work"
   work=""
 }
@@ -148,6 +152,13 @@ one_run() { # run number
   measure "$run" loop "$plain_dev"
   losetup -d "$plain_dev"; plain_dev=""
 
+  for ns in "$NS_A" "$NS_B"; do
+    if ip netns list | grep -qw "$ns"; then
+      echo "device.sh: namespace $ns exists (another device.sh running, or left over: ip netns del $ns)" >&2
+      return 1
+    fi
+  done
+  made_ns=1
   ip netns add "$NS_A"; ip netns add "$NS_B"
   ip link add fb-va type veth peer name fb-vb
   ip link set fb-va netns "$NS_A"; ip link set fb-vb netns "$NS_B"
@@ -172,7 +183,7 @@ resource r0 {
   }
 }
 EOF
-  local n ns
+  local n
   for n in a b; do
     on "$n" "$BIN/drbdadm" -c "$work/drbd.conf" create-md --force r0 >/dev/null
     ns=$NS_A; [ "$n" = b ] && ns=$NS_B

@@ -3,6 +3,8 @@
 
   plot.py table    FILE.csv            text table (mean of the runs, spread, ratio to baseline)
   plot.py markdown FILE.csv            the same as a Markdown table
+  plot.py ratios   FILE.csv            Markdown: per job, the baseline's IOPS and each
+                                       other target's IOPS ratio to it (range over the runs)
   plot.py svg      FILE.csv OUT.svg [TITLE]
                                        grouped bar chart: per job, each target's IOPS relative
                                        to the baseline target of the same run (whiskers: the
@@ -68,7 +70,9 @@ def summary(jobs, targets, data):
     return out
 
 
-def fmt_ratio(m):
+def fmt_ratio(m, base):
+    if m["target"] == base:
+        return "1 (baseline)"
     if m["ratio"] is None:
         return "-"
     if m["runs"] > 1:
@@ -84,7 +88,7 @@ def table(path, markdown):
     body = []
     for m in rows:
         body.append([m["job"], m["target"], "%.0f" % m["iops"], "%.1f" % m["mib_s"],
-                     "%.0f" % m["lat_mean_us"], "%.0f" % m["lat_p99_us"], fmt_ratio(m),
+                     "%.0f" % m["lat_mean_us"], "%.0f" % m["lat_p99_us"], fmt_ratio(m, targets[0]),
                      "%.0f %%" % m["spread"] if m["runs"] > 1 else "-"])
     if markdown:
         print("| " + " | ".join(head) + " |")
@@ -101,6 +105,21 @@ def table(path, markdown):
     if runs > 1:
         print("(means of %d runs; ratio range and spread = (max - min) / mean of IOPS over the runs)"
               % runs)
+
+
+def ratios(path):
+    """Markdown: one row per job, the baseline's IOPS, then each target's ratio to it."""
+    _, jobs, targets, data = load(path)
+    rows = {(m["job"], m["target"]): m for m in summary(jobs, targets, data)}
+    print("| job | %s IOPS | " % targets[0] + " | ".join(targets[1:]) + " |")
+    print("|" + "---|" * len(targets) + "---|")
+    for job in jobs:
+        b = rows.get((job, targets[0]))
+        cells = ["%.0f" % b["iops"] if b else "-"]
+        for t in targets[1:]:
+            m = rows.get((job, t))
+            cells.append(fmt_ratio(m, targets[0]).replace("-", "–") if m else "-")
+        print("| %s | " % job + " | ".join(cells) + " |")
 
 
 COLOURS = ["#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
@@ -192,6 +211,8 @@ def svg(path, out, title):
 def main(argv):
     if len(argv) >= 3 and argv[1] in ("table", "markdown"):
         table(argv[2], argv[1] == "markdown")
+    elif len(argv) >= 3 and argv[1] == "ratios":
+        ratios(argv[2])
     elif len(argv) >= 4 and argv[1] == "svg":
         svg(argv[2], argv[3], argv[4] if len(argv) > 4 else "fio")
     else:
