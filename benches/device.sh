@@ -109,13 +109,18 @@ wait_for() { # tries cmd... : retries every 0.2 s
 is() { [ "$(on "$1" "$BIN/drbdadm" -c "$work/drbd.conf" "$2" r0 2>/dev/null)" = "$3" ]; }
 
 fio_job() { # job dev -> "iops mib_s lat_mean_us lat_p99_us"
-  DEV=$2 RUNTIME=$runtime SIZE=$fio_size fio --output-format=json "$here/fio/$1.fio" |
-    python3 -c '
+  if ! DEV=$2 RUNTIME=$runtime SIZE=$fio_size fio --output-format=json \
+      --output="$work/fio.json" "$here/fio/$1.fio" 2>"$work/fio.err"; then
+    echo "device.sh: fio $1 on $2 failed:" >&2
+    cat "$work/fio.err" >&2
+    return 1
+  fi
+  python3 -c '
 import json, sys
 j = json.load(sys.stdin)["jobs"][0]
 s = j["read"] if j["read"]["io_bytes"] > 0 else j["write"]
 p99 = s["clat_ns"].get("percentile", {}).get("99.000000", 0)
-print("%.0f %.2f %.1f %.1f" % (s["iops"], s["bw_bytes"] / 1048576, s["lat_ns"]["mean"] / 1000, p99 / 1000))'
+print("%.0f %.2f %.1f %.1f" % (s["iops"], s["bw_bytes"] / 1048576, s["lat_ns"]["mean"] / 1000, p99 / 1000))' <"$work/fio.json"
 }
 
 results=()   # "run target job iops mib lat p99"
@@ -124,10 +129,36 @@ measure() { # run target dev
   for job in "${jobs[@]}"; do
     # Drop the backing files' page cache first, so every target starts cold.
     for f in "$work"/*.img; do dd if="$f" iflag=nocache count=0 status=none; done
-    r=$(fio_job "$job" "$3")
+    r=$(fio_job "$job" "$3") || return 1
     echo "  run $1  $2  $job: $r (IOPS MiB/s mean-us p99-us)" >&2
     results+=("$1 $2 $job $r")
   done
+}
+
+# A block device some file system is mounted on (also a stale mount left by a crashed test of
+# something else, whose loop device looks free to `losetup -f`) refuses writes with EPERM.
+mounted() { # /dev/X -> true when a mount uses its major:minor
+  local mm
+  mm=$(printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")")
+  awk -v mm="$mm" '$3 == mm { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+attach_loop() { # file -> a free loop device, never one a file system is still mounted on
+  local i d
+  for i in $(seq 0 255); do
+    d=/dev/loop$i
+    [ -e "/sys/block/loop$i/loop/backing_file" ] && continue
+    [ -b "$d" ] && mounted "$d" && continue
+    [ -b "$d" ] || mknod "$d" b 7 "$i" 2>/dev/null || true
+    if losetup --direct-io=on "$d" "$1" 2>/dev/null; then
+      # The block layer's read-only flag (BLKROSET) outlives a loop device's previous user:
+      # a loop device last used by a Secondary drbd-ublkd can come back read-only.
+      blockdev --setrw "$d"
+      echo "$d"
+      return 0
+    fi
+  done
+  echo "device.sh: no free loop device" >&2
+  return 1
 }
 
 device_of() { # node -> our device's path (the /dev/drbd/by-res link)
@@ -147,7 +178,7 @@ one_run() { # run number
   done
   echo "device.sh: run $run: backing files in $work ($(df --output=source,fstype "$work" | tail -1))" >&2
 
-  plain_dev=$(losetup --direct-io=on -f --show "$work/a.img")
+  plain_dev=$(attach_loop "$work/a.img")
   echo "device.sh: run $run: plain loop $plain_dev" >&2
   measure "$run" loop "$plain_dev"
   losetup -d "$plain_dev"; plain_dev=""
@@ -202,6 +233,10 @@ EOF
   wait_for 50 is a cstate StandAlone || { echo "device.sh: node a is not StandAlone" >&2; return 1; }
   local dev
   dev=$(device_of a)
+  if mounted "$(readlink -f "$dev")"; then
+    echo "device.sh: our device $(readlink -f "$dev") is a loop device a stale mount still holds (writes would fail with EPERM); free it first" >&2
+    return 1
+  fi
   echo "device.sh: run $run: our device $dev -> $(readlink -f "$dev"), $(on a "$BIN/drbdadm" -c "$work/drbd.conf" cstate r0)" >&2
   measure "$run" standalone "$dev"
 

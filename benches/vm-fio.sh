@@ -79,7 +79,7 @@ print("%.0f,%.2f,%.1f,%.1f" % (s["iops"], s["bw_bytes"] / 1048576, s["lat_ns"]["
 
   # 1. plain loop (always: it is the baseline)
   local dev
-  dev=$(losetup -f --show "$w/plain.img"); loops+=("$dev")
+  dev=$(losetup -f --show "$w/plain.img"); loops+=("$dev"); blockdev --setrw "$dev"
   measure loop "$dev"
 
   # 2. kernel DRBD 8.4: two resources, one per "node", each configured by drbdadm in its own
@@ -87,6 +87,7 @@ print("%.0f,%.2f,%.1f,%.1f" % (s["iops"], s["bw_bytes"] / 1048576, s["lat_ns"]["
   local la lb
   la=$(losetup -f --show "$w/kd-a.img"); loops+=("$la")
   lb=$(losetup -f --show "$w/kd-b.img"); loops+=("$lb")
+  blockdev --setrw "$la"; blockdev --setrw "$lb"
   for r in fbka fbkb; do
     cat >"$w/$r.conf" <<EOF
 global { usage-count no; }
