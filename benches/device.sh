@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift ;;
     --runtime) runtime=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "device.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

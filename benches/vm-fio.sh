@@ -20,8 +20,9 @@
 #   --runs N      N separate VM boots (default 1)      --runtime S  seconds per job (default 10)
 #   --out FILE    CSV (default benches/results/device-vm.csv)
 # Environment: VM_TARGETS (default "kernel-drbd ours"; the plain loop always runs),
-#   BACKING_MB (160), FIO_SIZE (128M), DRBD_UBLK_FRONTEND (passed to the guest's drbd-ublkd), VM_OPTS (extra options for
-#   run-in-vm.sh, e.g. "--kvm"), NO_BUILD=1 (use target/release as it is).
+#   BACKING_MB (160), FIO_SIZE (128M), DRBD_UBLK_FRONTEND (passed to the guest's drbd-ublkd),
+#   VM_OPTS (extra options for run-in-vm.sh, e.g. "--kvm"), NO_BUILD=1 (use target/release as
+#   it is).
 # The guest side of this script is `vm-fio.sh --guest XDIR RUNTIME RUN` (run by the VM).
 set -euo pipefail
 
@@ -108,7 +109,7 @@ EOF
   [ -x "$kadm" ] || kadm=/usr/lib/drbd/drbdadm-84
   [ -x "$kadm" ] || kadm=drbdadm
   case " $VM_TARGETS " in *" kernel-drbd "*) ;; *) kd_ok=0 ;; esac
-  {
+  [ "$kd_ok" = 1 ] && {
     kd fb-ka fbka -- --force create-md fbka </dev/null >/dev/null &&
       kd fb-kb fbkb -- --force create-md fbkb </dev/null >/dev/null &&
       kd fb-ka fbka up fbka && kd fb-kb fbkb up fbkb
@@ -190,7 +191,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift ;;
     --runtime) runtime=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "vm-fio.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
