@@ -461,6 +461,13 @@ fn failed_ops(cib: &Element) -> Vec<FailedOp> {
                     .unwrap_or(0);
                 let is_failure_record =
                     op.attr("id").is_some_and(|id| id.contains("_last_failure_"));
+                // A probe learns the state: finding the resource stopped, running or promoted
+                // is an answer, not a failure (whatever the transition expected).
+                let probe = op.attr("operation") == Some("monitor")
+                    && no_interval(op.attr("interval"));
+                if probe && status == 0 && matches!(rc, 0 | 7 | 8) {
+                    continue;
+                }
                 if !is_failure_record && (rc == expected && status == 0 || status == 1) {
                     continue;
                 }
@@ -578,4 +585,41 @@ pub fn render_text(cib: &Element, o: &MonitorOptions, now: i64) -> Result<String
         out.push('\n');
     }
     Ok(out)
+}
+
+/// Whether an `interval` attribute means "no interval" (a probe).
+fn no_interval(v: Option<&str>) -> bool {
+    v.map_or(true, |v| v.trim().trim_end_matches("ms").parse::<u64>() == Ok(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cib(ops: &str) -> Element {
+        Element::parse(&format!(
+            r#"<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/>
+<nodes><node id="1" uname="n1"/></nodes><resources>
+<primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/></resources><constraints/>
+</configuration><status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">
+<lrm id="1"><lrm_resources><lrm_resource id="d" class="ocf" provider="heartbeat" type="Dummy">{ops}
+</lrm_resource></lrm_resources></lrm></node_state></status></cib>"#
+        ))
+        .expect("test CIB parses")
+    }
+
+    #[test]
+    fn a_probe_that_finds_the_resource_running_is_not_a_failure() {
+        let probe = r#"<lrm_rsc_op id="d_last_0" operation="monitor" interval="0" call-id="1"
+            rc-code="0" op-status="0" transition-key="1:1:7:abc"/>"#;
+        assert!(failed_ops(&cib(probe)).is_empty());
+        let failed = r#"<lrm_rsc_op id="d_last_0" operation="start" interval="0" call-id="2"
+            rc-code="1" op-status="0" transition-key="2:1:0:abc"/>"#;
+        let f = failed_ops(&cib(failed));
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].task.as_str(), f[0].rc), ("start", 1));
+        let monitor = r#"<lrm_rsc_op id="d_monitor_10000" operation="monitor" interval="10000"
+            call-id="3" rc-code="7" op-status="0" transition-key="3:1:0:abc"/>"#;
+        assert_eq!(failed_ops(&cib(monitor)).len(), 1, "a recurring monitor's 7 is a failure");
+    }
 }
