@@ -1074,6 +1074,11 @@ fn validate_resource(s: &Stmt, r: &mut Resource, hostname: &str) -> Result<(), C
     if o.net.timeout_ds >= o.net.connect_int_s * 10 || o.net.timeout_ds >= o.net.ping_int_s * 10 {
         return Err(err("timeout must be less than connect-int and ping-int".into()));
     }
+    if o.net.allow_two_primaries && o.net.protocol != crate::config::options::Protocol::C {
+        // Concurrent writes of two Primaries are resolved on the peer's acknowledgement,
+        // which only protocol C waits for (DRBD refuses the same combination).
+        return Err(err("allow-two-primaries needs protocol C".into()));
+    }
     if o.disk.c_min_rate_kib > o.disk.c_max_rate_kib {
         return Err(err("c-min-rate is larger than c-max-rate".into()));
     }

@@ -169,17 +169,27 @@ fn defaults_without_common() {
 }
 
 #[test]
+fn allow_two_primaries_needs_protocol_c() {
+    let c = parse(&res("net { protocol C; allow-two-primaries yes; }")).unwrap();
+    assert!(c.resources[0].options.net.allow_two_primaries);
+    let d = c.dump();
+    assert!(d.contains("        allow-two-primaries yes;\n"), "{d}");
+    let e = parse(&res("net { protocol A; allow-two-primaries; }")).unwrap_err().to_string();
+    assert!(e.contains("allow-two-primaries needs protocol C"), "{e}");
+}
+
+#[test]
 fn resource_overrides_common_and_units() {
     let text = format!(
         "common {{ net {{ protocol A; max-buffers 8000; }} disk {{ resync-rate 10M; }} }}\n{}",
-        res("net { protocol B; sndbuf-size 512k; allow-two-primaries; cram-hmac-alg sha1; shared-secret \"s3cr3t\"; ping-timeout 10; } disk { c-fill-target 1M; al-extents 6433; on-io-error pass_on; } startup { wfc-timeout 30; become-primary-on a; }")
+        res("net { protocol B; sndbuf-size 512k; cram-hmac-alg sha1; shared-secret \"s3cr3t\"; ping-timeout 10; } disk { c-fill-target 1M; al-extents 6433; on-io-error pass_on; } startup { wfc-timeout 30; become-primary-on a; }")
     );
     let c = parse(&text).unwrap();
     let o = &c.resources[0].options;
     assert_eq!(o.net.protocol, Protocol::B);
     assert_eq!(o.net.max_buffers, 8000);
     assert_eq!(o.net.sndbuf_size_bytes, 512 * 1024);
-    assert!(o.net.allow_two_primaries);
+    assert!(!o.net.allow_two_primaries);
     assert_eq!(o.net.shared_secret.as_deref(), Some("s3cr3t"));
     assert_eq!(o.net.ping_timeout_ds, 10);
     assert_eq!(o.disk.resync_rate_kib, 10240);
@@ -189,7 +199,6 @@ fn resource_overrides_common_and_units() {
     assert_eq!(o.startup.wfc_timeout_s, 30);
     let d = c.dump();
     assert!(d.contains("        shared-secret    s3cr3t;\n"), "{d}");
-    assert!(d.contains("        allow-two-primaries yes;\n"), "{d}");
 }
 
 #[test]
