@@ -1841,8 +1841,20 @@ impl<'a> Eng<'a> {
         if !self.want_scores {
             return;
         }
+        let own = self.clone_pull_scores(c);
+        self.record_scores("pcmk__clone_allocate", c, &own);
+        let mut stack: Vec<usize> = self.rs[c].children.iter().rev().copied().collect();
+        while let Some(x) = stack.pop() {
+            let w = self.base_weights(x);
+            self.record_scores("pcmk__clone_allocate", x, &w);
+            stack.extend(self.rs[x].children.iter().rev().copied());
+        }
+    }
+
+    /// The clone's node scores as its assignment shows them: its own locations, with its
+    /// (non-clone) dependents pulling it as a primitive's do, never below zero.
+    fn clone_pull_scores(&self, c: usize) -> Vec<Option<i64>> {
         let mut own = self.rs[c].loc.clone();
-        // The clone's dependents pull it as a primitive's do, never below zero.
         let mut merging = vec![false; self.rs.len()];
         let mut unusable = vec![false; own.len()];
         for k in self.with_this_of(c) {
@@ -1867,13 +1879,7 @@ impl<'a> Eng<'a> {
                 own[n] = Some(1);
             }
         }
-        self.record_scores("pcmk__clone_allocate", c, &own);
-        let mut stack: Vec<usize> = self.rs[c].children.iter().rev().copied().collect();
-        while let Some(x) = stack.pop() {
-            let w = self.base_weights(x);
-            self.record_scores("pcmk__clone_allocate", x, &w);
-            stack.extend(self.rs[x].children.iter().rev().copied());
-        }
+        own
     }
 
     fn assign_clone(&mut self, c: usize) {
@@ -2006,7 +2012,9 @@ impl<'a> Eng<'a> {
         let inst = self.rs[c].children.clone();
         let can_promote = self.target_role(c) != Some(Role::Unpromoted)
             && (self.can_start_anything() || self.quorum_policy == "freeze");
-        let mut prio: Vec<(i64, usize, usize)> = Vec::new();
+        // (final score, index, instance, score before the per-node merge)
+        let mut prio: Vec<(i64, usize, usize, i64)> = Vec::new();
+        let mut placed: Vec<(i64, usize, usize, usize)> = Vec::new();
         for (idx, &k) in inst.iter().enumerate() {
             let mut ps = Vec::new();
             self.primitives_under(k, &mut ps);
@@ -2028,7 +2036,9 @@ impl<'a> Eng<'a> {
                     if self.rs[c].unique {
                         None
                     } else {
-                        attrs.get(&format!("master-{}", self.rs[p].base))
+                        attrs
+                            .get(&format!("master-{}", self.rs[p].id))
+                            .or_else(|| attrs.get(&format!("master-{}", self.rs[p].base)))
                     }
                 });
                 if let Some(v) = v {
@@ -2057,19 +2067,50 @@ impl<'a> Eng<'a> {
                     } else if col.score >= INFINITY {
                         s = -INFINITY;
                     }
-                } else if p == c && col.with_role == Some(Role::Promoted) && col.score > -INFINITY {
-                    let dt = self.top_of(d);
-                    if self.rs[dt].kind != Kind::Clone {
-                        let dw = self.own_weights(dt);
-                        if let Some(v) = dw[n] {
-                            s = add(s, score::scale(v, col.score as f64 / INFINITY as f64));
-                        }
-                    }
                 }
             }
-            if self.rs[first].role == Role::Promoted && self.rs[first].running.contains(&n) {
-                s = add(s, 0);
+            placed.push((s, idx, k, n));
+        }
+        // Pacemaker then works per node: the clone's node scores plus the non-negative
+        // instance scores on each node, pulled by the resources colocated with the promoted
+        // role (and, recursively, by their own dependents, never below zero); an instance
+        // with a non-negative score takes its node's result.
+        let mut node_w: Vec<Option<i64>> =
+            self.clone_pull_scores(c).into_iter().map(|v| Some(v.unwrap_or(0))).collect();
+        for &(s, _, _, n) in &placed {
+            if s >= 0 {
+                node_w[n] = node_w[n].map(|x| add(x, s));
             }
+        }
+        let mut merging = vec![false; self.rs.len()];
+        let mut unusable = vec![false; node_w.len()];
+        for k in self.with_this_of(c) {
+            let col = &self.inp.colocations[k];
+            let Some(d) = self.coloc.dep[k] else { continue };
+            if col.with_role != Some(Role::Promoted) || !self.has_influence(k) {
+                continue;
+            }
+            let dt = self.top_of(d);
+            if dt == c || self.rs[dt].kind == Kind::Clone {
+                continue;
+            }
+            let factor = col.score as f32 / INFINITY as f32;
+            self.merge_scores_opt(
+                dt,
+                &mut node_w,
+                &col.node_attr,
+                factor,
+                &mut merging,
+                Some(&mut unusable),
+            );
+        }
+        for (n, u) in unusable.iter().enumerate() {
+            if *u {
+                node_w[n] = Some(1);
+            }
+        }
+        for (pre, idx, k, n) in placed {
+            let s = if pre >= 0 { node_w[n].unwrap_or(pre) } else { pre };
             if self.want_scores {
                 self.scores.push(format!(
                     "{} promotion score on {}: {}",
@@ -2078,7 +2119,7 @@ impl<'a> Eng<'a> {
                     score::fmt(s)
                 ));
             }
-            prio.push((s, idx, k));
+            prio.push((s, idx, k, pre));
         }
         prio.sort_by(|a, b| {
             b.0.cmp(&a.0)
@@ -2087,6 +2128,8 @@ impl<'a> Eng<'a> {
                     let pb = self.is_promoted_now(b.2);
                     pb.cmp(&pa)
                 })
+                // Then the instance's own score (Pacemaker's instance priority).
+                .then(b.3.cmp(&a.3))
                 .then(a.1.cmp(&b.1))
         });
         let mut count = 0usize;
@@ -2104,7 +2147,7 @@ impl<'a> Eng<'a> {
                 }
             }
         }
-        for (s, _, k) in prio {
+        for (s, _, k, _) in prio {
             let mut ps = Vec::new();
             self.primitives_under(k, &mut ps);
             let n = self.rs[ps[0]].assigned.unwrap();
