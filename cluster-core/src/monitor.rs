@@ -463,8 +463,8 @@ fn failed_ops(cib: &Element) -> Vec<FailedOp> {
                     op.attr("id").is_some_and(|id| id.contains("_last_failure_"));
                 // A probe learns the state: finding the resource stopped, running or promoted
                 // is an answer, not a failure (whatever the transition expected).
-                let probe = op.attr("operation") == Some("monitor")
-                    && no_interval(op.attr("interval"));
+                let probe =
+                    op.attr("operation") == Some("monitor") && no_interval(op.attr("interval"));
                 if probe && status == 0 && matches!(rc, 0 | 7 | 8) {
                     continue;
                 }

@@ -442,3 +442,20 @@ fn forced_initial_sync_target_adopts_source_uuids_and_later_resyncs_only_changes
     assert_eq!(p.nodes[1].rep.disk(), DiskState::UpToDate);
     assert!(p.identical());
 }
+
+#[test]
+fn invalidate_refused_without_an_uptodate_peer_changes_nothing() {
+    // A Primary that detached writes through its Secondary's disk: that disk then holds the
+    // only good copy, and `invalidate` on it must be refused without touching it.
+    let mut p = Pair::connected_primary(cfg(Protocol::C));
+    p.nodes[0].rep.detach().unwrap();
+    p.settle();
+    assert_eq!(p.nodes[1].rep.peer_disk(), DiskState::Diskless);
+    p.write(0, 1, 0, 1, 100);
+    p.settle();
+    assert_eq!(p.done(0, 1), Some((true, true)));
+    let oos = p.nodes[1].rep.bitmap().count_out_of_sync();
+    assert_eq!(p.nodes[1].rep.invalidate(), Err(StateError::NoUpToDateDisk));
+    assert_eq!(p.nodes[1].rep.disk(), DiskState::UpToDate);
+    assert_eq!(p.nodes[1].rep.bitmap().count_out_of_sync(), oos);
+}

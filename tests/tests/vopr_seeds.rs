@@ -7,7 +7,23 @@ use tests::sim::cluster::{run_seed, Sim, SimConfig};
 
 /// Seeds that once failed (kept as regressions) plus a spread of configurations.
 const REGRESSION_SEEDS: &[u64] = &[
-    1, 5, 10, 104, 107, 139, 1000, 1016, 1115, 7041, 7225, 50060, 60027, 300088, 400094, 504292,
+    30000014565,
+    1,
+    5,
+    10,
+    104,
+    107,
+    139,
+    1000,
+    1016,
+    1115,
+    7041,
+    7225,
+    50060,
+    60027,
+    300088,
+    400094,
+    504292,
     603609,
 ];
 

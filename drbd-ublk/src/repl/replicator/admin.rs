@@ -377,14 +377,16 @@ impl Replicator {
         if self.conn == ConnState::WFReportParams {
             return Err(StateError::InTransientState);
         }
+        // Connected, the full sync must have an UpToDate source: refuse before touching
+        // anything (the local data may be the only good copy, e.g. of a diskless peer).
+        if self.conn == ConnState::Connected && self.peer_disk != DiskState::UpToDate {
+            return Err(StateError::NoUpToDateDisk);
+        }
         self.bitmap.set_all();
         self.write_bitmap();
         self.set_disk(DiskState::Inconsistent);
         self.write_sb();
         if self.conn == ConnState::Connected {
-            if self.peer_disk != DiskState::UpToDate {
-                return Err(StateError::NoUpToDateDisk);
-            }
             self.set_conn(ConnState::StartingSyncT);
             self.send_state();
             self.peer_bitmap_done = false;
