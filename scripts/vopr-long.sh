@@ -5,7 +5,8 @@
 #
 # Seeds FIRST_SEED .. FIRST_SEED+N-1 (default: derived from the clock) are cut into J
 # consecutive ranges, one process each. A failing seed stops its process and is printed with
-# its replay command (`vopr --seed S`); the script exits non-zero if any range failed.
+# its replay command (`vopr --seed S`); a failing seed ends its chunk of VOPR_CHUNK seeds
+# (default 2000), the run goes on with the next chunk; the exit code is non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?usage: vopr-long.sh N [JOBS] [FIRST_SEED]}
@@ -19,23 +20,33 @@ trap 'kill $(jobs -p) 2>/dev/null || true' INT TERM
 per=$(( (n + jobs - 1) / jobs ))
 start=$(date +%s)
 pids=()
+chunk=${VOPR_CHUNK:-2000}
+run_range() { # FROM COUNT LOG: chunks of $chunk seeds; a failing seed ends its chunk only
+  local from=$1 count=$2 log=$3 done=0 n
+  while (( done < count )); do
+    n=$(( count - done < chunk ? count - done : chunk ))
+    if ! "$vopr" --seeds "$n" --from $(( from + done )) >> "$log" 2>&1; then
+      echo "chunk from $(( from + done )) FAILED" >> "$log"
+    fi
+    done=$(( done + n ))
+  done
+}
 for ((j = 0; j < jobs; j++)); do
   from=$(( first + j * per ))
   count=$(( n - j * per < per ? n - j * per : per ))
   (( count > 0 )) || break
-  "$vopr" --seeds "$count" --from "$from" > "$logdir/range-$j.log" 2>&1 &
+  run_range "$from" "$count" "$logdir/range-$j.log" &
   pids+=($!)
 done
-rc=0
-for p in "${pids[@]}"; do wait "$p" || rc=1; done
+for p in "${pids[@]}"; do wait "$p" || true; done
 secs=$(( $(date +%s) - start ))
-passed=0
+passed=0 failed=0 rc=0
 for f in "$logdir"/range-*.log; do
-  if line=$(grep -E '^[0-9]+ seeds passed' "$f"); then
-    passed=$(( passed + ${line%% *} ))
-  else
-    echo "FAILED range ($f):"; tail -n 40 "$f"
-  fi
+  while read -r k _; do passed=$(( passed + k )); done < <(grep -E '^[0-9]+ seeds passed' "$f")
+  while read -r line; do
+    failed=$(( failed + 1 )); rc=1
+    echo "FAILED: $line"
+  done < <(grep -E '^seed=[0-9]+ \(replay' "$f")
 done
-echo "vopr-long: $passed of $n seeds passed in ${secs} s with $jobs processes, seeds $first..$(( first + n - 1 )) (logs: $logdir)"
+echo "vopr-long: $passed seeds passed, $failed failed (each failure ends its chunk of $chunk) of $n in ${secs} s with $jobs processes, seeds $first..$(( first + n - 1 )) (logs: $logdir)"
 exit $rc
