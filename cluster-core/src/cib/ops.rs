@@ -659,11 +659,9 @@ fn put_location(
     cons.children.push(loc);
 }
 
-/// Formats seconds since the epoch as Pacemaker writes lifetime ends: `YYYY-MM-DD HH:MM:SSZ`.
-pub fn format_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+/// The civil date (year, month 1–12, day 1–31) of a day counted from 1970-01-01, in the
+/// proleptic Gregorian calendar (days before 1970 are negative).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -672,7 +670,13 @@ pub fn format_utc(secs: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    (yoe + era * 400 + i64::from(m <= 2), m as u32, d as u32)
+}
+
+/// Formats seconds since the epoch as Pacemaker writes lifetime ends: `YYYY-MM-DD HH:MM:SSZ`.
+pub fn format_utc(secs: u64) -> String {
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
