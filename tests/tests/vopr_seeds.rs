@@ -30,8 +30,9 @@ const REGRESSION_SEEDS: &[u64] = &[
 /// Dual-primary seeds (allow-two-primaries, both nodes writing one shared window): three that
 /// exposed holes in the dual-primary oracles (data given up by `create-md`; real-time order of
 /// concurrent writes; a read served by the peer racing the peer's write) and three with many
-/// write conflicts (superseded and retried writes).
-const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124, 20261178601];
+/// write conflicts (superseded and retried writes); 30000055622: a crashed Primary that came back
+/// Consistent stayed Consistent as SyncSource, was promoted and hid a later split brain.
+const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124, 20261178601, 30000055622];
 
 fn check(seed: u64) {
     if let Err(f) = run_seed(seed) {

@@ -235,13 +235,20 @@ mod tests {
 
     impl Node {
         fn new(name: &str, peer: &str) -> Node {
+            Node::with(name, peer, Fencing::DontCare, true, 0x1234_5678_0000)
+        }
+
+        /// `consistent`: the metadata flags say the data was UpToDate before (attaches as
+        /// Consistent unless fencing is dont-care), else the disk attaches Inconsistent.
+        fn with(name: &str, peer: &str, fencing: Fencing, consistent: bool, current: u64) -> Node {
             let mut c = ReplConfig::new(name, peer, SIZE);
             c.allow_two_primaries = true;
+            c.fencing = fencing;
             let mut flags = MdFlags::default();
-            flags.set(MdFlags::CONSISTENT | MdFlags::WAS_UP_TO_DATE, true);
+            flags.set(MdFlags::CONSISTENT | MdFlags::WAS_UP_TO_DATE, consistent);
             let mut r = Replicator::new(c);
             r.attach(AttachMeta {
-                uuids: Uuids { current: 0x1234_5678_0000, bitmap: 0, history: [0, 0] },
+                uuids: Uuids { current, bitmap: 0, history: [0, 0] },
                 flags,
                 bitmap: Bitmap::new(SIZE),
                 hot_extents: Vec::new(),
@@ -456,5 +463,45 @@ mod tests {
         n[1].run_disk();
         assert!(n[1].done.iter().any(|&(t, ok, repl)| t == 2 && ok && !repl), "{:?}", n[1].done);
         assert!(n[1].r.bitmap().any_out_of_sync(0..8), "the retried range needs a resync");
+    }
+
+    /// 8.4 sanitize_state: a Consistent disk that becomes SyncSource is UpToDate (its data is
+    /// what both sides will hold). A source left Consistent could be promoted after the link
+    /// drops without a new data generation, hiding a later split brain from `uuid_compare`.
+    #[test]
+    fn consistent_disk_becoming_sync_source_is_up_to_date() {
+        let mut n = [
+            Node::with("alice", "bob", Fencing::ResourceOnly, true, 0x1234_5678_0000),
+            Node::with("bob", "alice", Fencing::ResourceOnly, false, 0x1234_5678_0000),
+        ];
+        assert_eq!(n[0].r.disk(), DiskState::Consistent, "crashed node with fencing");
+        assert_eq!(n[1].r.disk(), DiskState::Inconsistent);
+        n[0].r.on_link_up(true);
+        n[1].r.on_link_up(false);
+        n[0].drain();
+        n[1].drain();
+        // Handshake only: alice decides to be source "due to disk states".
+        for _ in 0..4 {
+            deliver(&mut n, 0);
+            deliver(&mut n, 1);
+        }
+        assert!(
+            matches!(n[0].r.conn(), ConnState::WFBitMapS | ConnState::SyncSource),
+            "{:?}",
+            n[0].r.conn()
+        );
+        assert_eq!(n[0].r.disk(), DiskState::UpToDate, "SyncSource is UpToDate");
+        // The link drops mid-resync; promoting alone now is allowed (peer known Inconsistent)
+        // and starts a new data generation, as for any UpToDate disk.
+        let before = n[0].r.uuids().current;
+        n[0].r.on_link_down(ConnState::NetworkFailure);
+        n[0].drain();
+        n[0].r.disconnect().expect("disconnect");
+        n[0].drain();
+        assert_eq!(n[0].r.primary(false), Ok(Done::Now));
+        n[0].drain();
+        assert_eq!(n[0].r.role(), Role::Primary);
+        assert_eq!(n[0].r.disk(), DiskState::UpToDate);
+        assert_ne!(n[0].r.uuids().current & !1, before & !1, "new current UUID");
     }
 }

@@ -433,6 +433,16 @@ impl Replicator {
                 self.connected_no_sync();
             }
             1 => {
+                // 8.4 sanitize_state clamps the disk of WFBitMapS/SyncSource to exactly UpToDate
+                // (Consistent and Outdated "vanish when we get connected"; spec §5.3): the
+                // source's data is what both sides will hold. Staying Consistent here would let
+                // this node later be promoted, and lose its peer, without the disk state DRBD
+                // requires of a Primary; losing the peer would then not start a new data
+                // generation (8.4 does that only for an UpToDate disk), and a later split brain
+                // would look like a plain resync to `uuid_compare`.
+                if matches!(self.disk, DiskState::Consistent | DiskState::Outdated) {
+                    self.set_disk(DiskState::UpToDate);
+                }
                 self.set_conn(ConnState::WFBitMapS);
                 self.start_bitmap_exchange(false);
             }
