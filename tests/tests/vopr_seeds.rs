@@ -8,6 +8,7 @@ use tests::sim::cluster::{run_seed, Sim, SimConfig};
 /// Seeds that once failed (kept as regressions) plus a spread of configurations.
 const REGRESSION_SEEDS: &[u64] = &[
     30000014565,
+    40000059588,
     1,
     5,
     10,

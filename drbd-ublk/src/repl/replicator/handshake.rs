@@ -198,6 +198,12 @@ impl Replicator {
         }
         let peer_lost_disk = disk == DiskState::Diskless && self.peer_disk != DiskState::Diskless;
         self.set_peer(role, disk);
+        if peer_lost_disk {
+            // Writes the peer has not confirmed with a barrier ack may have died with its disk
+            // (received, not yet written when it detached): they are out of sync from now on,
+            // as on a lost connection.
+            self.mark_unconfirmed_out_of_sync();
+        }
         if peer_lost_disk
             && self.disk == DiskState::UpToDate
             && (self.role == Role::Primary || role == Role::Primary)

@@ -677,6 +677,20 @@ impl Replicator {
         self.check_flush_waiters();
     }
 
+    /// Marks out of sync every write of the transfer log not yet covered by a barrier ack
+    /// (the peer may not have it on disk).
+    pub(super) fn mark_unconfirmed_out_of_sync(&mut self) {
+        let unconfirmed: Vec<(u64, u32)> = self
+            .reqs
+            .values()
+            .filter(|r| r.kind == ReqKind::Write && r.epoch.is_some())
+            .map(|r| (r.sector, r.len))
+            .collect();
+        for (s, l) in unconfirmed {
+            self.set_oos(s, l);
+        }
+    }
+
     /// Clean the transfer log after the connection is gone: every write not covered by a
     /// barrier ack is marked out of sync; its network part is done but not OK.
     pub(super) fn tl_clear(&mut self) {
