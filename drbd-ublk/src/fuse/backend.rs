@@ -382,3 +382,59 @@ mod tests {
         assert!(!ro.writable());
     }
 }
+
+/// A snapshot of a front-end's counters (FUSE and ublk alike).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrontendStats {
+    /// Read requests served.
+    pub reads: u64,
+    /// Write requests served.
+    pub writes: u64,
+    /// Flushes served.
+    pub flushes: u64,
+    /// Discards.
+    pub discards: u64,
+    /// Write-zeroes.
+    pub write_zeroes: u64,
+    /// Bytes returned by reads.
+    pub bytes_read: u64,
+    /// Bytes taken by writes.
+    pub bytes_written: u64,
+    /// Requests failed (by the backend or as malformed).
+    pub errors: u64,
+    /// Writes (and, on FUSE, write-opens) refused because the device is read-only.
+    pub refused_read_only: u64,
+}
+
+/// The live counters behind [`FrontendStats`], shared by a front-end's threads. All are
+/// monotonic.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) reads: std::sync::atomic::AtomicU64,
+    pub(crate) writes: std::sync::atomic::AtomicU64,
+    pub(crate) flushes: std::sync::atomic::AtomicU64,
+    pub(crate) discards: std::sync::atomic::AtomicU64,
+    pub(crate) write_zeroes: std::sync::atomic::AtomicU64,
+    pub(crate) bytes_read: std::sync::atomic::AtomicU64,
+    pub(crate) bytes_written: std::sync::atomic::AtomicU64,
+    pub(crate) errors: std::sync::atomic::AtomicU64,
+    pub(crate) refused_read_only: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    /// The counters' values now.
+    pub(crate) fn snapshot(&self) -> FrontendStats {
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        FrontendStats {
+            reads: g(&self.reads),
+            writes: g(&self.writes),
+            flushes: g(&self.flushes),
+            discards: g(&self.discards),
+            write_zeroes: g(&self.write_zeroes),
+            bytes_read: g(&self.bytes_read),
+            bytes_written: g(&self.bytes_written),
+            errors: g(&self.errors),
+            refused_read_only: g(&self.refused_read_only),
+        }
+    }
+}

@@ -19,7 +19,7 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::OsStr;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +29,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
 };
 
-use super::backend::{AlignedBuf, BlockBackend, BOUNCE_BYTES};
+use super::backend::{AlignedBuf, BlockBackend, Counters, BOUNCE_BYTES};
 use super::watchdog::InFlight;
 
 const ROOT_INO: u64 = 1;
@@ -37,20 +37,6 @@ const VOLUME_INO: u64 = 2;
 const ATTR_TTL: Duration = Duration::from_secs(1);
 /// `PR_SET_IO_FLUSHER` from `<linux/prctl.h>` (Linux 5.6).
 const PR_SET_IO_FLUSHER: libc::c_int = 57;
-
-/// Counters of the requests the front-end served. All are monotonic.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) reads: AtomicU64,
-    pub(crate) writes: AtomicU64,
-    pub(crate) flushes: AtomicU64,
-    pub(crate) discards: AtomicU64,
-    pub(crate) write_zeroes: AtomicU64,
-    pub(crate) bytes_read: AtomicU64,
-    pub(crate) bytes_written: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) refused_read_only: AtomicU64,
-}
 
 /// State shared between the file system (worker threads) and the device handle.
 pub(crate) struct Shared {

@@ -53,12 +53,12 @@
 //!
 //! [`stop`]: FuseLoopDevice::stop
 
-mod backend;
+pub(crate) mod backend;
 mod fs;
 mod loopdev;
 mod watchdog;
 
-pub use backend::{BlockBackend, FileBackend, FileBackendOptions, BOUNCE_BYTES};
+pub use backend::{BlockBackend, FileBackend, FileBackendOptions, FrontendStats, BOUNCE_BYTES};
 pub use loopdev::LoopDevice;
 
 use std::fs::OpenOptions;
@@ -71,7 +71,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fs::{Counters, FsParams, Shared, VolumeFs};
+use backend::Counters;
+use fs::{FsParams, Shared, VolumeFs};
 
 /// How long teardown waits for the kernel to release the loop device's backing file.
 const LOOP_DETACH_WAIT: Duration = Duration::from_secs(5);
@@ -255,43 +256,8 @@ impl FuseLoopOptions {
     }
 }
 
-/// A snapshot of the front-end's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FuseStats {
-    /// READ requests served.
-    pub reads: u64,
-    /// WRITE requests served.
-    pub writes: u64,
-    /// FSYNC requests (flushes) served.
-    pub flushes: u64,
-    /// Discards (fallocate `PUNCH_HOLE`).
-    pub discards: u64,
-    /// Write-zeroes (fallocate `ZERO_RANGE`).
-    pub write_zeroes: u64,
-    /// Bytes returned by reads.
-    pub bytes_read: u64,
-    /// Bytes taken by writes.
-    pub bytes_written: u64,
-    /// Requests the backend failed.
-    pub errors: u64,
-    /// Writes and write-opens refused because the device is read-only.
-    pub refused_read_only: u64,
-}
-
-fn snapshot(c: &Counters) -> FuseStats {
-    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    FuseStats {
-        reads: g(&c.reads),
-        writes: g(&c.writes),
-        flushes: g(&c.flushes),
-        discards: g(&c.discards),
-        write_zeroes: g(&c.write_zeroes),
-        bytes_read: g(&c.bytes_read),
-        bytes_written: g(&c.bytes_written),
-        errors: g(&c.errors),
-        refused_read_only: g(&c.refused_read_only),
-    }
-}
+/// A snapshot of the FUSE front-end's counters.
+pub type FuseStats = FrontendStats;
 
 /// Everything that exists while the device runs; each part is undone by [`Parts::teardown`].
 struct Parts {
@@ -662,7 +628,7 @@ impl FuseLoopDevice {
 
     /// Counters so far.
     pub fn stats(&self) -> FuseStats {
-        snapshot(&self.shared.counters)
+        self.shared.counters.snapshot()
     }
 
     /// Whether writes are refused (Secondary).

@@ -72,10 +72,11 @@ use libublk::ctrl::{UblkCtrl, UblkCtrlBuilder};
 use libublk::io::UblkDev;
 use libublk::{sys, UblkFlags};
 
+use crate::fuse::backend::Counters;
 use crate::fuse::{
     check_name, create_dirs, place_link, BlockBackend, FuseError, FuseLoopDevice, LinkStyle,
 };
-use queue::{Counters, Shared};
+use queue::Shared;
 
 /// The environment variable that overrides the front-end choice.
 pub const FRONTEND_ENV: &str = "DRBD_UBLK_FRONTEND";
@@ -313,28 +314,8 @@ impl UblkOptions {
     }
 }
 
-/// A snapshot of the front-end's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UblkStats {
-    /// Reads served.
-    pub reads: u64,
-    /// Writes served.
-    pub writes: u64,
-    /// Flushes served.
-    pub flushes: u64,
-    /// Discards.
-    pub discards: u64,
-    /// Write-zeroes.
-    pub write_zeroes: u64,
-    /// Bytes returned by reads.
-    pub bytes_read: u64,
-    /// Bytes taken by writes.
-    pub bytes_written: u64,
-    /// Requests failed (by the backend or as malformed).
-    pub errors: u64,
-    /// Writes refused because the device is read-only.
-    pub refused_read_only: u64,
-}
+/// A snapshot of the ublk front-end's counters.
+pub type UblkStats = crate::fuse::FrontendStats;
 
 enum State {
     /// Queue threads run; the handle is the control thread inside `run_target`.
@@ -711,19 +692,7 @@ impl UblkDevice {
 
     /// Counters so far.
     pub fn stats(&self) -> UblkStats {
-        let c = &self.shared.counters;
-        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        UblkStats {
-            reads: g(&c.reads),
-            writes: g(&c.writes),
-            flushes: g(&c.flushes),
-            discards: g(&c.discards),
-            write_zeroes: g(&c.write_zeroes),
-            bytes_read: g(&c.bytes_read),
-            bytes_written: g(&c.bytes_written),
-            errors: g(&c.errors),
-            refused_read_only: g(&c.refused_read_only),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// Whether writes are refused (Secondary).

@@ -27,30 +27,17 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use libublk::io::{BufDescList, UblkDev, UblkIOCtx, UblkQueue};
 use libublk::{sys, BufDesc, UblkIORes};
 
+use crate::fuse::backend::Counters;
 use crate::fuse::BlockBackend;
 
 /// The user-data op code of the eventfd poll (not a ublk op).
 const EVENTFD_OP: u32 = 0xfe;
-
-/// Counters of one device, shared by its queues and workers.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) reads: AtomicU64,
-    pub(crate) writes: AtomicU64,
-    pub(crate) flushes: AtomicU64,
-    pub(crate) discards: AtomicU64,
-    pub(crate) write_zeroes: AtomicU64,
-    pub(crate) bytes_read: AtomicU64,
-    pub(crate) bytes_written: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) refused_read_only: AtomicU64,
-}
 
 /// What every queue of a device shares.
 pub(crate) struct Shared {
@@ -433,7 +420,7 @@ mod tests {
     }
 
     /// A backend that records what it is asked.
-    struct Mem(Mutex<Vec<u8>>, AtomicU64);
+    struct Mem(Mutex<Vec<u8>>, std::sync::atomic::AtomicU64);
 
     impl BlockBackend for Mem {
         fn size_bytes(&self) -> u64 {
@@ -467,7 +454,8 @@ mod tests {
 
     #[test]
     fn workers_execute_and_signal_the_eventfd() {
-        let mem = Arc::new(Mem(Mutex::new(vec![1u8; 1 << 20]), AtomicU64::new(0)));
+        let mem =
+            Arc::new(Mem(Mutex::new(vec![1u8; 1 << 20]), std::sync::atomic::AtomicU64::new(0)));
         let shared = Shared {
             backend: mem.clone(),
             read_only: AtomicBool::new(false),
