@@ -459,3 +459,44 @@ fn invalidate_refused_without_an_uptodate_peer_changes_nothing() {
     assert_eq!(p.nodes[1].rep.disk(), DiskState::UpToDate);
     assert_eq!(p.nodes[1].rep.bitmap().count_out_of_sync(), oos);
 }
+
+#[test]
+fn promotion_next_to_a_diskless_peer_starts_a_new_generation() {
+    // Data written while the peer has no disk exists only here: the promotion must start a
+    // generation the peer's old data does not have, or a later handshake takes this node for
+    // the one that is behind and overwrites those writes without a split brain.
+    let mut p = Pair::connected_primary(cfg(Protocol::C));
+    p.nodes[0].rep.secondary().unwrap();
+    p.settle();
+    p.nodes[1].rep.detach().unwrap();
+    p.settle();
+    assert_eq!(p.nodes[0].rep.peer_disk(), DiskState::Diskless);
+    let before = p.nodes[0].rep.uuids();
+    p.nodes[0].rep.primary(false).unwrap();
+    p.settle();
+    assert_eq!(p.nodes[0].rep.role(), Role::Primary);
+    let after = p.nodes[0].rep.uuids();
+    assert_ne!(after.current & !1, before.current & !1, "a new current UUID");
+    assert_eq!(after.bitmap, before.current & !1, "the shared generation becomes the bitmap UUID");
+}
+
+#[test]
+fn forced_promotion_starts_exactly_one_generation() {
+    // `primary --force` on an unconnected Outdated node: one new current UUID, with the
+    // generation it shared with its peer as bitmap UUID (a second one would push that shared
+    // generation into history and hide the split brain from the next handshake).
+    let mut p = Pair::connected_primary(cfg(Protocol::C));
+    p.nodes[0].rep.secondary().unwrap();
+    p.settle();
+    p.nodes[1].rep.disconnect().unwrap();
+    p.settle();
+    p.nodes[1].rep.outdate().unwrap();
+    let shared = p.nodes[1].rep.uuids().current & !1;
+    assert_eq!(p.nodes[1].rep.disk(), DiskState::Outdated);
+    p.nodes[1].rep.primary(true).unwrap();
+    p.settle();
+    assert_eq!(p.nodes[1].rep.role(), Role::Primary);
+    let u = p.nodes[1].rep.uuids();
+    assert_ne!(u.current & !1, shared);
+    assert_eq!(u.bitmap, shared);
+}

@@ -197,6 +197,9 @@ pub struct Replicator {
     susp_fen: bool,
     fence_pending: bool,
     promote_after_fence: bool,
+    /// `primary --force` just started a generation nobody else has: the promotion that
+    /// follows must not start another (cleared by any connection state change).
+    forced_generation: bool,
     peer_al_wait: VecDeque<(Option<u64>, OpCtx, DiskOpKind)>,
     // dual-primary write conflicts (see `conflict`)
     parked: VecDeque<conflict::Parked>,
@@ -267,6 +270,7 @@ impl Replicator {
             susp_fen: false,
             fence_pending: false,
             promote_after_fence: false,
+            forced_generation: false,
             peer_al_wait: VecDeque::new(),
             parked: VecDeque::new(),
             dual_wait: VecDeque::new(),
@@ -388,6 +392,7 @@ impl Replicator {
         if self.conn != c {
             let old = self.conn;
             self.conn = c;
+            self.forced_generation = false;
             self.log(format!("conn( {} -> {} )", old, c));
             self.state_changed();
         }

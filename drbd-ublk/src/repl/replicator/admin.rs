@@ -188,6 +188,7 @@ impl Replicator {
             self.set_disk(DiskState::UpToDate);
             let r = self.random();
             self.uuids.promote(!connected, true, r);
+            self.forced_generation = true;
             self.write_sb_gate();
             self.log(format!(
                 "Forced to consider local data as UpToDate, new current UUID {:016X}",
@@ -232,9 +233,13 @@ impl Replicator {
         Ok(Done::Now)
     }
 
+    /// The role change itself. A new generation starts when the data will be written without
+    /// the peer: not connected, or connected to a peer without a disk (8.4 `drbd_set_role`).
     pub(super) fn become_primary(&mut self, _forced: bool) {
-        let unreachable = self.conn < ConnState::Connected;
-        let bumped = unreachable && self.new_generation();
+        let alone = self.conn < ConnState::Connected
+            || matches!(self.peer_disk, DiskState::Diskless | DiskState::Failed);
+        let fresh = std::mem::take(&mut self.forced_generation);
+        let bumped = alone && !fresh && self.new_generation();
         self.uuids.set_primary_bit(true);
         self.role = Role::Primary;
         self.log("role( Secondary -> Primary )".to_string());
