@@ -35,8 +35,11 @@ const REGRESSION_SEEDS: &[u64] = &[
 /// exposed holes in the dual-primary oracles (data given up by `create-md`; real-time order of
 /// concurrent writes; a read served by the peer racing the peer's write) and three with many
 /// write conflicts (superseded and retried writes); 30000055622: a crashed Primary that came back
-/// Consistent stayed Consistent as SyncSource, was promoted and hid a later split brain.
-const DUAL_SEEDS: &[u64] = &[1001166, 1001533, 3011408, 108, 122, 124, 20261178601, 30000055622];
+/// Consistent stayed Consistent as SyncSource, was promoted and hid a later split brain;
+/// 30000056219 and 70000057038: a resync read served before a parked peer write overlapping it
+/// (the reply carried older data over a committed write).
+const DUAL_SEEDS: &[u64] =
+    &[1001166, 1001533, 3011408, 108, 122, 124, 20261178601, 30000055622, 30000056219, 70000057038];
 
 fn check(seed: u64) {
     if let Err(f) = run_seed(seed) {

@@ -204,6 +204,9 @@ pub struct Replicator {
     // dual-primary write conflicts (see `conflict`)
     parked: VecDeque<conflict::Parked>,
     dual_wait: VecDeque<u64>,
+    /// Reads served to the peer (resync, verify, remote reads) waiting behind received peer
+    /// writes that are not on their way to the disk yet (see `conflict::serve_read`).
+    serve_wait: VecDeque<(OpCtx, DiskOpKind)>,
 }
 
 /// Activity log for `al_extents` slots (clamped into the 8.4 limits of the default ring).
@@ -274,6 +277,7 @@ impl Replicator {
             peer_al_wait: VecDeque::new(),
             parked: VecDeque::new(),
             dual_wait: VecDeque::new(),
+            serve_wait: VecDeque::new(),
         }
     }
 

@@ -59,15 +59,47 @@ impl Replicator {
     /// A peer write overlapping `s..e` is received and not yet done (parked, waiting for
     /// the activity log, or on the disk).
     fn peer_write_busy(&self, s: u64, e: u64) -> bool {
+        self.peer_write_unsubmitted(s, e)
+            || self.ops.values().any(|c| {
+                matches!(c, OpCtx::PeerWrite { sector, len, .. }
+                    if overlaps(s, e, *sector, *sector + u64::from(*len)))
+            })
+    }
+
+    /// A received peer write overlapping `s..e` has not been submitted to the disk yet
+    /// (parked for a verdict or waiting for the activity log). Once submitted, the disk
+    /// submission order (`submit`) keeps later overlapping reads behind it.
+    fn peer_write_unsubmitted(&self, s: u64, e: u64) -> bool {
         self.parked.iter().any(|p| overlaps(s, e, p.sector, p.sector + (p.data.len() / 512) as u64))
             || self.peer_al_wait.iter().any(|(_, c, _)| {
                 matches!(c, OpCtx::PeerWrite { sector, len, .. }
                     if overlaps(s, e, *sector, *sector + u64::from(*len)))
             })
-            || self.ops.values().any(|c| {
-                matches!(c, OpCtx::PeerWrite { sector, len, .. }
-                    if overlaps(s, e, *sector, *sector + u64::from(*len)))
-            })
+    }
+
+    /// Read local data for the peer (resync source, verify, remote read). The peer sent the
+    /// request after every write it sent before: the read must see those writes, so it
+    /// waits while one of them is still parked or waiting for the activity log (8.4 gets the
+    /// same order from the resync extent lock). Requests are served in arrival order.
+    pub(super) fn serve_read(&mut self, ctx: OpCtx, kind: DiskOpKind) {
+        let blocked = !self.serve_wait.is_empty()
+            || op_range(&kind).is_some_and(|(s, e)| self.peer_write_unsubmitted(s, e));
+        if blocked {
+            self.serve_wait.push_back((ctx, kind));
+        } else {
+            self.submit(ctx, kind);
+        }
+    }
+
+    /// Submit the waiting peer reads that no unsubmitted peer write blocks any more.
+    pub(super) fn kick_serve(&mut self) {
+        while let Some((_, kind)) = self.serve_wait.front() {
+            if op_range(kind).is_some_and(|(s, e)| self.peer_write_unsubmitted(s, e)) {
+                return;
+            }
+            let (ctx, kind) = self.serve_wait.pop_front().expect("non-empty");
+            self.submit(ctx, kind);
+        }
     }
 
     /// Local writes whose P_DATA is out and whose verdict (any ack) has not arrived.
@@ -174,6 +206,7 @@ impl Replicator {
             }
             let p = self.parked.pop_front().expect("non-empty");
             self.apply_peer_write(p.id, p.sector, p.ack, p.fua, p.data);
+            self.kick_serve();
         }
     }
 
@@ -200,6 +233,7 @@ impl Replicator {
     /// postponed writes complete with what they have (their blocks are out of sync).
     pub(super) fn conflicts_clear(&mut self) {
         self.parked.clear();
+        self.serve_wait.clear();
         let ids: Vec<u64> = self.dual_wait.iter().copied().collect();
         for id in ids {
             let Some(r) = self.reqs.get_mut(&id) else { continue };
@@ -231,6 +265,8 @@ mod tests {
         out: VecDeque<PeerMsg>,
         done: Vec<(u64, bool, bool)>,
         sent: Vec<&'static str>,
+        /// Resync replies sent: (sector, stamp of the first sector).
+        replies: Vec<(u64, u8)>,
     }
 
     impl Node {
@@ -263,6 +299,7 @@ mod tests {
                 out: VecDeque::new(),
                 done: Vec::new(),
                 sent: Vec::new(),
+                replies: Vec::new(),
             };
             n.drain();
             n
@@ -276,6 +313,9 @@ mod tests {
                         self.r.on_disk_done(DiskCompletion { id, result: Ok(None) })
                     }
                     Action::Send(m) => {
+                        if let PeerMsg::RsDataReply { sector, data } = &m {
+                            self.replies.push((*sector, data[0]));
+                        }
                         self.sent.push(m.name());
                         self.out.push_back(m);
                     }
@@ -295,8 +335,11 @@ mod tests {
                     }
                 }
                 let result = match op.kind {
-                    DiskOpKind::Read { len, .. } => {
-                        Ok(Some(Payload::from(vec![0u8; len as usize * 512])))
+                    DiskOpKind::Read { sector, len } => {
+                        let range = sector as usize..(sector + u64::from(len)) as usize;
+                        let bytes: Vec<u8> =
+                            self.disk[range].iter().flat_map(|&b| [b; 512]).collect();
+                        Ok(Some(Payload::from(bytes)))
                     }
                     _ => Ok(None),
                 };
@@ -415,6 +458,26 @@ mod tests {
         settle(&mut n);
         assert_eq!(n[0].disk, n[1].disk);
         assert!(n[1].disk[0..8].iter().all(|&b| b == 0xa1), "equal ranges: superseded");
+    }
+
+    #[test]
+    fn resync_read_waits_for_a_parked_peer_write() {
+        // alice's write reaches bob before her resync request for the same blocks; bob parks
+        // the write (his own overlapping write has no verdict yet). The reply must carry
+        // alice's write, not what bob's disk held while it was parked.
+        let mut n = dual_pair();
+        n[1].write(2, 0, 8, 0xb2);
+        n[0].write(1, 0, 8, 0xa1);
+        n[0].run_disk();
+        n[1].run_disk();
+        assert!(deliver(&mut n, 0), "alice's P_DATA reaches bob");
+        assert!(n[1].queue.is_empty(), "parked");
+        n[1].r.on_peer_msg(PeerMsg::RsDataRequest { sector: 0, len: 8 });
+        n[1].drain();
+        assert!(n[1].queue.is_empty(), "the read waits for the parked write");
+        settle(&mut n);
+        assert!(n[1].disk[0..8].iter().all(|&b| b == 0xa1));
+        assert_eq!(n[1].replies, vec![(0, 0xa1)]);
     }
 
     #[test]

@@ -88,6 +88,13 @@ impl Replicator {
 
     /// Submit peer writes waiting for the activity log, in order.
     pub(super) fn retry_peer_al(&mut self) {
+        self.retry_peer_al_inner();
+        if !self.serve_wait.is_empty() {
+            self.kick_serve();
+        }
+    }
+
+    fn retry_peer_al_inner(&mut self) {
         while let Some((tr, _, kind)) = self.peer_al_wait.front() {
             match *tr {
                 Some(tr) if self.al.is_durable(tr) => {}
@@ -533,7 +540,7 @@ impl Replicator {
             }
             PeerMsg::DataRequest { id, sector, len } => {
                 let gen = self.conn_gen;
-                self.submit(OpCtx::ReadServe { id, gen }, DiskOpKind::Read { sector, len });
+                self.serve_read(OpCtx::ReadServe { id, gen }, DiskOpKind::Read { sector, len });
             }
             PeerMsg::DataReply { id, data } => {
                 if let Some(tag) = self.read_waiters.remove(&id) {

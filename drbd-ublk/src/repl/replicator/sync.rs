@@ -186,13 +186,13 @@ impl Replicator {
         let gen = self.conn_gen;
         match m {
             PeerMsg::RsDataRequest { sector, len } => {
-                self.submit(
+                self.serve_read(
                     OpCtx::RsServe { sector, len, csum: None, gen },
                     DiskOpKind::Read { sector, len },
                 );
             }
             PeerMsg::CsumRsRequest { sector, len, digest } => {
-                self.submit(
+                self.serve_read(
                     OpCtx::RsServe { sector, len, csum: Some(digest), gen },
                     DiskOpKind::Read { sector, len },
                 );
@@ -229,7 +229,10 @@ impl Replicator {
                 if self.conn == ConnState::Connected {
                     self.set_conn(ConnState::VerifyT);
                 }
-                self.submit(OpCtx::OvServe { sector, len, gen }, DiskOpKind::Read { sector, len });
+                self.serve_read(
+                    OpCtx::OvServe { sector, len, gen },
+                    DiskOpKind::Read { sector, len },
+                );
             }
             PeerMsg::OvReply { sector, len, digest } => {
                 self.submit(
