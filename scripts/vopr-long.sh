@@ -4,9 +4,9 @@
 #   scripts/vopr-long.sh N [J] [FIRST_SEED]
 #
 # Seeds FIRST_SEED .. FIRST_SEED+N-1 (default: derived from the clock) are cut into J
-# consecutive ranges, one process each. A failing seed stops its process and is printed with
-# its replay command (`vopr --seed S`); a failing seed ends its chunk of VOPR_CHUNK seeds
-# (default 2000), the run goes on with the next chunk; the exit code is non-zero if any failed.
+# consecutive ranges, one process each. Every seed runs (`vopr --keep-going`); each failing
+# seed is printed with its replay command (`vopr --seed S`) and the exit code is non-zero if
+# any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?usage: vopr-long.sh N [JOBS] [FIRST_SEED]}
@@ -20,22 +20,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true' INT TERM
 per=$(( (n + jobs - 1) / jobs ))
 start=$(date +%s)
 pids=()
-chunk=${VOPR_CHUNK:-2000}
-run_range() { # FROM COUNT LOG: chunks of $chunk seeds; a failing seed ends its chunk only
-  local from=$1 count=$2 log=$3 done=0 n
-  while (( done < count )); do
-    n=$(( count - done < chunk ? count - done : chunk ))
-    if ! "$vopr" --seeds "$n" --from $(( from + done )) >> "$log" 2>&1; then
-      echo "chunk from $(( from + done )) FAILED" >> "$log"
-    fi
-    done=$(( done + n ))
-  done
-}
 for ((j = 0; j < jobs; j++)); do
   from=$(( first + j * per ))
   count=$(( n - j * per < per ? n - j * per : per ))
   (( count > 0 )) || break
-  run_range "$from" "$count" "$logdir/range-$j.log" &
+  "$vopr" --seeds "$count" --from "$from" --keep-going > "$logdir/range-$j.log" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done
@@ -43,10 +32,11 @@ secs=$(( $(date +%s) - start ))
 passed=0 failed=0 rc=0
 for f in "$logdir"/range-*.log; do
   while read -r k _; do passed=$(( passed + k )); done < <(grep -E '^[0-9]+ seeds passed' "$f")
+  grep -qE '^[0-9]+ seeds passed' "$f" || { echo "INCOMPLETE: $f"; cat "$f"; rc=1; }
   while read -r line; do
     failed=$(( failed + 1 )); rc=1
     echo "FAILED: $line"
   done < <(grep -E '^seed=[0-9]+ \(replay' "$f")
 done
-echo "vopr-long: $passed seeds passed, $failed failed (each failure ends its chunk of $chunk) of $n in ${secs} s with $jobs processes, seeds $first..$(( first + n - 1 )) (logs: $logdir)"
+echo "vopr-long: $passed seeds passed, $failed failed of $n in ${secs} s with $jobs processes, seeds $first..$(( first + n - 1 )) (logs: $logdir)"
 exit $rc

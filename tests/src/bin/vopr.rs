@@ -25,6 +25,7 @@ fn main() -> Result<()> {
     let mut from = None;
     let mut verbose = false;
     let mut dual_only = false;
+    let mut keep_going = false;
     let mut i = 0;
     while i < args.len() {
         let v = || args.get(i + 1).cloned().with_context(|| format!("{} needs a value", args[i]));
@@ -47,8 +48,9 @@ fn main() -> Result<()> {
             }
             "--verbose" | "-v" => verbose = true,
             "--dual" => dual_only = true,
+            "--keep-going" => keep_going = true,
             "--help" | "-h" => {
-                println!("usage: vopr --seed N [--verbose] | vopr --seeds N [--time-budget SECS] [--from S] [--dual]");
+                println!("usage: vopr --seed N [--verbose] | vopr --seeds N [--time-budget SECS] [--from S] [--dual] [--keep-going]");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -85,6 +87,7 @@ fn main() -> Result<()> {
     });
     let t0 = Instant::now();
     let mut ran = 0u64;
+    let mut failed = 0u64;
     let mut k = 0u64;
     while ran < n {
         if budget.is_some_and(|b| t0.elapsed().as_secs() >= b) {
@@ -95,16 +98,23 @@ fn main() -> Result<()> {
         if dual_only && !SimConfig::from_seed(s).dual {
             continue;
         }
+        ran += 1;
         if let Err(f) = run_seed(s) {
             println!("{f}");
-            std::process::exit(1);
+            if !keep_going {
+                std::process::exit(1);
+            }
+            failed += 1;
         }
-        ran += 1;
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "{ran} seeds passed in {secs:.1} s ({:.1} seeds/s), first seed {start_seed}",
+        "{} seeds passed, {failed} failed in {secs:.1} s ({:.1} seeds/s), first seed {start_seed}",
+        ran - failed,
         ran as f64 / secs
     );
+    if failed > 0 {
+        std::process::exit(1);
+    }
     Ok(())
 }
