@@ -500,3 +500,61 @@ fn forced_promotion_starts_exactly_one_generation() {
     assert_ne!(u.current & !1, shared);
     assert_eq!(u.bitmap, shared);
 }
+
+/// Run alice's disk and deliver messages both ways, never running bob's data disk.
+fn run_without_bobs_disk(p: &mut Pair) {
+    for _ in 0..20 {
+        p.pump();
+        while let Some((id, w)) = p.nodes[0].meta_queue.pop_front() {
+            p.nodes[0].disk.write_meta(&w);
+            p.nodes[0].rep.on_disk_done(DiskCompletion { id, result: Ok(None) });
+        }
+        while let Some((id, w)) = p.nodes[1].meta_queue.pop_front() {
+            p.nodes[1].disk.write_meta(&w);
+            p.nodes[1].rep.on_disk_done(DiskCompletion { id, result: Ok(None) });
+        }
+        while let Some(op) = p.nodes[0].disk_queue.pop_front() {
+            let mut r = tests::sim::prng::Prng::new(1);
+            let result = p.nodes[0].disk.execute(&op.kind, &mut r);
+            p.nodes[0].rep.on_disk_done(DiskCompletion { id: op.id, result });
+        }
+        p.pump();
+        for from in 0..2 {
+            while let Some(m) = p.wire[from].pop_front() {
+                p.nodes[1 - from].rep.on_peer_msg(m);
+            }
+        }
+    }
+}
+
+/// Two writes in two epochs reach bob while his disk does not complete anything: how many of
+/// them bob has submitted, and how many flushes he issued once everything ran.
+fn two_epochs(disk_flushes: bool, disk_drain: bool) -> (usize, usize) {
+    let mut c = cfg(Protocol::C);
+    c.max_epoch_size = 1;
+    c.disk_flushes = disk_flushes;
+    c.disk_drain = disk_drain;
+    let mut p = Pair::connected_primary(c);
+    p.nodes[1].actions.clear();
+    p.write(0, 1, 0, 1, 100);
+    p.write(0, 2, 64, 1, 200);
+    run_without_bobs_disk(&mut p);
+    let submitted = p.nodes[1].disk_queue.len();
+    p.settle();
+    assert_eq!(p.done(0, 1), Some((true, true)));
+    assert_eq!(p.done(0, 2), Some((true, true)));
+    assert!(p.identical());
+    let flushes = p.nodes[1].actions.iter().filter(|a| a.as_str() == "flush").count();
+    (submitted, flushes)
+}
+
+#[test]
+fn write_ordering_follows_disk_flushes_and_disk_drain() {
+    // flush (default): the second epoch waits for the first one's writes and a flush.
+    assert_eq!(two_epochs(true, true), (1, 2));
+    // drain: it waits for the writes, no flush.
+    assert_eq!(two_epochs(false, true), (1, 0));
+    // none: epochs overlap on the receiver; each barrier is acknowledged when its writes are
+    // done, in order.
+    assert_eq!(two_epochs(false, false), (2, 0));
+}

@@ -282,7 +282,12 @@ impl NetOptions {
             "allow-two-primaries" => self.allow_two_primaries = v.boolean()?,
             "cram-hmac-alg" => self.cram_hmac_alg = Some(v.choice(HMAC_ALGS)?),
             "shared-secret" => self.shared_secret = Some(v.string(64)?),
-            "after-sb-0pri" => self.after_sb_0pri = v.choice(AFTER_SB_0PRI)?,
+            "after-sb-0pri" => {
+                self.after_sb_0pri = match v.one()? {
+                    n if n.len() > 13 && n.starts_with("discard-node-") => n.to_string(),
+                    _ => v.choice(AFTER_SB_0PRI)?,
+                }
+            }
             "after-sb-1pri" => self.after_sb_1pri = v.choice(AFTER_SB_1PRI)?,
             "after-sb-2pri" => self.after_sb_2pri = v.choice(AFTER_SB_2PRI)?,
             "always-asbp" => self.always_asbp = v.boolean()?,

@@ -964,8 +964,12 @@ impl Engine {
     }
 
     fn meta_write(&mut self, w: MetaWrite) -> Result<(), String> {
+        let md_flushes = self.repl.config().md_flushes;
         let Some(d) = self.disk.as_mut() else { return Err("no disk".into()) };
-        d.data.sync_data().map_err(|e| e.to_string())?;
+        d.md.set_no_flush(!md_flushes);
+        if md_flushes {
+            d.data.sync_data().map_err(|e| e.to_string())?;
+        }
         match w {
             MetaWrite::Superblock(img) => {
                 if std::env::var_os("DRBD_UBLK_DEBUG_SB").is_some() {
@@ -986,7 +990,10 @@ impl Engine {
                     d.md_file.write_all_at(page, off).map_err(|e| e.to_string())?;
                     self.counters.bm += 1;
                 }
-                d.md_file.sync_data().map_err(|e| e.to_string())
+                if md_flushes {
+                    d.md_file.sync_data().map_err(|e| e.to_string())?;
+                }
+                Ok(())
             }
         }
     }

@@ -305,15 +305,7 @@ impl Daemon {
         let (meta_in, disk, size, al_extents) = self.open_backing(name, vol)?;
         let peer = res.peers().next();
         let peer_name = peer.map(|p| p.display_name()).unwrap_or_default();
-        let mut rc = ReplConfig::new(&self.cfg.hostname, &peer_name, size);
-        rc.protocol = match res.options.net.protocol {
-            config::Protocol::A => crate::repl::Protocol::A,
-            config::Protocol::B => crate::repl::Protocol::B,
-            config::Protocol::C => crate::repl::Protocol::C,
-        };
-        rc.allow_two_primaries = res.options.net.allow_two_primaries;
-        rc.verify = res.options.net.verify_alg.is_some();
-        rc.csums = res.options.net.csums_alg.is_some();
+        let mut rc = repl_config(&self.cfg.hostname, &peer_name, size, &res.options);
         rc.al_extents = al_extents;
         let mut seed = [0u8; 8];
         let _ = crate::net::auth::random_bytes(&mut seed);
@@ -626,5 +618,134 @@ fn stop_engine(r: &mut Running) {
     let _ = r.tx.send(Cmd::Stop);
     if let Some(t) = r.thread.take() {
         let _ = t.join();
+    }
+}
+
+/// The replication engine's settings from a resource's options (drbd.conf names mapped to the
+/// engine's; `discard-local` / `discard-remote` name this node or the peer).
+pub fn repl_config(
+    host: &str,
+    peer: &str,
+    size_sectors: u64,
+    o: &config::options::Options,
+) -> ReplConfig {
+    use crate::repl::{AfterSb0, AfterSb1, AfterSb2, Fencing, RrConflict};
+    let mut rc = ReplConfig::new(host, peer, size_sectors);
+    let (net, disk) = (&o.net, &o.disk);
+    rc.protocol = match net.protocol {
+        config::Protocol::A => crate::repl::Protocol::A,
+        config::Protocol::B => crate::repl::Protocol::B,
+        config::Protocol::C => crate::repl::Protocol::C,
+    };
+    rc.allow_two_primaries = net.allow_two_primaries;
+    rc.verify = net.verify_alg.is_some();
+    rc.csums = net.csums_alg.is_some();
+    rc.max_epoch_size = net.max_epoch_size;
+    rc.after_sb_0pri = match net.after_sb_0pri.as_str() {
+        "discard-younger-primary" => AfterSb0::DiscardYoungerPrimary,
+        "discard-older-primary" => AfterSb0::DiscardOlderPrimary,
+        "discard-zero-changes" => AfterSb0::DiscardZeroChanges,
+        "discard-least-changes" => AfterSb0::DiscardLeastChanges,
+        "discard-local" => AfterSb0::DiscardNode(host.to_string()),
+        "discard-remote" => AfterSb0::DiscardNode(peer.to_string()),
+        other => match other.strip_prefix("discard-node-") {
+            Some(name) => AfterSb0::DiscardNode(name.to_string()),
+            None => AfterSb0::Disconnect,
+        },
+    };
+    rc.after_sb_1pri = match net.after_sb_1pri.as_str() {
+        "consensus" => AfterSb1::Consensus,
+        "call-pri-lost-after-sb" => AfterSb1::CallPriLostAfterSb,
+        "discard-secondary" => AfterSb1::DiscardSecondary,
+        "violently-as0p" => AfterSb1::ViolentlyAs0p,
+        _ => AfterSb1::Disconnect,
+    };
+    rc.after_sb_2pri = match net.after_sb_2pri.as_str() {
+        "call-pri-lost-after-sb" => AfterSb2::CallPriLostAfterSb,
+        "violently-as0p" => AfterSb2::ViolentlyAs0p,
+        _ => AfterSb2::Disconnect,
+    };
+    rc.rr_conflict = match net.rr_conflict.as_str() {
+        "call-pri-lost" => RrConflict::CallPriLost,
+        "violently" => RrConflict::Violently,
+        _ => RrConflict::Disconnect,
+    };
+    // 9.x moved `fencing` to the net section; there it wins.
+    rc.fencing = match net.fencing.as_deref().unwrap_or(disk.fencing.as_str()) {
+        "resource-only" => Fencing::ResourceOnly,
+        "resource-and-stonith" => Fencing::ResourceAndStonith,
+        _ => Fencing::DontCare,
+    };
+    let kib = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    rc.rate.resync_rate_kib = kib(disk.resync_rate_kib);
+    rc.rate.c_plan_ahead = disk.c_plan_ahead_ds;
+    rc.rate.c_delay_target = disk.c_delay_target_ds;
+    rc.rate.c_fill_target = kib(disk.c_fill_target_sectors);
+    rc.rate.c_max_rate_kib = kib(disk.c_max_rate_kib);
+    rc.rate.c_min_rate_kib = kib(disk.c_min_rate_kib);
+    rc.rate.max_buffers = net.max_buffers;
+    rc.disk_flushes = disk.disk_flushes;
+    rc.disk_drain = disk.disk_drain;
+    rc.md_flushes = disk.md_flushes;
+    rc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repl::{AfterSb0, AfterSb1, AfterSb2, Fencing, Protocol, RrConflict};
+
+    fn parse(options: &str) -> ReplConfig {
+        let text = format!(
+            "resource r0 {{\n{options}\n  on alice {{ device /dev/drbd0; disk /dev/loop0; \
+             address 10.0.0.1:7789; meta-disk internal; }}\n  on bob {{ device /dev/drbd0; \
+             disk /dev/loop0; address 10.0.0.2:7789; meta-disk internal; }}\n}}\n"
+        );
+        let cfg = config::Config::parse_str(Path::new("t.res"), &text, "alice").expect("parses");
+        let r = cfg.resource("r0").expect("r0");
+        repl_config("alice", "bob", 8192, &r.options)
+    }
+
+    #[test]
+    fn defaults_are_drbd_defaults() {
+        assert_eq!(parse(""), ReplConfig::new("alice", "bob", 8192));
+    }
+
+    #[test]
+    fn every_engine_option_reaches_the_engine() {
+        let rc = parse(
+            "  net { protocol A; max-epoch-size 100; max-buffers 4000; after-sb-0pri discard-local;\n\
+             after-sb-1pri discard-secondary; after-sb-2pri violently-as0p; rr-conflict violently;\n\
+             csums-alg sha1; verify-alg sha1; }\n\
+             disk { fencing resource-only; disk-flushes no; disk-drain no; md-flushes no;\n\
+             resync-rate 10M; c-plan-ahead 0; c-max-rate 50M; c-min-rate 1M; c-fill-target 1M;\n\
+             c-delay-target 5; }",
+        );
+        assert_eq!(rc.protocol, Protocol::A);
+        assert_eq!(rc.max_epoch_size, 100);
+        assert_eq!(rc.after_sb_0pri, AfterSb0::DiscardNode("alice".into()));
+        assert_eq!(rc.after_sb_1pri, AfterSb1::DiscardSecondary);
+        assert_eq!(rc.after_sb_2pri, AfterSb2::ViolentlyAs0p);
+        assert_eq!(rc.rr_conflict, RrConflict::Violently);
+        assert!(rc.csums && rc.verify);
+        assert_eq!(rc.fencing, Fencing::ResourceOnly);
+        assert!(!rc.disk_flushes && !rc.disk_drain && !rc.md_flushes);
+        assert_eq!(rc.rate.resync_rate_kib, 10 * 1024);
+        assert_eq!(rc.rate.c_plan_ahead, 0);
+        assert_eq!(rc.rate.c_max_rate_kib, 50 * 1024);
+        assert_eq!(rc.rate.c_min_rate_kib, 1024);
+        assert_eq!(rc.rate.c_fill_target, 2048);
+        assert_eq!(rc.rate.c_delay_target, 5);
+        assert_eq!(rc.rate.max_buffers, 4000);
+    }
+
+    #[test]
+    fn discard_node_and_net_fencing() {
+        let rc = parse(
+            "  net { after-sb-0pri discard-node-bob; fencing resource-and-stonith; }\n\
+             disk { fencing resource-only; }",
+        );
+        assert_eq!(rc.after_sb_0pri, AfterSb0::DiscardNode("bob".into()));
+        assert_eq!(rc.fencing, Fencing::ResourceAndStonith);
     }
 }

@@ -168,6 +168,7 @@ pub struct MetaDevice {
     file: File,
     path: PathBuf,
     layout: Layout,
+    no_flush: bool,
 }
 
 fn open_rw(path: &Path) -> Result<File, MetaError> {
@@ -207,6 +208,21 @@ fn write_at(file: &File, path: &Path, buf: &[u8], offset: u64) -> Result<(), Met
         offset,
         source,
     })
+}
+
+impl MetaDevice {
+    /// `md-flushes no`: metadata writes are not followed by a flush (for devices whose
+    /// write cache survives power loss).
+    pub fn set_no_flush(&mut self, no_flush: bool) {
+        self.no_flush = no_flush;
+    }
+
+    fn sync(&self) -> Result<(), MetaError> {
+        if self.no_flush {
+            return Ok(());
+        }
+        sync(&self.file, &self.path)
+    }
 }
 
 fn sync(file: &File, path: &Path) -> Result<(), MetaError> {
@@ -286,7 +302,7 @@ pub fn create_md(
     let (file, path, backing_bytes, meta_bytes) = open_targets(backing, meta)?;
     let layout = Layout::compute(meta.placement(), opts.al, backing_bytes, meta_bytes)
         .map_err(|source| MetaError::TooSmall { path: path.clone(), source })?;
-    let dev = MetaDevice { file, path, layout };
+    let dev = MetaDevice { file, path, layout, no_flush: false };
     if !opts.force {
         dev.check_overwrite(meta_bytes)?;
     }
@@ -380,7 +396,7 @@ pub fn read_md(backing: &Path, meta: &MetaDisk) -> Result<(MetaDevice, Superbloc
             expected: layout.usable_sectors as i64,
         });
     }
-    Ok((MetaDevice { file, path, layout }, sb))
+    Ok((MetaDevice { file, path, layout, no_flush: false }, sb))
 }
 
 impl MetaDevice {
@@ -442,7 +458,7 @@ impl MetaDevice {
         let mut buf = vec![0u8; SB_SIZE];
         sb.encode(&mut buf);
         write_at(&self.file, &self.path, &buf, self.layout.superblock_offset)?;
-        sync(&self.file, &self.path)
+        self.sync()
     }
 
     /// Write one AL transaction block (from `ActivityLog::start_transaction`) to ring block
@@ -460,7 +476,7 @@ impl MetaDevice {
             "AL ring block {ring_block} out of range"
         );
         write_at(&self.file, &self.path, block, self.layout.al_block_offset(ring_block))?;
-        sync(&self.file, &self.path)
+        self.sync()
     }
 
     /// Read the whole AL ring (for [`activity_log::recover`]).
@@ -501,7 +517,7 @@ impl MetaDevice {
             written += 1;
         }
         if written > 0 {
-            sync(&self.file, &self.path)?;
+            self.sync()?;
         }
         for p in pages.start..pages.end.min(bm.pages()) {
             bm.clear_dirty(p);

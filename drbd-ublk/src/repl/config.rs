@@ -156,6 +156,16 @@ pub struct ReplConfig {
     pub verify: bool,
     /// Resync rate control.
     pub rate: ResyncRate,
+    /// `disk-flushes`: the receiver flushes its disk at the end of every epoch before it
+    /// acknowledges the barrier and takes the next epoch's writes (write ordering "flush").
+    pub disk_flushes: bool,
+    /// `disk-drain` (used when `disk-flushes` is off): the receiver waits for the epoch's
+    /// writes before it takes the next epoch's ("drain"). With both off ("none") epochs
+    /// overlap on the receiver and each is acknowledged when its own writes are done.
+    pub disk_drain: bool,
+    /// `md-flushes`: metadata writes are preceded by a flush of the data and made durable
+    /// with a flush of their own.
+    pub md_flushes: bool,
     /// Seed of the engine's identifier generator (new generation UUIDs). The real daemon seeds
     /// it from the OS at start; the simulator from its seed. The engine itself never draws
     /// randomness.
@@ -181,6 +191,9 @@ impl ReplConfig {
             csums: false,
             verify: false,
             rate: ResyncRate::default(),
+            disk_flushes: true,
+            disk_drain: true,
+            md_flushes: true,
             uuid_seed: 0x5eed,
         }
     }

@@ -89,7 +89,7 @@ struct Req {
 #[derive(Clone, Debug)]
 enum OpCtx {
     App(u64),
-    PeerWrite { id: u64, ack: AckKind, sector: u64, len: u32, gen: u32, al: bool },
+    PeerWrite { id: u64, ack: AckKind, sector: u64, len: u32, gen: u32, al: bool, epoch: u32 },
     EpochFlush { nr: u32, set_size: u32, gen: u32 },
     RsServe { sector: u64, len: u32, csum: Option<u64>, gen: u32 },
     RsWrite { sector: u64, len: u32, gen: u32 },
@@ -180,6 +180,9 @@ pub struct Replicator {
     recv: RecvEpoch,
     recv_queue: VecDeque<PeerMsg>,
     recv_blocked: bool,
+    /// Write ordering "none" (`disk-flushes no`, `disk-drain no`): epochs whose barrier came
+    /// and whose writes are still on the disk, oldest first; acknowledged in order.
+    recv_closed: VecDeque<RecvEpoch>,
     // connection
     resolve_conflicts: bool,
     discard_my_data: bool,
@@ -257,6 +260,7 @@ impl Replicator {
             recv: RecvEpoch::default(),
             recv_queue: VecDeque::new(),
             recv_blocked: false,
+            recv_closed: VecDeque::new(),
             resolve_conflicts: false,
             discard_my_data: false,
             peer_params: None,

@@ -61,11 +61,13 @@ fn main() -> Result<()> {
         let mut cfg = SimConfig::from_seed(s);
         cfg.full_trace = verbose;
         println!(
-            "seed={s} config: {:?} size={} sectors hot_extents={} dual={}",
+            "seed={s} config: {:?} size={} sectors hot_extents={} dual={} write_through={}{}",
             cfg.protocol,
             cfg.size_sectors,
             cfg.hot_extents.len(),
-            cfg.dual
+            cfg.dual,
+            cfg.write_through,
+            if cfg.write_through && !cfg.repl.disk_drain { " (write ordering none)" } else { "" }
         );
         match Sim::new(cfg).run() {
             Ok(o) => {

@@ -81,6 +81,10 @@ pub struct SimConfig {
     /// Dual-primary mode: allow-two-primaries, protocol C, both nodes Primary and writing
     /// overlapping ranges.
     pub dual: bool,
+    /// Disks without a volatile write cache (every write is durable when it completes); the
+    /// engines run with `disk-flushes no` and `md-flushes no`, and `disk-drain` per seed
+    /// (write ordering "drain" or "none").
+    pub write_through: bool,
 }
 
 impl SimConfig {
@@ -156,6 +160,14 @@ impl SimConfig {
             repl.protocol = Protocol::C;
             repl.allow_two_primaries = true;
         }
+        // Its own generator too; the salt keeps the regression seeds on flushed disks.
+        let mut wr = Prng::new(seed ^ WRITE_THROUGH_SALT);
+        let write_through = wr.chance(WRITE_THROUGH_FRACTION);
+        if write_through {
+            repl.disk_flushes = false;
+            repl.md_flushes = false;
+            repl.disk_drain = wr.chance(0.5);
+        }
         // Fewer demotions with two Primaries, so that both write at the same time longer.
         let role_scale = if dual { 0.3 } else { 1.0 };
         SimConfig {
@@ -178,12 +190,17 @@ impl SimConfig {
             read_eio: if r.chance(0.2) { 0.01 } else { 0.0 },
             full_trace: false,
             dual,
+            write_through,
         }
     }
 }
 
 /// Share of seeds run in dual-primary mode.
 pub const DUAL_FRACTION: f64 = 0.2;
+
+/// Share of seeds with write-through disks (`disk-flushes no`).
+pub const WRITE_THROUGH_FRACTION: f64 = 0.15;
+const WRITE_THROUGH_SALT: u64 = 0xe53e_b6ea_1057_d3ba;
 /// Dual-primary mode writes into the first this many 4 KiB blocks of the first hot extent.
 const DUAL_WINDOW_BLOCKS: u64 = 24;
 
@@ -290,7 +307,7 @@ impl Sim {
         let nodes = (0..2)
             .map(|_| Node {
                 rep: None,
-                disk: SimDisk::new(cfg.size_sectors),
+                disk: SimDisk::new(cfg.size_sectors).with_write_through(cfg.write_through),
                 pending: Vec::new(),
                 incarnation: 0,
                 down_until: 0,

@@ -66,6 +66,8 @@ pub struct SimDisk {
     pub read_eio: f64,
     /// Counters.
     pub flushes: u64,
+    /// No volatile cache: every write is durable when it completes.
+    pub write_through: bool,
 }
 
 impl SimDisk {
@@ -87,6 +89,7 @@ impl SimDisk {
             meta: MetaStore { sb: Some(sb), ..MetaStore::default() },
             read_eio: 0.0,
             flushes: 0,
+            write_through: false,
         }
     }
 
@@ -158,8 +161,9 @@ impl SimDisk {
             }
             DiskOpKind::Write { sector, data, fua } => {
                 let n = data.len() / 512;
+                let durable = *fua || self.write_through;
                 for i in 0..n {
-                    self.store(sector + i as u64, stamp_of(data, i), *fua);
+                    self.store(sector + i as u64, stamp_of(data, i), durable);
                 }
                 Ok(None)
             }
@@ -168,6 +172,12 @@ impl SimDisk {
                 Ok(None)
             }
         }
+    }
+
+    /// The same disk without a volatile cache (or with one).
+    pub fn with_write_through(mut self, on: bool) -> Self {
+        self.write_through = on;
+        self
     }
 
     /// Make the cache durable.

@@ -41,6 +41,7 @@ use super::*;
 #[derive(Debug)]
 pub(super) struct Parked {
     id: u64,
+    epoch: u32,
     sector: u64,
     ack: AckKind,
     fua: bool,
@@ -193,8 +194,16 @@ impl Replicator {
             || self.undecided_local(sector, sector + u64::from(len)).next().is_some()
     }
 
-    pub(super) fn park(&mut self, id: u64, sector: u64, ack: AckKind, fua: bool, data: Payload) {
-        self.parked.push_back(Parked { id, sector, ack, fua, data });
+    pub(super) fn park(
+        &mut self,
+        id: u64,
+        epoch: u32,
+        sector: u64,
+        ack: AckKind,
+        fua: bool,
+        data: Payload,
+    ) {
+        self.parked.push_back(Parked { id, epoch, sector, ack, fua, data });
     }
 
     /// Apply parked peer writes whose verdicts arrived, in order.
@@ -205,7 +214,7 @@ impl Replicator {
                 return;
             }
             let p = self.parked.pop_front().expect("non-empty");
-            self.apply_peer_write(p.id, p.sector, p.ack, p.fua, p.data);
+            self.apply_peer_write(p.id, p.epoch, p.sector, p.ack, p.fua, p.data);
             self.kick_serve();
         }
     }

@@ -25,6 +25,7 @@ impl Replicator {
         self.resolve_conflicts = resolve_conflicts;
         self.peer_params = None;
         self.recv = RecvEpoch::default();
+        self.recv_closed.clear();
         self.recv_queue.clear();
         self.recv_blocked = false;
         self.set_conn(ConnState::WFReportParams);

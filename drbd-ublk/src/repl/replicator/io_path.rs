@@ -381,7 +381,7 @@ impl Replicator {
                 self.write_done(c.id);
                 self.app_done(id, c.result)
             }
-            OpCtx::PeerWrite { id, ack, sector, len, gen, al } => {
+            OpCtx::PeerWrite { id, ack, sector, len, gen, al, epoch } => {
                 self.write_done(c.id);
                 if al {
                     self.al_end(sector, len);
@@ -401,8 +401,7 @@ impl Replicator {
                     self.set_oos(sector, len);
                     self.send(PeerMsg::NegAck { id });
                 }
-                self.recv.done += 1;
-                self.try_finish_recv_epoch();
+                self.recv_write_done(epoch);
                 self.kick_dual();
             }
             OpCtx::EpochFlush { gen, .. } if gen != self.conn_gen => {}
@@ -527,8 +526,19 @@ impl Replicator {
                 }
                 self.recv.nr = nr;
                 self.recv.barrier = true;
-                self.recv_blocked = true;
-                self.try_finish_recv_epoch();
+                if self.write_ordering_none() {
+                    // The next epoch's writes go to the disk at once; this one is
+                    // acknowledged when its own writes are done.
+                    let closed = std::mem::replace(
+                        &mut self.recv,
+                        RecvEpoch { nr: nr.wrapping_add(1), ..RecvEpoch::default() },
+                    );
+                    self.recv_closed.push_back(closed);
+                    self.ack_closed_epochs();
+                } else {
+                    self.recv_blocked = true;
+                    self.try_finish_recv_epoch();
+                }
             }
             PeerMsg::RecvAck { id } | PeerMsg::WriteAck { id } => self.net_ack(id, true),
             PeerMsg::NegAck { id } => self.net_ack(id, false),
@@ -576,22 +586,47 @@ impl Replicator {
         if self.dual() && ack == AckKind::Write {
             if self.resolve_conflicts {
                 if self.resolve_peer_write(id, sector, len) {
-                    self.recv.done += 1;
-                    self.try_finish_recv_epoch();
+                    self.recv_write_done(epoch);
                     return;
                 }
             } else if self.must_park(sector, len) {
-                self.park(id, sector, ack, fua, data);
+                self.park(id, epoch, sector, ack, fua, data);
                 return;
             }
         }
-        self.apply_peer_write(id, sector, ack, fua, data);
+        self.apply_peer_write(id, epoch, sector, ack, fua, data);
+    }
+
+    /// Neither `disk-flushes` nor `disk-drain`: epochs overlap on this node.
+    fn write_ordering_none(&self) -> bool {
+        !self.cfg.disk_flushes && !self.cfg.disk_drain
+    }
+
+    /// One write of receive epoch `nr` is done (written, failed or dropped).
+    fn recv_write_done(&mut self, nr: u32) {
+        if self.recv.nr == nr {
+            self.recv.done += 1;
+            self.try_finish_recv_epoch();
+        } else if let Some(e) = self.recv_closed.iter_mut().find(|e| e.nr == nr) {
+            e.done += 1;
+            self.ack_closed_epochs();
+        }
+    }
+
+    /// Write ordering "none": acknowledge the closed epochs whose writes are all done, in
+    /// order.
+    fn ack_closed_epochs(&mut self) {
+        while self.recv_closed.front().is_some_and(|e| e.done == e.total) {
+            let e = self.recv_closed.pop_front().expect("non-empty");
+            self.send(PeerMsg::BarrierAck { nr: e.nr, set_size: e.total });
+        }
     }
 
     /// Write a received peer write locally (its epoch accounting is done).
     pub(super) fn apply_peer_write(
         &mut self,
         id: u64,
+        epoch: u32,
         sector: u64,
         ack: AckKind,
         fua: bool,
@@ -608,7 +643,7 @@ impl Replicator {
             // With a diskless peer this node holds the only copy: like a Primary, it must
             // have the extent in the activity log before writing (8.4 receive_Data).
             let al = self.peer_disk == DiskState::Diskless;
-            let ctx = OpCtx::PeerWrite { id, ack, sector, len, gen, al };
+            let ctx = OpCtx::PeerWrite { id, ack, sector, len, gen, al, epoch };
             let kind = DiskOpKind::Write { sector, data, fua };
             if al {
                 self.peer_al_wait.push_back((None, ctx, kind));
@@ -618,9 +653,8 @@ impl Replicator {
             }
         } else {
             self.send(PeerMsg::NegAck { id });
-            self.recv.done += 1;
             // A parked write may be applied after its epoch's barrier arrived.
-            self.try_finish_recv_epoch();
+            self.recv_write_done(epoch);
         }
     }
 
@@ -629,7 +663,7 @@ impl Replicator {
         if e.barrier && !e.flushing && e.done == e.total {
             e.flushing = true;
             let (nr, set_size) = (e.nr, e.total);
-            if self.has_disk() {
+            if self.has_disk() && self.cfg.disk_flushes {
                 let gen = self.conn_gen;
                 self.submit(OpCtx::EpochFlush { nr, set_size, gen }, DiskOpKind::Flush);
             } else {
@@ -733,6 +767,7 @@ impl Replicator {
         }
         // The receive side forgets the old connection's epoch; its writes still complete.
         self.recv = RecvEpoch::default();
+        self.recv_closed.clear();
         self.recv_queue.clear();
         self.recv_blocked = false;
         self.conflicts_clear();
