@@ -84,6 +84,7 @@ fn wait(node: &Node, what: &str, cond: impl Fn(&ResourceStatus) -> bool) {
 
 fn spec(resource: &str, node: &str, backing: PathBuf) -> NodeSpec {
     NodeSpec {
+        flushes: true,
         resource: resource.into(),
         node: node.into(),
         backing,

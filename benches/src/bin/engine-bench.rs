@@ -81,8 +81,16 @@ const PATTERNS: [Pattern; 3] = [
     Pattern { name: "seq1m-qd4", bs: 1 << 20, qd: 4, random: false },
 ];
 
-const CONFIGS: [&str; 6] =
-    ["raw1", "raw2", "standalone", "standalone-blocking", "protoA", "protoC"];
+const CONFIGS: [&str; 8] = [
+    "raw1",
+    "raw2",
+    "standalone",
+    "standalone-blocking",
+    "protoA",
+    "protoC",
+    "standalone-noflush",
+    "protoC-noflush",
+];
 
 /// Latency histogram: 1 µs buckets up to 200 ms.
 struct Hist {
@@ -473,12 +481,15 @@ fn wait(
 fn start_engines(cfg: &str, dir: &Path) -> Result<Vec<Node>> {
     let a_file = dir.join("node-a");
     let b_file = dir.join("node-b");
+    // `*-noflush`: disk-flushes no, md-flushes no (a device with a power-safe write cache).
+    let flushes = !cfg.ends_with("-noflush");
     if cfg.starts_with("standalone") {
         let a = Node::start(&NodeSpec {
             resource: "bench".into(),
             node: "alpha".into(),
             backing: a_file,
             protocol: Protocol::C,
+            flushes,
             link: None,
         })?;
         a.admin(Admin::NewCurrentUuid { clear_bitmap: true })
@@ -487,13 +498,14 @@ fn start_engines(cfg: &str, dir: &Path) -> Result<Vec<Node>> {
         wait(&a, "Primary", |s| s.role == Role::Primary && s.disk == DiskState::UpToDate)?;
         return Ok(vec![a]);
     }
-    let protocol = if cfg == "protoA" { Protocol::A } else { Protocol::C };
+    let protocol = if cfg.starts_with("protoA") { Protocol::A } else { Protocol::C };
     let (pa, pb) = (free_port()?, free_port()?);
     let a = Node::start(&NodeSpec {
         resource: "bench".into(),
         node: "alpha".into(),
         backing: a_file,
         protocol,
+        flushes,
         link: Some((pa, "beta".into(), pb)),
     })?;
     let b = Node::start(&NodeSpec {
@@ -501,6 +513,7 @@ fn start_engines(cfg: &str, dir: &Path) -> Result<Vec<Node>> {
         node: "beta".into(),
         backing: b_file,
         protocol,
+        flushes,
         link: Some((pb, "alpha".into(), pa)),
     })?;
     let e = |e: drbd_ublk::ctl::CtlError| anyhow::anyhow!("{e}");
@@ -641,19 +654,33 @@ fn main() -> Result<()> {
     let get =
         |p: &str, c: &str| results.iter().find(|(pn, cn, _)| pn == p && cn == c).map(|x| &x.2);
     println!();
-    println!("| pattern | standalone / raw1 | protoA / raw2 | protoC / raw2 |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| pattern | standalone / raw1 | protoA / raw2 | protoC / raw2 | standalone-noflush / raw1 | protoC-noflush / raw2 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for p in &patterns {
         let ratio = |a: &str, b: &str| match (get(p.name, a), get(p.name, b)) {
             (Some(x), Some(y)) if y.iops() > 0.0 => format!("{:.2}", x.iops() / y.iops()),
             _ => "-".into(),
         };
         println!(
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             p.name,
             ratio("standalone", "raw1"),
             ratio("protoA", "raw2"),
-            ratio("protoC", "raw2")
+            ratio("protoC", "raw2"),
+            ratio("standalone-noflush", "raw1"),
+            ratio("protoC-noflush", "raw2")
+        );
+    }
+    if let (Some(c), Some(r)) = (get("rand4k-qd1", "protoC-noflush"), get("rand4k-qd1", "raw1")) {
+        println!();
+        println!(
+            "QD1 protocol C without flushes: mean latency {:.1} us - (raw QD1 write {:.1} us + loopback RTT {:.1} us) = {:.1} us",
+            c.hist.mean_us(),
+            r.hist.mean_us(),
+            rtt.mean_us(),
+            c.hist.mean_us() - (r.hist.mean_us() + rtt.mean_us())
         );
     }
     if let (Some(c), Some(r)) = (get("rand4k-qd1", "protoC"), get("rand4k-qd1", "raw1")) {

@@ -29,6 +29,9 @@ pub struct NodeSpec {
     pub backing: PathBuf,
     /// Replication protocol.
     pub protocol: Protocol,
+    /// `disk-flushes` and `md-flushes` (DRBD's default: yes; `no` is for devices whose write
+    /// cache survives power loss).
+    pub flushes: bool,
     /// Address to listen on, and the peer's name and address (`None`: no peer).
     pub link: Option<(SocketAddr, String, SocketAddr)>,
 }
@@ -82,6 +85,8 @@ impl Node {
         let peer = spec.link.as_ref().map(|l| l.1.clone()).unwrap_or_default();
         let mut rc = ReplConfig::new(&spec.node, &peer, size);
         rc.protocol = spec.protocol;
+        rc.disk_flushes = spec.flushes;
+        rc.md_flushes = spec.flushes;
         rc.al_extents = al_extents;
         rc.uuid_seed = spec.node.bytes().fold(0x5eed_u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         let mut repl = Replicator::new(rc);
