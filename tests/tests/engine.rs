@@ -558,3 +558,23 @@ fn write_ordering_follows_disk_flushes_and_disk_drain() {
     // done, in order.
     assert_eq!(two_epochs(false, false), (2, 0));
 }
+
+#[test]
+fn only_uptodate_data_is_served_to_the_peer() {
+    // A Primary whose local read failed asks its peer; a peer that has just become SyncTarget
+    // (the Primary may not know yet) must refuse instead of returning stale blocks
+    // (seed 100000086610).
+    let mut p = Pair::connected_primary(cfg(Protocol::C));
+    p.nodes[1].rep.invalidate().unwrap();
+    p.pump();
+    assert_eq!(p.nodes[1].rep.disk(), DiskState::Inconsistent);
+    p.wire[1].clear();
+    p.nodes[1].rep.on_peer_msg(PeerMsg::DataRequest { id: 77, sector: 0, len: 8 });
+    p.pump();
+    assert!(
+        p.wire[1].iter().any(|m| matches!(m, PeerMsg::DataReply { id: 77, data: None })),
+        "{:?}",
+        p.wire[1].iter().map(|m| m.name()).collect::<Vec<_>>()
+    );
+    assert!(p.nodes[1].disk_queue.iter().all(|op| !matches!(op.kind, DiskOpKind::Read { .. })));
+}

@@ -8,10 +8,12 @@ use tests::sim::cluster::{run_seed, Sim, SimConfig};
 /// Seeds that once failed (kept as regressions) plus a spread of configurations.
 /// 70000010045: a Primary promoted next to a diskless peer kept its generation, a forced
 /// promotion on the peer started two, and the handshake overwrote the Primary's writes.
+/// 100000086610: a node that had just become SyncTarget served a remote read with stale data.
 const REGRESSION_SEEDS: &[u64] = &[
     30000014565,
     40000059588,
     70000010045,
+    100000086610,
     1,
     5,
     10,

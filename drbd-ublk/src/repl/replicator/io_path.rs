@@ -549,8 +549,16 @@ impl Replicator {
                 self.set_oos(sector, len);
             }
             PeerMsg::DataRequest { id, sector, len } => {
-                let gen = self.conn_gen;
-                self.serve_read(OpCtx::ReadServe { id, gen }, DiskOpKind::Read { sector, len });
+                // Only UpToDate data is served (8.4 answers P_NEG_DREPLY otherwise): the
+                // peer may still take this node for UpToDate while a handshake has just made
+                // it the SyncTarget.
+                if self.disk == DiskState::UpToDate {
+                    let gen = self.conn_gen;
+                    let kind = DiskOpKind::Read { sector, len };
+                    self.serve_read(OpCtx::ReadServe { id, gen }, kind);
+                } else {
+                    self.send(PeerMsg::DataReply { id, data: None });
+                }
             }
             PeerMsg::DataReply { id, data } => {
                 if let Some(tag) = self.read_waiters.remove(&id) {

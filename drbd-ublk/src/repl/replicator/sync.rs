@@ -335,7 +335,8 @@ impl Replicator {
                 self.verify_maybe_done();
             }
             OpCtx::ReadServe { id: rid, gen } if gen == gen_now => {
-                self.send(PeerMsg::DataReply { id: rid, data: result.ok().flatten() });
+                let data = result.ok().flatten().filter(|_| self.disk == DiskState::UpToDate);
+                self.send(PeerMsg::DataReply { id: rid, data });
             }
             OpCtx::FinishFlush => self.resync_target_finished(result.is_ok()),
             _ => {}
