@@ -205,7 +205,7 @@ pub struct Replicator {
     forced_generation: bool,
     peer_al_wait: VecDeque<(Option<u64>, OpCtx, DiskOpKind)>,
     // dual-primary write conflicts (see `conflict`)
-    parked: VecDeque<conflict::Parked>,
+    parked: VecDeque<conflict::InWrite>,
     dual_wait: VecDeque<u64>,
     /// Reads served to the peer (resync, verify, remote reads) waiting behind received peer
     /// writes that are not on their way to the disk yet (see `conflict::serve_read`).

@@ -37,15 +37,16 @@
 
 use super::*;
 
-/// A peer write waiting for the verdict on an overlapping local write (non-resolver side).
+/// A received peer write (P_DATA); parked while it waits for the verdict on an overlapping
+/// local write (non-resolver side).
 #[derive(Debug)]
-pub(super) struct Parked {
-    id: u64,
-    epoch: u32,
-    sector: u64,
-    ack: AckKind,
-    fua: bool,
-    data: Payload,
+pub(super) struct InWrite {
+    pub(super) id: u64,
+    pub(super) epoch: u32,
+    pub(super) sector: u64,
+    pub(super) ack: AckKind,
+    pub(super) fua: bool,
+    pub(super) data: Payload,
 }
 
 fn overlaps(s: u64, e: u64, s2: u64, e2: u64) -> bool {
@@ -194,16 +195,8 @@ impl Replicator {
             || self.undecided_local(sector, sector + u64::from(len)).next().is_some()
     }
 
-    pub(super) fn park(
-        &mut self,
-        id: u64,
-        epoch: u32,
-        sector: u64,
-        ack: AckKind,
-        fua: bool,
-        data: Payload,
-    ) {
-        self.parked.push_back(Parked { id, epoch, sector, ack, fua, data });
+    pub(super) fn park(&mut self, w: InWrite) {
+        self.parked.push_back(w);
     }
 
     /// Apply parked peer writes whose verdicts arrived, in order.
@@ -214,7 +207,7 @@ impl Replicator {
                 return;
             }
             let p = self.parked.pop_front().expect("non-empty");
-            self.apply_peer_write(p.id, p.epoch, p.sector, p.ack, p.fua, p.data);
+            self.apply_peer_write(p);
             self.kick_serve();
         }
     }

@@ -1,6 +1,7 @@
 //! Write, read and flush paths (Primary side), the receive path (Secondary side) and the
 //! transfer-log cleanup on connection loss.
 
+use super::conflict::InWrite;
 use super::op_range;
 use super::*;
 
@@ -598,11 +599,11 @@ impl Replicator {
                     return;
                 }
             } else if self.must_park(sector, len) {
-                self.park(id, epoch, sector, ack, fua, data);
+                self.park(InWrite { id, epoch, sector, ack, fua, data });
                 return;
             }
         }
-        self.apply_peer_write(id, epoch, sector, ack, fua, data);
+        self.apply_peer_write(InWrite { id, epoch, sector, ack, fua, data });
     }
 
     /// Neither `disk-flushes` nor `disk-drain`: epochs overlap on this node.
@@ -631,15 +632,8 @@ impl Replicator {
     }
 
     /// Write a received peer write locally (its epoch accounting is done).
-    pub(super) fn apply_peer_write(
-        &mut self,
-        id: u64,
-        epoch: u32,
-        sector: u64,
-        ack: AckKind,
-        fua: bool,
-        data: Payload,
-    ) {
+    pub(super) fn apply_peer_write(&mut self, w: InWrite) {
+        let InWrite { id, epoch, sector, ack, fua, data } = w;
         let len = (data.len() / 512) as u32;
         self.sync_note_app_write(sector, len);
         if self.peer_disk == DiskState::Diskless {
