@@ -379,7 +379,17 @@ fn peer_closing_mid_handshake_refused() {
         let (d, _m) = initiate(a);
         drop(d);
     });
-    assert!(matches!(e, NetError::Stream { source: StreamError::Closed, .. }), "{e}");
+    // A close is seen as end of stream, or as a reset when our own features frame was still
+    // unread on the peer's side when it closed (the kernel then answers with RST).
+    assert!(
+        matches!(&e, NetError::Stream { source: StreamError::Closed, .. })
+            || matches!(
+                &e,
+                NetError::Stream { source: StreamError::Io(io), .. }
+                    if io.kind() == std::io::ErrorKind::ConnectionReset
+            ),
+        "{e}"
+    );
 }
 
 #[test]
