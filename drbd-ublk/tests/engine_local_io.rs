@@ -245,3 +245,65 @@ fn write_error_without_peer_leaves_the_disk_failed() {
     assert_eq!(e.raw_os_error(), Some(libc::EIO));
     assert_eq!(node.status().disk, DiskState::Failed);
 }
+
+/// Protocol A completes writes ahead of the peer, but only as far as the send backlog
+/// allows (DRBD: as far as the socket's send buffer): while the peer does not read,
+/// completions stop after a bounded amount, and go on when it reads again.
+#[test]
+fn protocol_a_completions_wait_for_the_send_backlog() {
+    let s = Scratch::new("proto-a-backlog");
+    let (a_path, b_path) = (s.path("a"), s.path("b"));
+    sparse(&a_path, 80 << 20);
+    sparse(&b_path, 80 << 20);
+    let (pa, pb) = (free_port(), free_port());
+    let mut sa = spec("engio-pa", "alpha", a_path);
+    sa.protocol = Protocol::A;
+    sa.link = Some((pa, "beta".into(), pb));
+    let mut sb = spec("engio-pa-peer", "beta", b_path);
+    sb.protocol = Protocol::A;
+    sb.link = Some((pb, "alpha".into(), pa));
+    let a = Node::start(&sa).expect("start alpha");
+    let b = Node::start(&sb).expect("start beta");
+    a.admin(Admin::Connect { discard_my_data: false }).expect("connect alpha");
+    b.admin(Admin::Connect { discard_my_data: false }).expect("connect beta");
+    wait(&a, "connected", |s| s.cstate == ConnState::Connected);
+    wait(&b, "connected", |s| s.cstate == ConnState::Connected);
+    a.admin(Admin::NewCurrentUuid { clear_bitmap: true }).expect("new-current-uuid");
+    wait(&b, "UpToDate", |s| s.disk == DiskState::UpToDate);
+    a.admin(Admin::Primary { force: false }).expect("primary");
+    wait(&a, "Primary", |s| s.role == Role::Primary);
+
+    const W: u64 = 64 << 10;
+    let stall = Duration::from_secs(3);
+    b.stall(stall);
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    let mut q = a.queue(8);
+    let (mut tag, mut done) = (0u64, 0u64);
+    let data = Payload::from(pattern(7, W as usize));
+    while t0.elapsed() < Duration::from_millis(1500) {
+        while q.in_flight() < 8 {
+            let sector = (tag % 1024) * W / 512;
+            q.submit(tag, QueuedOp::Write { sector, data: Payload::clone(&data), fua: false })
+                .expect("submit");
+            tag += 1;
+        }
+        match q.try_wait() {
+            Some(d) => {
+                d.result.expect("write ok");
+                done += 1;
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    // The peer's receive queue (256 messages), both socket buffers and our own backlog
+    // limit hold a few tens of MiB; the local disk alone would complete far more.
+    assert!(done * W < 96 << 20, "{} MiB completed while the peer read nothing", (done * W) >> 20);
+    while let Some(d) = q.wait().expect("wait") {
+        d.result.expect("write ok");
+        done += 1;
+    }
+    assert!(t0.elapsed() >= stall - Duration::from_millis(500) || done == tag);
+    assert_eq!(done, tag, "every write completed once the peer read again");
+    assert_eq!(a.status().cstate, ConnState::Connected);
+}

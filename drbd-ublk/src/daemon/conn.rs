@@ -23,7 +23,7 @@ use std::sync::mpsc::{channel, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::engine::{Cmd, PeerSink};
+use super::engine::{Cmd, PeerSink, SEND_BACKLOG_LIMIT};
 use super::wire;
 use crate::net::{establish, Command, Header, Keepalive, KeepaliveAction, LinkConfig};
 use crate::repl::{ConnState, PeerMsg};
@@ -127,7 +127,9 @@ fn connector(s: Arc<Shared>) {
         let (Ok(d), Ok(m)) = (link.data.try_clone(), link.meta.try_clone()) else { continue };
         *s.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((d, m));
         let (wtx, wrx) = channel::<PeerMsg>();
-        let sink = Box::new(Sink { tx: wtx, gen });
+        let queue = Arc::new(SendQueue::default());
+        let sink = Box::new(Sink { tx: wtx, gen, queue: Arc::clone(&queue) });
+        let engine = s.engine.clone();
         if s.engine.send(Cmd::LinkUp { sink, resolve_conflicts: link.resolve_conflicts }).is_err() {
             break;
         }
@@ -150,6 +152,11 @@ fn connector(s: Arc<Shared>) {
                     eprintln!("drbd {name}: send {}: {e}", msg.name());
                     let _ = data_tx.stream.shutdown(Shutdown::Both);
                     break;
+                }
+                let n = queued_bytes(&msg);
+                let left = queue.bytes.fetch_sub(n, Ordering::SeqCst) - n;
+                if left <= SEND_BACKLOG_LIMIT && queue.wake.swap(false, Ordering::SeqCst) {
+                    let _ = engine.send(Cmd::SendProgress);
                 }
             }
         });
@@ -314,13 +321,39 @@ fn send_bulk(
 struct Sink {
     tx: Sender<PeerMsg>,
     gen: u64,
+    queue: Arc<SendQueue>,
+}
+
+/// What the engine has handed to the writer thread and the writer has not written yet.
+#[derive(Default)]
+struct SendQueue {
+    bytes: AtomicU64,
+    /// The engine waits for the backlog to drop to [`SEND_BACKLOG_LIMIT`].
+    wake: AtomicBool,
+}
+
+/// Bytes a message occupies in the send queue (payload and a frame's worth of header).
+fn queued_bytes(msg: &PeerMsg) -> u64 {
+    let payload = match msg {
+        PeerMsg::Data { data, .. } | PeerMsg::RsDataReply { data, .. } => data.len(),
+        PeerMsg::DataReply { data: Some(d), .. } => d.len(),
+        _ => 0,
+    };
+    payload as u64 + 64
 }
 
 impl PeerSink for Sink {
     fn send(&mut self, msg: &PeerMsg) -> std::io::Result<()> {
+        self.queue.bytes.fetch_add(queued_bytes(msg), Ordering::SeqCst);
         self.tx.send(msg.clone()).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
     fn generation(&self) -> u64 {
         self.gen
+    }
+    fn backlog(&self) -> u64 {
+        self.queue.bytes.load(Ordering::SeqCst)
+    }
+    fn want_progress(&self) {
+        self.queue.wake.store(true, Ordering::SeqCst);
     }
 }

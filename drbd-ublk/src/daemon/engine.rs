@@ -172,6 +172,11 @@ pub enum Cmd {
     FenceResult(i32),
     /// Local I/O completions are waiting to be collected (queued by the ring's notifier).
     IoReady,
+    /// The connection's send backlog went down to [`SEND_BACKLOG_LIMIT`].
+    SendProgress,
+    /// Test bench: the engine thread sleeps this long (a peer that stops reading).
+    #[doc(hidden)]
+    Stall(Duration),
     /// Stop: disconnect, flush, leave the thread.
     Stop,
 }
@@ -330,6 +335,8 @@ pub struct Engine {
     last_publish: Instant,
     /// Reused list of finished ring operations.
     finished: Vec<Finished>,
+    /// Completions waiting for the send backlog (see [`SEND_BACKLOG_LIMIT`]), in order.
+    held_done: VecDeque<(u64, Result<Option<Payload>, IoError>)>,
 }
 
 /// Where the engine sends peer messages (the connection's send half).
@@ -338,7 +345,20 @@ pub trait PeerSink: Send {
     fn send(&mut self, msg: &PeerMsg) -> io::Result<()>;
     /// Connection generation.
     fn generation(&self) -> u64;
+    /// Bytes handed to the connection and not yet written to its socket.
+    fn backlog(&self) -> u64 {
+        0
+    }
+    /// Asks for one [`Cmd::SendProgress`] once the backlog is down to
+    /// [`SEND_BACKLOG_LIMIT`].
+    fn want_progress(&self) {}
 }
+
+/// How many bytes the connection may hold for its sender before completions to the
+/// front-end wait: the counterpart of DRBD's socket send buffer. A protocol A write completes
+/// once its data is in the send buffer; here the sender's queue plays that part, and this
+/// bound keeps a network slower than the disk from letting it grow without limit.
+pub const SEND_BACKLOG_LIMIT: u64 = 4 << 20;
 
 fn kib(bytes: usize) -> u64 {
     bytes as u64
@@ -373,6 +393,7 @@ impl Engine {
             failed_at: now,
             last_publish: now,
             finished: Vec::with_capacity(usize::from(super::local_io::URING_QUEUE_DEPTH) * 2),
+            held_done: VecDeque::new(),
         }
     }
 
@@ -513,6 +534,9 @@ impl Engine {
             }
             self.drain();
             self.pump_io();
+            if !self.held_done.is_empty() {
+                self.release_done();
+            }
             if self.failed {
                 self.detach_failed();
             }
@@ -534,6 +558,7 @@ impl Engine {
                 | Cmd::Flush { .. }
                 | Cmd::Queued { .. }
                 | Cmd::IoReady
+                | Cmd::SendProgress
                 | Cmd::Peer { .. }
         )
     }
@@ -680,6 +705,8 @@ impl Engine {
             let _ = self.repl.disconnect();
         }
         self.drain();
+        self.link = None;
+        self.release_done();
         self.quiesce();
         for cmd in std::mem::take(&mut self.held) {
             self.handle_now(cmd);
@@ -775,6 +802,8 @@ impl Engine {
                 }
             }
             Cmd::FenceResult(code) => self.repl.fence_peer_result(code),
+            Cmd::SendProgress => self.release_done(),
+            Cmd::Stall(d) => std::thread::sleep(d),
             Cmd::IoReady => {
                 if let Some(n) = &self.notifier {
                     n.rearm();
@@ -917,6 +946,37 @@ impl Engine {
     }
 
     fn complete(&mut self, tag: u64, result: Result<Option<Payload>, IoError>) {
+        if !self.held_done.is_empty() || self.send_congested() {
+            self.held_done.push_back((tag, result));
+            self.release_done();
+            return;
+        }
+        self.deliver(tag, result);
+    }
+
+    fn send_congested(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| l.backlog() > SEND_BACKLOG_LIMIT)
+    }
+
+    /// Hand held completions to the front-end while the send backlog allows (all of them when
+    /// the connection is gone); otherwise ask the sender to say when it does.
+    fn release_done(&mut self) {
+        while !self.held_done.is_empty() {
+            if self.send_congested() {
+                if let Some(l) = self.link.as_ref() {
+                    l.want_progress();
+                }
+                // Checked again after asking: the sender may have caught up in between.
+                if self.send_congested() {
+                    return;
+                }
+            }
+            let (tag, result) = self.held_done.pop_front().expect("non-empty");
+            self.deliver(tag, result);
+        }
+    }
+
+    fn deliver(&mut self, tag: u64, result: Result<Option<Payload>, IoError>) {
         match self.pending.remove(&tag) {
             Some(Pending::Write(r)) | Some(Pending::Flush(r)) => {
                 let _ = r.send(result.map(|_| ()));

@@ -118,6 +118,12 @@ impl Node {
         EngineQueue::new(self.tx.clone(), self.size_bytes, depth)
     }
 
+    /// The engine thread stops working for `d` (returns at once): a peer that stops reading
+    /// its socket, as seen from the other node.
+    pub fn stall(&self, d: Duration) {
+        let _ = self.tx.send(Cmd::Stall(d));
+    }
+
     /// Usable size in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.size_bytes

@@ -838,6 +838,9 @@ mod tests {
         assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
         let loopdev = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let _guard = LoopGuard(loopdev.clone());
+        // The minor may still carry a read-only flag (BLKROSET) from an earlier user that was
+        // killed: it survives a detach.
+        let _ = Command::new("blockdev").args(["--setrw", &loopdev]).status();
         let p = PathBuf::from(&loopdev);
         let dev = create_md(&p, &MetaDisk::Internal, &opts()).unwrap();
         assert_eq!(dev.layout().superblock_offset, 32 * MIB - 4096);
