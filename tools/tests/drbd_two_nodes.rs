@@ -85,10 +85,11 @@ fn two_nodes_sync_ext4_switch_and_split_brain() {
     assert_eq!(&f[4..8], ["1", "1", "1", "1"], "{gi}");
     assert!(f[8..].iter().all(|x| *x == "0" || *x == "1"), "{gi}");
     assert_eq!(b.ok(&["role", "r0"]), "Secondary/Primary\n");
-    assert_eq!(
-        a.ok(&["status", "r0"]),
-        "r0 role:Primary\n  disk:UpToDate\n  dmn-b role:Secondary\n    peer-disk:UpToDate\n"
-    );
+    // The source ends its side of the resync when the target's new state reaches it, a
+    // moment after the target is UpToDate.
+    let done = "r0 role:Primary\n  disk:UpToDate\n  dmn-b role:Secondary\n    peer-disk:UpToDate\n";
+    wait_for(10, || a.ok(&["status", "r0"]) == done);
+    assert_eq!(a.ok(&["status", "r0"]), done);
     let proc_b = std::fs::read_to_string(d.join("run-dmn-b/proc-drbd")).unwrap_or_default();
     assert!(
         wait_for(3, || std::fs::read_to_string(d.join("run-dmn-b/proc-drbd"))

@@ -4,10 +4,13 @@
 //!
 //! All messages travel on the link's data socket, so they arrive in the order the engine sent
 //! them (the replicator needs connection order). The engine never blocks on the network: its
-//! [`PeerSink`] hands messages to the writer thread through a channel; how much is in flight
-//! is bounded by the replicator's own flow control (epochs, resync requests against
-//! `max-buffers`, the front-end's queue depth). The reader blocks on the engine's bounded
-//! queue, which is the back-pressure towards the peer.
+//! [`PeerSink`] writes a frame of up to 64 KiB to the socket itself, without blocking, when
+//! the writer thread is idle with nothing queued (one thread hand-off less per message), and
+//! otherwise hands the message to the writer thread through a channel (with the unsent rest of
+//! a partly written frame). How much is queued is bounded by the engine (completions wait
+//! above [`SEND_BACKLOG_LIMIT`]) and the replicator's own flow control (epochs, resync requests
+//! against `max-buffers`). The reader blocks on the engine's bounded queue, which is the
+//! back-pressure towards the peer.
 //!
 //! The meta socket carries only the keep-alive (P_PING / P_PING_ACK), see
 //! `start_keepalive`.
@@ -18,6 +21,7 @@
 
 use std::io::{IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Cmd, PeerSink, SEND_BACKLOG_LIMIT};
 use super::wire;
-use crate::net::{establish, Command, Header, Keepalive, KeepaliveAction, LinkConfig};
+use crate::net::{establish, Command, FrameTx, Header, Keepalive, KeepaliveAction, LinkConfig};
 use crate::repl::{ConnState, PeerMsg};
 
 /// How long one `establish` attempt runs before the want flag is checked again.
@@ -126,34 +130,54 @@ fn connector(s: Arc<Shared>) {
         let gen = s.gen.fetch_add(1, Ordering::SeqCst) + 1;
         let (Ok(d), Ok(m)) = (link.data.try_clone(), link.meta.try_clone()) else { continue };
         *s.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((d, m));
-        let (wtx, wrx) = channel::<PeerMsg>();
+        let (wtx, wrx) = channel::<Out>();
         let queue = Arc::new(SendQueue::default());
-        let sink = Box::new(Sink { tx: wtx, gen, queue: Arc::clone(&queue) });
+        let max_payload = s.cfg.max_payload;
+        let data_tx = Arc::new(Mutex::new(halves.data_tx));
+        let sink = Box::new(Sink {
+            tx: wtx,
+            gen,
+            queue: Arc::clone(&queue),
+            data_tx: Arc::clone(&data_tx),
+            max_payload,
+            head: Vec::with_capacity(256),
+            frame: Vec::with_capacity(DIRECT_MAX + 64),
+        });
         let engine = s.engine.clone();
         if s.engine.send(Cmd::LinkUp { sink, resolve_conflicts: link.resolve_conflicts }).is_err() {
             break;
         }
-        let mut data_tx = halves.data_tx;
-        let max_payload = s.cfg.max_payload;
         let name = s.name.clone();
         let _ = std::thread::Builder::new().name(format!("drbd-{name}-tx")).spawn(move || {
             let mut buf = Vec::with_capacity(64 << 10);
             let max = max_payload;
-            while let Ok(msg) = wrx.recv() {
-                let (c, bulk) = wire::encode_split(&msg, &mut buf);
-                let sent = match bulk {
-                    // Header, fixed fields and the block data straight from the message.
-                    Some(data) => send_bulk(&mut data_tx.stream, c, &buf, data, max),
-                    None => data_tx
-                        .send(Header::new(c, buf.len() as u32), &buf)
-                        .map_err(|e| e.to_string()),
+            while let Ok(out) = wrx.recv() {
+                let mut tx = data_tx.lock().unwrap_or_else(|e| e.into_inner());
+                let sent = match &out {
+                    Out::Msg(msg) => {
+                        let (c, bulk) = wire::encode_split(msg, &mut buf);
+                        match bulk {
+                            // Header, fixed fields and the block data straight from the
+                            // message.
+                            Some(data) => send_bulk(&mut tx.stream, c, &buf, data, max),
+                            None => tx
+                                .send(Header::new(c, buf.len() as u32), &buf)
+                                .map_err(|e| e.to_string()),
+                        }
+                    }
+                    Out::Raw(r) => tx.stream.write_all(r).map_err(|e| e.to_string()),
                 };
                 if let Err(e) = sent {
-                    eprintln!("drbd {name}: send {}: {e}", msg.name());
-                    let _ = data_tx.stream.shutdown(Shutdown::Both);
+                    let what = match &out {
+                        Out::Msg(m) => m.name(),
+                        Out::Raw(_) => "rest of a frame",
+                    };
+                    eprintln!("drbd {name}: send {what}: {e}");
+                    let _ = tx.stream.shutdown(Shutdown::Both);
                     break;
                 }
-                let n = queued_bytes(&msg);
+                drop(tx);
+                let n = out.queued_bytes();
                 let left = queue.bytes.fetch_sub(n, Ordering::SeqCst) - n;
                 if left <= SEND_BACKLOG_LIMIT && queue.wake.swap(false, Ordering::SeqCst) {
                     let _ = engine.send(Cmd::SendProgress);
@@ -319,10 +343,35 @@ fn send_bulk(
 }
 
 struct Sink {
-    tx: Sender<PeerMsg>,
+    tx: Sender<Out>,
     gen: u64,
     queue: Arc<SendQueue>,
+    /// The data socket's send half, shared with the writer thread.
+    data_tx: Arc<Mutex<FrameTx>>,
+    max_payload: u32,
+    head: Vec<u8>,
+    frame: Vec<u8>,
 }
+
+/// What the writer thread sends: a message, or the unsent rest of a frame the engine
+/// started to write itself.
+enum Out {
+    Msg(PeerMsg),
+    Raw(Vec<u8>),
+}
+
+impl Out {
+    fn queued_bytes(&self) -> u64 {
+        match self {
+            Out::Msg(m) => queued_bytes(m),
+            Out::Raw(r) => r.len() as u64,
+        }
+    }
+}
+
+/// Frames up to this size are written by the engine thread itself when nothing is queued for
+/// the writer (one thread hand-off less per message); larger ones go to the writer.
+const DIRECT_MAX: usize = 64 << 10;
 
 /// What the engine has handed to the writer thread and the writer has not written yet.
 #[derive(Default)]
@@ -342,10 +391,70 @@ fn queued_bytes(msg: &PeerMsg) -> u64 {
     payload as u64 + 64
 }
 
+impl Sink {
+    /// Writes `msg` straight to the socket without blocking when the writer has nothing
+    /// queued and is idle. `Ok(false)`: not sent, queue it. A partial write queues the rest
+    /// (the frame's order on the socket is kept: the writer was idle and empty).
+    fn try_direct(&mut self, msg: &PeerMsg) -> std::io::Result<bool> {
+        if !direct_send() || self.queue.bytes.load(Ordering::SeqCst) != 0 {
+            return Ok(false);
+        }
+        let Ok(tx) = self.data_tx.try_lock() else { return Ok(false) };
+        let (c, bulk) = wire::encode_split(msg, &mut self.head);
+        let bulk = bulk.unwrap_or(&[]);
+        let len = self.head.len() + bulk.len();
+        if len > DIRECT_MAX || len > self.max_payload as usize {
+            return Ok(false);
+        }
+        self.frame.clear();
+        self.frame.extend_from_slice(&Header::new(c, len as u32).encode());
+        self.frame.extend_from_slice(&self.head);
+        self.frame.extend_from_slice(bulk);
+        let fd = tx.stream.as_raw_fd();
+        // SAFETY: `fd` is the open socket owned by `tx`, which the guard keeps alive; the
+        // pointer and length describe `self.frame`, which is not touched during the call.
+        let n = unsafe {
+            libc::send(
+                fd,
+                self.frame.as_ptr().cast(),
+                self.frame.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        if n < self.frame.len() {
+            let rest = self.frame[n..].to_vec();
+            self.queue.bytes.fetch_add(rest.len() as u64, Ordering::SeqCst);
+            self.tx.send(Out::Raw(rest)).map_err(|_| broken())?;
+        }
+        Ok(true)
+    }
+}
+
+/// `DRBD_UBLK_DIRECT_SEND=0` leaves every write to the writer thread (for comparisons).
+fn direct_send() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("DRBD_UBLK_DIRECT_SEND").map_or(true, |v| v != "0"))
+}
+
+fn broken() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+}
+
 impl PeerSink for Sink {
     fn send(&mut self, msg: &PeerMsg) -> std::io::Result<()> {
+        if self.try_direct(msg)? {
+            return Ok(());
+        }
         self.queue.bytes.fetch_add(queued_bytes(msg), Ordering::SeqCst);
-        self.tx.send(msg.clone()).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.tx.send(Out::Msg(msg.clone())).map_err(|_| broken())
     }
     fn generation(&self) -> u64 {
         self.gen
