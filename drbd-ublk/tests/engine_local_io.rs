@@ -99,11 +99,22 @@ fn free_port() -> std::net::SocketAddr {
 
 /// Two engines connected over loopback, both UpToDate, `a` Primary.
 fn pair(a_backing: PathBuf, b_backing: PathBuf, resource: &str) -> (Node, Node) {
+    pair_with(a_backing, b_backing, resource, Protocol::C)
+}
+
+fn pair_with(
+    a_backing: PathBuf,
+    b_backing: PathBuf,
+    resource: &str,
+    protocol: Protocol,
+) -> (Node, Node) {
     let (pa, pb) = (free_port(), free_port());
     let mut sa = spec(resource, "alpha", a_backing);
     sa.link = Some((pa, "beta".into(), pb));
+    sa.protocol = protocol;
     let mut sb = spec(&format!("{resource}-peer"), "beta", b_backing);
     sb.link = Some((pb, "alpha".into(), pa));
+    sb.protocol = protocol;
     let a = Node::start(&sa).expect("start alpha");
     let b = Node::start(&sb).expect("start beta");
     a.admin(Admin::Connect { discard_my_data: false }).expect("connect alpha");
@@ -255,23 +266,7 @@ fn protocol_a_completions_wait_for_the_send_backlog() {
     let (a_path, b_path) = (s.path("a"), s.path("b"));
     sparse(&a_path, 80 << 20);
     sparse(&b_path, 80 << 20);
-    let (pa, pb) = (free_port(), free_port());
-    let mut sa = spec("engio-pa", "alpha", a_path);
-    sa.protocol = Protocol::A;
-    sa.link = Some((pa, "beta".into(), pb));
-    let mut sb = spec("engio-pa-peer", "beta", b_path);
-    sb.protocol = Protocol::A;
-    sb.link = Some((pb, "alpha".into(), pa));
-    let a = Node::start(&sa).expect("start alpha");
-    let b = Node::start(&sb).expect("start beta");
-    a.admin(Admin::Connect { discard_my_data: false }).expect("connect alpha");
-    b.admin(Admin::Connect { discard_my_data: false }).expect("connect beta");
-    wait(&a, "connected", |s| s.cstate == ConnState::Connected);
-    wait(&b, "connected", |s| s.cstate == ConnState::Connected);
-    a.admin(Admin::NewCurrentUuid { clear_bitmap: true }).expect("new-current-uuid");
-    wait(&b, "UpToDate", |s| s.disk == DiskState::UpToDate);
-    a.admin(Admin::Primary { force: false }).expect("primary");
-    wait(&a, "Primary", |s| s.role == Role::Primary);
+    let (a, b) = pair_with(a_path, b_path, "engio-pa", Protocol::A);
 
     const W: u64 = 64 << 10;
     let stall = Duration::from_secs(3);
