@@ -24,19 +24,10 @@ use cluster_core::membership::{choose_dc, Membership, MembershipEvent};
 const GROUP: &str = "rmemtest";
 const AGENT_ENV: &str = "RMEM_AGENT_GROUP";
 
-fn run(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 #[path = "support/netns_lab.rs"]
 mod netns_lab;
 use netns_lab::must;
+use netns_lab::quiet as run;
 
 /// The namespaces, corosyncs and agents of one test run; Drop removes all of it.
 struct Cluster {
@@ -316,8 +307,7 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// Why the real-corosync tests cannot run here, if they cannot.
 fn skip_reason() -> Option<&'static str> {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() != "0" {
+    if !netns_lab::is_root() {
         return Some("needs root (network namespaces, corosync)");
     }
     if !run("sh", &["-c", "command -v corosync && command -v corosync-cmapctl"]) {

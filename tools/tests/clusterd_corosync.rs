@@ -26,22 +26,12 @@ const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
 const STATE: &str = "rcd-dummy.state";
 const VIP: &str = "10.213.171.100";
 
-fn run(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 #[path = "../../cluster-core/tests/support/netns_lab.rs"]
 mod netns_lab;
+use netns_lab::quiet as run;
 
 fn skip_reason() -> Option<&'static str> {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() != "0" {
+    if !netns_lab::is_root() {
         return Some("needs root (network namespaces, corosync)");
     }
     if !run("sh", &["-c", "command -v corosync && command -v corosync-cmapctl"]) {

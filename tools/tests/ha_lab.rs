@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../../cluster-core/tests/support/netns_lab.rs"]
 mod netns_lab;
+use netns_lab::quiet;
 
 const PREFIX: &str = "hal";
 const SUBNET: &str = "10.213.180";
@@ -49,23 +50,12 @@ const OCF: &str = "/usr/lib/ocf/resource.d";
 const LINBIT: &str = "/usr/lib/ocf/resource.d/linbit/drbd";
 const PAGE: &str = "<html><body>halab: served from the replicated file system</body></html>\n";
 
-fn quiet(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 fn bin(name: &str) -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_clusterd")).with_file_name(name)
 }
 
 fn skip_reason() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() != "0" {
+    if !netns_lab::is_root() {
         return Some("needs root".into());
     }
     for t in ["corosync", "corosync-cmapctl", "apache2", "curl", "nsenter", "unshare"] {

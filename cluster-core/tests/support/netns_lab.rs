@@ -2,7 +2,24 @@
 //! node joined to it by a veth pair (`eth0` inside the node, addresses `SUBNET.I/24`), with no
 //! route out. The caller names the namespaces and removes them.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+
+/// Runs a command with its output discarded; true if it ran and succeeded.
+pub fn quiet(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// True when the test runs as root (namespaces, corosync and mounts need it).
+pub fn is_root() -> bool {
+    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
+    String::from_utf8_lossy(&uid).trim() == "0"
+}
 
 /// Runs a command and fails the test with its stderr if it does not succeed.
 pub fn must(cmd: &str, args: &[&str]) {

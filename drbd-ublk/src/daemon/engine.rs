@@ -42,8 +42,8 @@ use crate::ctl::{exit, CtlError, ResourceStatus, SyncProgress};
 use crate::fuse::BlockBackend;
 use crate::meta::{MetaDevice, Superblock};
 use crate::repl::{
-    Action, ConnState, DiskCompletion, DiskOpKind, DiskState, Done, Handler, IoError, MetaWrite,
-    Payload, PeerMsg, ReadReq, Replicator, StateError, Tick, WriteReq,
+    Action, AttachMeta, ConnState, DiskCompletion, DiskOpKind, DiskState, Done, Handler, IoError,
+    MetaWrite, Payload, PeerMsg, ReadReq, Replicator, StateError, Tick, WriteReq,
 };
 
 /// Commands queued to the engine thread at most.
@@ -243,6 +243,46 @@ pub struct QueuedDone {
     pub result: Result<Option<Payload>, IoError>,
 }
 
+/// A backing device's metadata read for `attach`: the activity log folded into the bitmap (a
+/// Primary that crashed), then what the replicator needs.
+pub struct AttachRead {
+    /// Metadata target.
+    pub md: MetaDevice,
+    /// Superblock.
+    pub sb: Superblock,
+    /// What the replicator attaches.
+    pub meta: AttachMeta,
+    /// Usable size in sectors.
+    pub size_sectors: u64,
+    /// Activity-log slots recorded in the superblock.
+    pub al_extents: u32,
+    /// The activity log had to be applied.
+    pub al_applied: bool,
+}
+
+/// Reads the metadata of `backing` (`md_disk` placement) and applies its activity log.
+///
+/// # Errors
+/// [`MetaError`] of reading or applying.
+pub fn read_for_attach(
+    backing: &std::path::Path,
+    md_disk: &crate::meta::MetaDisk,
+) -> Result<AttachRead, crate::meta::MetaError> {
+    let (md, mut sb) = crate::meta::read_md(backing, md_disk)?;
+    let rec = md.apply_al(&mut sb)?;
+    let size_sectors = md.layout().usable_sectors;
+    let bitmap = md.read_bitmap(size_sectors)?;
+    let meta = AttachMeta {
+        uuids: sb.uuids,
+        flags: sb.flags,
+        bitmap,
+        hot_extents: rec.as_ref().map(|r| r.extents.clone()).unwrap_or_default(),
+        al_next_tr: rec.as_ref().map_or(0, |r| r.next_tr()),
+    };
+    let al_extents = sb.al.al_extents.max(1);
+    Ok(AttachRead { md, sb, meta, size_sectors, al_extents, al_applied: rec.is_some() })
+}
+
 /// The backing device and its metadata.
 pub struct AttachedDisk {
     /// Data (sector 0 of the volume at offset 0).
@@ -404,11 +444,14 @@ impl Engine {
         self.own = Some(own);
     }
 
-    /// Starts the notifier if needed and registers the disk's ring with it; on failure the
-    /// disk falls back to synchronous I/O.
-    fn setup_ring(&mut self) {
+    /// Prepares a newly attached disk: metadata flushes as configured (`md-flushes`); starts
+    /// the notifier if needed and registers the disk's ring with it; on failure the disk
+    /// falls back to synchronous I/O.
+    fn setup_disk(&mut self) {
         let name = self.name();
+        let md_flushes = self.repl.config().md_flushes;
         let Some(d) = self.disk.as_mut() else { return };
+        d.md.set_no_flush(!md_flushes);
         let Some(u) = d.uring.as_ref() else { return };
         if self.notifier.is_none() {
             let Some(own) = self.own.clone() else {
@@ -482,7 +525,7 @@ impl Engine {
 
     /// Runs until [`Cmd::Stop`] or until every sender is gone.
     pub fn run(mut self, rx: Receiver<Cmd>) {
-        self.setup_ring();
+        self.setup_disk();
         self.publish();
         loop {
             let mut admin = false;
@@ -819,7 +862,7 @@ impl Engine {
                 } else {
                     self.disk = Some(*disk);
                     self.failed = false;
-                    self.setup_ring();
+                    self.setup_disk();
                     let r = self
                         .repl
                         .attach(*meta)
@@ -1026,7 +1069,6 @@ impl Engine {
     fn meta_write(&mut self, w: MetaWrite) -> Result<(), String> {
         let md_flushes = self.repl.config().md_flushes;
         let Some(d) = self.disk.as_mut() else { return Err("no disk".into()) };
-        d.md.set_no_flush(!md_flushes);
         if md_flushes {
             d.data.sync_data().map_err(|e| e.to_string())?;
         }

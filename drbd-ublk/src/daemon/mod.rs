@@ -422,31 +422,21 @@ impl Daemon {
             }
         };
         let attach_err = |e: meta::MetaError| fail(exit::CONFIG, format!("{name}: attach: {e}"));
-        let (md, mut sb) = meta::read_md(&backing, &md_disk).map_err(attach_err)?;
-        let rec = md.apply_al(&mut sb).map_err(attach_err)?;
-        let size = md.layout().usable_sectors;
-        let bitmap = md.read_bitmap(size).map_err(attach_err)?;
+        let r = engine::read_for_attach(&backing, &md_disk).map_err(attach_err)?;
+        let u = r.sb.uuids;
         eprintln!(
             "drbd {name}: attach {}: uuids {:016X}:{:016X}:{:016X}:{:016X} flags {:?}{}",
             backing.display(),
-            sb.uuids.current,
-            sb.uuids.bitmap,
-            sb.uuids.history[0],
-            sb.uuids.history[1],
-            sb.flags,
-            if rec.is_some() { " (activity log applied)" } else { "" }
+            u.current,
+            u.bitmap,
+            u.history[0],
+            u.history[1],
+            r.sb.flags,
+            if r.al_applied { " (activity log applied)" } else { "" }
         );
-        let meta_in = crate::repl::AttachMeta {
-            uuids: sb.uuids,
-            flags: sb.flags,
-            bitmap,
-            hot_extents: rec.as_ref().map(|r| r.extents.clone()).unwrap_or_default(),
-            al_next_tr: rec.as_ref().map_or(0, |r| r.next_tr()),
-        };
-        let al_extents = sb.al.al_extents.max(1);
-        let disk = AttachedDisk::open(&backing, md, sb)
+        let disk = AttachedDisk::open(&backing, r.md, r.sb)
             .map_err(|e| fail(exit::CONFIG, format!("{name}: open {}: {e}", backing.display())))?;
-        Ok((meta_in, disk, size, al_extents))
+        Ok((r.meta, disk, r.size_sectors, r.al_extents))
     }
 
     /// `attach` of a running resource (after `detach`).

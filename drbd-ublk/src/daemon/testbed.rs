@@ -12,11 +12,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::conn::NetCtl;
-use super::engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, EngineQueue, QUEUE_DEPTH};
+use super::engine::{
+    read_for_attach, Admin, AttachedDisk, Cmd, Engine, EngineBackend, EngineQueue, QUEUE_DEPTH,
+};
 use crate::ctl::{CtlError, ResourceStatus};
 use crate::meta::{self, CreateOptions, MetaDisk};
 use crate::net::LinkConfig;
-use crate::repl::{AttachMeta, Done, Protocol, ReplConfig, Replicator};
+use crate::repl::{Done, Protocol, ReplConfig, Replicator};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -68,19 +70,9 @@ impl Node {
         let me = |e| TestbedError::Meta(path.clone(), e);
         let opts = CreateOptions { force: true, al: Default::default(), device_uuid: 0x0e61_0e61 };
         meta::create_md(&spec.backing, &MetaDisk::Internal, &opts).map_err(me)?;
-        let (md, mut sb) = meta::read_md(&spec.backing, &MetaDisk::Internal).map_err(me)?;
-        let rec = md.apply_al(&mut sb).map_err(me)?;
-        let size = md.layout().usable_sectors;
-        let bitmap = md.read_bitmap(size).map_err(me)?;
-        let meta_in = AttachMeta {
-            uuids: sb.uuids,
-            flags: sb.flags,
-            bitmap,
-            hot_extents: rec.as_ref().map(|r| r.extents.clone()).unwrap_or_default(),
-            al_next_tr: rec.as_ref().map_or(0, |r| r.next_tr()),
-        };
-        let al_extents = sb.al.al_extents.max(1);
-        let disk = AttachedDisk::open(&spec.backing, md, sb)
+        let r = read_for_attach(&spec.backing, &MetaDisk::Internal).map_err(me)?;
+        let (meta_in, size, al_extents) = (r.meta, r.size_sectors, r.al_extents);
+        let disk = AttachedDisk::open(&spec.backing, r.md, r.sb)
             .map_err(|e| TestbedError::Io(path.clone(), e))?;
         let peer = spec.link.as_ref().map(|l| l.1.clone()).unwrap_or_default();
         let mut rc = ReplConfig::new(&spec.node, &peer, size);

@@ -229,13 +229,13 @@ impl Replicator {
             self.send(PeerMsg::PromoteReq);
             return Ok(Done::Pending);
         }
-        self.become_primary(false);
+        self.become_primary();
         Ok(Done::Now)
     }
 
     /// The role change itself. A new generation starts when the data will be written without
     /// the peer: not connected, or connected to a peer without a disk (8.4 `drbd_set_role`).
-    pub(super) fn become_primary(&mut self, _forced: bool) {
+    pub(super) fn become_primary(&mut self) {
         let alone = self.conn < ConnState::Connected
             || matches!(self.peer_disk, DiskState::Diskless | DiskState::Failed);
         let fresh = std::mem::take(&mut self.forced_generation);
@@ -322,7 +322,7 @@ impl Replicator {
         }
         if std::mem::take(&mut self.promote_after_fence) {
             if ok && self.role != Role::Primary && self.disk == DiskState::UpToDate {
-                self.become_primary(false);
+                self.become_primary();
             } else {
                 self.log(
                     "State change failed: (-7) Refusing to be Primary while peer is not outdated"

@@ -163,7 +163,7 @@ impl Replicator {
                 }
                 self.pending_promote = false;
                 if ok {
-                    self.become_primary(false);
+                    self.become_primary();
                 } else {
                     self.log(
                         "State change failed: (-1) Multiple primaries not allowed by config".into(),
