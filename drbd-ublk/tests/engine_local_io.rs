@@ -302,3 +302,145 @@ fn protocol_a_completions_wait_for_the_send_backlog() {
     assert_eq!(done, tag, "every write completed once the peer read again");
     assert_eq!(a.status().cstate, ConnState::Connected);
 }
+
+/// Rounds of the engine's own thread allowed for `elapsed` of work when requests do not pass
+/// through it: its clock (every 50 ms) and a few wake-ups around it.
+fn thread_rounds_allowed(elapsed: Duration) -> u64 {
+    8 + 2 * (elapsed.as_millis() as u64 / 50 + 1)
+}
+
+/// A request is carried out by the thread that submits it and completed by the same thread
+/// when it waits (it reaps the ring itself): the engine's own thread is not involved, with
+/// the queued and with the blocking interface, standalone and under protocol C (where the
+/// peer's acknowledgement is handled by the connection's reader).
+#[test]
+fn requests_complete_without_the_engine_thread() {
+    let s = Scratch::new("inline");
+    let (a_path, b_path) = (s.path("a"), s.path("b"));
+    sparse(&a_path, 48 << 20);
+    sparse(&b_path, 48 << 20);
+    const N: u64 = 300;
+    let run = |node: &Node| {
+        let before = node.engine_thread_rounds();
+        #[allow(clippy::disallowed_methods)]
+        let t0 = std::time::Instant::now();
+        let mut q = node.queue(1);
+        let backend = node.backend();
+        for i in 0..N {
+            let data = pattern(i as u8, 4096);
+            let off = (i * 7919 % 2048) * 4096;
+            if i % 2 == 0 {
+                q.submit(i, QueuedOp::Write { sector: off / 512, data: data.into(), fua: false })
+                    .expect("submit");
+                q.wait().expect("wait").expect("in flight").result.expect("write ok");
+            } else {
+                backend.write_at(&data, off).expect("write");
+            }
+        }
+        let rounds = node.engine_thread_rounds() - before;
+        let allowed = thread_rounds_allowed(t0.elapsed());
+        assert!(rounds <= allowed, "{rounds} rounds of the engine thread for {N} writes");
+    };
+    let node = Node::start(&spec("engio-in", "alpha", a_path.clone())).expect("start");
+    node.admin(Admin::NewCurrentUuid { clear_bitmap: true }).expect("new-current-uuid");
+    node.admin(Admin::Primary { force: false }).expect("primary");
+    run(&node);
+    drop(node);
+    let (a, _b) = pair(a_path, b_path, "engio-inc");
+    run(&a);
+}
+
+/// Blocking front-end threads and a queue use one engine at the same time, standalone and
+/// replicated: every write lands, on both replicas, and reads back.
+#[test]
+fn many_threads_share_the_engine() {
+    let s = Scratch::new("threads");
+    let (a_path, b_path) = (s.path("a"), s.path("b"));
+    sparse(&a_path, 48 << 20);
+    sparse(&b_path, 48 << 20);
+    const THREADS: u64 = 6;
+    const PER: u64 = 60;
+    let block = |t: u64, i: u64| ((t * PER + i) * 3 % (THREADS * PER + 7)) * 4096;
+    let exercise = |node: &Node| {
+        std::thread::scope(|sc| {
+            for t in 0..THREADS {
+                let backend = node.backend();
+                sc.spawn(move || {
+                    for i in 0..PER {
+                        let data = pattern((t * 31 + i) as u8, 4096);
+                        backend.write_at(&data, block(t, i)).expect("write");
+                        let mut back = vec![0u8; 4096];
+                        backend.read_at(&mut back, block(t, i)).expect("read");
+                        assert!(back == data, "thread {t} block {i} reads back");
+                    }
+                });
+            }
+            let mut q = node.queue(16);
+            sc.spawn(move || {
+                let base = 32u64 << 20;
+                for i in 0..200u64 {
+                    if q.in_flight() == 16 {
+                        q.wait().expect("wait").expect("one").result.expect("ok");
+                    }
+                    let data = Payload::from(pattern(i as u8 ^ 0x5a, 4096));
+                    let sector = (base + (i % 64) * 4096) / 512;
+                    q.submit(i, QueuedOp::Write { sector, data, fua: false }).expect("submit");
+                }
+                while let Some(d) = q.wait().expect("wait") {
+                    d.result.expect("ok");
+                }
+            });
+        });
+    };
+    let check = |path: &Path| {
+        let f = File::open(path).expect("open backing");
+        for t in 0..THREADS {
+            for i in 0..PER {
+                let mut on_disk = vec![0u8; 4096];
+                f.read_exact_at(&mut on_disk, block(t, i)).expect("read backing");
+                assert!(on_disk == pattern((t * 31 + i) as u8, 4096), "{t}/{i} on disk");
+            }
+        }
+        for i in 136..200u64 {
+            let mut on_disk = vec![0u8; 4096];
+            f.read_exact_at(&mut on_disk, (32 << 20) + (i % 64) * 4096).expect("read backing");
+            assert!(on_disk == pattern(i as u8 ^ 0x5a, 4096), "queued write {i} on disk");
+        }
+    };
+    let node = Node::start(&spec("engio-mt", "alpha", a_path.clone())).expect("start");
+    node.admin(Admin::NewCurrentUuid { clear_bitmap: true }).expect("new-current-uuid");
+    node.admin(Admin::Primary { force: false }).expect("primary");
+    exercise(&node);
+    check(&a_path);
+    drop(node);
+    let (a, b) = pair(a_path.clone(), b_path.clone(), "engio-mtc");
+    exercise(&a);
+    check(&a_path);
+    check(&b_path);
+    drop((a, b));
+}
+
+/// A request waiting for the peer when the engine stops is answered (it does not hang).
+#[test]
+fn stopping_answers_waiting_requests() {
+    let s = Scratch::new("stop-waiting");
+    let (a_path, b_path) = (s.path("a"), s.path("b"));
+    sparse(&a_path, 48 << 20);
+    sparse(&b_path, 48 << 20);
+    let (mut a, b) = pair(a_path, b_path, "engio-stop");
+    b.stall(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_millis(100));
+    let backend = a.backend();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(backend.write_at(&pattern(3, 4096), 0));
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rx.try_recv().is_err(), "the write waits for the stalled peer");
+    a.stop();
+    let r = rx.recv_timeout(Duration::from_secs(10)).expect("the waiting write was answered");
+    // Completed locally when the link went (the block is marked out of sync) or failed.
+    let _ = r;
+    let after = a.backend().write_at(&pattern(4, 4096), 4096);
+    assert!(after.is_err(), "a stopped engine refuses requests");
+}

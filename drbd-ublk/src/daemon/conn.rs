@@ -1,6 +1,7 @@
 //! The peer connection of one resource: a connector thread that runs
 //! [`crate::net::establish`] until a link is up, then per link a reader thread (frames →
-//! [`Cmd::Peer`]) and a writer thread (the engine's messages → frames).
+//! [`Cmd::Peer`], which the reader usually runs in the engine itself, see
+//! [`EngineRef::send`]) and a writer thread (the engine's messages → frames).
 //!
 //! All messages travel on the link's data socket, so they arrive in the order the engine sent
 //! them (the replicator needs connection order). The engine never blocks on the network: its
@@ -9,8 +10,8 @@
 //! otherwise hands the message to the writer thread through a channel (with the unsent rest of
 //! a partly written frame). How much is queued is bounded by the engine (completions wait
 //! above [`SEND_BACKLOG_LIMIT`]) and the replicator's own flow control (epochs, resync requests
-//! against `max-buffers`). The reader blocks on the engine's bounded queue, which is the
-//! back-pressure towards the peer.
+//! against `max-buffers`). The reader blocks on the engine's bounded queue when the engine
+//! is busy, which is the back-pressure towards the peer.
 //!
 //! The meta socket carries only the keep-alive (P_PING / P_PING_ACK), see
 //! `start_keepalive`.
@@ -23,11 +24,11 @@ use std::io::{IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Sender, SyncSender};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::engine::{Cmd, PeerSink, SEND_BACKLOG_LIMIT};
+use super::engine::{Cmd, EngineRef, PeerSink, SEND_BACKLOG_LIMIT};
 use super::wire;
 use crate::net::{establish, Command, FrameTx, Header, Keepalive, KeepaliveAction, LinkConfig};
 use crate::repl::{ConnState, PeerMsg};
@@ -47,7 +48,7 @@ struct Shared {
     current: Mutex<Option<(TcpStream, TcpStream)>>,
     listen: SocketAddr,
     cfg: LinkConfig,
-    engine: SyncSender<Cmd>,
+    engine: EngineRef,
 }
 
 /// Handle used by the engine's connect / disconnect hook.
@@ -56,7 +57,7 @@ pub struct NetCtl(Arc<Shared>);
 
 impl NetCtl {
     /// A connection manager listening on `listen` and connecting per `cfg`.
-    pub fn new(name: &str, listen: SocketAddr, cfg: LinkConfig, engine: SyncSender<Cmd>) -> Self {
+    pub fn new(name: &str, listen: SocketAddr, cfg: LinkConfig, engine: EngineRef) -> Self {
         NetCtl(Arc::new(Shared {
             name: name.to_string(),
             want: AtomicBool::new(false),

@@ -1,19 +1,41 @@
-//! One resource's engine thread: owns the [`Replicator`], performs its disk and metadata
-//! actions, completes front-end requests and publishes a [`ResourceStatus`].
+//! One resource's engine: owns the [`Replicator`], performs its disk and metadata actions,
+//! completes front-end requests and publishes a [`ResourceStatus`].
+//!
+//! # Who runs it
+//! The engine sits behind a lock ([`EngineRef`]) and is run by whichever thread has work for
+//! it, not by a thread of its own: a front-end thread submits its request and carries out
+//! what follows (the disk operation goes to the ring, the message to the peer's socket), the
+//! connection's reader hands a received message to the replicator itself, and a thread
+//! waiting for its request waits on the ring directly ([`crate::io::RingWaiter`]) and reaps
+//! the completions when they come. On this path a request crosses no thread hand-off at all
+//! (a hand-off, the wake-up of a sleeping thread, costs about as much as a whole 4 KiB write
+//! on a virtual machine).
+//!
+//! Commands are queued on a channel and run in order by the thread holding the lock: a
+//! sender queues its command and takes the lock if it is free; if not, the holder runs the
+//! command before it lets go (every holder looks at the queue again after unlocking), so no
+//! command waits for a thread to wake up and none is lost. A thread that holds the engine
+//! and sends to it (a hook calling back) only queues.
+//!
+//! The engine's own thread keeps the clock ([`Tick`], every 50 ms) and reaps ring
+//! completions nobody else waits for (the peer's writes on a Secondary, resync I/O): it waits
+//! on the ring while operations are in flight and no front-end thread does, and sleeps
+//! otherwise; whoever leaves the ring busy with nobody waiting on it wakes it. A command that
+//! completes a request whose thread waits on the ring (a peer's acknowledgement) posts a
+//! no-op to the ring to wake it.
 //!
 //! # Local I/O
 //! Data I/O goes through io_uring ([`super::local_io`]): the backing device is opened a
 //! second time with `O_DIRECT`, the engine submits every disk operation the replicator hands
-//! out without waiting for it, and collects completions when the ring's notifier queues
-//! [`Cmd::IoReady`] (and after each batch of commands). At most
+//! out without waiting for it, and collects completions whenever a thread holds it. At most
 //! [`super::local_io::URING_QUEUE_DEPTH`] ring operations are in flight; the replicator's own
 //! rules keep overlapping operations apart and issue dependent ones only after completions.
 //! FUA writes carry `RWF_DSYNC`; flushes are `fdatasync` ring operations. If the ring cannot
 //! be set up (no `O_DIRECT` on the file system, no io_uring, `DRBD_UBLK_SYNC_IO` set), or for
 //! an operation not aligned to the device's logical block size, the engine falls back to
-//! plain `pread`/`pwrite`/`fdatasync` in its own thread, and says so in the log.
+//! plain `pread`/`pwrite`/`fdatasync` in the thread holding it, and says so in the log.
 //!
-//! Metadata writes stay synchronous in the engine thread: first the completed data writes are
+//! Metadata writes stay synchronous, under the engine's lock: first the completed data writes are
 //! made durable (preflush, `fdatasync`), then the metadata is written and synced; only then
 //! does the replicator see the completion and submit the data writes that depend on it (the
 //! activity-log rule: transaction durable before the first write into a cold extent).
@@ -27,19 +49,22 @@
 //! another reason (a Primary without an UpToDate peer, a resync running) the disk stays Failed
 //! (requests fail unless the peer serves them) and the detach is retried on every tick.
 //!
-//! Commands reach the thread through a bounded channel ([`QUEUE_DEPTH`]).
+//! The command channel is bounded ([`QUEUE_DEPTH`]): a connection's reader blocks when it is
+//! full, which is the back-pressure towards the peer.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use super::local_io::{Finished, Notifier, UringIo};
+use super::local_io::{Finished, UringIo};
 use crate::ctl::{exit, CtlError, ResourceStatus, SyncProgress};
 use crate::fuse::BlockBackend;
+use crate::io::RingWaiter;
 use crate::meta::{MetaDevice, Superblock};
 use crate::repl::{
     Action, AttachMeta, ConnState, DiskCompletion, DiskOpKind, DiskState, Done, Handler, IoError,
@@ -53,8 +78,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// How long application requests are held at most while a failed disk waits for the
 /// requests in flight to finish before it can be detached.
 const HOLD_MAX: Duration = Duration::from_secs(5);
-/// How long the engine waits on the ring alone before it sleeps on its queue.
-const RING_WAIT: Duration = Duration::from_micros(200);
+/// Longest single wait of a front-end thread on the ring before it looks again (bounds the
+/// wait on a ring that was replaced by a detach and an attach).
+const CALLER_RING_WAIT: Duration = Duration::from_millis(20);
 /// Longest time between two status publications while only I/O is going on.
 const PUBLISH_EVERY: Duration = Duration::from_millis(5);
 
@@ -106,6 +132,8 @@ pub enum Cmd {
         data: Payload,
         /// Reply channel.
         reply: SyncSender<Result<(), IoError>>,
+        /// The waiting thread's number ([`owner_id`]).
+        owner: u64,
     },
     /// Application read.
     Read {
@@ -115,11 +143,15 @@ pub enum Cmd {
         len: u32,
         /// Reply channel.
         reply: SyncSender<Result<Payload, IoError>>,
+        /// The waiting thread's number ([`owner_id`]).
+        owner: u64,
     },
     /// Application flush.
     Flush {
         /// Reply channel.
         reply: SyncSender<Result<(), IoError>>,
+        /// The waiting thread's number ([`owner_id`]).
+        owner: u64,
     },
     /// A request of the queued interface ([`EngineQueue`]): completes on a shared channel
     /// with its tag, so one thread can keep many requests in flight.
@@ -130,6 +162,8 @@ pub enum Cmd {
         op: QueuedOp,
         /// Completion channel (room for every request in flight: the engine never waits).
         reply: SyncSender<QueuedDone>,
+        /// The queue's number ([`owner_id`]).
+        owner: u64,
     },
     /// Administrative operation.
     Admin {
@@ -170,15 +204,11 @@ pub enum Cmd {
     },
     /// The `fence-peer` handler exited with this code.
     FenceResult(i32),
-    /// Local I/O completions are waiting to be collected (queued by the ring's notifier).
-    IoReady,
     /// The connection's send backlog went down to [`SEND_BACKLOG_LIMIT`].
     SendProgress,
-    /// Test bench: the engine thread sleeps this long (a peer that stops reading).
+    /// Test bench: the engine stops working for this long (a peer that stops reading).
     #[doc(hidden)]
     Stall(Duration),
-    /// Stop: disconnect, flush, leave the thread.
-    Stop,
 }
 
 /// Handler scripts of a resource and what they are told (`handlers { }` of the config).
@@ -346,7 +376,8 @@ struct SyncMeter {
 pub struct Engine {
     repl: Replicator,
     disk: Option<AttachedDisk>,
-    pending: HashMap<u64, Pending>,
+    /// Requests in flight by tag, with their owner's number.
+    pending: HashMap<u64, (u64, Pending)>,
     next_tag: u64,
     counters: Counters,
     status: Arc<Mutex<ResourceStatus>>,
@@ -356,12 +387,28 @@ pub struct Engine {
     link: Option<Box<dyn PeerSink>>,
     /// Called when the engine asks to connect / disconnect.
     net_ctl: Option<Box<dyn FnMut(bool) + Send>>,
-    /// Handler scripts and the engine's own queue for their results.
-    handlers: Option<(HandlerEnv, SyncSender<Cmd>)>,
-    /// The engine's own queue (for the ring notifier).
-    own: Option<SyncSender<Cmd>>,
-    /// Wakes the engine on ring completions (started with the first ring).
-    notifier: Option<Notifier>,
+    /// Handler scripts.
+    handlers: Option<HandlerEnv>,
+    /// The lock and queue around this engine (for handler results), once started.
+    me: Weak<Shared>,
+    /// The command queue (taken by the holder of the lock).
+    rx: Option<Receiver<Cmd>>,
+    /// The engine's own thread (woken when the ring is left busy with nobody waiting).
+    thread: Option<std::thread::Thread>,
+    /// The front-end thread waiting on the ring now (its owner number), if one does: at
+    /// most one at a time, so that a completion wakes one thread, not all of them.
+    ring_leader: Option<u64>,
+    /// The engine's own thread waits on the ring now.
+    thread_on_ring: bool,
+    /// A request of the ring leader completed since it was last woken.
+    leader_done: bool,
+    /// The state may have changed since the last publication.
+    dirty: bool,
+    /// This batch submitted application requests: their threads wait for them and drive
+    /// the ring, so the engine's thread is not woken for it.
+    app_batch: bool,
+    /// Shut down: no command runs any more.
+    stopped: bool,
     /// A local I/O error happened: the disk is Failed and is to be detached.
     failed: bool,
     /// Application requests held while the failed disk is being detached.
@@ -425,8 +472,15 @@ impl Engine {
             link: None,
             net_ctl: None,
             handlers: None,
-            own: None,
-            notifier: None,
+            me: Weak::new(),
+            rx: None,
+            thread: None,
+            ring_leader: None,
+            thread_on_ring: false,
+            leader_done: false,
+            dirty: true,
+            app_batch: false,
+            stopped: false,
             failed: false,
             held: VecDeque::with_capacity(QUEUE_DEPTH),
             detach_refused: false,
@@ -437,50 +491,17 @@ impl Engine {
         }
     }
 
-    /// Gives the engine its own queue, on which the ring notifier queues [`Cmd::IoReady`].
-    /// Without it the engine uses synchronous local I/O. ([`Engine::set_handlers`] sets it
-    /// too.)
-    pub fn set_own_queue(&mut self, own: SyncSender<Cmd>) {
-        self.own = Some(own);
-    }
-
-    /// Prepares a newly attached disk: metadata flushes as configured (`md-flushes`); starts
-    /// the notifier if needed and registers the disk's ring with it; on failure the disk
-    /// falls back to synchronous I/O.
+    /// Prepares a newly attached disk: metadata flushes as configured (`md-flushes`).
     fn setup_disk(&mut self) {
-        let name = self.name();
         let md_flushes = self.repl.config().md_flushes;
-        let Some(d) = self.disk.as_mut() else { return };
-        d.md.set_no_flush(!md_flushes);
-        let Some(u) = d.uring.as_ref() else { return };
-        if self.notifier.is_none() {
-            let Some(own) = self.own.clone() else {
-                eprintln!(
-                    "drbd {name}: no engine queue for the io_uring notifier: synchronous local I/O"
-                );
-                d.uring = None;
-                return;
-            };
-            match Notifier::start(&name, own) {
-                Ok(n) => self.notifier = Some(n),
-                Err(e) => {
-                    eprintln!("drbd {name}: io_uring notifier: {e}: synchronous local I/O");
-                    d.uring = None;
-                    return;
-                }
-            }
-        }
-        let n = self.notifier.as_ref().expect("started above");
-        if let Err(e) = u.register(n) {
-            eprintln!("drbd {name}: io_uring eventfd: {e}: synchronous local I/O");
-            d.uring = None;
+        if let Some(d) = self.disk.as_mut() {
+            d.md.set_no_flush(!md_flushes);
         }
     }
 
-    /// Installs the handler scripts; `own` is this engine's queue (for `fence-peer`'s result).
-    pub fn set_handlers(&mut self, env: HandlerEnv, own: SyncSender<Cmd>) {
-        self.own = Some(own.clone());
-        self.handlers = Some((env, own));
+    /// Installs the handler scripts.
+    pub fn set_handlers(&mut self, env: HandlerEnv) {
+        self.handlers = Some(env);
     }
 
     /// Runs handler `h` in its own thread (`sh -c COMMAND`); a missing handler counts as exit
@@ -488,7 +509,8 @@ impl Engine {
     fn call_handler(&mut self, h: Handler) {
         let name = handler_name(h);
         let res = self.name();
-        let Some((env, own)) = self.handlers.clone() else {
+        let own = self.me.upgrade().map(EngineRef);
+        let Some(env) = self.handlers.clone() else {
             eprintln!("drbd {res}: handler {name}: none configured");
             if h == Handler::FencePeer {
                 self.repl.fence_peer_result(0);
@@ -511,7 +533,7 @@ impl Engine {
                 .map(|s| s.code().unwrap_or(-1))
                 .unwrap_or(-1);
             eprintln!("drbd {res}: helper command: {name} exit code {code}");
-            if h == Handler::FencePeer {
+            if let (Handler::FencePeer, Some(own)) = (h, own) {
                 let _ = own.send(Cmd::FenceResult(code));
             }
         });
@@ -523,73 +545,92 @@ impl Engine {
         self.net_ctl = Some(f);
     }
 
-    /// Runs until [`Cmd::Stop`] or until every sender is gone.
-    pub fn run(mut self, rx: Receiver<Cmd>) {
+    /// Starts the engine: its thread (named `name`) and the handle through which everything
+    /// else reaches it.
+    ///
+    /// # Errors
+    /// Thread creation failure.
+    pub fn start(mut self, name: &str) -> io::Result<(EngineRef, std::thread::JoinHandle<()>)> {
         self.setup_disk();
         self.publish();
-        loop {
-            let mut admin = false;
-            // With ring operations in flight and nothing queued, wait on the ring itself for
-            // a moment (one wake-up from the kernel instead of two through the notifier);
-            // commands that come meanwhile wait at most that long.
-            let next = if self.ring_busy() {
-                match rx.try_recv() {
-                    Ok(cmd) => Ok(cmd),
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => {
-                        if self.ring_wait(RING_WAIT) > 0 {
-                            Err(RecvTimeoutError::Timeout)
-                        } else {
-                            rx.recv_timeout(TICK)
-                        }
-                    }
-                }
-            } else {
-                rx.recv_timeout(TICK)
-            };
-            match next {
-                Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(cmd) => {
-                    admin |= !Self::is_io(&cmd);
-                    self.handle(cmd);
-                    // Take what else is queued before acting, bounded by the queue depth.
-                    for _ in 0..QUEUE_DEPTH {
-                        match rx.try_recv() {
-                            Ok(Cmd::Stop) => {
-                                self.shutdown();
-                                return;
-                            }
-                            Ok(cmd) => {
-                                admin |= !Self::is_io(&cmd);
-                                self.handle(cmd);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            self.pump_io();
-            if self.last_tick.elapsed() >= TICK / 2 {
-                self.last_tick = Instant::now();
-                self.repl.tick(Tick(self.start.elapsed().as_millis() as u64));
-                admin = true;
-            }
-            self.drain();
-            self.pump_io();
-            if !self.held_done.is_empty() {
-                self.release_done();
-            }
-            if self.failed {
-                self.detach_failed();
-            }
-            // Status after every state-changing command and tick; under a stream of I/O at
-            // most every few milliseconds (the status is a snapshot, not a log).
-            if admin || self.last_publish.elapsed() >= PUBLISH_EVERY {
-                self.publish();
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_DEPTH);
+        self.rx = Some(rx);
+        let sh = Arc::new(Shared {
+            engine: Mutex::new(self),
+            tx,
+            queued: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            rounds: Default::default(),
+        });
+        let weak = Arc::downgrade(&sh);
+        let mut e = sh.engine.lock().expect("new lock");
+        e.me = weak;
+        let run = Arc::clone(&sh);
+        let t = std::thread::Builder::new()
+            .name(format!("drbd-{name}"))
+            .spawn(move || engine_thread(&run))?;
+        e.thread = Some(t.thread().clone());
+        drop(e);
+        Ok((EngineRef(sh), t))
+    }
+
+    /// Runs the queued commands (bounded); returns how many.
+    fn run_queued(&mut self, sh: &Shared) -> usize {
+        let mut n = 0;
+        while n < QUEUE_DEPTH * 4 {
+            let Some(rx) = self.rx.as_ref() else { break };
+            let Ok(cmd) = rx.try_recv() else { break };
+            sh.queued.fetch_sub(1, Ordering::SeqCst);
+            n += 1;
+            self.dirty |= !Self::is_io(&cmd);
+            self.handle(cmd);
+        }
+        n
+    }
+
+    /// What follows every batch of work, whoever did it: ring operations submitted and
+    /// completions reaped, queued actions performed, held completions released, a failed
+    /// disk detached, the status published (after a state change, and at most every few
+    /// milliseconds under a stream of I/O: the status is a snapshot, not a log); then the
+    /// threads that have to know are woken (see the module documentation).
+    fn settle(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.drain();
+        self.pump_io();
+        if !self.held_done.is_empty() {
+            self.release_done();
+        }
+        if self.failed {
+            self.detach_failed();
+        }
+        if self.dirty || self.last_publish.elapsed() >= PUBLISH_EVERY {
+            self.dirty = false;
+            self.publish();
+        }
+        let busy = self.ring_busy();
+        let app = std::mem::take(&mut self.app_batch);
+        if busy && self.ring_leader.is_none() && !self.thread_on_ring && !app {
+            if let Some(t) = &self.thread {
+                t.unpark();
             }
         }
-        self.shutdown();
+        if self.leader_done {
+            self.leader_done = false;
+            // Also on an idle ring: its last completions may have been reaped here.
+            if self.ring_leader.is_some() {
+                if let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) {
+                    u.kick();
+                }
+            }
+        }
+    }
+
+    /// The ring's waiting handle while operations are in flight on it.
+    fn busy_ring(&self) -> Option<Arc<RingWaiter>> {
+        let u = self.disk.as_ref().and_then(|d| d.uring.as_ref())?;
+        u.busy().then(|| u.waiter())
     }
 
     /// Application and completion traffic (which does not by itself change the state).
@@ -600,7 +641,6 @@ impl Engine {
                 | Cmd::Read { .. }
                 | Cmd::Flush { .. }
                 | Cmd::Queued { .. }
-                | Cmd::IoReady
                 | Cmd::SendProgress
                 | Cmd::Peer { .. }
         )
@@ -633,30 +673,6 @@ impl Engine {
 
     fn ring_busy(&self) -> bool {
         self.disk.as_ref().and_then(|d| d.uring.as_ref()).is_some_and(|u| u.busy())
-    }
-
-    /// Waits up to `t` on the ring and feeds what finished to the replicator; returns how
-    /// many ring completions were seen.
-    fn ring_wait(&mut self, t: Duration) -> usize {
-        let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) else { return 0 };
-        let mut done = std::mem::take(&mut self.finished);
-        let r = u.wait_for(t, &mut |f| done.push(f));
-        for f in done.drain(..) {
-            self.finished_op(f);
-        }
-        self.finished = done;
-        match r {
-            Ok(n) => {
-                if n > 0 {
-                    self.drain();
-                }
-                n
-            }
-            Err(e) => {
-                eprintln!("drbd {}: io_uring wait: {e}", self.name());
-                0
-            }
-        }
     }
 
     /// Waits until no ring operation is in flight, completing each (before the disk goes).
@@ -744,6 +760,11 @@ impl Engine {
     }
 
     fn shutdown(&mut self) {
+        if self.stopped {
+            return;
+        }
+        // Commands still queued are dropped with the queue: their reply channels close.
+        self.rx = None;
         if self.repl.conn() != ConnState::StandAlone {
             let _ = self.repl.disconnect();
         }
@@ -759,7 +780,7 @@ impl Engine {
         if let Some(d) = &self.disk {
             let _ = d.data.sync_data();
         }
-        for (_, p) in self.pending.drain() {
+        for (_, (_, p)) in self.pending.drain() {
             match p {
                 Pending::Write(r) | Pending::Flush(r) => {
                     let _ = r.send(Err(IoError::Eio));
@@ -773,12 +794,20 @@ impl Engine {
             }
         }
         self.publish();
+        self.stopped = true;
+        if let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) {
+            u.kick();
+        }
+        // Release the backing device now, and the hook that holds the connection manager
+        // (which holds a handle on this engine).
+        self.disk = None;
+        self.net_ctl = None;
     }
 
-    fn tag(&mut self, p: Pending) -> u64 {
+    fn tag(&mut self, owner: u64, p: Pending) -> u64 {
         let t = self.next_tag;
         self.next_tag += 1;
-        self.pending.insert(t, p);
+        self.pending.insert(t, (owner, p));
         t
     }
 
@@ -789,6 +818,7 @@ impl Engine {
         );
         // Hold application requests while a failed disk waits to be detached (and keep
         // their order behind those already held).
+        self.app_batch |= app;
         if app && ((self.failed && !self.detach_refused) || !self.held.is_empty()) {
             self.held.push_back(cmd);
             return;
@@ -798,20 +828,20 @@ impl Engine {
 
     fn handle_now(&mut self, cmd: Cmd) {
         match cmd {
-            Cmd::Write { sector, data, reply } => {
-                let tag = self.tag(Pending::Write(reply));
+            Cmd::Write { sector, data, reply, owner } => {
+                let tag = self.tag(owner, Pending::Write(reply));
                 self.repl.on_write(WriteReq { tag, sector, fua: false, data });
             }
-            Cmd::Read { sector, len, reply } => {
-                let tag = self.tag(Pending::Read(reply));
+            Cmd::Read { sector, len, reply, owner } => {
+                let tag = self.tag(owner, Pending::Read(reply));
                 self.repl.on_read(ReadReq { tag, sector, len });
             }
-            Cmd::Flush { reply } => {
-                let tag = self.tag(Pending::Flush(reply));
+            Cmd::Flush { reply, owner } => {
+                let tag = self.tag(owner, Pending::Flush(reply));
                 self.repl.on_flush(tag);
             }
-            Cmd::Queued { tag: user, op, reply } => {
-                let tag = self.tag(Pending::Queued(user, reply));
+            Cmd::Queued { tag: user, op, reply, owner } => {
+                let tag = self.tag(owner, Pending::Queued(user, reply));
                 match op {
                     QueuedOp::Write { sector, data, fua } => {
                         self.repl.on_write(WriteReq { tag, sector, fua, data })
@@ -847,12 +877,6 @@ impl Engine {
             Cmd::FenceResult(code) => self.repl.fence_peer_result(code),
             Cmd::SendProgress => self.release_done(),
             Cmd::Stall(d) => std::thread::sleep(d),
-            Cmd::IoReady => {
-                if let Some(n) = &self.notifier {
-                    n.rearm();
-                }
-                self.pump_io();
-            }
             Cmd::Attach { meta, disk, reply } => {
                 if self.disk.is_some() {
                     let _ = reply.send(Err(CtlError::failed(
@@ -874,7 +898,6 @@ impl Engine {
                     let _ = reply.send(r);
                 }
             }
-            Cmd::Stop => {}
         }
         self.drain();
     }
@@ -1020,19 +1043,20 @@ impl Engine {
     }
 
     fn deliver(&mut self, tag: u64, result: Result<Option<Payload>, IoError>) {
-        match self.pending.remove(&tag) {
-            Some(Pending::Write(r)) | Some(Pending::Flush(r)) => {
+        let Some((owner, p)) = self.pending.remove(&tag) else { return };
+        self.leader_done |= self.ring_leader == Some(owner);
+        match p {
+            Pending::Write(r) | Pending::Flush(r) => {
                 let _ = r.send(result.map(|_| ()));
             }
-            Some(Pending::Read(r)) => {
+            Pending::Read(r) => {
                 let _ = r.send(result.and_then(|d| d.ok_or(IoError::Eio)));
             }
-            Some(Pending::Queued(tag, r)) => {
+            Pending::Queued(tag, r) => {
                 // Never blocks: the queue's owner keeps no more requests in flight than the
                 // channel holds.
                 let _ = r.try_send(QueuedDone { tag, result });
             }
-            None => {}
         }
     }
 
@@ -1180,37 +1204,222 @@ impl Engine {
     }
 }
 
-/// The front-end's view of the engine: each call queues a command and waits for its answer.
-pub struct EngineBackend {
+/// The lock and the command queue around a started engine (see the module documentation).
+pub struct Shared {
+    engine: Mutex<Engine>,
     tx: SyncSender<Cmd>,
+    /// Commands queued (or being queued) and not yet taken by a holder of the lock.
+    queued: AtomicUsize,
+    /// [`EngineRef::stop`] was called.
+    stop: AtomicBool,
+    /// Rounds of the engine's own thread so far.
+    rounds: std::sync::atomic::AtomicU64,
+}
+
+/// The engine is stopped (or a panic left it unusable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
+/// A handle on a started engine, cheap to clone: queues commands (running them at once if
+/// the engine is free) and waits for requests, driving the engine meanwhile.
+#[derive(Clone)]
+pub struct EngineRef(Arc<Shared>);
+
+/// A fresh owner number: each thread or queue waiting for requests has its own.
+pub fn owner_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The owner number of this thread's blocking requests.
+    static OWNER: u64 = owner_id();
+}
+
+impl EngineRef {
+    /// The engine, locked; `None` once it is stopped (or poisoned by a panic).
+    fn lock(&self) -> Option<MutexGuard<'_, Engine>> {
+        let g = self.0.engine.lock().ok()?;
+        (!g.stopped).then_some(g)
+    }
+
+    /// Queues `cmd` and runs it now if the engine is free; otherwise the thread holding it
+    /// runs it before letting go.
+    ///
+    /// # Errors
+    /// [`Gone`] once the engine is stopped.
+    pub fn send(&self, cmd: Cmd) -> Result<(), Gone> {
+        let sh = &self.0;
+        if sh.stop.load(Ordering::SeqCst) {
+            return Err(Gone);
+        }
+        // Counted before it is queued, so that a holder unlocking meanwhile looks again.
+        sh.queued.fetch_add(1, Ordering::SeqCst);
+        if sh.tx.send(cmd).is_err() {
+            sh.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(Gone);
+        }
+        self.combine();
+        Ok(())
+    }
+
+    /// Runs queued commands as long as there are some and the lock is free (a thread that
+    /// finds it taken leaves the work to the holder, which calls this after unlocking).
+    fn combine(&self) {
+        let sh = &self.0;
+        while sh.queued.load(Ordering::SeqCst) > 0 {
+            let Ok(mut g) = sh.engine.try_lock() else { return };
+            if g.stopped {
+                return;
+            }
+            let n = g.run_queued(sh);
+            g.settle();
+            drop(g);
+            if n == 0 {
+                // Counted but not queued yet: the sender is between the two steps.
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs `f` on the engine after the queued commands, then what follows every batch.
+    fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> Option<R> {
+        let r = {
+            let mut g = self.lock()?;
+            g.run_queued(&self.0);
+            let r = f(&mut g);
+            g.settle();
+            r
+        };
+        self.combine();
+        Some(r)
+    }
+
+    /// Waits for the answer on `rx` to a request of `owner`. While the answer is not there
+    /// and operations are in flight on the ring, the first such thread waits on the ring
+    /// itself and reaps what completes (its own completion wakes it: no hand-off); otherwise
+    /// it sleeps on `rx` until whoever completes the request answers. `None` if the engine
+    /// stopped without answering.
+    fn wait_reply<T>(&self, owner: u64, rx: &Receiver<T>) -> Option<T> {
+        loop {
+            match rx.try_recv() {
+                Ok(v) => return Some(v),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let lead = self.with(|e| {
+                let ring = e.busy_ring().filter(|_| e.ring_leader.is_none());
+                if ring.is_some() {
+                    e.ring_leader = Some(owner);
+                }
+                ring
+            });
+            let Some(lead) = lead else { return rx.try_recv().ok() };
+            let Some(ring) = lead else { return rx.recv().ok() };
+            if let Ok(v) = rx.try_recv() {
+                self.with(|e| e.ring_leader = None);
+                return Some(v);
+            }
+            ring.wait(CALLER_RING_WAIT);
+            if self.with(|e| e.ring_leader = None).is_none() {
+                return rx.try_recv().ok();
+            }
+        }
+    }
+
+    /// How many rounds the engine's own thread made so far (each wake-up is one).
+    pub fn thread_rounds(&self) -> u64 {
+        self.0.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Installs the engine's connect / disconnect hook ([`Engine::set_net_ctl`]).
+    pub fn set_net_ctl(&self, f: Box<dyn FnMut(bool) + Send>) {
+        if let Some(mut e) = self.lock() {
+            e.set_net_ctl(f);
+        }
+    }
+
+    /// Stops the engine: its thread disconnects, waits for local I/O and ends; requests
+    /// still in flight fail (`EIO`).
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::SeqCst);
+        if let Ok(e) = self.0.engine.lock() {
+            if let Some(t) = &e.thread {
+                t.unpark();
+            }
+        }
+    }
+}
+
+/// The engine's own thread: the clock, and the ring when nobody else waits on it.
+fn engine_thread(sh: &Arc<Shared>) {
+    let me = EngineRef(Arc::clone(sh));
+    let half_tick = TICK / 2;
+    loop {
+        sh.rounds.fetch_add(1, Ordering::Relaxed);
+        let next = {
+            let Ok(mut e) = sh.engine.lock() else { return };
+            e.thread_on_ring = false;
+            if sh.stop.load(Ordering::SeqCst) {
+                e.shutdown();
+                return;
+            }
+            e.run_queued(sh);
+            if e.last_tick.elapsed() >= half_tick {
+                e.last_tick = Instant::now();
+                let now = Tick(e.start.elapsed().as_millis() as u64);
+                e.repl.tick(now);
+                e.dirty = true;
+            }
+            e.settle();
+            let left = half_tick.saturating_sub(e.last_tick.elapsed());
+            let ring = e.busy_ring().filter(|_| e.ring_leader.is_none());
+            e.thread_on_ring = ring.is_some();
+            (ring, left)
+        };
+        me.combine();
+        match next {
+            (Some(ring), left) => ring.wait(left),
+            (None, left) => std::thread::park_timeout(left),
+        }
+    }
+}
+
+/// The front-end's view of the engine: each call submits a request and waits for its answer
+/// ([`EngineRef`] documents how).
+pub struct EngineBackend {
+    eng: EngineRef,
     size_bytes: u64,
 }
 
 impl EngineBackend {
-    /// A backend of `size_bytes` over the engine behind `tx`.
-    pub fn new(tx: SyncSender<Cmd>, size_bytes: u64) -> EngineBackend {
-        EngineBackend { tx, size_bytes }
+    /// A backend of `size_bytes` over the engine behind `eng`.
+    pub fn new(eng: EngineRef, size_bytes: u64) -> EngineBackend {
+        EngineBackend { eng, size_bytes }
     }
 }
 
 /// The queued interface to the engine: one thread keeps up to `depth` requests in flight and
 /// collects their completions, tagged, from one channel (what a queue-based front-end such
-/// as ublk needs; [`EngineBackend`] blocks one thread per request).
+/// as ublk needs; [`EngineBackend`] blocks one thread per request). Completions are
+/// collected by [`EngineQueue::wait`], which drives the engine; with requests in flight and
+/// nobody waiting, the engine's own thread collects them.
 pub struct EngineQueue {
-    tx: SyncSender<Cmd>,
+    eng: EngineRef,
     done_tx: SyncSender<QueuedDone>,
     done_rx: Receiver<QueuedDone>,
     depth: usize,
     in_flight: usize,
     size_bytes: u64,
+    owner: u64,
 }
 
 impl EngineQueue {
-    /// A queue of at most `depth` requests in flight to the engine behind `tx`.
-    pub fn new(tx: SyncSender<Cmd>, size_bytes: u64, depth: usize) -> EngineQueue {
+    /// A queue of at most `depth` requests in flight to the engine behind `eng`.
+    pub fn new(eng: EngineRef, size_bytes: u64, depth: usize) -> EngineQueue {
         let depth = depth.max(1);
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(depth);
-        EngineQueue { tx, done_tx, done_rx, depth, in_flight: 0, size_bytes }
+        EngineQueue { eng, done_tx, done_rx, depth, in_flight: 0, size_bytes, owner: owner_id() }
     }
 
     /// Size of the device in bytes.
@@ -1236,7 +1445,7 @@ impl EngineQueue {
             check_aligned(sector * 512, data.len())?;
         }
         let reply = self.done_tx.clone();
-        self.tx.send(Cmd::Queued { tag, op, reply }).map_err(|_| gone())?;
+        self.eng.send(Cmd::Queued { tag, op, reply, owner: self.owner }).map_err(|_| gone())?;
         self.in_flight += 1;
         Ok(())
     }
@@ -1249,14 +1458,21 @@ impl EngineQueue {
         if self.in_flight == 0 {
             return Ok(None);
         }
-        let d = self.done_rx.recv().map_err(|_| gone())?;
+        let d = self.eng.wait_reply(self.owner, &self.done_rx).ok_or_else(gone)?;
         self.in_flight -= 1;
         Ok(Some(d))
     }
 
     /// The next completion if one is ready (never blocks).
     pub fn try_wait(&mut self) -> Option<QueuedDone> {
-        let d = self.done_rx.try_recv().ok()?;
+        let d = match self.done_rx.try_recv() {
+            Ok(d) => d,
+            Err(_) => {
+                // Reap what the ring holds, then look again.
+                self.eng.with(|_| ())?;
+                self.done_rx.try_recv().ok()?
+            }
+        };
         self.in_flight -= 1;
         Some(d)
     }
@@ -1294,10 +1510,13 @@ impl BlockBackend for EngineBackend {
     fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
         check_aligned(off, buf.len())?;
         let len = (buf.len() / 512) as u32;
+        let owner = OWNER.with(|o| *o);
         let data = DATA.with(|(reply, rx)| {
             let reply = reply.clone();
-            self.tx.send(Cmd::Read { sector: off / 512, len, reply }).map_err(|_| gone())?;
-            rx.recv().map_err(|_| gone())?.map_err(to_io)
+            self.eng
+                .send(Cmd::Read { sector: off / 512, len, reply, owner })
+                .map_err(|_| gone())?;
+            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
         })?;
         if data.len() != buf.len() {
             return Err(gone());
@@ -1309,18 +1528,21 @@ impl BlockBackend for EngineBackend {
     fn write_at(&self, data: &[u8], off: u64) -> io::Result<()> {
         check_aligned(off, data.len())?;
         let data = Payload::from(data);
+        let owner = OWNER.with(|o| *o);
         DONE.with(|(reply, rx)| {
             let reply = reply.clone();
-            self.tx.send(Cmd::Write { sector: off / 512, data, reply }).map_err(|_| gone())?;
-            rx.recv().map_err(|_| gone())?.map_err(to_io)
+            let cmd = Cmd::Write { sector: off / 512, data, reply, owner };
+            self.eng.send(cmd).map_err(|_| gone())?;
+            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
         })
     }
 
     fn flush(&self) -> io::Result<()> {
+        let owner = OWNER.with(|o| *o);
         DONE.with(|(reply, rx)| {
             let reply = reply.clone();
-            self.tx.send(Cmd::Flush { reply }).map_err(|_| gone())?;
-            rx.recv().map_err(|_| gone())?.map_err(to_io)
+            self.eng.send(Cmd::Flush { reply, owner }).map_err(|_| gone())?;
+            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
         })
     }
 

@@ -17,10 +17,8 @@
 //! ack after an epoch's flush) after the completion it depends on was handed back. That is
 //! why submitting everything at once keeps its ordering rules.
 //!
-//! [`Notifier`] turns ring completions into a message on the engine's queue: the ring
-//! signals an `eventfd`, a small thread waits on it and queues [`Cmd::IoReady`] (at most one
-//! outstanding), so the engine has a single place to wait for commands, peer messages and
-//! completions.
+//! Threads that do not hold the engine wait for completions through a [`RingWaiter`] (a second
+//! descriptor of the ring); whoever then holds the engine reaps them.
 //!
 //! # Invariants
 //! * No allocation per operation once the operation table and the FIFO reached their
@@ -30,14 +28,10 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use super::engine::Cmd;
-use crate::io::{Disk, DiskOp, OpKind, UringConfig, UringDisk};
+use crate::io::{Disk, DiskOp, OpKind, RingWaiter, UringConfig, UringDisk};
 use crate::repl::{DiskOpKind, Payload};
 
 /// Ring operations in flight at most per backing device.
@@ -77,6 +71,7 @@ pub struct UringIo {
     fifo: VecDeque<u32>,
     buf_bytes: u32,
     align: u32,
+    waiter: Arc<RingWaiter>,
 }
 
 impl UringIo {
@@ -92,6 +87,7 @@ impl UringIo {
         };
         let disk = UringDisk::open(path, cfg)?;
         let align = disk.alignment();
+        let waiter = Arc::new(disk.waiter()?);
         let n = usize::from(URING_QUEUE_DEPTH) * 2;
         Ok(UringIo {
             disk,
@@ -100,6 +96,7 @@ impl UringIo {
             fifo: VecDeque::with_capacity(n),
             buf_bytes: URING_BUF_BYTES,
             align,
+            waiter,
         })
     }
 
@@ -236,25 +233,6 @@ impl UringIo {
         }
     }
 
-    /// Waits up to `timeout` for a ring completion without waking the notifier, then
-    /// handles everything finished like [`UringIo::reap`]; returns the ring completions seen.
-    ///
-    /// # Errors
-    /// The `io_uring_enter` error.
-    pub fn wait_for(
-        &mut self,
-        timeout: std::time::Duration,
-        done: &mut impl FnMut(Finished),
-    ) -> io::Result<usize> {
-        match self.disk.wait_completion_for(timeout)? {
-            Some(c) => {
-                self.complete(c, done);
-                Ok(1 + self.reap(done))
-            }
-            None => Ok(self.reap(done)),
-        }
-    }
-
     fn complete(&mut self, c: crate::io::DiskCompletion, done: &mut impl FnMut(Finished)) {
         let n = (c.tag >> PART_BITS) as usize;
         let part = (c.tag & ((1 << PART_BITS) - 1)) as usize;
@@ -292,79 +270,13 @@ impl UringIo {
         }
     }
 
-    /// Registers the notifier's eventfd with the ring.
-    ///
-    /// # Errors
-    /// The `io_uring_register` error.
-    pub fn register(&self, n: &Notifier) -> io::Result<()> {
-        self.disk.register_eventfd(n.efd.as_raw_fd())
-    }
-}
-
-/// Wakes the engine when ring completions are posted (see the module documentation).
-pub struct Notifier {
-    efd: Arc<OwnedFd>,
-    pending: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Notifier {
-    /// Starts the waiting thread; it queues [`Cmd::IoReady`] on `engine`.
-    ///
-    /// # Errors
-    /// `eventfd` or thread creation failures.
-    pub fn start(name: &str, engine: SyncSender<Cmd>) -> io::Result<Notifier> {
-        // SAFETY: eventfd has no memory arguments; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-        let efd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        let pending = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (e, p, s) = (Arc::clone(&efd), Arc::clone(&pending), Arc::clone(&stop));
-        let thread =
-            std::thread::Builder::new().name(format!("drbd-{name}-io")).spawn(move || {
-                let mut v = [0u8; 8];
-                loop {
-                    // SAFETY: reads 8 bytes into a local buffer of 8 bytes from a valid eventfd.
-                    let r = unsafe { libc::read(e.as_raw_fd(), v.as_mut_ptr().cast(), 8) };
-                    if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                        return;
-                    }
-                    if s.load(Ordering::Acquire) {
-                        return;
-                    }
-                    if !p.swap(true, Ordering::AcqRel) && engine.send(Cmd::IoReady).is_err() {
-                        return;
-                    }
-                }
-            })?;
-        Ok(Notifier { efd, pending, stop, thread: Some(thread) })
+    /// The handle through which threads without the engine wait for this ring's completions.
+    pub fn waiter(&self) -> Arc<RingWaiter> {
+        Arc::clone(&self.waiter)
     }
 
-    /// Called by the engine before it reaps: later completions notify again.
-    pub fn rearm(&self) {
-        self.pending.store(false, Ordering::Release);
-    }
-
-    fn kick(&self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a local buffer to a valid eventfd.
-        let _ = unsafe { libc::write(self.efd.as_raw_fd(), one.as_ptr().cast(), 8) };
-    }
-}
-
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.kick();
-        if let Some(t) = self.thread.take() {
-            // The thread may be blocked on a full engine queue only while the engine runs;
-            // the engine drops the notifier after its loop, so detach instead of joining.
-            drop(t);
-        }
+    /// Wakes every thread waiting on the ring (see [`UringDisk::kick`]).
+    pub fn kick(&mut self) {
+        self.disk.kick();
     }
 }

@@ -50,7 +50,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ use crate::net::LinkConfig;
 use crate::repl::{Done, ReplConfig, Replicator, Role};
 use crate::ublk::{Device, FrontendKind, UblkDevice, UblkOptions};
 use conn::NetCtl;
-use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, HandlerEnv, QUEUE_DEPTH};
+use engine::{Admin, AttachedDisk, Cmd, Engine, EngineBackend, EngineRef, HandlerEnv};
 
 /// How long `primary` waits for a promotion that needs the peer's agreement.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
@@ -102,7 +102,7 @@ impl DaemonConfig {
 }
 
 struct Running {
-    tx: SyncSender<Cmd>,
+    tx: EngineRef,
     thread: Option<JoinHandle<()>>,
     status: Arc<Mutex<ResourceStatus>>,
     device: Option<Device>,
@@ -317,7 +317,6 @@ impl Daemon {
         st.volume = vol.number;
         st.peer = peer_name;
         let status = Arc::new(Mutex::new(st));
-        let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
         let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
         let mut henv = HandlerEnv {
             commands: res.options.handlers.commands.clone(),
@@ -333,15 +332,12 @@ impl Daemon {
             henv.env.push(("DRBD_PEERS".into(), p.display_name()));
             henv.env.push(("DRBD_PEER_ADDRESS".into(), p.address.addr.ip().to_string()));
         }
-        eng.set_handlers(henv, tx.clone());
+        eng.set_handlers(henv);
+        let (tx, thread) = eng.start(name).map_err(|e| fail(exit::EXEC, e.to_string()))?;
         if let Some(lc) = LinkConfig::from_resource(&res) {
             let net = NetCtl::new(name, host.address.addr, lc, tx.clone());
-            eng.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
+            tx.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
         }
-        let thread = std::thread::Builder::new()
-            .name(format!("drbd-{name}"))
-            .spawn(move || eng.run(rx))
-            .map_err(|e| fail(exit::EXEC, e.to_string()))?;
         let mut running = Running { tx: tx.clone(), thread: Some(thread), status, device: None };
 
         let frontend = match crate::ublk::choose_frontend() {
@@ -482,7 +478,7 @@ impl Daemon {
         Ok(())
     }
 
-    fn engine_tx(&self, name: &str) -> Result<SyncSender<Cmd>, CtlError> {
+    fn engine_tx(&self, name: &str) -> Result<EngineRef, CtlError> {
         self.lock().get(name).map(|r| r.tx.clone()).ok_or_else(|| not_up(name))
     }
 
@@ -605,7 +601,7 @@ fn not_up(name: &str) -> CtlError {
 }
 
 fn stop_engine(r: &mut Running) {
-    let _ = r.tx.send(Cmd::Stop);
+    r.tx.stop();
     if let Some(t) = r.thread.take() {
         let _ = t.join();
     }

@@ -6,14 +6,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::conn::NetCtl;
 use super::engine::{
-    read_for_attach, Admin, AttachedDisk, Cmd, Engine, EngineBackend, EngineQueue, QUEUE_DEPTH,
+    read_for_attach, Admin, AttachedDisk, Cmd, Engine, EngineBackend, EngineQueue, EngineRef,
 };
 use crate::ctl::{CtlError, ResourceStatus};
 use crate::meta::{self, CreateOptions, MetaDisk};
@@ -40,7 +40,7 @@ pub struct NodeSpec {
 
 /// A running engine.
 pub struct Node {
-    tx: SyncSender<Cmd>,
+    eng: EngineRef,
     status: Arc<Mutex<ResourceStatus>>,
     thread: Option<JoinHandle<()>>,
     size_bytes: u64,
@@ -86,34 +86,39 @@ impl Node {
         let mut st = ResourceStatus::new(&spec.resource, 0);
         st.peer = peer;
         let status = Arc::new(Mutex::new(st));
-        let (tx, rx) = sync_channel::<Cmd>(QUEUE_DEPTH);
-        let mut eng = Engine::new(repl, Some(disk), Arc::clone(&status));
-        eng.set_own_queue(tx.clone());
+        let engine = Engine::new(repl, Some(disk), Arc::clone(&status));
+        let (eng, thread) =
+            engine.start(&spec.resource).map_err(|e| TestbedError::Io(path.clone(), e))?;
         if let Some((listen, _, peer_addr)) = &spec.link {
-            let net = NetCtl::new(&spec.resource, *listen, LinkConfig::new(*peer_addr), tx.clone());
+            let net =
+                NetCtl::new(&spec.resource, *listen, LinkConfig::new(*peer_addr), eng.clone());
             eng.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
         }
-        let thread = std::thread::Builder::new()
-            .name(format!("drbd-{}", spec.resource))
-            .spawn(move || eng.run(rx))
-            .map_err(|e| TestbedError::Io(path.clone(), e))?;
-        Ok(Node { tx, status, thread: Some(thread), size_bytes: size * 512 })
+        Ok(Node { eng, status, thread: Some(thread), size_bytes: size * 512 })
     }
 
     /// The front-end's view of the engine.
     pub fn backend(&self) -> EngineBackend {
-        EngineBackend::new(self.tx.clone(), self.size_bytes)
+        EngineBackend::new(self.eng.clone(), self.size_bytes)
     }
 
     /// The queued interface to the engine, `depth` requests in flight at most.
     pub fn queue(&self, depth: usize) -> EngineQueue {
-        EngineQueue::new(self.tx.clone(), self.size_bytes, depth)
+        EngineQueue::new(self.eng.clone(), self.size_bytes, depth)
     }
 
-    /// The engine thread stops working for `d` (returns at once): a peer that stops reading
-    /// its socket, as seen from the other node.
+    /// The engine stops working for `d` (returns at once): a peer that stops reading its
+    /// socket, as seen from the other node.
     pub fn stall(&self, d: Duration) {
-        let _ = self.tx.send(Cmd::Stall(d));
+        let eng = self.eng.clone();
+        let _ = std::thread::Builder::new().name("drbd-stall".into()).spawn(move || {
+            let _ = eng.send(Cmd::Stall(d));
+        });
+    }
+
+    /// Rounds of the engine's own thread so far ([`EngineRef::thread_rounds`]).
+    pub fn engine_thread_rounds(&self) -> u64 {
+        self.eng.thread_rounds()
     }
 
     /// Usable size in bytes.
@@ -128,7 +133,7 @@ impl Node {
     pub fn admin(&self, op: Admin) -> Result<Done, CtlError> {
         let gone = || CtlError::failed(crate::ctl::exit::EXEC, "engine gone".to_string());
         let (reply, rx) = sync_channel(1);
-        self.tx.send(Cmd::Admin { op, reply }).map_err(|_| gone())?;
+        self.eng.send(Cmd::Admin { op, reply }).map_err(|_| gone())?;
         rx.recv().map_err(|_| gone())?
     }
 
@@ -154,7 +159,7 @@ impl Node {
     /// Stops the engine (disconnects, waits for local I/O) and waits for its thread.
     pub fn stop(&mut self) {
         if let Some(t) = self.thread.take() {
-            let _ = self.tx.send(Cmd::Stop);
+            self.eng.stop();
             let _ = t.join();
         }
     }

@@ -10,4 +10,4 @@ pub mod disk;
 pub mod uring;
 
 pub use disk::{BufId, Disk, DiskCompletion, DiskError, DiskOp, OpKind, RejectReason, Rejected};
-pub use uring::{UringConfig, UringDisk};
+pub use uring::{RingWaiter, UringConfig, UringDisk};

@@ -14,6 +14,7 @@
 use std::alloc::Layout;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
@@ -101,6 +102,60 @@ pub struct UringDisk {
     slots: Vec<Option<Inflight>>,
     free_slots: Vec<u16>,
     unsubmitted: u32,
+    /// A [`UringDisk::kick`] no-op is in the ring.
+    kick_pending: bool,
+}
+
+/// User data of the no-op posted by [`UringDisk::kick`].
+const KICK: u64 = u64::MAX;
+
+/// A second descriptor of a disk's ring: any thread may wait on it for completions while
+/// another thread submits and reaps (`io_uring_enter` with no submissions is safe next to
+/// them). It keeps the ring's kernel side alive after the disk is dropped; a wait then ends
+/// at its timeout.
+#[derive(Debug)]
+pub struct RingWaiter {
+    fd: OwnedFd,
+}
+
+/// `IORING_ENTER_GETEVENTS`.
+const ENTER_GETEVENTS: u32 = 1;
+/// `IORING_ENTER_EXT_ARG`.
+const ENTER_EXT_ARG: u32 = 8;
+
+/// `struct io_uring_getevents_arg`.
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    pad: u32,
+    ts: u64,
+}
+
+impl RingWaiter {
+    /// Waits until the ring holds at least one completion not yet reaped, or `timeout`
+    /// passed, or a signal came; returns at once if one is already there.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        let arg = GeteventsArg { sigmask: 0, sigmask_sz: 8, pad: 0, ts: &ts as *const _ as u64 };
+        // SAFETY: io_uring_enter with nothing to submit only reads `arg` and the timespec it
+        // points to, both alive on this stack for the whole call; the descriptor is valid.
+        // Errors (ETIME on timeout, EINTR) need no handling: the caller reaps either way.
+        unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd.as_raw_fd(),
+                0u32,
+                1u32,
+                ENTER_GETEVENTS | ENTER_EXT_ARG,
+                &arg as *const GeteventsArg,
+                std::mem::size_of::<GeteventsArg>(),
+            );
+        }
+    }
 }
 
 // SAFETY: the pool pointer is owned exclusively by this value (no aliases are kept outside
@@ -176,6 +231,7 @@ impl UringDisk {
             slots: vec![None; qd as usize],
             free_slots: (0..qd).rev().collect(),
             unsubmitted: 0,
+            kick_pending: false,
         })
     }
 
@@ -248,15 +304,6 @@ impl UringDisk {
         Ok(n)
     }
 
-    /// Have the kernel signal `eventfd` whenever a completion is posted, so that a thread
-    /// waiting on other events too can learn about completions.
-    ///
-    /// # Errors
-    /// The `io_uring_register` error.
-    pub fn register_eventfd(&self, eventfd: std::os::unix::io::RawFd) -> std::io::Result<()> {
-        self.ring.submitter().register_eventfd(eventfd)
-    }
-
     /// Block until an operation completes; `None` if nothing is in flight.
     ///
     /// # Errors
@@ -281,38 +328,43 @@ impl UringDisk {
         Ok(self.reap())
     }
 
-    /// Wait up to `timeout` for a completion (if anything is in flight), without signalling
-    /// the registered eventfd for completions reaped here: the caller is the one waiting.
+    /// A handle on the ring through which other threads wait for its completions without
+    /// access to the disk (see [`RingWaiter`]).
     ///
     /// # Errors
-    /// The `io_uring_enter` error other than the timeout.
-    pub fn wait_completion_for(
-        &mut self,
-        timeout: std::time::Duration,
-    ) -> std::io::Result<Option<DiskCompletion>> {
-        if let Some(c) = self.reap() {
-            return Ok(Some(c));
+    /// The `fcntl(F_DUPFD_CLOEXEC)` error.
+    pub fn waiter(&self) -> std::io::Result<RingWaiter> {
+        // SAFETY: duplicates a descriptor this value owns; the result is checked before use.
+        let fd = unsafe { libc::fcntl(self.ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
         }
-        if self.in_flight() == 0 {
-            return Ok(None);
+        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+        Ok(RingWaiter { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Posts a no-op whose completion wakes every thread waiting on the ring through a
+    /// [`RingWaiter`] (at most one is outstanding; its completion is consumed silently).
+    pub fn kick(&mut self) {
+        if self.kick_pending {
+            return;
         }
-        self.submit_pending()?;
-        self.ring.completion().disable_eventfd();
-        let ts = types::Timespec::from(timeout);
-        let args = types::SubmitArgs::new().timespec(&ts);
-        let r = self.ring.submitter().submit_with_args(1, &args);
-        self.ring.completion().enable_eventfd();
-        match r {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        let sqe = opcode::Nop::new().build().user_data(KICK);
+        // SAFETY: a no-op refers to no memory.
+        if unsafe { self.ring.submission().push(&sqe) }.is_err() {
+            return; // the queue is full: the operations in it complete soon anyway
         }
-        Ok(self.reap())
+        self.kick_pending = true;
+        self.unsubmitted += 1;
+        let _ = self.submit_pending();
     }
 
     fn reap(&mut self) -> Option<DiskCompletion> {
-        let cqe = self.ring.completion().next()?;
+        let mut cqe = self.ring.completion().next()?;
+        if cqe.user_data() == KICK {
+            self.kick_pending = false;
+            cqe = self.ring.completion().next()?;
+        }
         let slot = cqe.user_data() as usize;
         let op =
             self.slots[slot].take().unwrap_or_else(|| unreachable!("completion for idle slot"));
