@@ -4,11 +4,14 @@
 //! [`EngineRef::send`]) and a writer thread (the engine's messages → frames).
 //!
 //! All messages travel on the link's data socket, so they arrive in the order the engine sent
-//! them (the replicator needs connection order). The engine never blocks on the network: its
-//! [`PeerSink`] writes a frame of up to 64 KiB to the socket itself, without blocking, when
-//! the writer thread is idle with nothing queued (one thread hand-off less per message), and
-//! otherwise hands the message to the writer thread through a channel (with the unsent rest of
-//! a partly written frame). How much is queued is bounded by the engine (completions wait
+//! them (the replicator needs connection order). The engine never blocks on the network:
+//! while the writer thread has nothing queued,
+//! its [`PeerSink`] collects the frames of up to 64 KiB that one round of the engine sends
+//! and writes them to the socket itself, in one non-blocking `send`, when the round ends
+//! ([`PeerSink::flush`]: no thread hand-off, one system call for the acknowledgements of
+//! all the writes one ring reap completed); otherwise, or for larger messages, it hands the
+//! message to the writer thread through a channel (with the unsent rest of a partly written
+//! batch). How much is queued is bounded by the engine (completions wait
 //! above [`SEND_BACKLOG_LIMIT`]) and the replicator's own flow control (epochs, resync requests
 //! against `max-buffers`). The reader blocks on the engine's bounded queue when the engine
 //! is busy, which is the back-pressure towards the peer.
@@ -351,7 +354,15 @@ struct Sink {
     data_tx: Arc<Mutex<FrameTx>>,
     max_payload: u32,
     head: Vec<u8>,
+    /// Frames written by the engine itself and not sent yet (see [`PeerSink::flush`]).
     frame: Vec<u8>,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        // What the engine sent before it dropped the link still goes out.
+        let _ = self.flush_frames();
+    }
 }
 
 /// What the writer thread sends: a message, or the unsent rest of a frame the engine
@@ -393,49 +404,70 @@ fn queued_bytes(msg: &PeerMsg) -> u64 {
 }
 
 impl Sink {
-    /// Writes `msg` straight to the socket without blocking when the writer has nothing
-    /// queued and is idle. `Ok(false)`: not sent, queue it. A partial write queues the rest
-    /// (the frame's order on the socket is kept: the writer was idle and empty).
+    /// Adds `msg` to the frames the engine writes itself, when the writer has nothing queued.
+    /// `Ok(false)`: not taken (too large, or the writer has work), queue it after
+    /// [`Sink::flush_frames`].
     fn try_direct(&mut self, msg: &PeerMsg) -> std::io::Result<bool> {
         if !direct_send() || self.queue.bytes.load(Ordering::SeqCst) != 0 {
             return Ok(false);
         }
-        let Ok(tx) = self.data_tx.try_lock() else { return Ok(false) };
         let (c, bulk) = wire::encode_split(msg, &mut self.head);
         let bulk = bulk.unwrap_or(&[]);
         let len = self.head.len() + bulk.len();
         if len > DIRECT_MAX || len > self.max_payload as usize {
             return Ok(false);
         }
-        self.frame.clear();
+        if self.frame.len() + len > DIRECT_MAX {
+            self.flush_frames()?;
+        }
         self.frame.extend_from_slice(&Header::new(c, len as u32).encode());
         self.frame.extend_from_slice(&self.head);
         self.frame.extend_from_slice(bulk);
-        let fd = tx.stream.as_raw_fd();
-        // SAFETY: `fd` is the open socket owned by `tx`, which the guard keeps alive; the
-        // pointer and length describe `self.frame`, which is not touched during the call.
-        let n = unsafe {
-            libc::send(
-                fd,
-                self.frame.as_ptr().cast(),
-                self.frame.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Ok(false),
-                _ => Err(e),
-            };
+        Ok(true)
+    }
+
+    /// Writes the collected frames to the socket in one non-blocking `send` if the writer
+    /// thread is idle; what does not fit, or everything if the writer is busy, goes to the
+    /// writer (after what it has, which keeps the order: frames are only collected while its
+    /// queue is empty).
+    fn flush_frames(&mut self) -> std::io::Result<()> {
+        if self.frame.is_empty() {
+            return Ok(());
         }
-        let n = n as usize;
-        if n < self.frame.len() {
-            let rest = self.frame[n..].to_vec();
+        let mut sent = 0;
+        if let Ok(tx) = self.data_tx.try_lock() {
+            let fd = tx.stream.as_raw_fd();
+            // SAFETY: `fd` is the open socket owned by `tx`, which the guard keeps alive; the
+            // pointer and length describe `self.frame`, which is not touched during the call.
+            let n = unsafe {
+                libc::send(
+                    fd,
+                    self.frame.as_ptr().cast(),
+                    self.frame.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) {
+                    self.frame.clear();
+                    return Err(e);
+                }
+            } else {
+                sent = n as usize;
+            }
+        }
+        if sent < self.frame.len() {
+            let rest = self.frame[sent..].to_vec();
             self.queue.bytes.fetch_add(rest.len() as u64, Ordering::SeqCst);
+            self.frame.clear();
             self.tx.send(Out::Raw(rest)).map_err(|_| broken())?;
         }
-        Ok(true)
+        self.frame.clear();
+        Ok(())
     }
 }
 
@@ -454,8 +486,12 @@ impl PeerSink for Sink {
         if self.try_direct(msg)? {
             return Ok(());
         }
+        self.flush_frames()?;
         self.queue.bytes.fetch_add(queued_bytes(msg), Ordering::SeqCst);
         self.tx.send(Out::Msg(msg.clone())).map_err(|_| broken())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_frames()
     }
     fn generation(&self) -> u64 {
         self.gen

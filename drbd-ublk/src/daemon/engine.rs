@@ -430,6 +430,11 @@ pub struct Engine {
 pub trait PeerSink: Send {
     /// Sends one message; an error means the connection is gone.
     fn send(&mut self, msg: &PeerMsg) -> io::Result<()>;
+    /// Writes what [`PeerSink::send`] collected (called when the engine's round of work
+    /// ends); an error means the connection is gone.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// Connection generation.
     fn generation(&self) -> u64;
     /// Bytes handed to the connection and not yet written to its socket.
@@ -988,6 +993,13 @@ impl Engine {
                 Action::StateChanged(_) => {}
                 Action::Log(line) => eprintln!("drbd {}: {line}", self.name()),
                 Action::CallHandler(h) => self.call_handler(h),
+            }
+        }
+        if let Some(l) = self.link.as_mut() {
+            if l.flush().is_err() {
+                self.link = None;
+                self.repl.on_link_down(ConnState::BrokenPipe);
+                self.drain();
             }
         }
     }

@@ -36,6 +36,8 @@ pub const PROTO_MAX: u32 = 1;
 const HANDSHAKE_MAX_PAYLOAD: u32 = 256;
 /// Poll interval of the connect/accept loop.
 const POLL: Duration = Duration::from_millis(5);
+/// Receive buffer of a frame reader (frames that arrived together are read in one call).
+const RX_BUFFER: usize = 128 << 10;
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +209,8 @@ pub struct Link {
 pub struct FrameRx {
     /// The socket (a clone of the link's socket).
     pub stream: TcpStream,
+    /// Another clone of it, buffered: one `recv` takes in every frame that has arrived.
+    input: std::io::BufReader<TcpStream>,
     reader: FrameReader,
 }
 
@@ -216,7 +220,7 @@ impl FrameRx {
     /// # Errors
     /// [`StreamError`]: closed, invalid/oversized/truncated frame, or socket error.
     pub fn recv(&mut self) -> Result<(Header, &[u8]), StreamError> {
-        self.reader.read_frame(&mut self.stream)
+        self.reader.read_frame(&mut self.input)
     }
 }
 
@@ -258,7 +262,11 @@ impl Link {
     /// The OS error duplicating a socket.
     pub fn split(&self, max_payload: u32) -> std::io::Result<LinkHalves> {
         let rx = |s: &TcpStream| -> std::io::Result<FrameRx> {
-            Ok(FrameRx { stream: s.try_clone()?, reader: FrameReader::new(max_payload) })
+            Ok(FrameRx {
+                stream: s.try_clone()?,
+                input: std::io::BufReader::with_capacity(RX_BUFFER, s.try_clone()?),
+                reader: FrameReader::new(max_payload),
+            })
         };
         let tx = |s: &TcpStream| -> std::io::Result<FrameTx> {
             Ok(FrameTx { stream: s.try_clone()?, writer: FrameWriter::new(max_payload) })
