@@ -312,7 +312,8 @@ fn thread_rounds_allowed(elapsed: Duration) -> u64 {
 /// A request is carried out by the thread that submits it and completed by the same thread
 /// when it waits (it reaps the ring itself): the engine's own thread is not involved, with
 /// the queued and with the blocking interface, standalone and under protocol C (where the
-/// peer's acknowledgement is handled by the connection's reader).
+/// peer's acknowledgement is handled by the connection's reader). On the peer, the
+/// connection's reader writes the received data and reaps the ring itself too.
 #[test]
 fn requests_complete_without_the_engine_thread() {
     let s = Scratch::new("inline");
@@ -320,8 +321,9 @@ fn requests_complete_without_the_engine_thread() {
     sparse(&a_path, 48 << 20);
     sparse(&b_path, 48 << 20);
     const N: u64 = 300;
-    let run = |node: &Node| {
+    let run = |node: &Node, peer: Option<&Node>| {
         let before = node.engine_thread_rounds();
+        let peer_before = peer.map(|p| p.engine_thread_rounds());
         #[allow(clippy::disallowed_methods)]
         let t0 = std::time::Instant::now();
         let mut q = node.queue(1);
@@ -340,14 +342,18 @@ fn requests_complete_without_the_engine_thread() {
         let rounds = node.engine_thread_rounds() - before;
         let allowed = thread_rounds_allowed(t0.elapsed());
         assert!(rounds <= allowed, "{rounds} rounds of the engine thread for {N} writes");
+        if let (Some(p), Some(b)) = (peer, peer_before) {
+            let rounds = p.engine_thread_rounds() - b;
+            assert!(rounds <= allowed, "{rounds} rounds of the peer's engine thread");
+        }
     };
     let node = Node::start(&spec("engio-in", "alpha", a_path.clone())).expect("start");
     node.admin(Admin::NewCurrentUuid { clear_bitmap: true }).expect("new-current-uuid");
     node.admin(Admin::Primary { force: false }).expect("primary");
-    run(&node);
+    run(&node, None);
     drop(node);
-    let (a, _b) = pair(a_path, b_path, "engio-inc");
-    run(&a);
+    let (a, b) = pair(a_path, b_path, "engio-inc");
+    run(&a, Some(&b));
 }
 
 /// Blocking front-end threads and a queue use one engine at the same time, standalone and

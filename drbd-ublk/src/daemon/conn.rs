@@ -198,6 +198,17 @@ fn connector(s: Arc<Shared>) {
         let _ = std::thread::Builder::new().name(format!("drbd-{name}-rx")).spawn(move || {
             let mut pool = wire::PayloadPool::new(RX_POOL_BYTES);
             let reason = loop {
+                if !data_rx.buffered() {
+                    // About to wait for the socket: wait for the engine's ring too when nobody
+                    // else does, and reap it (one thread wakes for both).
+                    if let Some(ring) = engine.reader_ring() {
+                        let readable = wait_either(&data_rx.stream, &ring);
+                        engine.reap();
+                        if !readable {
+                            continue;
+                        }
+                    }
+                }
                 match data_rx.recv() {
                     Ok((h, payload)) => match wire::decode_pooled(h.command, payload, &mut pool) {
                         Ok(msg) => {
@@ -218,6 +229,7 @@ fn connector(s: Arc<Shared>) {
                 }
             };
             let _ = data_rx.stream.shutdown(Shutdown::Both);
+            engine.reader_gone();
             alive.store(false, Ordering::SeqCst);
             let reason = if dead.load(Ordering::SeqCst) { ConnState::Timeout } else { reason };
             let _ = engine.send(Cmd::LinkDown { gen, reason });
@@ -234,6 +246,23 @@ fn connector(s: Arc<Shared>) {
         connector(s);
     }
 }
+
+/// Waits until `sock` is readable (true) or the ring has completions or a short time passed
+/// (false).
+fn wait_either(sock: &TcpStream, ring: &crate::io::RingWaiter) -> bool {
+    let mut fds = [
+        libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: ring.raw_fd(), events: libc::POLLIN, revents: 0 },
+    ];
+    // SAFETY: `fds` is a valid array of two pollfd entries for the whole call; both
+    // descriptors stay open (owned by `sock` and `ring`, borrowed for the call).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, READER_RING_WAIT_MS) };
+    // Errors and hang-ups count as readable: the read that follows reports them.
+    n > 0 && fds[0].revents != 0
+}
+
+/// Longest wait of a reader on its socket and the ring before it looks at the ring again.
+const READER_RING_WAIT_MS: i32 = 20;
 
 /// Flags shared by a link's threads.
 struct KeepaliveLink {

@@ -400,6 +400,9 @@ pub struct Engine {
     ring_leader: Option<u64>,
     /// The engine's own thread waits on the ring now.
     thread_on_ring: bool,
+    /// The connection's reader waits on the ring (with its socket) and reaps it when it
+    /// wakes: it stands in for the engine's thread while it runs.
+    reader_on_ring: bool,
     /// A request of the ring leader completed since it was last woken.
     leader_done: bool,
     /// The state may have changed since the last publication.
@@ -482,6 +485,7 @@ impl Engine {
             thread: None,
             ring_leader: None,
             thread_on_ring: false,
+            reader_on_ring: false,
             leader_done: false,
             dirty: true,
             app_batch: false,
@@ -603,6 +607,8 @@ impl Engine {
             return;
         }
         self.drain();
+        // The peer's messages first: they travel while the disk works.
+        self.flush_link();
         self.pump_io();
         if !self.held_done.is_empty() {
             self.release_done();
@@ -610,13 +616,15 @@ impl Engine {
         if self.failed {
             self.detach_failed();
         }
+        self.flush_link();
         if self.dirty || self.last_publish.elapsed() >= PUBLISH_EVERY {
             self.dirty = false;
             self.publish();
         }
         let busy = self.ring_busy();
         let app = std::mem::take(&mut self.app_batch);
-        if busy && self.ring_leader.is_none() && !self.thread_on_ring && !app {
+        let watched = self.ring_leader.is_some() || self.thread_on_ring || self.reader_on_ring;
+        if busy && !watched && !app {
             if let Some(t) = &self.thread {
                 t.unpark();
             }
@@ -636,6 +644,11 @@ impl Engine {
     fn busy_ring(&self) -> Option<Arc<RingWaiter>> {
         let u = self.disk.as_ref().and_then(|d| d.uring.as_ref())?;
         u.busy().then(|| u.waiter())
+    }
+
+    /// The ring's waiting handle.
+    fn ring(&self) -> Option<Arc<RingWaiter>> {
+        self.disk.as_ref().and_then(|d| d.uring.as_ref()).map(|u| u.waiter())
     }
 
     /// Application and completion traffic (which does not by itself change the state).
@@ -995,6 +1008,10 @@ impl Engine {
                 Action::CallHandler(h) => self.call_handler(h),
             }
         }
+    }
+
+    /// Writes what the round sent to the peer (see [`PeerSink::flush`]).
+    fn flush_link(&mut self) {
         if let Some(l) = self.link.as_mut() {
             if l.flush().is_err() {
                 self.link = None;
@@ -1261,6 +1278,14 @@ impl EngineRef {
     /// # Errors
     /// [`Gone`] once the engine is stopped.
     pub fn send(&self, cmd: Cmd) -> Result<(), Gone> {
+        self.enqueue(cmd)?;
+        self.combine();
+        Ok(())
+    }
+
+    /// Queues `cmd` without running it: it runs with the next command or wait, or on the
+    /// engine thread's next round at the latest.
+    fn enqueue(&self, cmd: Cmd) -> Result<(), Gone> {
         let sh = &self.0;
         if sh.stop.load(Ordering::SeqCst) {
             return Err(Gone);
@@ -1271,7 +1296,6 @@ impl EngineRef {
             sh.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(Gone);
         }
-        self.combine();
         Ok(())
     }
 
@@ -1323,6 +1347,8 @@ impl EngineRef {
                 let ring = e.busy_ring().filter(|_| e.ring_leader.is_none());
                 if ring.is_some() {
                     e.ring_leader = Some(owner);
+                    // The reader may still wait on the ring once; then it leaves it to us.
+                    e.reader_on_ring = false;
                 }
                 ring
             });
@@ -1337,6 +1363,28 @@ impl EngineRef {
                 return rx.try_recv().ok();
             }
         }
+    }
+
+    /// For the connection's reader about to wait for its socket: the ring to wait on as
+    /// well, unless a front-end thread waits on it (the reader then stands in for the
+    /// engine's thread until its next call, or until a front-end thread takes the ring).
+    pub fn reader_ring(&self) -> Option<Arc<RingWaiter>> {
+        self.with(|e| {
+            let ring = e.ring().filter(|_| e.ring_leader.is_none());
+            e.reader_on_ring = ring.is_some();
+            ring
+        })
+        .flatten()
+    }
+
+    /// Reaps the ring and runs what is queued.
+    pub fn reap(&self) {
+        self.with(|_| ());
+    }
+
+    /// The connection's reader ended: it no longer waits on the ring.
+    pub fn reader_gone(&self) {
+        self.with(|e| e.reader_on_ring = false);
     }
 
     /// How many rounds the engine's own thread made so far (each wake-up is one).
@@ -1385,7 +1433,7 @@ fn engine_thread(sh: &Arc<Shared>) {
             }
             e.settle();
             let left = half_tick.saturating_sub(e.last_tick.elapsed());
-            let ring = e.busy_ring().filter(|_| e.ring_leader.is_none());
+            let ring = e.busy_ring().filter(|_| e.ring_leader.is_none() && !e.reader_on_ring);
             e.thread_on_ring = ring.is_some();
             (ring, left)
         };
@@ -1413,9 +1461,11 @@ impl EngineBackend {
 
 /// The queued interface to the engine: one thread keeps up to `depth` requests in flight and
 /// collects their completions, tagged, from one channel (what a queue-based front-end such
-/// as ublk needs; [`EngineBackend`] blocks one thread per request). Completions are
-/// collected by [`EngineQueue::wait`], which drives the engine; with requests in flight and
-/// nobody waiting, the engine's own thread collects them.
+/// as ublk needs; [`EngineBackend`] blocks one thread per request). Submitted requests start
+/// together when the caller next waits ([`EngineQueue::wait`], [`EngineQueue::try_wait`]):
+/// one round of the engine for the batch, one ring submission, one send to the peer.
+/// Completions are collected by the waits, which drive the engine; with requests in flight
+/// and nobody waiting, the engine's own thread starts and collects them.
 pub struct EngineQueue {
     eng: EngineRef,
     done_tx: SyncSender<QueuedDone>,
@@ -1424,6 +1474,8 @@ pub struct EngineQueue {
     in_flight: usize,
     size_bytes: u64,
     owner: u64,
+    /// Requests submitted and not started yet.
+    unstarted: usize,
 }
 
 impl EngineQueue {
@@ -1431,7 +1483,16 @@ impl EngineQueue {
     pub fn new(eng: EngineRef, size_bytes: u64, depth: usize) -> EngineQueue {
         let depth = depth.max(1);
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(depth);
-        EngineQueue { eng, done_tx, done_rx, depth, in_flight: 0, size_bytes, owner: owner_id() }
+        EngineQueue {
+            eng,
+            done_tx,
+            done_rx,
+            depth,
+            in_flight: 0,
+            size_bytes,
+            owner: owner_id(),
+            unstarted: 0,
+        }
     }
 
     /// Size of the device in bytes.
@@ -1444,7 +1505,8 @@ impl EngineQueue {
         self.in_flight
     }
 
-    /// Submits a request (blocks only while the engine's command queue is full).
+    /// Submits a request; it starts with the next wait (blocks only while the engine's
+    /// command queue is full).
     ///
     /// # Errors
     /// `WouldBlock` when `depth` requests are in flight (collect one first), `EINVAL` for a
@@ -1457,9 +1519,21 @@ impl EngineQueue {
             check_aligned(sector * 512, data.len())?;
         }
         let reply = self.done_tx.clone();
-        self.eng.send(Cmd::Queued { tag, op, reply, owner: self.owner }).map_err(|_| gone())?;
+        self.eng.enqueue(Cmd::Queued { tag, op, reply, owner: self.owner }).map_err(|_| gone())?;
         self.in_flight += 1;
+        self.unstarted += 1;
+        if !batch_submissions() {
+            self.start();
+        }
         Ok(())
+    }
+
+    /// Starts the submitted requests.
+    fn start(&mut self) {
+        if self.unstarted > 0 {
+            self.unstarted = 0;
+            self.eng.combine();
+        }
     }
 
     /// Waits for the next completion; `None` if nothing is in flight.
@@ -1470,6 +1544,7 @@ impl EngineQueue {
         if self.in_flight == 0 {
             return Ok(None);
         }
+        self.start();
         let d = self.eng.wait_reply(self.owner, &self.done_rx).ok_or_else(gone)?;
         self.in_flight -= 1;
         Ok(Some(d))
@@ -1477,6 +1552,7 @@ impl EngineQueue {
 
     /// The next completion if one is ready (never blocks).
     pub fn try_wait(&mut self) -> Option<QueuedDone> {
+        self.start();
         let d = match self.done_rx.try_recv() {
             Ok(d) => d,
             Err(_) => {
@@ -1488,6 +1564,13 @@ impl EngineQueue {
         self.in_flight -= 1;
         Some(d)
     }
+}
+
+/// `DRBD_UBLK_QUEUE_BATCH=0` starts every queued request when it is submitted (for
+/// comparisons).
+fn batch_submissions() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("DRBD_UBLK_QUEUE_BATCH").map_or(true, |v| v != "0"))
 }
 
 type Reply<T> = (SyncSender<Result<T, IoError>>, Receiver<Result<T, IoError>>);

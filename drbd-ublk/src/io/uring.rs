@@ -133,6 +133,11 @@ struct GeteventsArg {
 }
 
 impl RingWaiter {
+    /// The descriptor, for `poll` (readable while completions wait to be reaped).
+    pub fn raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Waits until the ring holds at least one completion not yet reaped, or `timeout`
     /// passed, or a signal came; returns at once if one is already there.
     pub fn wait(&self, timeout: std::time::Duration) {

@@ -222,6 +222,12 @@ impl FrameRx {
     pub fn recv(&mut self) -> Result<(Header, &[u8]), StreamError> {
         self.reader.read_frame(&mut self.input)
     }
+
+    /// Whether bytes that arrived are buffered (the next [`FrameRx::recv`] starts without
+    /// reading the socket).
+    pub fn buffered(&self) -> bool {
+        !self.input.buffer().is_empty()
+    }
 }
 
 /// The sending half of one socket: frames out, through a buffer allocated once.
