@@ -212,7 +212,15 @@ fn connector(s: Arc<Shared>) {
                 match data_rx.recv() {
                     Ok((h, payload)) => match wire::decode_pooled(h.command, payload, &mut pool) {
                         Ok(msg) => {
-                            if engine.send(Cmd::Peer { gen, msg }).is_err() {
+                            // With the next frame already here, queue this one: the engine
+                            // runs the batch in one round (one ring submission, one send).
+                            let cmd = Cmd::Peer { gen, msg };
+                            let r = if data_rx.frame_ready() {
+                                engine.enqueue(cmd)
+                            } else {
+                                engine.send(cmd)
+                            };
+                            if r.is_err() {
                                 return;
                             }
                         }
@@ -410,7 +418,7 @@ impl Out {
     }
 }
 
-/// Frames up to this size are written by the engine thread itself when nothing is queued for
+/// Frames up to this size are written by the engine itself when nothing is queued for
 /// the writer (one thread hand-off less per message); larger ones go to the writer.
 const DIRECT_MAX: usize = 64 << 10;
 

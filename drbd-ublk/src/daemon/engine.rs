@@ -71,7 +71,7 @@ use crate::repl::{
     MetaWrite, Payload, PeerMsg, ReadReq, Replicator, StateError, Tick, WriteReq,
 };
 
-/// Commands queued to the engine thread at most.
+/// Commands queued to the engine at most (see [`EngineRef`]).
 pub const QUEUE_DEPTH: usize = 256;
 /// Period of the engine's clock tick.
 const TICK: Duration = Duration::from_millis(100);
@@ -84,7 +84,7 @@ const CALLER_RING_WAIT: Duration = Duration::from_millis(20);
 /// Longest time between two status publications while only I/O is going on.
 const PUBLISH_EVERY: Duration = Duration::from_millis(5);
 
-/// Administrative operations carried out inside the engine thread.
+/// Administrative operations carried out by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admin {
     /// Drop the backing device.
@@ -122,7 +122,7 @@ pub enum Admin {
     },
 }
 
-/// A message to the engine thread.
+/// A command to the engine.
 pub enum Cmd {
     /// Application write.
     Write {
@@ -570,6 +570,7 @@ impl Engine {
             queued: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             rounds: Default::default(),
+            leading: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&sh);
         let mut e = sh.engine.lock().expect("new lock");
@@ -636,6 +637,16 @@ impl Engine {
                 if let Some(u) = self.disk.as_mut().and_then(|d| d.uring.as_mut()) {
                     u.kick();
                 }
+            }
+        }
+    }
+
+    /// Wakes the engine's thread if the ring is busy and nobody waits on it.
+    fn wake_if_unwatched(&self) {
+        let watched = self.ring_leader.is_some() || self.thread_on_ring || self.reader_on_ring;
+        if !watched && self.ring_busy() {
+            if let Some(t) = &self.thread {
+                t.unpark();
             }
         }
     }
@@ -1243,6 +1254,9 @@ pub struct Shared {
     stop: AtomicBool,
     /// Rounds of the engine's own thread so far.
     rounds: std::sync::atomic::AtomicU64,
+    /// A front-end thread leads on the ring (mirrors [`Engine`]'s `ring_leader`, read
+    /// without the lock by the threads that will not lead).
+    leading: AtomicBool,
 }
 
 /// The engine is stopped (or a panic left it unusable).
@@ -1284,19 +1298,30 @@ impl EngineRef {
     }
 
     /// Queues `cmd` without running it: it runs with the next command or wait, or on the
-    /// engine thread's next round at the latest.
-    fn enqueue(&self, cmd: Cmd) -> Result<(), Gone> {
+    /// engine thread's next round at the latest. A full queue is run first (or, while
+    /// another thread runs the engine, waited for: the back-pressure).
+    ///
+    /// # Errors
+    /// [`Gone`] once the engine is stopped.
+    pub fn enqueue(&self, cmd: Cmd) -> Result<(), Gone> {
         let sh = &self.0;
         if sh.stop.load(Ordering::SeqCst) {
             return Err(Gone);
         }
         // Counted before it is queued, so that a holder unlocking meanwhile looks again.
         sh.queued.fetch_add(1, Ordering::SeqCst);
-        if sh.tx.send(cmd).is_err() {
+        let sent = match sh.tx.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(std::sync::mpsc::TrySendError::Full(cmd)) => {
+                self.combine();
+                sh.tx.send(cmd).map_err(|_| Gone)
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(Gone),
+        };
+        if sent.is_err() {
             sh.queued.fetch_sub(1, Ordering::SeqCst);
-            return Err(Gone);
         }
-        Ok(())
+        sent
     }
 
     /// Runs queued commands as long as there are some and the lock is free (a thread that
@@ -1332,37 +1357,79 @@ impl EngineRef {
     }
 
     /// Waits for the answer on `rx` to a request of `owner`. While the answer is not there
-    /// and operations are in flight on the ring, the first such thread waits on the ring
-    /// itself and reaps what completes (its own completion wakes it: no hand-off); otherwise
-    /// it sleeps on `rx` until whoever completes the request answers. `None` if the engine
-    /// stopped without answering.
+    /// and operations are in flight on the ring, the first such thread (the leader) waits
+    /// on the ring itself and reaps what completes (its own completion wakes it: no
+    /// hand-off); other threads sleep on their `rx` until whoever completes their request
+    /// answers, without touching the engine. `None` if the engine stopped without
+    /// answering.
     fn wait_reply<T>(&self, owner: u64, rx: &Receiver<T>) -> Option<T> {
+        let sh = &self.0;
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if sh.leading.load(Ordering::SeqCst) {
+            return rx.recv().ok();
+        }
+        let lead = self.with(|e| {
+            let ring = e.busy_ring().filter(|_| e.ring_leader.is_none())?;
+            e.ring_leader = Some(owner);
+            sh.leading.store(true, Ordering::SeqCst);
+            // The reader may still wait on the ring once; then it leaves it to us.
+            e.reader_on_ring = false;
+            Some(ring)
+        });
+        let Some(lead) = lead else { return rx.try_recv().ok() };
+        let Some(mut ring) = lead else { return rx.recv().ok() };
         loop {
             match rx.try_recv() {
-                Ok(v) => return Some(v),
-                Err(TryRecvError::Disconnected) => return None,
+                Ok(v) => {
+                    self.leave_ring();
+                    return Some(v);
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.leave_ring();
+                    return None;
+                }
                 Err(TryRecvError::Empty) => {}
             }
-            let lead = self.with(|e| {
-                let ring = e.busy_ring().filter(|_| e.ring_leader.is_none());
-                if ring.is_some() {
-                    e.ring_leader = Some(owner);
-                    // The reader may still wait on the ring once; then it leaves it to us.
-                    e.reader_on_ring = false;
-                }
-                ring
-            });
-            let Some(lead) = lead else { return rx.try_recv().ok() };
-            let Some(ring) = lead else { return rx.recv().ok() };
-            if let Ok(v) = rx.try_recv() {
-                self.with(|e| e.ring_leader = None);
-                return Some(v);
-            }
             ring.wait(CALLER_RING_WAIT);
-            if self.with(|e| e.ring_leader = None).is_none() {
-                return rx.try_recv().ok();
+            let got;
+            let next = {
+                let Some(mut e) = self.lock() else { return rx.try_recv().ok() };
+                // Not the leader while reaping: completing its own request needs no kick.
+                e.ring_leader = None;
+                e.run_queued(sh);
+                e.settle();
+                got = rx.try_recv().ok();
+                match e.busy_ring().filter(|_| got.is_none()) {
+                    Some(r) => {
+                        e.ring_leader = Some(owner);
+                        Some(r)
+                    }
+                    None => {
+                        sh.leading.store(false, Ordering::SeqCst);
+                        e.wake_if_unwatched();
+                        None
+                    }
+                }
+            };
+            self.combine();
+            match next {
+                Some(r) => ring = r,
+                None => return got.or_else(|| rx.recv().ok()),
             }
         }
+    }
+
+    /// The leader stops waiting on the ring.
+    fn leave_ring(&self) {
+        self.with(|e| {
+            e.ring_leader = None;
+            self.0.leading.store(false, Ordering::SeqCst);
+            e.wake_if_unwatched();
+        });
     }
 
     /// For the connection's reader about to wait for its socket: the ring to wait on as

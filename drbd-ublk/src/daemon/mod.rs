@@ -5,11 +5,11 @@
 //! [`Daemon::serve`] accepts control connections ([`crate::ctl`]) one thread each; requests
 //! that change a resource are serialised by the resource table lock. `up` reads the
 //! configuration again (the daemon's `--config`), reads the metadata (applying the activity
-//! log), builds a [`Replicator`] of the usable size, starts its [`engine::Engine`] thread and
+//! log), builds a [`Replicator`] of the usable size, starts its [`engine::Engine`] and
 //! the front-end chosen by [`crate::ublk::choose_frontend`] (ublk where the kernel has
 //! `ublk_drv`, loop-over-FUSE otherwise; `DRBD_UBLK_FRONTEND` overrides) whose
-//! [`engine::EngineBackend`] submits each block request to the engine and waits for its
-//! completion. A ublk device left by a killed daemon is re-attached at promotion
+//! [`engine::EngineBackend`] carries each block request into the engine in the front-end's
+//! own thread and waits for its completion there. A ublk device left by a killed daemon is re-attached at promotion
 //! ([`crate::ublk`], user recovery). The device starts read-only (Secondary); `primary` lifts the read-only flag
 //! after the engine promoted, `secondary` sets it first (refused while mounted) and then
 //! demotes. `down` stops the front-end first (refused while mounted unless `--force`), then

@@ -1,5 +1,5 @@
 //! One resource's engine without the daemon around it: fresh internal metadata on a backing
-//! file or device, a [`Replicator`], the engine thread with its real local I/O path and,
+//! file or device, a [`Replicator`], the started engine with its real local I/O path and,
 //! optionally, the real peer connection ([`NetCtl`], TCP). The engine benchmark and the
 //! engine tests drive it through [`EngineBackend`] and [`Admin`] commands, exactly as the
 //! daemon's front-end and control socket do.

@@ -253,6 +253,9 @@ fn encode_small(m: &PeerMsg, out: &mut Vec<u8>) -> Command {
     }
 }
 
+/// Pooled buffers looked at per [`PayloadPool::copy`] at most.
+const POOL_SCAN: usize = 16;
+
 struct Rd<'a, 'p> {
     b: &'a [u8],
     what: &'static str,
@@ -276,10 +279,13 @@ impl PayloadPool {
         PayloadPool { bufs: Vec::with_capacity(256), bytes: 0, max_bytes, next: 0 }
     }
 
-    /// A payload holding a copy of `d`, in a free pooled buffer of the same size if any.
+    /// A payload holding a copy of `d`, in a free pooled buffer of the same size if one is
+    /// found among the next [`POOL_SCAN`] (buffers come back roughly in the order they went
+    /// out, so a free one is usually the next; when all are held, as under a stream the peer
+    /// has not acknowledged yet, a full scan per message would cost more than the copy).
     pub fn copy(&mut self, d: &[u8]) -> Payload {
         let n = self.bufs.len();
-        for i in 0..n {
+        for i in 0..n.min(POOL_SCAN) {
             let j = (self.next + i) % n;
             if self.bufs[j].len() == d.len() {
                 if let Some(m) = Payload::get_mut(&mut self.bufs[j]) {

@@ -148,8 +148,8 @@ impl RingWaiter {
         let arg = GeteventsArg { sigmask: 0, sigmask_sz: 8, pad: 0, ts: &ts as *const _ as u64 };
         // SAFETY: io_uring_enter with nothing to submit only reads `arg` and the timespec it
         // points to, both alive on this stack for the whole call; the descriptor is valid.
-        // Errors (ETIME on timeout, EINTR) need no handling: the caller reaps either way.
-        unsafe {
+        // ETIME (timeout) and EINTR need no handling: the caller reaps either way.
+        let r = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
                 self.fd.as_raw_fd(),
@@ -158,7 +158,15 @@ impl RingWaiter {
                 ENTER_GETEVENTS | ENTER_EXT_ARG,
                 &arg as *const GeteventsArg,
                 std::mem::size_of::<GeteventsArg>(),
-            );
+            )
+        };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // A kernel without timed waits (before 5.11): poll the ring instead of spinning.
+            let mut fds =
+                [libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd for the whole call.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
         }
     }
 }

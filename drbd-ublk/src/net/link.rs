@@ -223,6 +223,19 @@ impl FrameRx {
         self.reader.read_frame(&mut self.input)
     }
 
+    /// Whether a whole frame is buffered (the next [`FrameRx::recv`] returns without
+    /// waiting; an invalid header counts as whole: the receive reports it).
+    pub fn frame_ready(&self) -> bool {
+        let b = self.input.buffer();
+        if b.len() < HEADER_LEN {
+            return false;
+        }
+        match Header::decode(&b[..HEADER_LEN], self.reader.max_payload()) {
+            Ok(h) => b.len() >= HEADER_LEN + h.length as usize,
+            Err(_) => true,
+        }
+    }
+
     /// Whether bytes that arrived are buffered (the next [`FrameRx::recv`] starts without
     /// reading the socket).
     pub fn buffered(&self) -> bool {

@@ -277,3 +277,42 @@ fn measure_qd32_4k_random_write_iops() {
         total as f64 / secs
     );
 }
+
+/// Another thread waits on the ring through a [`RingWaiter`]: a completion wakes it, a kick
+/// wakes it (and is not seen as a completion), and with nothing happening it returns after
+/// its timeout.
+#[test]
+#[allow(clippy::disallowed_methods)]
+fn ring_waiter_wakes_on_completions_and_kicks() {
+    use std::time::{Duration, Instant};
+    let t = temp_file(1 << 20);
+    let mut d = open(&t, 4);
+    let w = std::sync::Arc::new(d.waiter().unwrap());
+    let long = Duration::from_secs(10);
+
+    let t0 = Instant::now();
+    w.wait(Duration::from_millis(30));
+    assert!(t0.elapsed() >= Duration::from_millis(25), "an idle ring waits for the timeout");
+
+    let waiting = std::sync::Arc::clone(&w);
+    let h = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        waiting.wait(long);
+        t0.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    d.kick();
+    assert!(h.join().unwrap() < Duration::from_secs(5), "a kick wakes the waiter");
+    assert!(d.poll_completion().is_none(), "the kick is not a completion");
+    assert_eq!(d.in_flight(), 0);
+
+    let b = d.take_buf().unwrap();
+    d.submit(DiskOp::write(7, 0, 4096, b)).unwrap();
+    d.submit_pending().unwrap();
+    let t0 = Instant::now();
+    w.wait(long);
+    assert!(t0.elapsed() < Duration::from_secs(5), "a completion wakes the waiter");
+    let c = d.poll_completion().expect("the write completed");
+    assert_eq!(c.tag, 7);
+    c.result.unwrap();
+}
