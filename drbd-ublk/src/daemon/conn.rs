@@ -153,36 +153,29 @@ fn connector(s: Arc<Shared>) {
         }
         let name = s.name.clone();
         let _ = std::thread::Builder::new().name(format!("drbd-{name}-tx")).spawn(move || {
-            let mut buf = Vec::with_capacity(64 << 10);
-            let max = max_payload;
-            while let Ok(out) = wrx.recv() {
+            let mut head = Vec::with_capacity(256);
+            let mut batch = Vec::with_capacity(WRITER_BATCH + DIRECT_MAX + 64);
+            let mut outs = Vec::new();
+            while let Ok(first) = wrx.recv() {
+                // Everything queued meanwhile goes out together (up to a batch): one write for
+                // many small frames; large block data is written from the message, uncopied.
+                let mut bytes = first.queued_bytes();
+                outs.push(first);
+                while bytes < WRITER_BATCH as u64 {
+                    let Ok(o) = wrx.try_recv() else { break };
+                    bytes += o.queued_bytes();
+                    outs.push(o);
+                }
                 let mut tx = data_tx.lock().unwrap_or_else(|e| e.into_inner());
-                let sent = match &out {
-                    Out::Msg(msg) => {
-                        let (c, bulk) = wire::encode_split(msg, &mut buf);
-                        match bulk {
-                            // Header, fixed fields and the block data straight from the
-                            // message.
-                            Some(data) => send_bulk(&mut tx.stream, c, &buf, data, max),
-                            None => tx
-                                .send(Header::new(c, buf.len() as u32), &buf)
-                                .map_err(|e| e.to_string()),
-                        }
-                    }
-                    Out::Raw(r) => tx.stream.write_all(r).map_err(|e| e.to_string()),
-                };
+                let sent = write_batch(&mut tx.stream, &outs, &mut head, &mut batch, max_payload);
+                outs.clear();
                 if let Err(e) = sent {
-                    let what = match &out {
-                        Out::Msg(m) => m.name(),
-                        Out::Raw(_) => "rest of a frame",
-                    };
-                    eprintln!("drbd {name}: send {what}: {e}");
+                    eprintln!("drbd {name}: send: {e}");
                     let _ = tx.stream.shutdown(Shutdown::Both);
                     break;
                 }
                 drop(tx);
-                let n = out.queued_bytes();
-                let left = queue.bytes.fetch_sub(n, Ordering::SeqCst) - n;
+                let left = queue.bytes.fetch_sub(bytes, Ordering::SeqCst) - bytes;
                 if left <= SEND_BACKLOG_LIMIT && queue.wake.swap(false, Ordering::SeqCst) {
                     let _ = engine.send(Cmd::SendProgress);
                 }
@@ -339,6 +332,52 @@ fn start_keepalive(
         }
         let _ = m.shutdown(Shutdown::Both);
     });
+}
+
+/// Bytes of small frames the writer thread gathers for one write at most.
+const WRITER_BATCH: usize = 256 << 10;
+
+/// Writes `outs` in order: small frames and raw rests gathered in `batch` and written
+/// together, frames with more than [`DIRECT_MAX`] bytes of payload written from the message
+/// with vectored writes.
+fn write_batch(
+    stream: &mut TcpStream,
+    outs: &[Out],
+    head: &mut Vec<u8>,
+    batch: &mut Vec<u8>,
+    max: u32,
+) -> Result<(), String> {
+    batch.clear();
+    for out in outs {
+        match out {
+            Out::Raw(r) => batch.extend_from_slice(r),
+            Out::Msg(msg) => {
+                let (c, bulk) = wire::encode_split(msg, head);
+                let data = bulk.unwrap_or(&[]);
+                let len = head.len() + data.len();
+                if len > max as usize {
+                    return Err(format!(
+                        "{}: frame payload of {len} bytes over the limit of {max}",
+                        msg.name()
+                    ));
+                }
+                if len > DIRECT_MAX {
+                    stream.write_all(batch).map_err(|e| e.to_string())?;
+                    batch.clear();
+                    send_bulk(stream, c, head, data, max)?;
+                    continue;
+                }
+                batch.extend_from_slice(&Header::new(c, len as u32).encode());
+                batch.extend_from_slice(head);
+                batch.extend_from_slice(data);
+            }
+        }
+        if batch.len() >= WRITER_BATCH {
+            stream.write_all(batch).map_err(|e| e.to_string())?;
+            batch.clear();
+        }
+    }
+    stream.write_all(batch).map_err(|e| e.to_string())
 }
 
 /// Writes one frame whose payload is `head` followed by `data` with vectored writes (no
@@ -538,5 +577,66 @@ impl PeerSink for Sink {
     }
     fn want_progress(&self) {
         self.queue.wake.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::FrameReader;
+    use crate::repl::{AckKind, Payload};
+
+    fn data(id: u64, len: usize) -> PeerMsg {
+        PeerMsg::Data {
+            id,
+            sector: id * 8,
+            epoch: 1,
+            ack: AckKind::Write,
+            fua: false,
+            may_set_in_sync: false,
+            data: Payload::from(vec![id as u8; len]),
+        }
+    }
+
+    /// The writer's batch: small frames gathered, the rest of a frame written by the engine
+    /// and a frame with a large payload, all arrive whole and in order.
+    #[test]
+    fn writer_batch_keeps_frames_whole_and_in_order() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut tx = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (mut rx, _) = l.accept().expect("accept");
+        let max = 1 << 21;
+        let mut raw = Vec::new();
+        let mut head = Vec::new();
+        let raw_msg = PeerMsg::Barrier { nr: 9 };
+        let (c, bulk) = wire::encode_split(&raw_msg, &mut head);
+        assert!(bulk.is_none());
+        raw.extend_from_slice(&Header::new(c, head.len() as u32).encode());
+        raw.extend_from_slice(&head);
+        let outs = vec![
+            Out::Msg(data(1, 4096)),
+            Out::Raw(raw),
+            Out::Msg(data(2, 1 << 20)),
+            Out::Msg(PeerMsg::Barrier { nr: 10 }),
+            Out::Msg(data(3, 512)),
+        ];
+        let expect = [data(1, 4096), raw_msg, data(2, 1 << 20), PeerMsg::Barrier { nr: 10 }];
+        let reader = std::thread::spawn(move || {
+            let mut r = FrameReader::new(max);
+            let mut got = Vec::new();
+            for _ in 0..5 {
+                let (h, p) = r.read_frame(&mut rx).expect("frame");
+                got.push(wire::decode(h.command, p).expect("decode"));
+            }
+            got
+        });
+        let mut batch = Vec::new();
+        write_batch(&mut tx, &outs, &mut head, &mut batch, max).expect("write");
+        let got = reader.join().expect("reader");
+        assert_eq!(&got[..4], &expect[..]);
+        assert_eq!(got[4], data(3, 512));
+        let too_big = [Out::Msg(data(4, 1 << 20))];
+        let e = write_batch(&mut tx, &too_big, &mut head, &mut batch, 4096).expect_err("refused");
+        assert!(e.contains("over the limit"), "{e}");
     }
 }
