@@ -64,6 +64,15 @@ fn sparse(path: &Path, bytes: u64) {
     f.set_len(bytes).expect("size backing file");
 }
 
+/// A scratch directory with two sparse backing files `a` and `b` of `bytes` each.
+fn two_backings(tag: &str, bytes: u64) -> (Scratch, PathBuf, PathBuf) {
+    let s = Scratch::new(tag);
+    let (a, b) = (s.path("a"), s.path("b"));
+    sparse(&a, bytes);
+    sparse(&b, bytes);
+    (s, a, b)
+}
+
 /// Fills the file system holding `dir` until it reports ENOSPC.
 fn fill(dir: &Path) {
     let mut f = File::create(dir.join("filler")).expect("create filler");
@@ -262,10 +271,7 @@ fn write_error_without_peer_leaves_the_disk_failed() {
 /// completions stop after a bounded amount, and go on when it reads again.
 #[test]
 fn protocol_a_completions_wait_for_the_send_backlog() {
-    let s = Scratch::new("proto-a-backlog");
-    let (a_path, b_path) = (s.path("a"), s.path("b"));
-    sparse(&a_path, 80 << 20);
-    sparse(&b_path, 80 << 20);
+    let (_s, a_path, b_path) = two_backings("proto-a-backlog", 80 << 20);
     let (a, b) = pair_with(a_path, b_path, "engio-pa", Protocol::A);
 
     const W: u64 = 64 << 10;
@@ -316,10 +322,7 @@ fn thread_rounds_allowed(elapsed: Duration) -> u64 {
 /// connection's reader writes the received data and reaps the ring itself too.
 #[test]
 fn requests_complete_without_the_engine_thread() {
-    let s = Scratch::new("inline");
-    let (a_path, b_path) = (s.path("a"), s.path("b"));
-    sparse(&a_path, 48 << 20);
-    sparse(&b_path, 48 << 20);
+    let (_s, a_path, b_path) = two_backings("inline", 48 << 20);
     const N: u64 = 300;
     let run = |node: &Node, peer: Option<&Node>| {
         let before = node.engine_thread_rounds();
@@ -360,10 +363,7 @@ fn requests_complete_without_the_engine_thread() {
 /// replicated: every write lands, on both replicas, and reads back.
 #[test]
 fn many_threads_share_the_engine() {
-    let s = Scratch::new("threads");
-    let (a_path, b_path) = (s.path("a"), s.path("b"));
-    sparse(&a_path, 48 << 20);
-    sparse(&b_path, 48 << 20);
+    let (_s, a_path, b_path) = two_backings("threads", 48 << 20);
     const THREADS: u64 = 6;
     const PER: u64 = 60;
     let block = |t: u64, i: u64| ((t * PER + i) * 3 % (THREADS * PER + 7)) * 4096;
@@ -429,10 +429,7 @@ fn many_threads_share_the_engine() {
 /// A request waiting for the peer when the engine stops is answered (it does not hang).
 #[test]
 fn stopping_answers_waiting_requests() {
-    let s = Scratch::new("stop-waiting");
-    let (a_path, b_path) = (s.path("a"), s.path("b"));
-    sparse(&a_path, 48 << 20);
-    sparse(&b_path, 48 << 20);
+    let (_s, a_path, b_path) = two_backings("stop-waiting", 48 << 20);
     let (mut a, b) = pair(a_path, b_path, "engio-stop");
     b.stall(Duration::from_secs(4));
     std::thread::sleep(Duration::from_millis(100));
