@@ -367,9 +367,7 @@ fn write_batch(
                     send_bulk(stream, c, head, data, max)?;
                     continue;
                 }
-                batch.extend_from_slice(&Header::new(c, len as u32).encode());
-                batch.extend_from_slice(head);
-                batch.extend_from_slice(data);
+                push_frame(batch, c, head, data);
             }
         }
         if batch.len() >= WRITER_BATCH {
@@ -471,12 +469,14 @@ struct SendQueue {
 
 /// Bytes a message occupies in the send queue (payload and a frame's worth of header).
 fn queued_bytes(msg: &PeerMsg) -> u64 {
-    let payload = match msg {
-        PeerMsg::Data { data, .. } | PeerMsg::RsDataReply { data, .. } => data.len(),
-        PeerMsg::DataReply { data: Some(d), .. } => d.len(),
-        _ => 0,
-    };
-    payload as u64 + 64
+    msg.block_data_len() as u64 + 64
+}
+
+/// Appends the frame of an encoded message (`head`, then the block data) to `buf`.
+fn push_frame(buf: &mut Vec<u8>, c: Command, head: &[u8], data: &[u8]) {
+    buf.extend_from_slice(&Header::new(c, (head.len() + data.len()) as u32).encode());
+    buf.extend_from_slice(head);
+    buf.extend_from_slice(data);
 }
 
 impl Sink {
@@ -496,9 +496,7 @@ impl Sink {
         if self.frame.len() + len > DIRECT_MAX {
             self.flush_frames()?;
         }
-        self.frame.extend_from_slice(&Header::new(c, len as u32).encode());
-        self.frame.extend_from_slice(&self.head);
-        self.frame.extend_from_slice(bulk);
+        push_frame(&mut self.frame, c, &self.head, bulk);
         Ok(true)
     }
 
@@ -536,13 +534,12 @@ impl Sink {
                 sent = n as usize;
             }
         }
-        if sent < self.frame.len() {
-            let rest = self.frame[sent..].to_vec();
+        let rest = (sent < self.frame.len()).then(|| self.frame[sent..].to_vec());
+        self.frame.clear();
+        if let Some(rest) = rest {
             self.queue.bytes.fetch_add(rest.len() as u64, Ordering::SeqCst);
-            self.frame.clear();
             self.tx.send(Out::Raw(rest)).map_err(|_| broken())?;
         }
-        self.frame.clear();
         Ok(())
     }
 }
@@ -611,8 +608,7 @@ mod tests {
         let raw_msg = PeerMsg::Barrier { nr: 9 };
         let (c, bulk) = wire::encode_split(&raw_msg, &mut head);
         assert!(bulk.is_none());
-        raw.extend_from_slice(&Header::new(c, head.len() as u32).encode());
-        raw.extend_from_slice(&head);
+        push_frame(&mut raw, c, &head, &[]);
         let outs = vec![
             Out::Msg(data(1, 4096)),
             Out::Raw(raw),

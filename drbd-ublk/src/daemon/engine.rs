@@ -56,7 +56,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -622,13 +622,8 @@ impl Engine {
             self.dirty = false;
             self.publish();
         }
-        let busy = self.ring_busy();
-        let app = std::mem::take(&mut self.app_batch);
-        let watched = self.ring_leader.is_some() || self.thread_on_ring || self.reader_on_ring;
-        if busy && !watched && !app {
-            if let Some(t) = &self.thread {
-                t.unpark();
-            }
+        if !std::mem::take(&mut self.app_batch) {
+            self.wake_if_unwatched();
         }
         if self.leader_done {
             self.leader_done = false;
@@ -639,6 +634,13 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The front-end thread leading on the ring stops doing so (see [`EngineRef`]).
+    fn leave_ring(&mut self, sh: &Shared) {
+        self.ring_leader = None;
+        sh.leading.store(false, Ordering::SeqCst);
+        self.wake_if_unwatched();
     }
 
     /// Wakes the engine's thread if the ring is busy and nobody waits on it.
@@ -653,8 +655,7 @@ impl Engine {
 
     /// The ring's waiting handle while operations are in flight on it.
     fn busy_ring(&self) -> Option<Arc<RingWaiter>> {
-        let u = self.disk.as_ref().and_then(|d| d.uring.as_ref())?;
-        u.busy().then(|| u.waiter())
+        self.ring().filter(|_| self.ring_busy())
     }
 
     /// The ring's waiting handle.
@@ -969,13 +970,7 @@ impl Engine {
     }
 
     fn count_in(&mut self, m: &PeerMsg) {
-        match m {
-            PeerMsg::Data { data, .. } | PeerMsg::RsDataReply { data, .. } => {
-                self.counters.nr += kib(data.len())
-            }
-            PeerMsg::DataReply { data: Some(d), .. } => self.counters.nr += kib(d.len()),
-            _ => {}
-        }
+        self.counters.nr += kib(m.block_data_len());
     }
 
     /// Performs every queued action (disk I/O completes synchronously and may queue more).
@@ -1038,11 +1033,7 @@ impl Engine {
 
     fn send(&mut self, msg: PeerMsg) {
         let Some(link) = self.link.as_mut() else { return };
-        let out = match &msg {
-            PeerMsg::Data { data, .. } | PeerMsg::RsDataReply { data, .. } => kib(data.len()),
-            PeerMsg::DataReply { data: Some(d), .. } => kib(d.len()),
-            _ => 0,
-        };
+        let out = kib(msg.block_data_len());
         if link.send(&msg).is_err() {
             self.link = None;
             self.repl.on_link_down(ConnState::BrokenPipe);
@@ -1253,7 +1244,7 @@ pub struct Shared {
     /// [`EngineRef::stop`] was called.
     stop: AtomicBool,
     /// Rounds of the engine's own thread so far.
-    rounds: std::sync::atomic::AtomicU64,
+    rounds: AtomicU64,
     /// A front-end thread leads on the ring (mirrors [`Engine`]'s `ring_leader`, read
     /// without the lock by the threads that will not lead).
     leading: AtomicBool,
@@ -1270,7 +1261,7 @@ pub struct EngineRef(Arc<Shared>);
 
 /// A fresh owner number: each thread or queue waiting for requests has its own.
 pub fn owner_id() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -1409,8 +1400,7 @@ impl EngineRef {
                         Some(r)
                     }
                     None => {
-                        sh.leading.store(false, Ordering::SeqCst);
-                        e.wake_if_unwatched();
+                        e.leave_ring(sh);
                         None
                     }
                 }
@@ -1425,11 +1415,7 @@ impl EngineRef {
 
     /// The leader stops waiting on the ring.
     fn leave_ring(&self) {
-        self.with(|e| {
-            e.ring_leader = None;
-            self.0.leading.store(false, Ordering::SeqCst);
-            e.wake_if_unwatched();
-        });
+        self.with(|e| e.leave_ring(&self.0));
     }
 
     /// For the connection's reader about to wait for its socket: the ring to wait on as
@@ -1624,7 +1610,7 @@ impl EngineQueue {
             Ok(d) => d,
             Err(_) => {
                 // Reap what the ring holds, then look again.
-                self.eng.with(|_| ())?;
+                self.eng.reap();
                 self.done_rx.try_recv().ok()?
             }
         };
@@ -1664,6 +1650,22 @@ fn check_aligned(off: u64, len: usize) -> io::Result<()> {
     Ok(())
 }
 
+impl EngineBackend {
+    /// Sends the command `make` builds (with this thread's reply channel from `slot` and its
+    /// owner number) and waits for the answer.
+    fn call<T>(
+        &self,
+        slot: &'static std::thread::LocalKey<Reply<T>>,
+        make: impl FnOnce(SyncSender<Result<T, IoError>>, u64) -> Cmd,
+    ) -> io::Result<T> {
+        let owner = OWNER.with(|o| *o);
+        slot.with(|(reply, rx)| {
+            self.eng.send(make(reply.clone(), owner)).map_err(|_| gone())?;
+            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
+        })
+    }
+}
+
 impl BlockBackend for EngineBackend {
     fn size_bytes(&self) -> u64 {
         self.size_bytes
@@ -1672,14 +1674,8 @@ impl BlockBackend for EngineBackend {
     fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
         check_aligned(off, buf.len())?;
         let len = (buf.len() / 512) as u32;
-        let owner = OWNER.with(|o| *o);
-        let data = DATA.with(|(reply, rx)| {
-            let reply = reply.clone();
-            self.eng
-                .send(Cmd::Read { sector: off / 512, len, reply, owner })
-                .map_err(|_| gone())?;
-            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
-        })?;
+        let sector = off / 512;
+        let data = self.call(&DATA, |reply, owner| Cmd::Read { sector, len, reply, owner })?;
         if data.len() != buf.len() {
             return Err(gone());
         }
@@ -1690,22 +1686,12 @@ impl BlockBackend for EngineBackend {
     fn write_at(&self, data: &[u8], off: u64) -> io::Result<()> {
         check_aligned(off, data.len())?;
         let data = Payload::from(data);
-        let owner = OWNER.with(|o| *o);
-        DONE.with(|(reply, rx)| {
-            let reply = reply.clone();
-            let cmd = Cmd::Write { sector: off / 512, data, reply, owner };
-            self.eng.send(cmd).map_err(|_| gone())?;
-            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
-        })
+        let sector = off / 512;
+        self.call(&DONE, |reply, owner| Cmd::Write { sector, data, reply, owner })
     }
 
     fn flush(&self) -> io::Result<()> {
-        let owner = OWNER.with(|o| *o);
-        DONE.with(|(reply, rx)| {
-            let reply = reply.clone();
-            self.eng.send(Cmd::Flush { reply, owner }).map_err(|_| gone())?;
-            self.eng.wait_reply(owner, rx).ok_or_else(gone)?.map_err(to_io)
-        })
+        self.call(&DONE, |reply, owner| Cmd::Flush { reply, owner })
     }
 
     fn discard(&self, off: u64, len: u64) -> io::Result<()> {

@@ -9,9 +9,9 @@
 //! the front-end chosen by [`crate::ublk::choose_frontend`] (ublk where the kernel has
 //! `ublk_drv`, loop-over-FUSE otherwise; `DRBD_UBLK_FRONTEND` overrides) whose
 //! [`engine::EngineBackend`] carries each block request into the engine in the front-end's
-//! own thread and waits for its completion there. A ublk device left by a killed daemon is re-attached at promotion
-//! ([`crate::ublk`], user recovery). The device starts read-only (Secondary); `primary` lifts the read-only flag
-//! after the engine promoted, `secondary` sets it first (refused while mounted) and then
+//! own thread and waits for its completion there. A ublk device left by a killed daemon is
+//! re-attached at promotion ([`crate::ublk`], user recovery). The device starts read-only
+//! (Secondary); `primary` lifts the read-only flag after the engine promoted, `secondary` sets it first (refused while mounted) and then
 //! demotes. `down` stops the front-end first (refused while mounted unless `--force`), then
 //! the engine.
 //!
@@ -102,7 +102,7 @@ impl DaemonConfig {
 }
 
 struct Running {
-    tx: EngineRef,
+    eng: EngineRef,
     thread: Option<JoinHandle<()>>,
     status: Arc<Mutex<ResourceStatus>>,
     device: Option<Device>,
@@ -333,12 +333,14 @@ impl Daemon {
             henv.env.push(("DRBD_PEER_ADDRESS".into(), p.address.addr.ip().to_string()));
         }
         eng.set_handlers(henv);
-        let (tx, thread) = eng.start(name).map_err(|e| fail(exit::EXEC, e.to_string()))?;
+        let (engine, thread) = eng.start(name).map_err(|e| fail(exit::EXEC, e.to_string()))?;
         if let Some(lc) = LinkConfig::from_resource(&res) {
-            let net = NetCtl::new(name, host.address.addr, lc, tx.clone());
-            tx.set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
+            let net = NetCtl::new(name, host.address.addr, lc, engine.clone());
+            engine
+                .set_net_ctl(Box::new(move |up| if up { net.connect() } else { net.disconnect() }));
         }
-        let mut running = Running { tx: tx.clone(), thread: Some(thread), status, device: None };
+        let mut running =
+            Running { eng: engine.clone(), thread: Some(thread), status, device: None };
 
         let frontend = match crate::ublk::choose_frontend() {
             Ok(f) => f,
@@ -359,7 +361,7 @@ impl Daemon {
         if self.cfg.dev_root == Path::new("/dev/drbd") && vol.device.starts_with("/dev/") {
             opts.device_link = Some(PathBuf::from(&vol.device));
         }
-        let backend = Arc::new(EngineBackend::new(tx, size * 512));
+        let backend = Arc::new(EngineBackend::new(engine, size * 512));
         let started = match frontend {
             FrontendKind::Fuse => FuseLoopDevice::start(name, vol.number, backend, &opts)
                 .map(Device::Fuse)
@@ -439,10 +441,10 @@ impl Daemon {
     fn attach(&self, name: &str) -> Result<(), CtlError> {
         let res = self.load_resource(name)?;
         let vol = res.local().volumes.first().cloned().ok_or_else(|| not_up(name))?;
-        let tx = self.engine_tx(name)?;
+        let eng = self.engine(name)?;
         let (meta, disk, _, _) = self.open_backing(name, &vol)?;
         let (reply, rx) = sync_channel(1);
-        tx.send(Cmd::Attach { meta: Box::new(meta), disk: Box::new(disk), reply })
+        eng.send(Cmd::Attach { meta: Box::new(meta), disk: Box::new(disk), reply })
             .map_err(|_| not_up(name))?;
         rx.recv().map_err(|_| not_up(name))?.map(|_| ())
     }
@@ -478,14 +480,14 @@ impl Daemon {
         Ok(())
     }
 
-    fn engine_tx(&self, name: &str) -> Result<EngineRef, CtlError> {
-        self.lock().get(name).map(|r| r.tx.clone()).ok_or_else(|| not_up(name))
+    fn engine(&self, name: &str) -> Result<EngineRef, CtlError> {
+        self.lock().get(name).map(|r| r.eng.clone()).ok_or_else(|| not_up(name))
     }
 
     fn admin_done(&self, name: &str, op: Admin) -> Result<Done, CtlError> {
-        let tx = self.engine_tx(name)?;
+        let eng = self.engine(name)?;
         let (reply, rx) = sync_channel(1);
-        tx.send(Cmd::Admin { op, reply }).map_err(|_| not_up(name))?;
+        eng.send(Cmd::Admin { op, reply }).map_err(|_| not_up(name))?;
         rx.recv().map_err(|_| not_up(name))?
     }
 
@@ -601,7 +603,7 @@ fn not_up(name: &str) -> CtlError {
 }
 
 fn stop_engine(r: &mut Running) {
-    r.tx.stop();
+    r.eng.stop();
     if let Some(t) = r.thread.take() {
         let _ = t.join();
     }

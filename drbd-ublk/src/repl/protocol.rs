@@ -260,6 +260,15 @@ pub enum PeerMsg {
 }
 
 impl PeerMsg {
+    /// Bytes of block data the message carries (writes, resync and read replies).
+    pub fn block_data_len(&self) -> usize {
+        match self {
+            PeerMsg::Data { data, .. } | PeerMsg::RsDataReply { data, .. } => data.len(),
+            PeerMsg::DataReply { data: Some(d), .. } => d.len(),
+            _ => 0,
+        }
+    }
+
     /// Short packet name as DRBD logs it.
     pub fn name(&self) -> &'static str {
         match self {
