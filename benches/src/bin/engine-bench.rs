@@ -673,26 +673,24 @@ fn main() -> Result<()> {
             ratio("protoC-noflush", "raw2")
         );
     }
-    if let (Some(c), Some(r)) = (get("rand4k-qd1", "protoC-noflush"), get("rand4k-qd1", "raw1")) {
-        println!();
-        println!(
-            "QD1 protocol C without flushes: mean latency {:.1} us - (raw QD1 write {:.1} us + loopback RTT {:.1} us) = {:.1} us",
-            c.hist.mean_us(),
-            r.hist.mean_us(),
-            rtt.mean_us(),
-            c.hist.mean_us() - (r.hist.mean_us() + rtt.mean_us())
-        );
-    }
-    if let (Some(c), Some(r)) = (get("rand4k-qd1", "protoC"), get("rand4k-qd1", "raw1")) {
+    // QD1 protocol C's mean latency above a raw write plus the loopback round trip.
+    let over_rtt = |label: &str, c: &Res, r: &Res| {
         let over = c.hist.mean_us() - (r.hist.mean_us() + rtt.mean_us());
         println!();
         println!(
-            "QD1 protocol C mean latency {:.1} us - (raw QD1 write {:.1} us + loopback RTT {:.1} us) = {:.1} us",
+            "{label} mean latency {:.1} us - (raw QD1 write {:.1} us + loopback RTT {:.1} us) = {:.1} us",
             c.hist.mean_us(),
             r.hist.mean_us(),
             rtt.mean_us(),
             over
         );
+        over
+    };
+    if let (Some(c), Some(r)) = (get("rand4k-qd1", "protoC-noflush"), get("rand4k-qd1", "raw1")) {
+        over_rtt("QD1 protocol C without flushes:", c, r);
+    }
+    if let (Some(c), Some(r)) = (get("rand4k-qd1", "protoC"), get("rand4k-qd1", "raw1")) {
+        let over = over_rtt("QD1 protocol C", c, r);
         println!(
             "  the same minus one peer flush per write (barrier → flush, mean {:.1} us): {:.1} us",
             flush.mean_us(),
